@@ -1,0 +1,883 @@
+//! A Windows process laid out in memory: images, threads with TEBs and stacks, the PEB and its
+//! heap list, NT heaps and segment heaps, shared OS regions and private memory.
+//!
+//! Offsets come from `shared/docs/windows-heap-reference.md` §1 (TEB/PEB), §2.1–§2.2 and §2.8
+//! (`_HEAP`, `_HEAP_SEGMENT`, `_HEAP_VIRTUAL_ALLOC_ENTRY`) and §6.2–§6.4 (`_SEGMENT_HEAP`,
+//! `_HEAP_SEG_CONTEXT`, `_HEAP_PAGE_SEGMENT`), for the Windows 7 SP1 and the Windows 8+ (here:
+//! Windows 10 1809+) layout families. Every region the builder creates is recorded with the
+//! `!address` usage it is meant to have, so tests know the answer by construction.
+
+use crate::memory::*;
+use crate::minidump::{Arch, HandleSpec, MemoryListKind, MinidumpBuilder, ModuleSpec, ThreadSpec};
+
+/// Which Windows the process imitates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Windows {
+    /// Windows 7 SP1, build 7601.
+    Win7Sp1,
+    /// Windows 10 22H2, build 19045.
+    Win10,
+    /// Windows 11 23H2, build 22631.
+    Win11,
+}
+
+impl Windows {
+    /// Major, minor, build.
+    pub fn version(self) -> (u32, u32, u32) {
+        match self {
+            Windows::Win7Sp1 => (6, 1, 7601),
+            Windows::Win10 => (10, 0, 19045),
+            Windows::Win11 => (10, 0, 22631),
+        }
+    }
+
+    fn is_win7(self) -> bool {
+        self == Windows::Win7Sp1
+    }
+}
+
+/// Process bitness.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A 32-bit process on 32-bit Windows (x86 dump).
+    Native32,
+    /// A 64-bit process (x64 dump).
+    Native64,
+    /// A 32-bit process on 64-bit Windows, dumped by a 64-bit dumper (x64 dump, two worlds).
+    Wow64,
+}
+
+/// The intended `!address` usage of a region, as WinDbg names it (without the 32/64 suffix).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Usage {
+    /// `Free`.
+    Free,
+    /// `Image`.
+    Image,
+    /// `Heap`.
+    Heap,
+    /// `Stack`.
+    Stack,
+    /// `TEB`.
+    Teb,
+    /// `PEB`.
+    Peb,
+    /// `Other`.
+    Other,
+    /// `<unknown>`.
+    Unknown,
+}
+
+/// A region with the usage the builder meant it to have; `bits` says which world (32/64) it
+/// belongs to, for the WoW64 suffixes.
+#[derive(Clone, Copy, Debug)]
+pub struct Labeled {
+    /// The region.
+    pub region: Region,
+    /// Intended usage.
+    pub usage: Usage,
+    /// 32 or 64 for world-specific usages (Heap, Stack, TEB, PEB); 0 otherwise.
+    pub bits: u32,
+}
+
+/// A heap the builder created.
+#[derive(Clone, Debug)]
+pub struct HeapFacts {
+    /// Heap address (what HeapCreate returned).
+    pub address: u64,
+    /// 32 or 64.
+    pub bits: u32,
+    /// true for a segment heap.
+    pub segment_heap: bool,
+    /// Segment ranges `[base, end)` (NT heap segments, or page segments of a segment heap).
+    pub segments: Vec<(u64, u64)>,
+    /// Large (VirtualAlloc'd) blocks: allocation base and reserve size.
+    pub large_blocks: Vec<(u64, u64)>,
+}
+
+/// Everything the builder made, for tests to compare with.
+#[derive(Clone, Debug, Default)]
+pub struct Facts {
+    /// Every region of the table, labeled; free regions included after `finish`.
+    pub regions: Vec<Labeled>,
+    /// PEB addresses: (bits, address).
+    pub pebs: Vec<(u32, u64)>,
+    /// TEB addresses: (bits, address).
+    pub tebs: Vec<(u32, u64)>,
+    /// Heaps in ProcessHeaps order, per world (64-bit world first on WoW64).
+    pub heaps: Vec<HeapFacts>,
+}
+
+const PAGE: u64 = 0x1000;
+const ALLOC_GRANULARITY: u64 = 0x10000;
+
+struct PebOffsets {
+    image_base: u64,
+    process_heap: u64,
+    read_only_shared_memory_base: u64,
+    ansi_code_page_data: u64,
+    nt_global_flag: u64,
+    number_of_heaps: u64,
+    maximum_number_of_heaps: u64,
+    process_heaps: u64,
+    os_major: u64,
+    os_build: u64,
+}
+
+const PEB64: PebOffsets = PebOffsets {
+    image_base: 0x10,
+    process_heap: 0x30,
+    read_only_shared_memory_base: 0x88,
+    ansi_code_page_data: 0xa0,
+    nt_global_flag: 0xbc,
+    number_of_heaps: 0xe8,
+    maximum_number_of_heaps: 0xec,
+    process_heaps: 0xf0,
+    os_major: 0x118,
+    os_build: 0x120,
+};
+
+const PEB32: PebOffsets = PebOffsets {
+    image_base: 0x08,
+    process_heap: 0x18,
+    read_only_shared_memory_base: 0x4c,
+    ansi_code_page_data: 0x58,
+    nt_global_flag: 0x68,
+    number_of_heaps: 0x88,
+    maximum_number_of_heaps: 0x8c,
+    process_heaps: 0x90,
+    os_major: 0xa4,
+    os_build: 0xac,
+};
+
+/// `_HEAP` / `_HEAP_SEGMENT` offsets of one layout family.
+struct HeapOffsets {
+    flags: u64,
+    signature: u64,
+    virtual_allocd_blocks: u64,
+    segment_list: u64,
+    seg_signature: u64,
+    seg_list_entry: u64,
+    seg_heap: u64,
+    seg_base: u64,
+    seg_pages: u64,
+    seg_first_entry: u64,
+    seg_last_valid: u64,
+    vae_commit: u64,
+    vae_reserve: u64,
+}
+
+fn heap_offsets(bits: u32, win7: bool) -> HeapOffsets {
+    match (bits, win7) {
+        (64, true) => HeapOffsets {
+            flags: 0x70,
+            signature: 0xa0,
+            virtual_allocd_blocks: 0x118,
+            segment_list: 0x128,
+            seg_signature: 0x10,
+            seg_list_entry: 0x18,
+            seg_heap: 0x28,
+            seg_base: 0x30,
+            seg_pages: 0x38,
+            seg_first_entry: 0x40,
+            seg_last_valid: 0x48,
+            vae_commit: 0x20,
+            vae_reserve: 0x28,
+        },
+        (64, false) => HeapOffsets {
+            signature: 0x98,
+            virtual_allocd_blocks: 0x110,
+            segment_list: 0x120,
+            ..heap_offsets(64, true)
+        },
+        (_, true) => HeapOffsets {
+            flags: 0x40,
+            signature: 0x64,
+            virtual_allocd_blocks: 0xa0,
+            segment_list: 0xa8,
+            seg_signature: 0x08,
+            seg_list_entry: 0x10,
+            seg_heap: 0x18,
+            seg_base: 0x1c,
+            seg_pages: 0x20,
+            seg_first_entry: 0x24,
+            seg_last_valid: 0x28,
+            vae_commit: 0x10,
+            vae_reserve: 0x14,
+        },
+        (_, false) => HeapOffsets {
+            signature: 0x60,
+            virtual_allocd_blocks: 0x9c,
+            segment_list: 0xa4,
+            ..heap_offsets(32, true)
+        },
+    }
+}
+
+/// Per-world state: PEB and the heaps that go into its ProcessHeaps array.
+struct World {
+    bits: u32,
+    peb: u64,
+    heaps: Vec<u64>,
+    /// Address of the ProcessHeaps array (inside ntdll's data section of this world).
+    heap_array: u64,
+}
+
+/// Builds a synthetic Windows process and its dump.
+pub struct ProcessBuilder {
+    /// The dump under construction; callers may adjust its streams before [`ProcessBuilder::finish`].
+    pub dump: MinidumpBuilder,
+    windows: Windows,
+    kind: Kind,
+    facts: Facts,
+    worlds: Vec<World>,
+    /// Next free address for private allocations.
+    next_private: u64,
+    /// Next TEB address (TEBs are allocated downwards, as Windows does).
+    next_teb: u64,
+    nt_global_flag: u32,
+    next_thread_id: u32,
+}
+
+impl ProcessBuilder {
+    /// A process with a PEB per world, ntdll (both ntdlls on WoW64), the main image, the shared user
+    /// data page and the NLS/CSR regions the PEB points to. No threads, no heaps yet.
+    pub fn new(windows: Windows, kind: Kind, exe_name: &str) -> Self {
+        let arch = if kind == Kind::Native32 {
+            Arch::X86
+        } else {
+            Arch::Amd64
+        };
+        let mut dump = MinidumpBuilder::new(arch, windows.version());
+        if windows.is_win7() {
+            dump.csd = "Service Pack 1".to_string();
+        }
+        dump.flags = 0x1826; // FullMemory | HandleData | UnloadedModules | FullMemoryInfo | ThreadInfo
+        dump.pid = Some(0x1234);
+        dump.memory_list = MemoryListKind::List64;
+        dump.threads = Some(Vec::new());
+        dump.unloaded = Some(Vec::new());
+        dump.handles = Some(vec![
+            HandleSpec {
+                handle: 4,
+                type_name: "Event".into(),
+            },
+            HandleSpec {
+                handle: 8,
+                type_name: "File".into(),
+            },
+        ]);
+        let mut b = Self {
+            dump,
+            windows,
+            kind,
+            facts: Facts::default(),
+            worlds: Vec::new(),
+            next_private: 0x0030_0000,
+            next_teb: match kind {
+                Kind::Native32 => 0x7ffd_e000,
+                Kind::Wow64 => 0x7efd_0000,
+                Kind::Native64 => 0x7ff_fff0_0000,
+            },
+            nt_global_flag: 0,
+            next_thread_id: 0x1000,
+        };
+        let (major, minor, build) = windows.version();
+        let ver = [major as u16, minor as u16, build as u16, 1];
+        // Images: the exe, ntdll of each world.
+        let (exe_base, ntdll_base, ntdll32_base) = match kind {
+            Kind::Native32 => (0x0040_0000, 0x7700_0000, 0),
+            Kind::Native64 => (0x1_3f00_0000, 0x7fe_f000_0000, 0),
+            Kind::Wow64 => (0x0040_0000, 0x7fe_f000_0000, 0x7700_0000),
+        };
+        b.add_image(exe_name, exe_base, 0x6000, ver, false);
+        let native_bits = if kind == Kind::Native32 { 32 } else { 64 };
+        let nt_data = b.add_image(r"C:\Windows\System32\ntdll.dll", ntdll_base, 0x1_8000, ver, true);
+        let mut heap_arrays = vec![(native_bits, nt_data)];
+        if kind == Kind::Wow64 {
+            b.add_image(r"C:\Windows\System32\wow64.dll", 0x7fe_f100_0000, 0x6000, ver, false);
+            b.add_image(r"C:\Windows\System32\wow64cpu.dll", 0x7fe_f110_0000, 0x6000, ver, false);
+            let nt32 = b.add_image(r"C:\Windows\SysWOW64\ntdll.dll", ntdll32_base, 0x1_8000, ver, true);
+            heap_arrays.push((32, nt32));
+        }
+        // PEBs: native PEB; on WoW64 PEB32 = PEB64 - 0x1000 (Win7) or + 0x1000 (Win8+).
+        let peb_native = if kind == Kind::Native32 {
+            0x7ffd_e000
+        } else if kind == Kind::Wow64 {
+            0x7efd_f000
+        } else {
+            0x7ff_fffd_e000
+        };
+        for (bits, arr) in heap_arrays {
+            let peb = if bits == native_bits {
+                peb_native
+            } else if windows.is_win7() {
+                peb_native - PAGE
+            } else {
+                peb_native + PAGE
+            };
+            b.world_region(peb, PAGE, PAGE_READWRITE, Usage::Peb, bits);
+            b.dump.memory.capture(peb, PAGE);
+            b.facts.pebs.push((bits, peb));
+            b.worlds.push(World {
+                bits,
+                peb,
+                heaps: Vec::new(),
+                heap_array: arr,
+            });
+        }
+        // KUSER_SHARED_DATA, a read-only private page at the same address in every process.
+        b.labeled(
+            Region {
+                base: 0x7ffe_0000,
+                allocation_base: 0x7ffe_0000,
+                allocation_protect: PAGE_READONLY,
+                size: PAGE,
+                state: MEM_COMMIT,
+                protect: PAGE_READONLY,
+                kind: MEM_PRIVATE,
+            },
+            Usage::Other,
+            0,
+        );
+        // CSR shared memory and the ANSI code page (NLS) section: mapped views the PEB points to.
+        let csr = b.alloc_private(0x10_0000);
+        b.mapped(csr, 0x4_0000, 0x10_0000 - 0x4_0000, PAGE_READONLY, Usage::Other);
+        let nls = b.alloc_private(0x1_0000);
+        b.mapped(nls, 0x1_0000, 0, PAGE_READONLY, Usage::Other);
+        for i in 0..b.worlds.len() {
+            let (bits, peb) = (b.worlds[i].bits, b.worlds[i].peb);
+            let o = if bits == 64 { &PEB64 } else { &PEB32 };
+            b.dump.memory.write_ptr(bits, peb + o.image_base, exe_base);
+            b.dump.memory.write_ptr(bits, peb + o.read_only_shared_memory_base, csr);
+            b.dump.memory.write_ptr(bits, peb + o.ansi_code_page_data, nls);
+            b.dump.memory.write_u32(peb + o.os_major, major);
+            b.dump.memory.write_u32(peb + o.os_major + 4, minor);
+            b.dump.memory.write_u16(peb + o.os_build, build as u16);
+        }
+        b
+    }
+
+    /// Which Windows this process imitates.
+    pub fn windows(&self) -> Windows {
+        self.windows
+    }
+
+    /// Set NtGlobalFlag in every PEB (e.g. 0x1000 for +ust).
+    pub fn set_nt_global_flag(&mut self, flag: u32) {
+        self.nt_global_flag = flag;
+    }
+
+    /// Add a module: headers (read-only), .text (execute-read), .data (read-write, captured). Returns
+    /// the address of its .data section.
+    pub fn add_image(
+        &mut self,
+        path: &str,
+        base: u64,
+        size: u64,
+        version: [u16; 4],
+        capture_data: bool,
+    ) -> u64 {
+        let text = base + PAGE;
+        let data = base + size - 2 * PAGE;
+        let sections = [
+            (base, PAGE, PAGE_READONLY),
+            (text, data - text, PAGE_EXECUTE_READ),
+            (data, PAGE, PAGE_READWRITE),
+            (data + PAGE, PAGE, PAGE_WRITECOPY),
+        ];
+        for (b, s, p) in sections {
+            self.labeled(
+                Region {
+                    base: b,
+                    allocation_base: base,
+                    allocation_protect: 0x80, // PAGE_EXECUTE_WRITECOPY
+                    size: s,
+                    state: MEM_COMMIT,
+                    protect: p,
+                    kind: MEM_IMAGE,
+                },
+                Usage::Image,
+                0,
+            );
+        }
+        self.dump.memory.capture(base, PAGE);
+        if capture_data {
+            self.dump.memory.capture(data, PAGE);
+        }
+        let name_hash = path.bytes().fold(0u8, |a, c| a.wrapping_mul(31).wrapping_add(c));
+        let file = path.rsplit('\\').next().unwrap_or(path);
+        let pdb_name = format!("{}.pdb", file.rsplit_once('.').map_or(file, |(n, _)| n));
+        self.dump.modules.push(ModuleSpec {
+            name: path.to_string(),
+            base,
+            size: size as u32,
+            timestamp: 0x5e00_0000 | u32::from(name_hash),
+            version: Some(version),
+            pdb: Some(([name_hash; 16], 1, pdb_name)),
+        });
+        data
+    }
+
+    /// Add a thread: TEB (TEB64 + TEB32 on WoW64) and a stack per world (reserve, guard page,
+    /// committed part; the committed part is captured). Returns the native TEB address.
+    pub fn add_thread(&mut self) -> u64 {
+        let id = self.next_thread_id;
+        self.next_thread_id += 4;
+        let native_bits = if self.kind == Kind::Native32 { 32 } else { 64 };
+        let teb_size = if native_bits == 64 { 2 * PAGE } else { PAGE };
+        let block = if self.kind == Kind::Wow64 { 3 * PAGE } else { teb_size };
+        self.next_teb -= block;
+        let teb = self.next_teb;
+        self.world_region(teb, teb_size, PAGE_READWRITE, Usage::Teb, native_bits);
+        self.dump.memory.capture(teb, teb_size);
+        self.facts.tebs.push((native_bits, teb));
+        let (stack_base, stack_limit, dealloc) = self.add_stack(native_bits);
+        self.write_teb(native_bits, teb, stack_base, stack_limit, dealloc, self.worlds[0].peb);
+        if self.kind == Kind::Wow64 {
+            let teb32 = teb + 2 * PAGE;
+            self.world_region(teb32, PAGE, PAGE_READWRITE, Usage::Teb, 32);
+            self.dump.memory.capture(teb32, PAGE);
+            self.facts.tebs.push((32, teb32));
+            let (b32, l32, d32) = self.add_stack(32);
+            let peb32 = self.worlds[1].peb;
+            self.write_teb(32, teb32, b32, l32, d32, peb32);
+            if self.windows.is_win7() {
+                // Windows 7: the TEB32 pointer sits in TEB64.NtTib.ExceptionList.
+                self.dump.memory.write_u64(teb, teb32);
+            } else {
+                // Windows 10+: TEB64.WowTebOffset (+0x180C).
+                self.dump.memory.write_u32(teb + 0x180c, (2 * PAGE) as u32);
+            }
+        }
+        let captured = stack_base - stack_limit;
+        self.dump
+            .threads
+            .get_or_insert_with(Vec::new)
+            .push(ThreadSpec {
+                id,
+                teb,
+                stack_start: stack_limit,
+                stack_size: captured,
+            });
+        teb
+    }
+
+    fn write_teb(&mut self, bits: u32, teb: u64, base: u64, limit: u64, dealloc: u64, peb: u64) {
+        let m = &mut self.dump.memory;
+        if bits == 64 {
+            m.write_u64(teb + 0x08, base);
+            m.write_u64(teb + 0x10, limit);
+            m.write_u64(teb + 0x30, teb); // NtTib.Self
+            m.write_u64(teb + 0x60, peb);
+            m.write_u64(teb + 0x1478, dealloc);
+        } else {
+            m.write_u32(teb + 0x04, base as u32);
+            m.write_u32(teb + 0x08, limit as u32);
+            m.write_u32(teb + 0x18, teb as u32); // NtTib.Self
+            m.write_u32(teb + 0x30, peb as u32);
+            m.write_u32(teb + 0xe0c, dealloc as u32);
+        }
+    }
+
+    /// A 256 KiB stack reservation: reserved part, one guard page, 8 KiB committed.
+    fn add_stack(&mut self, bits: u32) -> (u64, u64, u64) {
+        let size = 0x4_0000;
+        let base = self.alloc_private(size);
+        let committed = 2 * PAGE;
+        let top = base + size;
+        let guard = top - committed - PAGE;
+        self.world_region_full(base, guard - base, base, MEM_RESERVE, 0, Usage::Stack, bits);
+        self.world_region_full(
+            guard,
+            PAGE,
+            base,
+            MEM_COMMIT,
+            PAGE_READWRITE | PAGE_GUARD,
+            Usage::Stack,
+            bits,
+        );
+        self.world_region_full(
+            top - committed,
+            committed,
+            base,
+            MEM_COMMIT,
+            PAGE_READWRITE,
+            Usage::Stack,
+            bits,
+        );
+        self.dump.memory.capture(top - committed, committed);
+        (top, top - committed, base)
+    }
+
+    /// Add an NT heap of the world `bits` with `segments` segments (the first is the heap itself;
+    /// each reserves `seg_size` bytes and commits the first `commit` bytes) and `large` VirtualAlloc'd
+    /// blocks of the given sizes. The heap is appended to that world's ProcessHeaps.
+    pub fn add_nt_heap(
+        &mut self,
+        bits: u32,
+        segments: usize,
+        seg_size: u64,
+        commit: u64,
+        large: &[u64],
+    ) -> u64 {
+        let o = heap_offsets(bits, self.windows.is_win7());
+        let mut seg_addrs = Vec::new();
+        for _ in 0..segments.max(1) {
+            let base = self.alloc_private(seg_size);
+            self.world_region_full(
+                base,
+                commit,
+                base,
+                MEM_COMMIT,
+                PAGE_READWRITE,
+                Usage::Heap,
+                bits,
+            );
+            if seg_size > commit {
+                self.world_region_full(
+                    base + commit,
+                    seg_size - commit,
+                    base,
+                    MEM_RESERVE,
+                    0,
+                    Usage::Heap,
+                    bits,
+                );
+            }
+            self.dump.memory.capture(base, commit);
+            seg_addrs.push(base);
+        }
+        let heap = seg_addrs[0];
+        let m = &mut self.dump.memory;
+        m.write_u32(heap + o.flags, 0x0000_0002); // HEAP_GROWABLE
+        m.write_u32(heap + o.signature, 0xeeff_eeff);
+        // SegmentList: circular list through each segment's SegmentListEntry.
+        let head = heap + o.segment_list;
+        let links: Vec<u64> = seg_addrs.iter().map(|s| s + o.seg_list_entry).collect();
+        write_circular_list(m, bits, head, &links);
+        let entry_size = if bits == 64 { 16 } else { 8 };
+        for &s in &seg_addrs {
+            m.write_u32(s + o.seg_signature, 0xffee_ffee);
+            m.write_ptr(bits, s + o.seg_heap, heap);
+            m.write_ptr(bits, s + o.seg_base, s);
+            m.write_u32(s + o.seg_pages, (seg_size / PAGE) as u32);
+            let first = if s == heap { heap + 0x600 } else { s + 0x80 };
+            m.write_ptr(bits, s + o.seg_first_entry, first - entry_size);
+            m.write_ptr(bits, s + o.seg_last_valid, s + seg_size);
+        }
+        // VirtualAllocdBlocks.
+        let mut blocks = Vec::new();
+        for &size in large {
+            let reserve = size.div_ceil(ALLOC_GRANULARITY) * ALLOC_GRANULARITY;
+            let commit_size = size.div_ceil(PAGE) * PAGE;
+            let base = self.alloc_private(reserve);
+            self.world_region_full(
+                base,
+                commit_size,
+                base,
+                MEM_COMMIT,
+                PAGE_READWRITE,
+                Usage::Heap,
+                bits,
+            );
+            if reserve > commit_size {
+                self.world_region_full(
+                    base + commit_size,
+                    reserve - commit_size,
+                    base,
+                    MEM_RESERVE,
+                    0,
+                    Usage::Heap,
+                    bits,
+                );
+            }
+            self.dump.memory.capture(base, PAGE);
+            let m = &mut self.dump.memory;
+            m.write_ptr(bits, base + o.vae_commit, commit_size);
+            m.write_ptr(bits, base + o.vae_reserve, reserve);
+            blocks.push((base, reserve));
+        }
+        let links: Vec<u64> = blocks.iter().map(|b| b.0).collect();
+        write_circular_list(
+            &mut self.dump.memory,
+            bits,
+            heap + o.virtual_allocd_blocks,
+            &links,
+        );
+        self.register_heap(
+            bits,
+            HeapFacts {
+                address: heap,
+                bits,
+                segment_heap: false,
+                segments: seg_addrs.iter().map(|s| (*s, s + seg_size)).collect(),
+                large_blocks: blocks,
+            },
+        );
+        heap
+    }
+
+    /// Add a segment heap (Windows 10 1809+ x64 layout: `_SEGMENT_HEAP.SegContexts` at +0x100, 0xC0
+    /// bytes each; x86: +0x100, 0x80 each) with one 1 MiB page segment in context 0.
+    pub fn add_segment_heap(&mut self, bits: u32) -> u64 {
+        assert!(!self.windows.is_win7(), "Windows 7 has no segment heap");
+        let heap = self.alloc_private(0x1_0000);
+        self.world_region_full(
+            heap,
+            0x1_0000,
+            heap,
+            MEM_COMMIT,
+            PAGE_READWRITE,
+            Usage::Heap,
+            bits,
+        );
+        self.dump.memory.capture(heap, 0x1_0000);
+        let seg_size = 0x10_0000u64;
+        // Page segments are aligned to their size.
+        self.next_private = self.next_private.div_ceil(seg_size) * seg_size;
+        let seg = self.alloc_private(seg_size);
+        self.world_region_full(
+            seg,
+            0x2_0000,
+            seg,
+            MEM_COMMIT,
+            PAGE_READWRITE,
+            Usage::Heap,
+            bits,
+        );
+        self.world_region_full(
+            seg + 0x2_0000,
+            seg_size - 0x2_0000,
+            seg,
+            MEM_RESERVE,
+            0,
+            Usage::Heap,
+            bits,
+        );
+        self.dump.memory.capture(seg, 0x2000);
+        let m = &mut self.dump.memory;
+        let sig_off = if bits == 64 { 0x10 } else { 0x08 };
+        m.write_u32(heap + sig_off, 0xddee_ddee);
+        let (ctx0, ctx_size) = (heap + 0x100, if bits == 64 { 0xc0 } else { 0x80 });
+        for i in 0..2u64 {
+            let ctx = ctx0 + i * ctx_size;
+            let (mask, shift) = if i == 0 {
+                (!(seg_size - 1), 12u8)
+            } else {
+                (!(0x100_0000u64 - 1), 16u8)
+            };
+            let (shift_off, heap_off, list_off) = if bits == 64 {
+                (8, 0x38, 0x48)
+            } else {
+                (4, 0x24, 0x44)
+            };
+            m.write_ptr(bits, ctx, mask);
+            m.write(ctx + shift_off, &[shift, 0, 2]);
+            m.write_ptr(bits, ctx + heap_off, heap);
+            let links: Vec<u64> = if i == 0 { vec![seg] } else { vec![] };
+            write_circular_list(m, bits, ctx + list_off, &links);
+        }
+        self.register_heap(
+            bits,
+            HeapFacts {
+                address: heap,
+                bits,
+                segment_heap: true,
+                segments: vec![(seg, seg + seg_size)],
+                large_blocks: Vec::new(),
+            },
+        );
+        heap
+    }
+
+    fn register_heap(&mut self, bits: u32, facts: HeapFacts) {
+        let world = self
+            .worlds
+            .iter_mut()
+            .find(|w| w.bits == bits)
+            .expect("no world of that bitness");
+        world.heaps.push(facts.address);
+        self.facts.heaps.push(facts);
+    }
+
+    /// Private memory the OS does not know the purpose of (an app's VirtualAlloc): `<unknown>`.
+    pub fn add_private(&mut self, size: u64, committed: u64) -> u64 {
+        let base = self.alloc_private(size);
+        if committed > 0 {
+            self.labeled(
+                Region {
+                    base,
+                    allocation_base: base,
+                    allocation_protect: PAGE_READWRITE,
+                    size: committed,
+                    state: MEM_COMMIT,
+                    protect: PAGE_READWRITE,
+                    kind: MEM_PRIVATE,
+                },
+                Usage::Unknown,
+                0,
+            );
+        }
+        if size > committed {
+            self.labeled(
+                Region {
+                    base: base + committed,
+                    allocation_base: base,
+                    allocation_protect: PAGE_READWRITE,
+                    size: size - committed,
+                    state: MEM_RESERVE,
+                    protect: 0,
+                    kind: MEM_PRIVATE,
+                },
+                Usage::Unknown,
+                0,
+            );
+        }
+        base
+    }
+
+    /// A mapped view with no file name in the dump: `<unknown>`, as WinDbg shows it for dumps.
+    pub fn add_mapped(&mut self, size: u64) -> u64 {
+        let base = self.alloc_private(size);
+        self.mapped(base, size, 0, PAGE_READONLY, Usage::Unknown);
+        base
+    }
+
+    fn mapped(&mut self, base: u64, committed: u64, reserved: u64, protect: u32, usage: Usage) {
+        self.labeled(
+            Region {
+                base,
+                allocation_base: base,
+                allocation_protect: protect,
+                size: committed,
+                state: MEM_COMMIT,
+                protect,
+                kind: MEM_MAPPED,
+            },
+            usage,
+            0,
+        );
+        if reserved > 0 {
+            self.labeled(
+                Region {
+                    base: base + committed,
+                    allocation_base: base,
+                    allocation_protect: protect,
+                    size: reserved,
+                    state: MEM_RESERVE,
+                    protect: 0,
+                    kind: MEM_MAPPED,
+                },
+                usage,
+                0,
+            );
+        }
+    }
+
+    fn alloc_private(&mut self, size: u64) -> u64 {
+        let base = self.next_private;
+        self.next_private = (base + size).div_ceil(ALLOC_GRANULARITY) * ALLOC_GRANULARITY;
+        base
+    }
+
+    fn world_region(&mut self, base: u64, size: u64, protect: u32, usage: Usage, bits: u32) {
+        self.world_region_full(base, size, base, MEM_COMMIT, protect, usage, bits);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn world_region_full(
+        &mut self,
+        base: u64,
+        size: u64,
+        allocation_base: u64,
+        state: u32,
+        protect: u32,
+        usage: Usage,
+        bits: u32,
+    ) {
+        self.labeled(
+            Region {
+                base,
+                allocation_base,
+                allocation_protect: PAGE_READWRITE,
+                size,
+                state,
+                protect,
+                kind: MEM_PRIVATE,
+            },
+            usage,
+            bits,
+        );
+    }
+
+    fn labeled(&mut self, region: Region, usage: Usage, bits: u32) {
+        self.dump.memory.add_region(region);
+        self.facts.regions.push(Labeled {
+            region,
+            usage,
+            bits,
+        });
+    }
+
+    /// Write the PEBs' heap lists and NtGlobalFlag, complete the region table with free regions up
+    /// to the top of the user address space, and return the dump and the facts.
+    pub fn finish(mut self) -> (MinidumpBuilder, Facts) {
+        for w in &self.worlds {
+            let o = if w.bits == 64 { &PEB64 } else { &PEB32 };
+            let m = &mut self.dump.memory;
+            m.write_u32(w.peb + o.nt_global_flag, self.nt_global_flag);
+            m.write_u32(w.peb + o.number_of_heaps, w.heaps.len() as u32);
+            m.write_u32(w.peb + o.maximum_number_of_heaps, 16);
+            m.write_ptr(w.bits, w.peb + o.process_heaps, w.heap_array);
+            m.write_ptr(
+                w.bits,
+                w.peb + o.process_heap,
+                w.heaps.first().copied().unwrap_or(0),
+            );
+            let step = u64::from(w.bits / 8);
+            for (i, h) in w.heaps.iter().enumerate() {
+                m.write_ptr(w.bits, w.heap_array + step * i as u64, *h);
+            }
+        }
+        // Top of the user address space: 2 GB (x86), 8 TB (x64 Windows 7), 128 TB (x64 Windows 8.1+).
+        let top = match self.kind {
+            Kind::Native32 => 0x7fff_0000,
+            _ if self.windows.is_win7() => 0x7ff_ffff_0000,
+            _ => 0x7fff_ffff_0000,
+        };
+        self.dump.memory.fill_free(top);
+        let labeled: std::collections::HashMap<u64, Labeled> = self
+            .facts
+            .regions
+            .iter()
+            .map(|l| (l.region.base, *l))
+            .collect();
+        self.facts.regions = self
+            .dump
+            .memory
+            .regions()
+            .iter()
+            .map(|r| {
+                labeled.get(&r.base).copied().unwrap_or(Labeled {
+                    region: *r,
+                    usage: Usage::Free,
+                    bits: 0,
+                })
+            })
+            .collect();
+        (self.dump, self.facts)
+    }
+}
+
+/// Write a circular doubly linked list (`LIST_ENTRY`) with head `head` and entries `links`.
+fn write_circular_list(m: &mut ProcessMemory, bits: u32, head: u64, links: &[u64]) {
+    let step = u64::from(bits / 8);
+    let all: Vec<u64> = std::iter::once(head).chain(links.iter().copied()).collect();
+    for (i, &node) in all.iter().enumerate() {
+        let next = all[(i + 1) % all.len()];
+        let prev = all[(i + all.len() - 1) % all.len()];
+        m.write_ptr(bits, node, next);
+        m.write_ptr(bits, node + step, prev);
+    }
+}
