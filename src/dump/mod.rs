@@ -1,0 +1,256 @@
+//! The dump file: mapped, its header and stream directory checked, its streams decoded once.
+//!
+//! Only a damaged header or directory stops here (an [`Error`]). A damaged stream is recorded in
+//! [`Dump::problems`] and left out, so the layers above work with what is still trustworthy.
+
+pub mod memory;
+pub mod names;
+pub mod streams;
+
+use crate::error::{Error, ErrorKind};
+use memmap2::Mmap;
+use memory::{AddressSpace, MemoryIndex};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use streams::{MemoryInfo, MiscInfo, Module, SystemInfo, Thread};
+
+/// `MINIDUMP_HEADER` fields heapdiag reports.
+#[derive(Clone, Debug)]
+pub struct Header {
+    /// Version (low 16 bits `0xA793`; the high 16 bits are the writer's).
+    pub version: u32,
+    /// Number of directory entries.
+    pub stream_count: u32,
+    /// TimeDateStamp (seconds since 1970).
+    pub timestamp: u32,
+    /// `MINIDUMP_TYPE` flags.
+    pub flags: u64,
+}
+
+/// One stream directory entry.
+#[derive(Clone, Debug)]
+pub struct StreamEntry {
+    /// Stream type number.
+    pub kind: u32,
+    /// Its name, or `None` when unknown.
+    pub name: Option<&'static str>,
+    /// DataSize.
+    pub size: u32,
+    /// Rva.
+    pub rva: u32,
+}
+
+/// Where the captured memory came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemorySource {
+    /// No memory stream.
+    None,
+    /// MemoryListStream (minidump).
+    List,
+    /// Memory64ListStream (full memory).
+    List64,
+}
+
+/// An opened dump.
+pub struct Dump {
+    path: PathBuf,
+    map: Mmap,
+    /// The header.
+    pub header: Header,
+    /// The stream directory, in file order.
+    pub directory: Vec<StreamEntry>,
+    /// SystemInfo, when present and readable.
+    pub system: Option<SystemInfo>,
+    /// MiscInfo, when present and readable.
+    pub misc: Option<MiscInfo>,
+    /// Loaded modules (empty without a ModuleList stream).
+    pub modules: Vec<Module>,
+    /// Unloaded modules, when the stream is present.
+    pub unloaded_modules: Option<Vec<Module>>,
+    /// Threads (empty without a ThreadList stream).
+    pub threads: Vec<Thread>,
+    /// The region table, when the MemoryInfoList stream is present.
+    pub memory_info: Option<Vec<MemoryInfo>>,
+    /// Number of handles, when the HandleData stream is present.
+    pub handle_count: Option<usize>,
+    /// Which stream the captured memory came from.
+    pub memory_source: MemorySource,
+    memory: MemoryIndex,
+    /// Damage found in streams, one sentence each.
+    pub problems: Vec<String>,
+}
+
+const HEADER_SIZE: usize = 32;
+const SIGNATURE: &[u8; 4] = b"MDMP";
+
+impl Dump {
+    /// Open and decode the dump at `path`.
+    pub fn open(path: &Path) -> Result<Dump, Error> {
+        let open_err = |m: String| Error::new(ErrorKind::Open, path, m);
+        let bad = |m: String| Error::new(ErrorKind::NotMinidump, path, m);
+        let meta = std::fs::metadata(path).map_err(|e| open_err(describe_io(&e)))?;
+        if meta.is_dir() {
+            return Err(open_err("is a directory, not a dump file".into()));
+        }
+        let file = File::open(path).map_err(|e| open_err(describe_io(&e)))?;
+        if meta.len() == 0 {
+            return Err(bad("empty file (0 bytes), not a minidump".into()));
+        }
+        // SAFETY: the map is read-only and private to this process; heapdiag never writes the
+        // file. If another process truncates the file while it is mapped, reads may fault, as with
+        // any mmap-based reader; dumps are not expected to change under analysis.
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| open_err(describe_io(&e)))?;
+        let data: &[u8] = &map;
+        if data.len() < HEADER_SIZE {
+            return Err(bad(format!(
+                "file is {} bytes, shorter than a minidump header (32 bytes)",
+                data.len()
+            )));
+        }
+        if &data[..4] != SIGNATURE {
+            return Err(bad(format!(
+                "not a minidump: signature is {:02x} {:02x} {:02x} {:02x}, expected \"MDMP\"",
+                data[0], data[1], data[2], data[3]
+            )));
+        }
+        let rd32 = |o: usize| u32::from_le_bytes(data[o..o + 4].try_into().expect("4 bytes"));
+        let header = Header {
+            version: rd32(4),
+            stream_count: rd32(8),
+            timestamp: rd32(20),
+            flags: u64::from_le_bytes(data[24..32].try_into().expect("8 bytes")),
+        };
+        let dir_rva = rd32(12) as usize;
+        let dir_len = (header.stream_count as usize).saturating_mul(12);
+        if dir_rva.checked_add(dir_len).is_none_or(|end| end > data.len()) {
+            return Err(bad(format!(
+                "stream directory ({} entries at offset {:#x}) lies past the end of the file ({} bytes): truncated or damaged header",
+                header.stream_count, dir_rva, data.len()
+            )));
+        }
+        let directory: Vec<StreamEntry> = (0..header.stream_count as usize)
+            .map(|i| {
+                let at = dir_rva + 12 * i;
+                let kind = rd32(at);
+                StreamEntry {
+                    kind,
+                    name: names::stream_name(kind),
+                    size: rd32(at + 4),
+                    rva: rd32(at + 8),
+                }
+            })
+            .collect();
+        let mut problems = Vec::new();
+        for e in &directory {
+            if u64::from(e.rva) + u64::from(e.size) > data.len() as u64 {
+                problems.push(format!(
+                    "{} (type {:#x}) at offset {:#x}+{:#x} runs past the end of the file; it is ignored",
+                    e.name.unwrap_or("stream"),
+                    e.kind,
+                    e.rva,
+                    e.size
+                ));
+            }
+        }
+        let md = minidump::Minidump::read(data)
+            .map_err(|e| bad(format!("damaged minidump header or directory: {e}")))?;
+
+        let body = |kind: u32| -> Option<&[u8]> {
+            let e = directory.iter().find(|e| e.kind == kind)?;
+            data.get(e.rva as usize..(e.rva as usize).checked_add(e.size as usize)?)
+        };
+        let system = body(7).and_then(|b| streams::system_info(b, data));
+        if body(7).is_some() && system.is_none() {
+            problems.push("SystemInfoStream is too short; architecture unknown".into());
+        }
+        let misc = body(15).and_then(streams::misc_info);
+
+        let (memory_source, raw_ranges) = if let Some(b) = body(9) {
+            (MemorySource::List64, streams::memory64_list(b, &mut problems))
+        } else if let Some(b) = body(5) {
+            (MemorySource::List, streams::memory_list(b, &mut problems))
+        } else {
+            (MemorySource::None, Vec::new())
+        };
+        let memory = MemoryIndex::build(raw_ranges, data.len() as u64, &mut problems);
+
+        let mut take = StreamTaker {
+            directory: &directory,
+            problems: &mut problems,
+        };
+        let modules = take.ok(4, streams::modules(&md)).unwrap_or_default();
+        let unloaded_modules = take.ok(14, streams::unloaded_modules(&md));
+        let threads = take.ok(3, streams::threads(&md)).unwrap_or_default();
+        let memory_info = take.ok(16, streams::memory_info(&md));
+        let handle_count = take.ok(12, streams::handle_count(&md));
+        drop(md);
+
+        Ok(Dump {
+            path: path.to_path_buf(),
+            map,
+            header,
+            directory,
+            system,
+            misc,
+            modules,
+            unloaded_modules,
+            threads,
+            memory_info,
+            handle_count,
+            memory_source,
+            memory,
+            problems,
+        })
+    }
+
+    /// The file this dump was read from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Size of the dump file in bytes.
+    pub fn file_len(&self) -> u64 {
+        self.map.len() as u64
+    }
+
+    /// The captured memory.
+    pub fn memory(&self) -> AddressSpace<'_> {
+        AddressSpace::new(&self.map, &self.memory)
+    }
+
+    /// Whether the directory lists a stream of this type.
+    pub fn has_stream(&self, kind: u32) -> bool {
+        self.directory.iter().any(|e| e.kind == kind)
+    }
+}
+
+/// Keeps a stream's decoded value, or records why a stream that is present could not be read.
+struct StreamTaker<'a> {
+    directory: &'a [StreamEntry],
+    problems: &'a mut Vec<String>,
+}
+
+impl StreamTaker<'_> {
+    fn ok<V>(&mut self, kind: u32, r: Result<V, minidump::Error>) -> Option<V> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                if let Some(entry) = self.directory.iter().find(|d| d.kind == kind) {
+                    self.problems.push(format!(
+                        "{} is unreadable ({e}); it is ignored",
+                        entry.name.unwrap_or("stream")
+                    ));
+                }
+                None
+            }
+        }
+    }
+}
+
+fn describe_io(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => format!("cannot read: {e}"),
+    }
+}

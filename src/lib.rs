@@ -1,0 +1,13 @@
+//! heapdiag: offline analysis of Windows user-mode dumps.
+//!
+//! Data flows one way: [`dump`] (bytes, streams, address space) → [`process`] (TEBs, PEBs,
+//! heap lists) → [`regions`] (`!address` classification and summaries) and [`capabilities`]
+//! (what the dump can answer) → [`report`] (text, JSON, CSV). Lower layers never print and never
+//! know about higher ones.
+
+pub mod capabilities;
+pub mod dump;
+pub mod error;
+pub mod process;
+pub mod regions;
+pub mod report;

@@ -1,0 +1,390 @@
+//! The heap list of a PEB and, per heap, its type and the address ranges it owns: NT heap
+//! segments and VirtualAlloc'd blocks, segment-heap page segments and large allocations.
+//!
+//! This is what labels memory as Heap in `!address`; walking the blocks inside those ranges is the
+//! heap walkers' job. Every list walk is bounded (by a hard cap and by a visited set), and a
+//! structure that fails validation ends its list with a note instead of being guessed at.
+
+use super::layout::{self, HeapFamily, NtHeapLayout, SegmentHeapLayout};
+use super::{OsVersion, Peb};
+use crate::dump::memory::AddressSpace;
+use crate::dump::streams::Module;
+use std::collections::HashSet;
+
+/// The most heaps a PEB may list before heapdiag calls the count absurd.
+pub const MAX_HEAPS: u32 = 4096;
+/// The most entries a heap list (segments, large blocks) may have before the walk stops.
+const MAX_LIST: usize = 1 << 20;
+
+/// An address range `[start, end)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Range {
+    /// First address.
+    pub start: u64,
+    /// One past the last address.
+    pub end: u64,
+}
+
+impl Range {
+    /// Size in bytes.
+    pub fn size(&self) -> u64 {
+        self.end - self.start
+    }
+}
+
+/// What kind of heap a `ProcessHeaps` entry is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeapKind {
+    /// NT heap (`_HEAP`, segment signature 0xFFEEFFEE).
+    Nt,
+    /// Segment heap (`_SEGMENT_HEAP`, signature 0xDDEEDDEE).
+    Segment,
+    /// The heap's memory is not in the dump.
+    NotCaptured,
+    /// Captured, but neither signature matches (the value read is kept).
+    Unknown(u32),
+}
+
+impl HeapKind {
+    /// `nt`, `segment`, `not captured`, `unknown`.
+    pub fn name(self) -> &'static str {
+        match self {
+            HeapKind::Nt => "nt",
+            HeapKind::Segment => "segment",
+            HeapKind::NotCaptured => "not captured",
+            HeapKind::Unknown(_) => "unknown",
+        }
+    }
+}
+
+/// A heap of a PEB's heap list.
+#[derive(Clone, Debug)]
+pub struct Heap {
+    /// Heap address (the handle HeapCreate returned).
+    pub address: u64,
+    /// 32 or 64.
+    pub bits: u32,
+    /// Type.
+    pub kind: HeapKind,
+    /// NT heap segments (`BaseAddress .. + NumberOfPages × 4 KiB`), or segment-heap page segments
+    /// plus the `_SEGMENT_HEAP` allocation itself.
+    pub segments: Vec<Range>,
+    /// VirtualAlloc'd (large) blocks: the allocation each occupies.
+    pub large_blocks: Vec<Range>,
+    /// The `_HEAP` layout family used (NT heaps).
+    pub family: Option<HeapFamily>,
+    /// Problems met while reading this heap, one sentence each.
+    pub problems: Vec<String>,
+}
+
+/// Read the heap list of `peb` and describe each heap. Returns the heaps and notes about the list.
+pub fn list(
+    mem: &AddressSpace<'_>,
+    peb: &Peb,
+    bits: u32,
+    ntdll: Option<&Module>,
+    os: Option<OsVersion>,
+) -> (Vec<Heap>, Vec<String>) {
+    let mut notes = Vec::new();
+    let mut count = peb.number_of_heaps;
+    if count > MAX_HEAPS || (peb.maximum_number_of_heaps != 0 && count > peb.maximum_number_of_heaps)
+    {
+        notes.push(format!(
+            "PEB at {:#x} claims {} heaps (maximum {}); reading at most {}",
+            peb.address,
+            count,
+            peb.maximum_number_of_heaps,
+            MAX_HEAPS.min(peb.maximum_number_of_heaps.max(1))
+        ));
+        count = MAX_HEAPS.min(peb.maximum_number_of_heaps.max(1)).min(count);
+    }
+    let step = u64::from(bits / 8);
+    let mut addresses = Vec::new();
+    for i in 0..u64::from(count) {
+        let at = peb.process_heaps.wrapping_add(i * step);
+        match mem.read_ptr(at, bits) {
+            Ok(a) => addresses.push(a),
+            Err(_) => {
+                notes.push(format!(
+                    "the ProcessHeaps array at {:#x} is not captured, so {} of {} heaps are not listed",
+                    peb.process_heaps,
+                    count as u64 - i,
+                    count
+                ));
+                break;
+            }
+        }
+    }
+    let family = family_of(ntdll, os);
+    let heaps = addresses
+        .into_iter()
+        .map(|a| describe(mem, a, bits, family))
+        .collect();
+    (heaps, notes)
+}
+
+/// The `_HEAP` family from ntdll's file version, else from the OS version.
+fn family_of(ntdll: Option<&Module>, os: Option<OsVersion>) -> HeapFamily {
+    let from_ntdll = ntdll.and_then(|m| {
+        let v = m.version.as_deref()?;
+        let mut it = v.split('.').map(|p| p.parse::<u32>().ok());
+        Some((it.next()??, it.next()??))
+    });
+    let (major, minor) = from_ntdll
+        .or(os.map(|o| (o.major, o.minor)))
+        .unwrap_or((10, 0));
+    HeapFamily::for_version(major, minor)
+}
+
+fn describe(mem: &AddressSpace<'_>, address: u64, bits: u32, family: HeapFamily) -> Heap {
+    let mut heap = Heap {
+        address,
+        bits,
+        kind: HeapKind::NotCaptured,
+        segments: Vec::new(),
+        large_blocks: Vec::new(),
+        family: None,
+        problems: Vec::new(),
+    };
+    let sig_off = if bits == 64 { 0x10 } else { 0x08 };
+    let Ok(sig) = mem.read_u32(address.wrapping_add(sig_off)) else {
+        return heap;
+    };
+    match sig {
+        0xffee_ffee => {
+            heap.kind = HeapKind::Nt;
+            nt_heap(mem, &mut heap, family);
+        }
+        0xddee_ddee => {
+            heap.kind = HeapKind::Segment;
+            segment_heap(mem, &mut heap);
+        }
+        other => {
+            heap.kind = HeapKind::Unknown(other);
+            heap.problems.push(format!(
+                "signature {other:#010x} at {:#x} is neither an NT heap (0xffeeffee) nor a segment heap (0xddeeddee)",
+                address.wrapping_add(sig_off)
+            ));
+        }
+    }
+    heap
+}
+
+/// The outcome of following a `LIST_ENTRY` chain.
+struct ListWalk {
+    /// Entry addresses (the LIST_ENTRY addresses), head excluded.
+    links: Vec<u64>,
+    /// Why the walk stopped early, if it did.
+    problem: Option<String>,
+}
+
+/// Follow Flink pointers from `head` until they return to it, bounded and loop-safe.
+fn walk_list(mem: &AddressSpace<'_>, head: u64, bits: u32) -> ListWalk {
+    let mut links = Vec::new();
+    let mut seen = HashSet::new();
+    let mut cur = head;
+    loop {
+        let next = match mem.read_ptr(cur, bits) {
+            Ok(n) => n,
+            Err(e) => {
+                return ListWalk {
+                    links,
+                    problem: Some(format!("list entry at {cur:#x} is unreadable: {e}")),
+                }
+            }
+        };
+        if next == head {
+            return ListWalk {
+                links,
+                problem: None,
+            };
+        }
+        if next == 0 || !seen.insert(next) {
+            return ListWalk {
+                links,
+                problem: Some(format!(
+                    "list from {head:#x} is broken at {cur:#x} (next = {next:#x}: {})",
+                    if next == 0 { "null" } else { "a loop" }
+                )),
+            };
+        }
+        if links.len() >= MAX_LIST {
+            return ListWalk {
+                links,
+                problem: Some(format!("list from {head:#x} has over {MAX_LIST} entries; stopped")),
+            };
+        }
+        links.push(next);
+        cur = next;
+    }
+}
+
+/// Segments and large blocks of an NT heap. The family's layout is validated on the first segment
+/// link (signature and back-pointer); if it fails, the other family is tried.
+fn nt_heap(mem: &AddressSpace<'_>, heap: &mut Heap, family: HeapFamily) {
+    let bits = heap.bits;
+    let chosen = [family, family.other()].into_iter().find(|f| {
+        let l = layout::nt_heap(*f, bits);
+        let walk = walk_list(mem, heap.address.wrapping_add(l.segment_list), bits);
+        walk.links
+            .first()
+            .is_some_and(|&link| segment_ok(mem, link.wrapping_sub(l.seg_list_entry), heap.address, &l, bits))
+    });
+    let Some(f) = chosen else {
+        heap.problems.push(format!(
+            "the segment list of heap {:#x} does not validate with the Windows 7 or Windows 8+ layout",
+            heap.address
+        ));
+        return;
+    };
+    if f != family {
+        heap.problems.push(format!(
+            "the {} _HEAP layout was expected from the ntdll version, but the {} layout validates; using it",
+            family.name(),
+            f.name()
+        ));
+    }
+    heap.family = Some(f);
+    let l = layout::nt_heap(f, bits);
+    let walk = walk_list(mem, heap.address.wrapping_add(l.segment_list), bits);
+    if let Some(p) = walk.problem {
+        heap.problems.push(format!("segment list: {p}"));
+    }
+    for link in walk.links {
+        let seg = link.wrapping_sub(l.seg_list_entry);
+        if !segment_ok(mem, seg, heap.address, &l, bits) {
+            heap.problems.push(format!(
+                "segment at {seg:#x} has a bad signature or does not point back to its heap; the list is not followed further"
+            ));
+            break;
+        }
+        let base = mem.read_ptr(seg + l.seg_base, bits).unwrap_or(seg);
+        let pages = mem.read_u32(seg + l.seg_pages).unwrap_or(0);
+        let end = base.saturating_add(u64::from(pages) * 0x1000);
+        heap.segments.push(Range { start: base, end });
+    }
+    let walk = walk_list(mem, heap.address.wrapping_add(l.virtual_allocd_blocks), bits);
+    if let Some(p) = walk.problem {
+        heap.problems.push(format!("large block list: {p}"));
+    }
+    for entry in walk.links {
+        let commit = mem.read_ptr(entry + l.vae_commit, bits).unwrap_or(0);
+        let reserve = mem.read_ptr(entry + l.vae_reserve, bits).unwrap_or(0);
+        let size = if reserve >= commit && reserve < (1 << 44) {
+            reserve
+        } else {
+            heap.problems.push(format!(
+                "large block at {entry:#x}: reserve size {reserve:#x} is not plausible (commit {commit:#x}); using the commit size"
+            ));
+            commit
+        };
+        heap.large_blocks.push(Range {
+            start: entry,
+            end: entry.saturating_add(size),
+        });
+    }
+}
+
+fn segment_ok(mem: &AddressSpace<'_>, seg: u64, heap: u64, l: &NtHeapLayout, bits: u32) -> bool {
+    mem.read_u32(seg.wrapping_add(l.segment_signature)).ok() == Some(0xffee_ffee)
+        && mem.read_ptr(seg.wrapping_add(l.seg_heap), bits).ok() == Some(heap)
+}
+
+/// Page segments and large allocations of a segment heap. The segment contexts are located by
+/// trying the known layouts and keeping the one whose context points back to the heap.
+fn segment_heap(mem: &AddressSpace<'_>, heap: &mut Heap) {
+    let bits = heap.bits;
+    let found = layout::segment_heap_candidates(bits).iter().find(|l| {
+        mem.read_ptr(heap.address.wrapping_add(l.seg_contexts + l.ctx_heap), bits)
+            .ok()
+            == Some(heap.address)
+    });
+    let Some(l) = found else {
+        heap.problems.push(format!(
+            "no known _SEGMENT_HEAP layout has segment contexts that point back to heap {:#x}",
+            heap.address
+        ));
+        return;
+    };
+    for i in 0..2 {
+        let ctx = heap.address + l.seg_contexts + i * l.ctx_size;
+        let Ok(mask) = mem.read_ptr(ctx, bits) else {
+            heap.problems
+                .push(format!("segment context {i} at {ctx:#x} is not captured"));
+            continue;
+        };
+        let width_mask = if bits == 64 { u64::MAX } else { u64::from(u32::MAX) };
+        let seg_size = (!mask & width_mask).wrapping_add(1);
+        if !seg_size.is_power_of_two() || !(0x1_0000..=1 << 32).contains(&seg_size) {
+            heap.problems.push(format!(
+                "segment context {i} at {ctx:#x} has an implausible segment mask {mask:#x}"
+            ));
+            continue;
+        }
+        let walk = walk_list(mem, ctx + l.ctx_segment_list, bits);
+        if let Some(p) = walk.problem {
+            heap.problems.push(format!("page segment list {i}: {p}"));
+        }
+        for seg in walk.links {
+            heap.segments.push(Range {
+                start: seg,
+                end: seg.saturating_add(seg_size),
+            });
+        }
+    }
+    large_allocations(mem, heap, l);
+}
+
+/// Walk the `_RTL_RB_TREE` of large allocations (in order, bounded). Encoded trees are not
+/// decoded: their link encoding is not verified (reference §6.8), so they are reported instead.
+fn large_allocations(mem: &AddressSpace<'_>, heap: &mut Heap, l: &SegmentHeapLayout) {
+    let bits = heap.bits;
+    let Some(meta) = l.large_alloc_metadata else {
+        heap.problems.push(
+            "large allocations of 32-bit segment heaps are not listed yet (layout not verified)".into(),
+        );
+        return;
+    };
+    let step = u64::from(bits / 8);
+    let tree = heap.address + meta;
+    let (Ok(root), Ok(min)) = (mem.read_ptr(tree, bits), mem.read_ptr(tree + step, bits)) else {
+        heap.problems.push(format!("large allocation tree at {tree:#x} is not captured"));
+        return;
+    };
+    if min & 1 != 0 {
+        heap.problems.push(format!(
+            "large allocation tree at {tree:#x} is encoded; its allocations are not listed"
+        ));
+        return;
+    }
+    let mut stack = Vec::new();
+    let mut seen = HashSet::new();
+    let mut node = root;
+    loop {
+        while node != 0 && seen.insert(node) && seen.len() <= MAX_LIST {
+            stack.push(node);
+            node = mem.read_ptr(node, bits).unwrap_or(0);
+        }
+        let Some(n) = stack.pop() else { break };
+        let va = mem.read_ptr(n + l.large_virtual_address, bits);
+        let word = mem.read_ptr(n + l.large_pages_word, bits);
+        match (va, word) {
+            (Ok(va), Ok(word)) => {
+                let pages = (word >> 12) & ((1u64 << l.large_pages_bits) - 1);
+                let start = va & !0xffff;
+                heap.large_blocks.push(Range {
+                    start,
+                    end: start.saturating_add(pages * 0x1000),
+                });
+            }
+            _ => heap
+                .problems
+                .push(format!("large allocation node at {n:#x} is not captured")),
+        }
+        node = mem.read_ptr(n + step, bits).unwrap_or(0);
+    }
+    if seen.len() > MAX_LIST {
+        heap.problems
+            .push("large allocation tree is too large or loops; stopped".into());
+    }
+}

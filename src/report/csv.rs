@@ -1,0 +1,107 @@
+//! CSV views: one header line, RFC 4180 quoting, addresses as `0x…`.
+
+use super::format::addr;
+use crate::regions::summary::AddressSummary;
+use crate::regions::{protect_name, state_name, type_name, Region, MEM_COMMIT};
+use std::fmt::Write;
+
+fn field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn line(out: &mut String, fields: &[String]) {
+    let joined: Vec<String> = fields.iter().map(|f| field(f)).collect();
+    let _ = writeln!(out, "{}", joined.join(","));
+}
+
+/// The summary tables as rows `table,name,regions,bytes,pct_busy,pct_total,base`; `base` is set
+/// only on `largest` rows (the largest region of each usage).
+pub fn summary_csv(s: &AddressSummary) -> String {
+    let mut out = String::new();
+    line(
+        &mut out,
+        &["table", "name", "regions", "bytes", "pct_busy", "pct_total", "base"].map(String::from),
+    );
+    for (table, rows) in [
+        ("usage", &s.usage),
+        ("type", &s.types),
+        ("state", &s.states),
+        ("protect", &s.protects),
+    ] {
+        for r in rows {
+            line(
+                &mut out,
+                &[
+                    table.to_string(),
+                    r.name.clone(),
+                    r.regions.to_string(),
+                    r.bytes.to_string(),
+                    r.pct_busy.map(|p| format!("{p:.4}")).unwrap_or_default(),
+                    format!("{:.4}", r.pct_total),
+                    String::new(),
+                ],
+            );
+        }
+    }
+    for l in &s.largest {
+        line(
+            &mut out,
+            &[
+                "largest".into(),
+                l.usage.clone(),
+                "1".into(),
+                l.size.to_string(),
+                String::new(),
+                String::new(),
+                addr(l.base),
+            ],
+        );
+    }
+    out
+}
+
+/// Regions as rows `base,end,size,usage,state,type,protect,allocation_base,detail`.
+pub fn regions_csv<'a>(regions: impl Iterator<Item = &'a Region>) -> String {
+    let mut out = String::new();
+    line(
+        &mut out,
+        &["base", "end", "size", "usage", "state", "type", "protect", "allocation_base", "detail"]
+            .map(String::from),
+    );
+    for r in regions {
+        line(
+            &mut out,
+            &[
+                addr(r.base),
+                addr(r.end()),
+                r.size.to_string(),
+                r.usage.name(),
+                r.state.map(state_name).unwrap_or_default(),
+                r.kind.filter(|_| r.is_busy()).map(type_name).unwrap_or_default(),
+                r.protect
+                    .filter(|_| r.state == Some(MEM_COMMIT))
+                    .map(protect_name)
+                    .unwrap_or_default(),
+                r.allocation_base.filter(|_| r.is_busy()).map(addr).unwrap_or_default(),
+                r.detail.clone().unwrap_or_default(),
+            ],
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(field("a,b"), "\"a,b\"");
+        assert_eq!(field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(field("<unknown>"), "<unknown>");
+    }
+}

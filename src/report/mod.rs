@@ -1,0 +1,8 @@
+//! Renderers: text tables, JSON and CSV views of analysis results. Nothing here reads the dump
+//! or walks structures.
+
+pub mod address;
+pub mod csv;
+pub mod format;
+pub mod info;
+pub mod json;
