@@ -156,7 +156,10 @@ pub fn assess(dump: &Dump, process: &Process) -> Vec<Capability> {
             key: "heap_contents",
             question: "heap blocks and leaks (heaps, blocks, top)",
             answer: Answer::Yes,
-            reason: format!("all {} are captured", plural(heaps.len() as u64, "heap")),
+            reason: format!(
+                "every listed heap is captured ({})",
+                plural(heaps.len() as u64, "heap")
+            ),
         }
     });
 

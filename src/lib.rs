@@ -6,6 +6,7 @@
 //! know about higher ones.
 
 pub mod capabilities;
+pub mod commands;
 pub mod dump;
 pub mod error;
 pub mod process;

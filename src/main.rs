@@ -1,12 +1,10 @@
 //! The `heapdiag` command line: parses arguments, wires the layers together, prints.
 
 use clap::{Args, Parser, Subcommand};
-use heapdiag::capabilities;
+use heapdiag::commands::{self, Format};
 use heapdiag::dump::Dump;
 use heapdiag::error::Error;
-use heapdiag::process::Process;
-use heapdiag::regions::{self, filter::RegionFilter, summary};
-use heapdiag::report::{address, csv, info, json};
+use heapdiag::regions::filter::RegionFilter;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -90,10 +88,14 @@ impl From<Error> for Failure {
     }
 }
 
-fn to_json<T: serde::Serialize>(v: &T) -> String {
-    let mut s = serde_json::to_string_pretty(v).expect("views serialize");
-    s.push('\n');
-    s
+fn format(json: bool, csv: bool) -> Format {
+    if json {
+        Format::Json
+    } else if csv {
+        Format::Csv
+    } else {
+        Format::Text
+    }
 }
 
 fn run(cli: Cli) -> Result<String, Failure> {
@@ -101,46 +103,28 @@ fn run(cli: Cli) -> Result<String, Failure> {
         Command::Info {
             dump,
             modules,
-            json: as_json,
+            json,
         } => {
             let dump = Dump::open(&dump)?;
-            let process = Process::load(&dump);
-            let caps = capabilities::assess(&dump, &process);
-            Ok(if as_json {
-                to_json(&json::InfoJson::new(&dump, &process, &caps))
-            } else {
-                info::info_text(&dump, &process, &caps, modules)
-            })
+            Ok(commands::info(&dump, format(json, false), modules))
         }
         Command::Address {
             dump,
-            regions: list,
+            regions,
             filter,
             output,
         } => {
             let filter = RegionFilter::parse(&filter).map_err(Failure::Usage)?;
-            if !filter.is_empty() && !list {
+            if !filter.is_empty() && !regions {
                 return Err(Failure::Usage("--filter applies to --regions".into()));
             }
             let dump = Dump::open(&dump)?;
-            let process = Process::load(&dump);
-            let map = regions::classify(&dump, &process);
-            let selected = || map.regions.iter().filter(|r| filter.matches(r));
-            let summary = summary::summarize(&map);
-            Ok(if output.json {
-                let listed = list.then(|| selected().map(json::RegionJson::new).collect());
-                to_json(&json::AddressJson::new(&summary, listed, map.problems.clone()))
-            } else if output.csv {
-                if list {
-                    csv::regions_csv(selected())
-                } else {
-                    csv::summary_csv(&summary)
-                }
-            } else if list {
-                address::regions_text(selected(), map.bits)
-            } else {
-                address::summary_text(&summary, map.bits, &map.problems)
-            })
+            Ok(commands::address(
+                &dump,
+                format(output.json, output.csv),
+                regions,
+                &filter,
+            ))
         }
     }
 }

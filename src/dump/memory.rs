@@ -150,9 +150,9 @@ impl<'a> AddressSpace<'a> {
         let Some(mut i) = self.find(addr) else {
             return Err(NotCaptured { address: addr });
         };
-        let end = addr.checked_add(len64).ok_or(NotCaptured {
-            address: u64::MAX,
-        })?;
+        let end = addr
+            .checked_add(len64)
+            .ok_or(NotCaptured { address: u64::MAX })?;
         let first = &self.ranges[i];
         if end <= first.end() {
             return Ok(Cow::Borrowed(self.slice(first, addr, len64)));
@@ -254,14 +254,20 @@ mod tests {
         let got = a.read(0x1004, 4).unwrap();
         assert!(matches!(got, Cow::Borrowed(_)));
         assert_eq!(&*got, &[12, 13, 14, 15]);
-        assert_eq!(a.read_u32(0x1000).unwrap(), u32::from_le_bytes([8, 9, 10, 11]));
+        assert_eq!(
+            a.read_u32(0x1000).unwrap(),
+            u32::from_le_bytes([8, 9, 10, 11])
+        );
     }
 
     #[test]
     fn file_contiguous_neighbours_merge_and_others_stitch() {
         let file: Vec<u8> = (0..64u8).collect();
         // 0x1000..0x1008 at 0, 0x1008..0x1010 at 8 (merges); 0x1010..0x1018 at 40 (stitches).
-        let (idx, _) = space(&file, vec![r(0x1008, 8, 8), r(0x1000, 8, 0), r(0x1010, 8, 40)]);
+        let (idx, _) = space(
+            &file,
+            vec![r(0x1008, 8, 8), r(0x1000, 8, 0), r(0x1010, 8, 40)],
+        );
         assert_eq!(idx.ranges().len(), 2);
         let a = AddressSpace::new(&file, &idx);
         let v = a.read(0x100e, 4).unwrap();
@@ -275,8 +281,16 @@ mod tests {
         let (idx, _) = space(&file, vec![r(0x1000, 8, 0), r(0x1010, 8, 8)]);
         let a = AddressSpace::new(&file, &idx);
         assert_eq!(a.read(0x1004, 8), Err(NotCaptured { address: 0x1008 }));
-        assert_eq!(a.read_u8_missing(0x0fff), Err(NotCaptured { address: 0x0fff }));
-        assert_eq!(a.read(u64::MAX - 1, 4), Err(NotCaptured { address: u64::MAX - 1 }));
+        assert_eq!(
+            a.read_u8_missing(0x0fff),
+            Err(NotCaptured { address: 0x0fff })
+        );
+        assert_eq!(
+            a.read(u64::MAX - 1, 4),
+            Err(NotCaptured {
+                address: u64::MAX - 1
+            })
+        );
         assert!(a.is_captured(0x1000, 8));
         assert!(!a.is_captured(0x1000, 9));
         assert_eq!(a.captured_within(0x1004, 0x1014), 8);
@@ -285,7 +299,10 @@ mod tests {
     #[test]
     fn truncated_and_overlapping_ranges_are_clipped_and_reported() {
         let file = vec![0u8; 32];
-        let (idx, problems) = space(&file, vec![r(0x1000, 16, 24), r(0x1004, 8, 0), r(0x2000, 8, 0)]);
+        let (idx, problems) = space(
+            &file,
+            vec![r(0x1000, 16, 24), r(0x1004, 8, 0), r(0x2000, 8, 0)],
+        );
         assert_eq!(idx.ranges(), &[r(0x1000, 8, 24), r(0x2000, 8, 0)]);
         assert_eq!(problems.len(), 2, "{problems:?}");
     }

@@ -51,10 +51,27 @@ pub enum MemorySource {
     List64,
 }
 
+/// The bytes of a dump: the mapped file, or (for tests that mutate dumps by the thousand) an owned
+/// buffer.
+enum Backing {
+    Mapped(Mmap),
+    Owned(Vec<u8>),
+}
+
+impl std::ops::Deref for Backing {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Backing::Mapped(m) => m,
+            Backing::Owned(v) => v,
+        }
+    }
+}
+
 /// An opened dump.
 pub struct Dump {
     path: PathBuf,
-    map: Mmap,
+    map: Backing,
     /// The header.
     pub header: Header,
     /// The stream directory, in file order.
@@ -100,6 +117,24 @@ impl Dump {
         // file. If another process truncates the file while it is mapped, reads may fault, as with
         // any mmap-based reader; dumps are not expected to change under analysis.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| open_err(describe_io(&e)))?;
+        Self::decode(path, Backing::Mapped(map))
+    }
+
+    /// Decode a dump held in memory; `name` stands for the file in messages. For tests and tools
+    /// that make dumps on the fly; the command line always maps the file.
+    pub fn from_bytes(name: &Path, bytes: Vec<u8>) -> Result<Dump, Error> {
+        if bytes.is_empty() {
+            return Err(Error::new(
+                ErrorKind::NotMinidump,
+                name,
+                "empty file (0 bytes), not a minidump",
+            ));
+        }
+        Self::decode(name, Backing::Owned(bytes))
+    }
+
+    fn decode(path: &Path, map: Backing) -> Result<Dump, Error> {
+        let bad = |m: String| Error::new(ErrorKind::NotMinidump, path, m);
         let data: &[u8] = &map;
         if data.len() < HEADER_SIZE {
             return Err(bad(format!(
@@ -122,7 +157,10 @@ impl Dump {
         };
         let dir_rva = rd32(12) as usize;
         let dir_len = (header.stream_count as usize).saturating_mul(12);
-        if dir_rva.checked_add(dir_len).is_none_or(|end| end > data.len()) {
+        if dir_rva
+            .checked_add(dir_len)
+            .is_none_or(|end| end > data.len())
+        {
             return Err(bad(format!(
                 "stream directory ({} entries at offset {:#x}) lies past the end of the file ({} bytes): truncated or damaged header",
                 header.stream_count, dir_rva, data.len()
@@ -166,7 +204,10 @@ impl Dump {
         let misc = body(15).and_then(streams::misc_info);
 
         let (memory_source, raw_ranges) = if let Some(b) = body(9) {
-            (MemorySource::List64, streams::memory64_list(b, &mut problems))
+            (
+                MemorySource::List64,
+                streams::memory64_list(b, &mut problems),
+            )
         } else if let Some(b) = body(5) {
             (MemorySource::List, streams::memory_list(b, &mut problems))
         } else {

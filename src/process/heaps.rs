@@ -87,7 +87,8 @@ pub fn list(
 ) -> (Vec<Heap>, Vec<String>) {
     let mut notes = Vec::new();
     let mut count = peb.number_of_heaps;
-    if count > MAX_HEAPS || (peb.maximum_number_of_heaps != 0 && count > peb.maximum_number_of_heaps)
+    if count > MAX_HEAPS
+        || (peb.maximum_number_of_heaps != 0 && count > peb.maximum_number_of_heaps)
     {
         notes.push(format!(
             "PEB at {:#x} claims {} heaps (maximum {}); reading at most {}",
@@ -211,7 +212,9 @@ fn walk_list(mem: &AddressSpace<'_>, head: u64, bits: u32) -> ListWalk {
         if links.len() >= MAX_LIST {
             return ListWalk {
                 links,
-                problem: Some(format!("list from {head:#x} has over {MAX_LIST} entries; stopped")),
+                problem: Some(format!(
+                    "list from {head:#x} has over {MAX_LIST} entries; stopped"
+                )),
             };
         }
         links.push(next);
@@ -226,9 +229,15 @@ fn nt_heap(mem: &AddressSpace<'_>, heap: &mut Heap, family: HeapFamily) {
     let chosen = [family, family.other()].into_iter().find(|f| {
         let l = layout::nt_heap(*f, bits);
         let walk = walk_list(mem, heap.address.wrapping_add(l.segment_list), bits);
-        walk.links
-            .first()
-            .is_some_and(|&link| segment_ok(mem, link.wrapping_sub(l.seg_list_entry), heap.address, &l, bits))
+        walk.links.first().is_some_and(|&link| {
+            segment_ok(
+                mem,
+                link.wrapping_sub(l.seg_list_entry),
+                heap.address,
+                &l,
+                bits,
+            )
+        })
     });
     let Some(f) = chosen else {
         heap.problems.push(format!(
@@ -263,7 +272,11 @@ fn nt_heap(mem: &AddressSpace<'_>, heap: &mut Heap, family: HeapFamily) {
         let end = base.saturating_add(u64::from(pages) * 0x1000);
         heap.segments.push(Range { start: base, end });
     }
-    let walk = walk_list(mem, heap.address.wrapping_add(l.virtual_allocd_blocks), bits);
+    let walk = walk_list(
+        mem,
+        heap.address.wrapping_add(l.virtual_allocd_blocks),
+        bits,
+    );
     if let Some(p) = walk.problem {
         heap.problems.push(format!("large block list: {p}"));
     }
@@ -313,7 +326,11 @@ fn segment_heap(mem: &AddressSpace<'_>, heap: &mut Heap) {
                 .push(format!("segment context {i} at {ctx:#x} is not captured"));
             continue;
         };
-        let width_mask = if bits == 64 { u64::MAX } else { u64::from(u32::MAX) };
+        let width_mask = if bits == 64 {
+            u64::MAX
+        } else {
+            u64::from(u32::MAX)
+        };
         let seg_size = (!mask & width_mask).wrapping_add(1);
         if !seg_size.is_power_of_two() || !(0x1_0000..=1 << 32).contains(&seg_size) {
             heap.problems.push(format!(
@@ -341,14 +358,17 @@ fn large_allocations(mem: &AddressSpace<'_>, heap: &mut Heap, l: &SegmentHeapLay
     let bits = heap.bits;
     let Some(meta) = l.large_alloc_metadata else {
         heap.problems.push(
-            "large allocations of 32-bit segment heaps are not listed yet (layout not verified)".into(),
+            "large allocations of 32-bit segment heaps are not listed yet (layout not verified)"
+                .into(),
         );
         return;
     };
     let step = u64::from(bits / 8);
     let tree = heap.address + meta;
     let (Ok(root), Ok(min)) = (mem.read_ptr(tree, bits), mem.read_ptr(tree + step, bits)) else {
-        heap.problems.push(format!("large allocation tree at {tree:#x} is not captured"));
+        heap.problems.push(format!(
+            "large allocation tree at {tree:#x} is not captured"
+        ));
         return;
     };
     if min & 1 != 0 {

@@ -345,7 +345,10 @@ mod tests {
         assert_eq!(HeapFamily::for_version(6, 3), HeapFamily::Win8Plus);
         assert_eq!(HeapFamily::for_version(10, 0), HeapFamily::Win8Plus);
         let l = nt_heap(HeapFamily::Win8Plus, 32);
-        assert_eq!((l.segment_list, l.virtual_allocd_blocks, l.seg_base), (0xa4, 0x9c, 0x1c));
+        assert_eq!(
+            (l.segment_list, l.virtual_allocd_blocks, l.seg_base),
+            (0xa4, 0x9c, 0x1c)
+        );
         let l = nt_heap(HeapFamily::Win7, 64);
         assert_eq!((l.segment_list, l.virtual_allocd_blocks), (0x128, 0x118));
     }

@@ -104,7 +104,9 @@ impl Process {
         let mut native = World::new(native_bits);
         let teb_layout = teb_layout(native_bits);
         for t in &dump.threads {
-            native.tebs.push(read_teb(&mem, t.id, t.teb, teb_layout, native_bits));
+            native
+                .tebs
+                .push(read_teb(&mem, t.id, t.teb, teb_layout, native_bits));
         }
         if dump.threads.is_empty() {
             native
@@ -125,7 +127,9 @@ impl Process {
             let mut w32 = World::new(32);
             for t in worlds[0].tebs.clone() {
                 match teb32_of(&mem, t.address, os) {
-                    Some(a) => w32.tebs.push(read_teb(&mem, t.thread_id, a, &layout::TEB32, 32)),
+                    Some(a) => w32
+                        .tebs
+                        .push(read_teb(&mem, t.thread_id, a, &layout::TEB32, 32)),
                     None => w32.notes.push(format!(
                         "thread {:#x}: its 32-bit TEB could not be located from TEB64 {:#x}",
                         t.thread_id, t.address
@@ -172,7 +176,9 @@ impl Process {
 
     /// The world the application's code runs in: the 32-bit one on WoW64, else the native one.
     pub fn app_world(&self) -> &World {
-        self.worlds.last().expect("a process has at least one world")
+        self.worlds
+            .last()
+            .expect("a process has at least one world")
     }
 }
 
@@ -254,14 +260,11 @@ fn find_peb(
     let l = teb_layout(bits);
     let mut tried = Vec::new();
     for t in tebs {
-        match mem.read_ptr(t.address.wrapping_add(l.peb), bits) {
-            Ok(addr) => {
-                if let Some(p) = read_peb(mem, addr, bits, os) {
-                    return Some(p);
-                }
-                tried.push(format!("{addr:#x}"));
+        if let Ok(addr) = mem.read_ptr(t.address.wrapping_add(l.peb), bits) {
+            if let Some(p) = read_peb(mem, addr, bits, os) {
+                return Some(p);
             }
-            Err(_) => {}
+            tried.push(format!("{addr:#x}"));
         }
     }
     if !tebs.is_empty() {

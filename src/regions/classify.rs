@@ -43,7 +43,10 @@ pub fn classify(dump: &Dump, process: &Process) -> RegionMap {
     let bits = process.arch.and_then(|a| a.bits()).unwrap_or(64);
     let mut problems = Vec::new();
     let (mut regions, source) = match &dump.memory_info {
-        Some(info) => (from_memory_info(info, &mut problems), RegionSource::MemoryInfo),
+        Some(info) => (
+            from_memory_info(info, &mut problems),
+            RegionSource::MemoryInfo,
+        ),
         None => (from_captured(dump), RegionSource::CapturedMemory),
     };
     let mut modules: Vec<&Module> = dump.modules.iter().collect();
@@ -169,7 +172,14 @@ fn labels(process: &Process) -> Vec<Label> {
                 start: peb.address,
                 end: peb.address + 1,
                 usage: world_usage(UsageKind::Peb, w.bits),
-                detail: format!("PEB{}", if process.wow64 { w.bits.to_string() } else { String::new() }),
+                detail: format!(
+                    "PEB{}",
+                    if process.wow64 {
+                        w.bits.to_string()
+                    } else {
+                        String::new()
+                    }
+                ),
                 whole_allocation: false,
             });
             for (what, addr) in &peb.shared {

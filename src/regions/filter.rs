@@ -4,8 +4,10 @@
 //! protections (`PAGE_READWRITE`, `PAGE_GUARD`, …). Names of one kind are alternatives (OR);
 //! kinds combine (AND). Matching is case-insensitive.
 
-use super::{Region, UsageKind, MEM_COMMIT, MEM_FREE, MEM_IMAGE, MEM_MAPPED, MEM_PRIVATE,
-    MEM_RESERVE, PROTECTIONS, PROTECTION_MODIFIERS};
+use super::{
+    Region, UsageKind, MEM_COMMIT, MEM_FREE, MEM_IMAGE, MEM_MAPPED, MEM_PRIVATE, MEM_RESERVE,
+    PROTECTIONS, PROTECTION_MODIFIERS,
+};
 
 /// A parsed filter.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -22,7 +24,12 @@ impl RegionFilter {
     pub fn parse<S: AsRef<str>>(specs: &[S]) -> Result<Self, String> {
         let mut f = RegionFilter::default();
         for spec in specs {
-            for token in spec.as_ref().split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            for token in spec
+                .as_ref()
+                .split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+            {
                 f.add(token)?;
             }
         }
@@ -68,7 +75,9 @@ impl RegionFilter {
                     }
                 };
                 if bits.is_some() && !kind.per_world() {
-                    return Err(format!("unknown filter '{token}': only Heap, Stack, TEB and PEB take 32/64"));
+                    return Err(format!(
+                        "unknown filter '{token}': only Heap, Stack, TEB and PEB take 32/64"
+                    ));
                 }
                 self.usages.push((kind, bits));
             }
@@ -84,16 +93,21 @@ impl RegionFilter {
     /// Whether `r` passes.
     pub fn matches(&self, r: &Region) -> bool {
         let usage_ok = self.usages.is_empty()
-            || self.usages.iter().any(|(k, b)| {
-                *k == r.usage.kind && (b.is_none() || *b == r.usage.bits)
-            });
+            || self
+                .usages
+                .iter()
+                .any(|(k, b)| *k == r.usage.kind && (b.is_none() || *b == r.usage.bits));
         let type_ok = self.types.is_empty() || r.kind.is_some_and(|k| self.types.contains(&k));
         let state_ok = self.states.is_empty() || r.state.is_some_and(|s| self.states.contains(&s));
         let protect_ok = self.protects.is_empty()
             || r.protect.is_some_and(|p| {
-                self.protects
-                    .iter()
-                    .any(|&want| if want <= 0xff { p & 0xff == want } else { p & want != 0 })
+                self.protects.iter().any(|&want| {
+                    if want <= 0xff {
+                        p & 0xff == want
+                    } else {
+                        p & want != 0
+                    }
+                })
             });
         usage_ok && type_ok && state_ok && protect_ok
     }
@@ -133,7 +147,12 @@ mod tests {
         assert!(!f.matches(&r(UsageKind::Stack, None, MEM_COMMIT, 0x4)));
         let f = RegionFilter::parse(&["page_readwrite"]).unwrap();
         assert!(f.matches(&r(UsageKind::Stack, None, MEM_COMMIT, 0x104)));
-        assert!(RegionFilter::parse(&["VAR"]).unwrap().matches(&r(UsageKind::Unknown, None, MEM_COMMIT, 4)));
+        assert!(RegionFilter::parse(&["VAR"]).unwrap().matches(&r(
+            UsageKind::Unknown,
+            None,
+            MEM_COMMIT,
+            4
+        )));
         assert!(RegionFilter::parse(&["Bogus"]).is_err());
         assert!(RegionFilter::parse(&["Image32"]).is_err());
         assert!(RegionFilter::parse::<&str>(&[]).unwrap().is_empty());

@@ -197,11 +197,34 @@ mod tests {
         assert_eq!(s.usage[0].pct_total, 62.5);
         assert_eq!(s.usage[1].regions, 2);
         assert!((s.usage[1].pct_busy.unwrap() - 66.666).abs() < 0.01);
-        assert_eq!(s.largest[1], Largest { usage: "Heap".into(), base: 0x7000, size: 0x3000 });
+        assert_eq!(
+            s.largest[1],
+            Largest {
+                usage: "Heap".into(),
+                base: 0x7000,
+                size: 0x3000
+            }
+        );
         assert_eq!(s.largest[0].base, 0);
-        let states: Vec<(&str, u64)> = s.states.iter().map(|r| (r.name.as_str(), r.regions)).collect();
-        assert_eq!(states, [("MEM_FREE", 2), ("MEM_COMMIT", 2), ("MEM_RESERVE", 1)]);
-        assert_eq!(s.types, vec![Row { name: "MEM_PRIVATE".into(), regions: 3, bytes: 0x6000, pct_busy: Some(100.0), pct_total: 37.5 }]);
+        let states: Vec<(&str, u64)> = s
+            .states
+            .iter()
+            .map(|r| (r.name.as_str(), r.regions))
+            .collect();
+        assert_eq!(
+            states,
+            [("MEM_FREE", 2), ("MEM_COMMIT", 2), ("MEM_RESERVE", 1)]
+        );
+        assert_eq!(
+            s.types,
+            vec![Row {
+                name: "MEM_PRIVATE".into(),
+                regions: 3,
+                bytes: 0x6000,
+                pct_busy: Some(100.0),
+                pct_total: 37.5
+            }]
+        );
         assert_eq!(s.protects.len(), 1);
         assert_eq!((s.protects[0].regions, s.protects[0].bytes), (2, 0x3000));
     }

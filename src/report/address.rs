@@ -73,8 +73,8 @@ pub fn regions_text<'a>(regions: impl Iterator<Item = &'a Region>, bits: u32) ->
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:>w$} {:>w$} {:>w$} {:<11} {:<11} {:<28} {:<10} {}",
-        "BaseAddress", "EndAddress+1", "RegionSize", "Type", "State", "Protect", "Usage", "Details"
+        "{:>w$} {:>w$} {:>w$} {:<11} {:<11} {:<28} {:<10} Details",
+        "BaseAddress", "EndAddress+1", "RegionSize", "Type", "State", "Protect", "Usage"
     );
     let mut n = 0usize;
     for r in regions {
@@ -85,7 +85,10 @@ pub fn regions_text<'a>(regions: impl Iterator<Item = &'a Region>, bits: u32) ->
             windbg_hex(r.base, bits),
             windbg_hex(r.end(), bits),
             windbg_hex(r.size, bits),
-            r.kind.filter(|_| r.is_busy()).map(type_name).unwrap_or_default(),
+            r.kind
+                .filter(|_| r.is_busy())
+                .map(type_name)
+                .unwrap_or_default(),
             r.state.map(state_name).unwrap_or_else(|| "captured".into()),
             r.protect
                 .filter(|_| r.state == Some(MEM_COMMIT))

@@ -24,7 +24,16 @@ pub fn summary_csv(s: &AddressSummary) -> String {
     let mut out = String::new();
     line(
         &mut out,
-        &["table", "name", "regions", "bytes", "pct_busy", "pct_total", "base"].map(String::from),
+        &[
+            "table",
+            "name",
+            "regions",
+            "bytes",
+            "pct_busy",
+            "pct_total",
+            "base",
+        ]
+        .map(String::from),
     );
     for (table, rows) in [
         ("usage", &s.usage),
@@ -69,8 +78,18 @@ pub fn regions_csv<'a>(regions: impl Iterator<Item = &'a Region>) -> String {
     let mut out = String::new();
     line(
         &mut out,
-        &["base", "end", "size", "usage", "state", "type", "protect", "allocation_base", "detail"]
-            .map(String::from),
+        &[
+            "base",
+            "end",
+            "size",
+            "usage",
+            "state",
+            "type",
+            "protect",
+            "allocation_base",
+            "detail",
+        ]
+        .map(String::from),
     );
     for r in regions {
         line(
@@ -81,12 +100,18 @@ pub fn regions_csv<'a>(regions: impl Iterator<Item = &'a Region>) -> String {
                 r.size.to_string(),
                 r.usage.name(),
                 r.state.map(state_name).unwrap_or_default(),
-                r.kind.filter(|_| r.is_busy()).map(type_name).unwrap_or_default(),
+                r.kind
+                    .filter(|_| r.is_busy())
+                    .map(type_name)
+                    .unwrap_or_default(),
                 r.protect
                     .filter(|_| r.state == Some(MEM_COMMIT))
                     .map(protect_name)
                     .unwrap_or_default(),
-                r.allocation_base.filter(|_| r.is_busy()).map(addr).unwrap_or_default(),
+                r.allocation_base
+                    .filter(|_| r.is_busy())
+                    .map(addr)
+                    .unwrap_or_default(),
                 r.detail.clone().unwrap_or_default(),
             ],
         );

@@ -56,7 +56,10 @@ pub fn info_text(dump: &Dump, process: &Process, caps: &[Capability], modules: b
                 s.major,
                 s.minor,
                 s.build,
-                s.csd.as_deref().map(|c| format!(" {c}")).unwrap_or_default(),
+                s.csd
+                    .as_deref()
+                    .map(|c| format!(" {c}"))
+                    .unwrap_or_default(),
                 s.processors
             );
         }
@@ -136,7 +139,14 @@ pub fn info_text(dump: &Dump, process: &Process, caps: &[Capability], modules: b
                 if !w.heaps.is_empty() {
                     let mut t = Table::new();
                     t.load_style(NOTHING);
-                    t.set_header(vec!["  Heap", "Type", "Segments", "Reserved", "Large blocks", "Notes"]);
+                    t.set_header(vec![
+                        "  Heap",
+                        "Type",
+                        "Segments",
+                        "Reserved",
+                        "Large blocks",
+                        "Notes",
+                    ]);
                     for h in &w.heaps {
                         let reserved: u64 = h.segments.iter().map(|s| s.size()).sum();
                         let mut notes = Vec::new();

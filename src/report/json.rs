@@ -166,7 +166,11 @@ impl InfoJson {
                     process_heap: addr(p.process_heap),
                     notes: w.notes.clone(),
                 });
-                heaps.extend(w.heaps.iter().map(|h| heap_json(h, p.address, p.process_heap)));
+                heaps.extend(
+                    w.heaps
+                        .iter()
+                        .map(|h| heap_json(h, p.address, p.process_heap)),
+                );
             }
         }
         let flag = process.app_world().peb.as_ref().map(|p| p.nt_global_flag);
@@ -291,7 +295,10 @@ impl RegionJson {
             usage: r.usage.name(),
             state: r.state.map(state_name),
             kind: r.kind.filter(|_| r.is_busy()).map(type_name),
-            protect: r.protect.filter(|_| r.state == Some(crate::regions::MEM_COMMIT)).map(protect_name),
+            protect: r
+                .protect
+                .filter(|_| r.state == Some(crate::regions::MEM_COMMIT))
+                .map(protect_name),
             allocation_base: r.allocation_base.filter(|_| r.is_busy()).map(addr),
             detail: r.detail.clone(),
         }
@@ -317,7 +324,11 @@ fn round2(p: f64) -> f64 {
 
 impl AddressJson {
     /// Build the view; `regions` are included when listing was asked for.
-    pub fn new(s: &AddressSummary, regions: Option<Vec<RegionJson>>, problems: Vec<String>) -> Self {
+    pub fn new(
+        s: &AddressSummary,
+        regions: Option<Vec<RegionJson>>,
+        problems: Vec<String>,
+    ) -> Self {
         AddressJson {
             source: match s.source {
                 RegionSource::MemoryInfo => "memory_info",

@@ -187,6 +187,27 @@ impl ProcessMemory {
         self.regions = out;
     }
 
+    /// Make `[start, end)` not captured any more (splitting ranges as needed); the region table is
+    /// kept. This turns a full-memory process into what a minidump would hold.
+    pub fn uncapture(&mut self, start: u64, end: u64) {
+        let touched: Vec<u64> = self
+            .ranges
+            .range(..end)
+            .filter(|(b, d)| **b + d.len() as u64 > start)
+            .map(|(b, _)| *b)
+            .collect();
+        for b in touched {
+            let d = self.ranges.remove(&b).expect("range present");
+            let e = b + d.len() as u64;
+            if b < start {
+                self.ranges.insert(b, d[..(start - b) as usize].to_vec());
+            }
+            if e > end {
+                self.ranges.insert(end, d[(end - b) as usize..].to_vec());
+            }
+        }
+    }
+
     /// The region table, in the order added (sorted after [`ProcessMemory::fill_free`]).
     pub fn regions(&self) -> &[Region] {
         &self.regions
@@ -224,6 +245,9 @@ mod tests {
         let ranges: Vec<(u64, usize)> = m.ranges().map(|(b, d)| (b, d.len())).collect();
         assert_eq!(ranges, vec![(0x800, 0x2800)]);
         assert_eq!(m.read_u64(0x1ffc) & 0xffff_ffff, 0xdead_beef);
+        m.uncapture(0x1000, 0x2000);
+        let ranges: Vec<(u64, usize)> = m.ranges().map(|(b, d)| (b, d.len())).collect();
+        assert_eq!(ranges, vec![(0x800, 0x800), (0x2000, 0x1000)]);
     }
 
     #[test]

@@ -175,7 +175,10 @@ impl MinidumpBuilder {
         w.write_all(&head)?;
         w.write_all(&vec![0u8; (blob_rva - head.len() as u64) as usize])?;
         w.write_all(&blob)?;
-        w.write_all(&vec![0u8; (memory_rva - blob_rva - blob.len() as u64) as usize])?;
+        w.write_all(&vec![
+            0u8;
+            (memory_rva - blob_rva - blob.len() as u64) as usize
+        ])?;
         for (_, data) in self.memory.ranges() {
             w.write_all(data)?;
         }
@@ -359,7 +362,7 @@ impl MinidumpBuilder {
             bodies.push(data);
         }
         for data in bodies {
-            while out.len() % 4 != 0 {
+            while !out.len().is_multiple_of(4) {
                 out.push(0);
             }
             out.extend_from_slice(data);
@@ -420,7 +423,7 @@ struct Blob {
 
 impl Blob {
     fn add(&mut self, bytes: &[u8]) -> u32 {
-        while self.data.len() % 4 != 0 {
+        while !self.data.len().is_multiple_of(4) {
             self.data.push(0);
         }
         let at = self.rva + self.data.len() as u32;

@@ -273,7 +273,7 @@ impl ProcessBuilder {
             kind,
             facts: Facts::default(),
             worlds: Vec::new(),
-            next_private: 0x0030_0000,
+            next_private: 0x0100_0000,
             next_teb: match kind {
                 Kind::Native32 => 0x7ffd_e000,
                 Kind::Wow64 => 0x7efd_0000,
@@ -292,12 +292,36 @@ impl ProcessBuilder {
         };
         b.add_image(exe_name, exe_base, 0x6000, ver, false);
         let native_bits = if kind == Kind::Native32 { 32 } else { 64 };
-        let nt_data = b.add_image(r"C:\Windows\System32\ntdll.dll", ntdll_base, 0x1_8000, ver, true);
+        let nt_data = b.add_image(
+            r"C:\Windows\System32\ntdll.dll",
+            ntdll_base,
+            0x1_8000,
+            ver,
+            true,
+        );
         let mut heap_arrays = vec![(native_bits, nt_data)];
         if kind == Kind::Wow64 {
-            b.add_image(r"C:\Windows\System32\wow64.dll", 0x7fe_f100_0000, 0x6000, ver, false);
-            b.add_image(r"C:\Windows\System32\wow64cpu.dll", 0x7fe_f110_0000, 0x6000, ver, false);
-            let nt32 = b.add_image(r"C:\Windows\SysWOW64\ntdll.dll", ntdll32_base, 0x1_8000, ver, true);
+            b.add_image(
+                r"C:\Windows\System32\wow64.dll",
+                0x7fe_f100_0000,
+                0x6000,
+                ver,
+                false,
+            );
+            b.add_image(
+                r"C:\Windows\System32\wow64cpu.dll",
+                0x7fe_f110_0000,
+                0x6000,
+                ver,
+                false,
+            );
+            let nt32 = b.add_image(
+                r"C:\Windows\SysWOW64\ntdll.dll",
+                ntdll32_base,
+                0x1_8000,
+                ver,
+                true,
+            );
             heap_arrays.push((32, nt32));
         }
         // PEBs: native PEB; on WoW64 PEB32 = PEB64 - 0x1000 (Win7) or + 0x1000 (Win8+).
@@ -342,15 +366,25 @@ impl ProcessBuilder {
         );
         // CSR shared memory and the ANSI code page (NLS) section: mapped views the PEB points to.
         let csr = b.alloc_private(0x10_0000);
-        b.mapped(csr, 0x4_0000, 0x10_0000 - 0x4_0000, PAGE_READONLY, Usage::Other);
+        b.mapped(
+            csr,
+            0x4_0000,
+            0x10_0000 - 0x4_0000,
+            PAGE_READONLY,
+            Usage::Other,
+        );
         let nls = b.alloc_private(0x1_0000);
         b.mapped(nls, 0x1_0000, 0, PAGE_READONLY, Usage::Other);
         for i in 0..b.worlds.len() {
             let (bits, peb) = (b.worlds[i].bits, b.worlds[i].peb);
             let o = if bits == 64 { &PEB64 } else { &PEB32 };
             b.dump.memory.write_ptr(bits, peb + o.image_base, exe_base);
-            b.dump.memory.write_ptr(bits, peb + o.read_only_shared_memory_base, csr);
-            b.dump.memory.write_ptr(bits, peb + o.ansi_code_page_data, nls);
+            b.dump
+                .memory
+                .write_ptr(bits, peb + o.read_only_shared_memory_base, csr);
+            b.dump
+                .memory
+                .write_ptr(bits, peb + o.ansi_code_page_data, nls);
             b.dump.memory.write_u32(peb + o.os_major, major);
             b.dump.memory.write_u32(peb + o.os_major + 4, minor);
             b.dump.memory.write_u16(peb + o.os_build, build as u16);
@@ -405,7 +439,9 @@ impl ProcessBuilder {
         if capture_data {
             self.dump.memory.capture(data, PAGE);
         }
-        let name_hash = path.bytes().fold(0u8, |a, c| a.wrapping_mul(31).wrapping_add(c));
+        let name_hash = path
+            .bytes()
+            .fold(0u8, |a, c| a.wrapping_mul(31).wrapping_add(c));
         let file = path.rsplit('\\').next().unwrap_or(path);
         let pdb_name = format!("{}.pdb", file.rsplit_once('.').map_or(file, |(n, _)| n));
         self.dump.modules.push(ModuleSpec {
@@ -426,14 +462,25 @@ impl ProcessBuilder {
         self.next_thread_id += 4;
         let native_bits = if self.kind == Kind::Native32 { 32 } else { 64 };
         let teb_size = if native_bits == 64 { 2 * PAGE } else { PAGE };
-        let block = if self.kind == Kind::Wow64 { 3 * PAGE } else { teb_size };
+        let block = if self.kind == Kind::Wow64 {
+            3 * PAGE
+        } else {
+            teb_size
+        };
         self.next_teb -= block;
         let teb = self.next_teb;
         self.world_region(teb, teb_size, PAGE_READWRITE, Usage::Teb, native_bits);
         self.dump.memory.capture(teb, teb_size);
         self.facts.tebs.push((native_bits, teb));
         let (stack_base, stack_limit, dealloc) = self.add_stack(native_bits);
-        self.write_teb(native_bits, teb, stack_base, stack_limit, dealloc, self.worlds[0].peb);
+        self.write_teb(
+            native_bits,
+            teb,
+            stack_base,
+            stack_limit,
+            dealloc,
+            self.worlds[0].peb,
+        );
         if self.kind == Kind::Wow64 {
             let teb32 = teb + 2 * PAGE;
             self.world_region(teb32, PAGE, PAGE_READWRITE, Usage::Teb, 32);
