@@ -112,6 +112,14 @@ pub fn list(
                     count as u64 - i,
                     count
                 ));
+                // The PEB names the process heap itself: keep at least that one.
+                if i == 0 && peb.process_heap != 0 {
+                    addresses.push(peb.process_heap);
+                    notes.push(format!(
+                        "the process heap {:#x} is known from PEB.ProcessHeap",
+                        peb.process_heap
+                    ));
+                }
                 break;
             }
         }

@@ -64,6 +64,7 @@ pub fn classify(dump: &Dump, process: &Process) -> RegionMap {
         }
     }
     let labels = labels(process);
+    split_at_labels(&mut regions, &labels);
     for l in &labels {
         apply(&mut regions, l);
     }
@@ -168,9 +169,10 @@ fn labels(process: &Process) -> Vec<Label> {
             &layout::TEB32
         };
         if let Some(peb) = &w.peb {
+            let page = peb.address & !0xfff;
             out.push(Label {
-                start: peb.address,
-                end: peb.address + 1,
+                start: page,
+                end: page.saturating_add(0x1000),
                 usage: world_usage(UsageKind::Peb, w.bits),
                 detail: format!(
                     "PEB{}",
@@ -203,25 +205,24 @@ fn labels(process: &Process) -> Vec<Label> {
                 detail: format!("thread {:#x}", t.thread_id),
                 whole_allocation: false,
             });
-            // The stack's whole reservation: DeallocationStack .. StackBase when the TEB has them,
-            // else the allocation around StackLimit.
-            let detail = format!("thread {:#x} stack", t.thread_id);
-            match (t.deallocation_stack, t.stack_base, t.stack_limit) {
-                (Some(d), Some(b), _) if d != 0 && d < b && b - d <= 1 << 32 => out.push(Label {
-                    start: d,
-                    end: b,
+            // The stack's whole reservation: the allocation at DeallocationStack when the TEB
+            // has it, else the allocation around StackLimit.
+            let anchor = t
+                .deallocation_stack
+                .filter(|&d| d != 0 && t.stack_base.is_some_and(|b| d < b))
+                .or(t.stack_limit.filter(|&l| l != 0));
+            if let Some(a) = anchor {
+                let end = t
+                    .stack_base
+                    .filter(|&b| b > a && b - a <= 1 << 32)
+                    .unwrap_or(a + 1);
+                out.push(Label {
+                    start: a,
+                    end,
                     usage: world_usage(UsageKind::Stack, w.bits),
-                    detail,
-                    whole_allocation: false,
-                }),
-                (_, _, Some(l)) if l != 0 => out.push(Label {
-                    start: l,
-                    end: l + 1,
-                    usage: world_usage(UsageKind::Stack, w.bits),
-                    detail,
+                    detail: format!("thread {:#x} stack", t.thread_id),
                     whole_allocation: true,
-                }),
-                _ => {}
+                });
             }
         }
         for h in &w.heaps {
@@ -254,6 +255,45 @@ fn labels(process: &Process) -> Vec<Label> {
         }
     }
     out
+}
+
+/// Split busy regions at the edges of exact labels, as WinDbg does: a PEB page and the TEBs that
+/// share one committed run of pages come out as separate regions (`PEB` 4 kB, `TEB` 8 kB).
+fn split_at_labels(regions: &mut Vec<Region>, labels: &[Label]) {
+    let mut cuts: Vec<u64> = labels
+        .iter()
+        .filter(|l| !l.whole_allocation)
+        .flat_map(|l| [l.start, l.end])
+        .filter(|c| c & 0xfff == 0)
+        .collect();
+    cuts.sort_unstable();
+    cuts.dedup();
+    if cuts.is_empty() {
+        return;
+    }
+    let mut out = Vec::with_capacity(regions.len() + cuts.len());
+    for r in regions.drain(..) {
+        let first = cuts.partition_point(|&c| c <= r.base);
+        let inner: Vec<u64> = cuts[first..]
+            .iter()
+            .copied()
+            .take_while(|&c| c < r.end())
+            .collect();
+        if inner.is_empty() || r.usage.kind == UsageKind::Free {
+            out.push(r);
+            continue;
+        }
+        let mut start = r.base;
+        for c in inner.into_iter().chain(std::iter::once(r.end())) {
+            out.push(Region {
+                base: start,
+                size: c - start,
+                ..r.clone()
+            });
+            start = c;
+        }
+    }
+    *regions = out;
 }
 
 /// Put `label` on the regions it touches (or on their whole allocations), where it outranks the
