@@ -12,7 +12,12 @@ fn heaps_of(v: &Value) -> Vec<(String, String, u64, Vec<(String, u64)>, Vec<(Str
         r.as_array()
             .unwrap()
             .iter()
-            .map(|x| (x["base"].as_str().unwrap().to_string(), x["size"].as_u64().unwrap()))
+            .map(|x| {
+                (
+                    x["base"].as_str().unwrap().to_string(),
+                    x["size"].as_u64().unwrap(),
+                )
+            })
             .collect()
     };
     v["heaps"]
@@ -43,7 +48,12 @@ fn answer(v: &Value, key: &str) -> String {
 
 #[test]
 fn heaps_and_pebs_are_exactly_the_constructed_ones() {
-    for name in ["sample-win10-x64.dmp", "win7-x86.dmp", "wow64-win7.dmp", "wow64-win10.dmp"] {
+    for name in [
+        "sample-win10-x64.dmp",
+        "win7-x86.dmp",
+        "wow64-win7.dmp",
+        "wow64-win10.dmp",
+    ] {
         let path = fixture(name);
         let facts = facts(name);
         let got = json(&["info", path.to_str().unwrap(), "--json"]);
@@ -55,8 +65,14 @@ fn heaps_and_pebs_are_exactly_the_constructed_ones() {
                     hex(h.address),
                     if h.segment_heap { "segment" } else { "nt" }.to_string(),
                     u64::from(h.bits),
-                    h.segments.iter().map(|(s, e)| (hex(*s), e - s)).collect::<Vec<_>>(),
-                    h.large_blocks.iter().map(|(s, n)| (hex(*s), *n)).collect::<Vec<_>>(),
+                    h.segments
+                        .iter()
+                        .map(|(s, e)| (hex(*s), e - s))
+                        .collect::<Vec<_>>(),
+                    h.large_blocks
+                        .iter()
+                        .map(|(s, n)| (hex(*s), *n))
+                        .collect::<Vec<_>>(),
                 )
             })
             .collect();
@@ -65,9 +81,18 @@ fn heaps_and_pebs_are_exactly_the_constructed_ones() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|p| (p["bits"].as_u64().unwrap(), p["address"].as_str().unwrap().to_string()))
+            .map(|p| {
+                (
+                    p["bits"].as_u64().unwrap(),
+                    p["address"].as_str().unwrap().to_string(),
+                )
+            })
             .collect();
-        let want: Vec<(u64, String)> = facts.pebs.iter().map(|(b, a)| (u64::from(*b), hex(*a))).collect();
+        let want: Vec<(u64, String)> = facts
+            .pebs
+            .iter()
+            .map(|(b, a)| (u64::from(*b), hex(*a)))
+            .collect();
         assert_eq!(pebs, want, "{name}");
         assert_eq!(got["wow64"], name.starts_with("wow64"), "{name}");
         assert_eq!(answer(&got, "heap_list"), "yes", "{name}");
@@ -108,12 +133,20 @@ fn process_facts_and_flags() {
 
 #[test]
 fn verdicts_say_what_is_missing_and_how_to_get_it() {
-    let sample = json(&["info", fixture("sample-win10-x64.dmp").to_str().unwrap(), "--json"]);
+    let sample = json(&[
+        "info",
+        fixture("sample-win10-x64.dmp").to_str().unwrap(),
+        "--json",
+    ]);
     assert_eq!(answer(&sample, "allocation_stacks"), "no");
     let reason = sample["capabilities"][3]["reason"].as_str().unwrap();
     assert!(reason.contains("gflags -i leaky.exe +ust"), "{reason}");
 
-    let mini = json(&["info", fixture("win11-x64-minidump.dmp").to_str().unwrap(), "--json"]);
+    let mini = json(&[
+        "info",
+        fixture("win11-x64-minidump.dmp").to_str().unwrap(),
+        "--json",
+    ]);
     assert_eq!(answer(&mini, "address_usage"), "partly");
     assert_eq!(answer(&mini, "heap_list"), "yes");
     assert_eq!(answer(&mini, "heap_contents"), "no");
@@ -121,7 +154,11 @@ fn verdicts_say_what_is_missing_and_how_to_get_it() {
     let txt = text(&["info", fixture("win11-x64-minidump.dmp").to_str().unwrap()]);
     assert!(txt.contains("heap memory not captured: this is a minidump without full memory; take one with `procdump -ma`"));
 
-    let hpa = json(&["info", fixture("wow64-win10.dmp").to_str().unwrap(), "--json"]);
+    let hpa = json(&[
+        "info",
+        fixture("wow64-win10.dmp").to_str().unwrap(),
+        "--json",
+    ]);
     assert_eq!(answer(&hpa, "page_heap"), "yes");
 }
 
@@ -148,7 +185,8 @@ fn a_looping_segment_list_is_reported_and_the_walk_ends() {
 #[test]
 fn a_heap_with_a_foreign_signature_is_reported() {
     let (mut dump, facts) = (fixtures::by_name("sample-win10-x64.dmp").unwrap().build)();
-    dump.memory.write_u32(facts.heaps[1].address + 0x10, 0x1234_5678);
+    dump.memory
+        .write_u32(facts.heaps[1].address + 0x10, 0x1234_5678);
     let path = write_temp("badsig.dmp", &dump.to_bytes());
     let got = json(&["info", path.to_str().unwrap(), "--json"]);
     assert_eq!(got["heaps"][1]["type"], "unknown");
@@ -160,7 +198,11 @@ fn a_heap_with_a_foreign_signature_is_reported() {
 
 #[test]
 fn module_listing() {
-    let txt = text(&["info", fixture("sample-win10-x64.dmp").to_str().unwrap(), "--modules"]);
+    let txt = text(&[
+        "info",
+        fixture("sample-win10-x64.dmp").to_str().unwrap(),
+        "--modules",
+    ]);
     assert!(txt.contains("KERNELBASE.dll"));
     assert!(txt.contains("ntdll.pdb"));
 }

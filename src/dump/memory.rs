@@ -304,7 +304,10 @@ mod tests {
             vec![r(0x1000, 16, 24), r(0x1004, 8, 0), r(0x2000, 8, 0)],
         );
         // The first range keeps 8 of its 16 bytes; the second keeps the 4 bytes past the first.
-        assert_eq!(idx.ranges(), &[r(0x1000, 8, 24), r(0x1008, 4, 4), r(0x2000, 8, 0)]);
+        assert_eq!(
+            idx.ranges(),
+            &[r(0x1000, 8, 24), r(0x1008, 4, 4), r(0x2000, 8, 0)]
+        );
         assert_eq!(problems.len(), 2, "{problems:?}");
     }
 
