@@ -7,7 +7,10 @@ use common::*;
 use dumpwriter::fixtures;
 use serde_json::Value;
 
-fn heaps_of(v: &Value) -> Vec<(String, String, u64, Vec<(String, u64)>, Vec<(String, u64)>)> {
+/// (address, type, bits, segments, large blocks), ranges as (base, size).
+type HeapRow = (String, String, u64, Vec<(String, u64)>, Vec<(String, u64)>);
+
+fn heaps_of(v: &Value) -> Vec<HeapRow> {
     let ranges = |r: &Value| -> Vec<(String, u64)> {
         r.as_array()
             .unwrap()
