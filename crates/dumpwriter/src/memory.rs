@@ -53,7 +53,33 @@ pub struct Region {
 #[derive(Clone, Debug, Default)]
 pub struct ProcessMemory {
     ranges: BTreeMap<u64, Vec<u8>>,
+    /// Captured ranges that hold only zeros, kept as lengths (for multi-GB benchmark dumps).
+    zeros: BTreeMap<u64, u64>,
     regions: Vec<Region>,
+}
+
+/// The content of one captured range.
+#[derive(Clone, Copy, Debug)]
+pub enum Content<'a> {
+    /// Bytes as written.
+    Bytes(&'a [u8]),
+    /// This many zero bytes.
+    Zeros(u64),
+}
+
+impl Content<'_> {
+    /// Length in bytes.
+    pub fn len(&self) -> u64 {
+        match self {
+            Content::Bytes(b) => b.len() as u64,
+            Content::Zeros(n) => *n,
+        }
+    }
+
+    /// Whether the range is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl ProcessMemory {
@@ -90,6 +116,22 @@ impl ProcessMemory {
             data[off..off + d.len()].copy_from_slice(&d);
         }
         self.ranges.insert(new_base, data);
+    }
+
+    /// Make `[base, base + size)` captured as zeros that are never written (no memory is used for
+    /// them). Must not touch any other captured range.
+    pub fn capture_zeros(&mut self, base: u64, size: u64) {
+        let end = base + size;
+        let clash = self
+            .ranges
+            .range(..end)
+            .any(|(b, d)| b + d.len() as u64 > base)
+            || self.zeros.range(..end).any(|(b, n)| b + n > base);
+        assert!(
+            !clash,
+            "zero range {base:#x}+{size:#x} overlaps captured memory"
+        );
+        self.zeros.insert(base, size);
     }
 
     /// Write bytes at `addr`; the range must be captured.
@@ -213,9 +255,21 @@ impl ProcessMemory {
         &self.regions
     }
 
-    /// The captured ranges, sorted by address.
+    /// The captured ranges with bytes, sorted by address.
     pub fn ranges(&self) -> impl Iterator<Item = (u64, &[u8])> {
         self.ranges.iter().map(|(b, d)| (*b, d.as_slice()))
+    }
+
+    /// Every captured range (bytes and zeros), sorted by address.
+    pub fn pieces(&self) -> Vec<(u64, Content<'_>)> {
+        let mut v: Vec<(u64, Content<'_>)> = self
+            .ranges
+            .iter()
+            .map(|(b, d)| (*b, Content::Bytes(d)))
+            .chain(self.zeros.iter().map(|(b, n)| (*b, Content::Zeros(*n))))
+            .collect();
+        v.sort_by_key(|(b, _)| *b);
+        v
     }
 }
 

@@ -6,8 +6,8 @@
 //! header, `MINIDUMP_HANDLE_DATA_STREAM`). The file is laid out as Windows' dbghelp lays out a full
 //! dump: header, directory, streams, strings, then all memory data last.
 
-use crate::memory::ProcessMemory;
-use std::io::{self, Write};
+use crate::memory::{Content, ProcessMemory};
+use std::io::{self, Seek, SeekFrom, Write};
 
 /// `MINIDUMP_SIGNATURE` ("MDMP").
 pub const SIGNATURE: u32 = 0x504d_444d;
@@ -159,13 +159,14 @@ impl MinidumpBuilder {
 
     /// The whole file in memory.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut v = Vec::new();
+        let mut v = io::Cursor::new(Vec::new());
         self.write_to(&mut v).expect("writing to a Vec cannot fail");
-        v
+        v.into_inner()
     }
 
-    /// Write the file: metadata first, then every captured range in address order.
-    pub fn write_to<W: Write>(&self, w: &mut W) -> io::Result<()> {
+    /// Write the file: metadata first, then every captured range in address order. Zero-only
+    /// ranges are skipped with a seek, so a file target becomes sparse.
+    pub fn write_to<W: Write + Seek>(&self, w: &mut W) -> io::Result<()> {
         // The lengths of the parts do not depend on the offsets written into them, so lay the
         // metadata out once to learn them and again with the real offsets.
         let (head, blob) = self.metadata(0, 0);
@@ -179,8 +180,23 @@ impl MinidumpBuilder {
             0u8;
             (memory_rva - blob_rva - blob.len() as u64) as usize
         ])?;
-        for (_, data) in self.memory.ranges() {
-            w.write_all(data)?;
+        let mut pending_zeros = 0u64;
+        for (_, piece) in self.memory.pieces() {
+            match piece {
+                Content::Bytes(data) => {
+                    if pending_zeros > 0 {
+                        w.seek(SeekFrom::Current(pending_zeros as i64))?;
+                        pending_zeros = 0;
+                    }
+                    w.write_all(data)?;
+                }
+                Content::Zeros(n) => pending_zeros += n,
+            }
+        }
+        if pending_zeros > 0 {
+            // Extend the file to its full length: the last byte is a zero too.
+            w.seek(SeekFrom::Current(pending_zeros as i64 - 1))?;
+            w.write_all(&[0])?;
         }
         Ok(())
     }
@@ -195,9 +211,9 @@ impl MinidumpBuilder {
         // Memory placement: ranges are written back to back from memory_rva.
         let mut placed = Vec::new();
         let mut rva = memory_rva;
-        for (base, data) in self.memory.ranges() {
-            placed.push((base, data.len() as u64, rva));
-            rva += data.len() as u64;
+        for (base, piece) in self.memory.pieces() {
+            placed.push((base, piece.len(), rva));
+            rva += piece.len();
         }
         let locate = |start: u64, size: u64| -> (u32, u32) {
             placed

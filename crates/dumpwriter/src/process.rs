@@ -784,6 +784,16 @@ impl ProcessBuilder {
         base
     }
 
+    /// Like [`ProcessBuilder::add_private`], with the committed part captured (as zeros that take
+    /// no memory in the builder): the bulk of a benchmark dump.
+    pub fn add_private_captured(&mut self, size: u64, committed: u64) -> u64 {
+        let base = self.add_private(size, committed);
+        if committed > 0 {
+            self.dump.memory.capture_zeros(base, committed);
+        }
+        base
+    }
+
     /// A mapped view with no file name in the dump: `<unknown>`, as WinDbg shows it for dumps.
     pub fn add_mapped(&mut self, size: u64) -> u64 {
         let base = self.alloc_private(size);
@@ -823,6 +833,15 @@ impl ProcessBuilder {
     }
 
     fn alloc_private(&mut self, size: u64) -> u64 {
+        // Keep clear of the PEB/TEB/shared-data area just below 2 GB; 64-bit processes go on
+        // at 8 GB, above the main image.
+        if self.next_private + size > 0x7000_0000 && self.next_private < 0x1_0000_0000 {
+            assert!(
+                self.kind == Kind::Native64,
+                "a 32-bit synthetic process ran out of address space"
+            );
+            self.next_private = 0x2_0000_0000;
+        }
         let base = self.next_private;
         self.next_private = (base + size).div_ceil(ALLOC_GRANULARITY) * ALLOC_GRANULARITY;
         base
