@@ -10,8 +10,6 @@ pub enum ErrorKind {
     Open,
     /// The file is not a minidump, or its header or stream directory is damaged. Exit code 4.
     NotMinidump,
-    /// The dump opened but cannot answer the question asked (e.g. an address not in the dump). Exit 5.
-    Unanswerable,
 }
 
 /// A command-stopping error: the file it concerns and a one-line description.
@@ -40,7 +38,6 @@ impl Error {
         match self.kind {
             ErrorKind::Open => 3,
             ErrorKind::NotMinidump => 4,
-            ErrorKind::Unanswerable => 5,
         }
     }
 }
