@@ -155,10 +155,11 @@ fn mutate(rng: &mut Rng, input: &[u8]) -> Vec<u8> {
             // Pointer-sized damage anywhere: list links, heap headers, PEB fields.
             for _ in 0..1 + rng.below(16) {
                 let at = rng.below(b.len() / 8) * 8;
-                let v = match rng.below(4) {
+                let v = match rng.below(5) {
                     0 => 0,
                     1 => u64::MAX,
                     2 => rng.next(),
+                    3 => u64::MAX - rng.below(0x2000) as u64,
                     _ => u64::from_le_bytes(b[at..at + 8].try_into().unwrap()).wrapping_add(8),
                 };
                 if at + 8 <= b.len() {

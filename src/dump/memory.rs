@@ -297,6 +297,18 @@ mod tests {
     }
 
     #[test]
+    fn ranges_at_the_top_of_the_address_space_never_overflow() {
+        let file = vec![7u8; 64];
+        let (idx, _) = space(&file, vec![r(u64::MAX - 0xf, 0x10, 0)]);
+        let a = AddressSpace::new(&file, &idx);
+        assert_eq!(a.read(u64::MAX - 0xf, 8).unwrap().len(), 8);
+        assert!(a.read(u64::MAX - 4, 8).is_err());
+        assert!(a.read_u64(u64::MAX).is_err());
+        assert!(!a.is_captured(u64::MAX - 1, 4));
+        assert_eq!(a.captured_within(0, u64::MAX), 0xf);
+    }
+
+    #[test]
     fn truncated_and_overlapping_ranges_are_clipped_and_reported() {
         let file = vec![0u8; 32];
         let (idx, problems) = space(

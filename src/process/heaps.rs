@@ -275,8 +275,10 @@ fn nt_heap(mem: &AddressSpace<'_>, heap: &mut Heap, family: HeapFamily) {
             ));
             break;
         }
-        let base = mem.read_ptr(seg + l.seg_base, bits).unwrap_or(seg);
-        let pages = mem.read_u32(seg + l.seg_pages).unwrap_or(0);
+        let base = mem
+            .read_ptr(seg.wrapping_add(l.seg_base), bits)
+            .unwrap_or(seg);
+        let pages = mem.read_u32(seg.wrapping_add(l.seg_pages)).unwrap_or(0);
         let end = base.saturating_add(u64::from(pages) * 0x1000);
         heap.segments.push(Range { start: base, end });
     }
@@ -289,8 +291,12 @@ fn nt_heap(mem: &AddressSpace<'_>, heap: &mut Heap, family: HeapFamily) {
         heap.problems.push(format!("large block list: {p}"));
     }
     for entry in walk.links {
-        let commit = mem.read_ptr(entry + l.vae_commit, bits).unwrap_or(0);
-        let reserve = mem.read_ptr(entry + l.vae_reserve, bits).unwrap_or(0);
+        let commit = mem
+            .read_ptr(entry.wrapping_add(l.vae_commit), bits)
+            .unwrap_or(0);
+        let reserve = mem
+            .read_ptr(entry.wrapping_add(l.vae_reserve), bits)
+            .unwrap_or(0);
         let size = if reserve >= commit && reserve < (1 << 44) {
             reserve
         } else {
@@ -328,7 +334,7 @@ fn segment_heap(mem: &AddressSpace<'_>, heap: &mut Heap) {
         return;
     };
     for i in 0..2 {
-        let ctx = heap.address + l.seg_contexts + i * l.ctx_size;
+        let ctx = heap.address.wrapping_add(l.seg_contexts + i * l.ctx_size);
         let Ok(mask) = mem.read_ptr(ctx, bits) else {
             heap.problems
                 .push(format!("segment context {i} at {ctx:#x} is not captured"));
@@ -346,7 +352,7 @@ fn segment_heap(mem: &AddressSpace<'_>, heap: &mut Heap) {
             ));
             continue;
         }
-        let walk = walk_list(mem, ctx + l.ctx_segment_list, bits);
+        let walk = walk_list(mem, ctx.wrapping_add(l.ctx_segment_list), bits);
         if let Some(p) = walk.problem {
             heap.problems.push(format!("page segment list {i}: {p}"));
         }
@@ -372,8 +378,11 @@ fn large_allocations(mem: &AddressSpace<'_>, heap: &mut Heap, l: &SegmentHeapLay
         return;
     };
     let step = u64::from(bits / 8);
-    let tree = heap.address + meta;
-    let (Ok(root), Ok(min)) = (mem.read_ptr(tree, bits), mem.read_ptr(tree + step, bits)) else {
+    let tree = heap.address.wrapping_add(meta);
+    let (Ok(root), Ok(min)) = (
+        mem.read_ptr(tree, bits),
+        mem.read_ptr(tree.wrapping_add(step), bits),
+    ) else {
         heap.problems.push(format!(
             "large allocation tree at {tree:#x} is not captured"
         ));
@@ -394,8 +403,8 @@ fn large_allocations(mem: &AddressSpace<'_>, heap: &mut Heap, l: &SegmentHeapLay
             node = mem.read_ptr(node, bits).unwrap_or(0);
         }
         let Some(n) = stack.pop() else { break };
-        let va = mem.read_ptr(n + l.large_virtual_address, bits);
-        let word = mem.read_ptr(n + l.large_pages_word, bits);
+        let va = mem.read_ptr(n.wrapping_add(l.large_virtual_address), bits);
+        let word = mem.read_ptr(n.wrapping_add(l.large_pages_word), bits);
         match (va, word) {
             (Ok(va), Ok(word)) => {
                 let pages = (word >> 12) & ((1u64 << l.large_pages_bits) - 1);
@@ -409,7 +418,7 @@ fn large_allocations(mem: &AddressSpace<'_>, heap: &mut Heap, l: &SegmentHeapLay
                 .problems
                 .push(format!("large allocation node at {n:#x} is not captured")),
         }
-        node = mem.read_ptr(n + step, bits).unwrap_or(0);
+        node = mem.read_ptr(n.wrapping_add(step), bits).unwrap_or(0);
     }
     if seen.len() > MAX_LIST {
         heap.problems

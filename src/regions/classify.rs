@@ -187,7 +187,7 @@ fn labels(process: &Process) -> Vec<Label> {
             for (what, addr) in &peb.shared {
                 out.push(Label {
                     start: *addr,
-                    end: addr + 1,
+                    end: addr.saturating_add(1),
                     usage: Usage {
                         kind: UsageKind::Other,
                         bits: None,
@@ -215,7 +215,7 @@ fn labels(process: &Process) -> Vec<Label> {
                 let end = t
                     .stack_base
                     .filter(|&b| b > a && b - a <= 1 << 32)
-                    .unwrap_or(a + 1);
+                    .unwrap_or(a.saturating_add(1));
                 out.push(Label {
                     start: a,
                     end,
