@@ -42,11 +42,7 @@ pub struct Capability {
 /// Assess what `dump` can answer.
 pub fn assess(dump: &Dump, process: &Process) -> Vec<Capability> {
     let image = process
-        .app_world()
-        .peb
-        .as_ref()
-        .and_then(|p| dump.modules.iter().find(|m| m.base == p.image_base))
-        .or(dump.modules.first())
+        .main_module(&dump.modules)
         .map(|m| m.file_name().to_string())
         .unwrap_or_else(|| "app.exe".into());
     let mut out = Vec::new();

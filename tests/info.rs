@@ -39,16 +39,6 @@ fn heaps_of(v: &Value) -> Vec<HeapRow> {
         .collect()
 }
 
-fn answer(v: &Value, key: &str) -> String {
-    v["capabilities"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["key"] == key)
-        .map(|c| c["answer"].as_str().unwrap().to_string())
-        .unwrap_or_default()
-}
-
 #[test]
 fn heaps_and_pebs_are_exactly_the_constructed_ones() {
     for name in [

@@ -14,16 +14,6 @@ fn row(v: &Value, table: &str, name: &str) -> Option<(u64, u64)> {
         .map(|r| (r["regions"].as_u64().unwrap(), r["bytes"].as_u64().unwrap()))
 }
 
-fn answer(v: &Value, key: &str) -> String {
-    v["capabilities"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["key"] == key)
-        .map(|c| c["answer"].as_str().unwrap().to_string())
-        .unwrap_or_default()
-}
-
 #[test]
 fn every_real_dump_opens_and_every_view_renders() {
     let dumps = all_real();

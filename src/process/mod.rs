@@ -180,6 +180,16 @@ impl Process {
             .last()
             .expect("a process has at least one world")
     }
+
+    /// The main executable: the module at the application PEB's ImageBaseAddress, else the first
+    /// module of the list (which Windows writes first).
+    pub fn main_module<'m>(&self, modules: &'m [Module]) -> Option<&'m Module> {
+        self.app_world()
+            .peb
+            .as_ref()
+            .and_then(|p| modules.iter().find(|m| m.base == p.image_base))
+            .or(modules.first())
+    }
 }
 
 impl World {

@@ -234,23 +234,15 @@ fn labels(process: &Process) -> Vec<Label> {
                 detail: format!("heap {:#x}", h.address),
                 whole_allocation: true,
             });
-            for s in &h.segments {
-                out.push(Label {
-                    start: s.start,
-                    end: s.end,
+            let parts = [(&h.segments, "segment"), (&h.large_blocks, "large block")];
+            for (ranges, what) in parts {
+                out.extend(ranges.iter().map(|r| Label {
+                    start: r.start,
+                    end: r.end,
                     usage,
-                    detail: format!("heap {:#x} segment", h.address),
+                    detail: format!("heap {:#x} {what}", h.address),
                     whole_allocation: false,
-                });
-            }
-            for b in &h.large_blocks {
-                out.push(Label {
-                    start: b.start,
-                    end: b.end,
-                    usage,
-                    detail: format!("heap {:#x} large block", h.address),
-                    whole_allocation: false,
-                });
+                }));
             }
         }
     }

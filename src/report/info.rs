@@ -74,11 +74,7 @@ pub fn info_text(dump: &Dump, process: &Process, caps: &[Capability], modules: b
         .map(|p| format!("pid {p} ({p:#x})"))
         .unwrap_or_else(|| "pid unknown".into());
     let image = process
-        .app_world()
-        .peb
-        .as_ref()
-        .and_then(|p| dump.modules.iter().find(|m| m.base == p.image_base))
-        .or(dump.modules.first())
+        .main_module(&dump.modules)
         .map(|m| m.file_name().to_string())
         .unwrap_or_else(|| "unknown image".into());
     let _ = writeln!(

@@ -100,3 +100,14 @@ pub fn text(args: &[&str]) -> String {
 pub fn hex(v: u64) -> String {
     format!("{v:#x}")
 }
+
+/// The answer (`yes`, `partly`, `no`) of `info --json` to the capability `key`.
+pub fn answer(v: &serde_json::Value, key: &str) -> String {
+    v["capabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["key"] == key)
+        .map(|c| c["answer"].as_str().unwrap().to_string())
+        .unwrap_or_default()
+}
