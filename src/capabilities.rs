@@ -1,7 +1,7 @@
 //! What a dump can and cannot answer, in plain words: the verdict `heapdiag info` prints.
 
 use crate::dump::{Dump, MemorySource};
-use crate::process::layout::{FLG_HEAP_PAGE_ALLOCS, FLG_USER_STACK_TRACE_DB};
+use crate::layout::{FLG_HEAP_PAGE_ALLOCS, FLG_USER_STACK_TRACE_DB};
 use crate::process::{HeapKind, Process};
 
 /// How well a question can be answered.

@@ -9,6 +9,7 @@ pub mod capabilities;
 pub mod commands;
 pub mod dump;
 pub mod error;
+pub mod layout;
 pub mod process;
 pub mod regions;
 pub mod report;

@@ -5,10 +5,11 @@
 //! heap walkers' job. Every list walk is bounded (by a hard cap and by a visited set), and a
 //! structure that fails validation ends its list with a note instead of being guessed at.
 
-use super::layout::{self, HeapFamily, NtHeapLayout, SegmentHeapLayout};
 use super::{OsVersion, Peb};
 use crate::dump::memory::AddressSpace;
 use crate::dump::streams::Module;
+use crate::layout::nt_heap::{NtFamily, NtHeapLayout, SEGMENT_SIGNATURE};
+use crate::layout::segment_heap::{self, SegmentHeapLayout};
 use std::collections::HashSet;
 
 /// The most heaps a PEB may list before heapdiag calls the count absurd.
@@ -72,7 +73,7 @@ pub struct Heap {
     /// VirtualAlloc'd (large) blocks: the allocation each occupies.
     pub large_blocks: Vec<Range>,
     /// The `_HEAP` layout family used (NT heaps).
-    pub family: Option<HeapFamily>,
+    pub family: Option<NtFamily>,
     /// Problems met while reading this heap, one sentence each.
     pub problems: Vec<String>,
 }
@@ -133,19 +134,19 @@ pub fn list(
 }
 
 /// The `_HEAP` family from ntdll's file version, else from the OS version.
-fn family_of(ntdll: Option<&Module>, os: Option<OsVersion>) -> HeapFamily {
+fn family_of(ntdll: Option<&Module>, os: Option<OsVersion>) -> NtFamily {
     let from_ntdll = ntdll.and_then(|m| {
         let v = m.version.as_deref()?;
         let mut it = v.split('.').map(|p| p.parse::<u32>().ok());
-        Some((it.next()??, it.next()??))
+        Some((it.next()??, it.next()??, it.next()??))
     });
-    let (major, minor) = from_ntdll
-        .or(os.map(|o| (o.major, o.minor)))
-        .unwrap_or((10, 0));
-    HeapFamily::for_version(major, minor)
+    let (major, minor, build) = from_ntdll
+        .or(os.map(|o| (o.major, o.minor, o.build)))
+        .unwrap_or((10, 0, 19041));
+    NtFamily::for_version(major, minor, build)
 }
 
-fn describe(mem: &AddressSpace<'_>, address: u64, bits: u32, family: HeapFamily) -> Heap {
+fn describe(mem: &AddressSpace<'_>, address: u64, bits: u32, family: NtFamily) -> Heap {
     let mut heap = Heap {
         address,
         bits,
@@ -231,11 +232,13 @@ fn walk_list(mem: &AddressSpace<'_>, head: u64, bits: u32) -> ListWalk {
 }
 
 /// Segments and large blocks of an NT heap. The family's layout is validated on the first segment
-/// link (signature and back-pointer); if it fails, the other family is tried.
-fn nt_heap(mem: &AddressSpace<'_>, heap: &mut Heap, family: HeapFamily) {
+/// link (signature and back-pointer); if it fails, the families with other list offsets are tried.
+fn nt_heap(mem: &AddressSpace<'_>, heap: &mut Heap, family: NtFamily) {
     let bits = heap.bits;
-    let chosen = [family, family.other()].into_iter().find(|f| {
-        let l = layout::nt_heap(*f, bits);
+    let mut order = vec![family];
+    order.extend(NtFamily::ALL.iter().rev().copied().filter(|f| *f != family));
+    let chosen = order.into_iter().find(|f| {
+        let l = NtHeapLayout::new(*f, bits);
         let walk = walk_list(mem, heap.address.wrapping_add(l.segment_list), bits);
         walk.links.first().is_some_and(|&link| {
             segment_ok(
@@ -249,7 +252,7 @@ fn nt_heap(mem: &AddressSpace<'_>, heap: &mut Heap, family: HeapFamily) {
     });
     let Some(f) = chosen else {
         heap.problems.push(format!(
-            "the segment list of heap {:#x} does not validate with the Windows 7 or Windows 8+ layout",
+            "the segment list of heap {:#x} does not validate with any known _HEAP layout",
             heap.address
         ));
         return;
@@ -262,7 +265,7 @@ fn nt_heap(mem: &AddressSpace<'_>, heap: &mut Heap, family: HeapFamily) {
         ));
     }
     heap.family = Some(f);
-    let l = layout::nt_heap(f, bits);
+    let l = NtHeapLayout::new(f, bits);
     let walk = walk_list(mem, heap.address.wrapping_add(l.segment_list), bits);
     if let Some(p) = walk.problem {
         heap.problems.push(format!("segment list: {p}"));
@@ -313,7 +316,7 @@ fn nt_heap(mem: &AddressSpace<'_>, heap: &mut Heap, family: HeapFamily) {
 }
 
 fn segment_ok(mem: &AddressSpace<'_>, seg: u64, heap: u64, l: &NtHeapLayout, bits: u32) -> bool {
-    mem.read_u32(seg.wrapping_add(l.segment_signature)).ok() == Some(0xffee_ffee)
+    mem.read_u32(seg.wrapping_add(l.seg_signature)).ok() == Some(SEGMENT_SIGNATURE)
         && mem.read_ptr(seg.wrapping_add(l.seg_heap), bits).ok() == Some(heap)
 }
 
@@ -321,7 +324,7 @@ fn segment_ok(mem: &AddressSpace<'_>, seg: u64, heap: u64, l: &NtHeapLayout, bit
 /// trying the known layouts and keeping the one whose context points back to the heap.
 fn segment_heap(mem: &AddressSpace<'_>, heap: &mut Heap) {
     let bits = heap.bits;
-    let found = layout::segment_heap_candidates(bits).iter().find(|l| {
+    let found = segment_heap::candidates(bits).iter().find(|l| {
         mem.read_ptr(heap.address.wrapping_add(l.seg_contexts + l.ctx_heap), bits)
             .ok()
             == Some(heap.address)

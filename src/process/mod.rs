@@ -7,13 +7,12 @@
 //! trusted; what cannot be read is recorded as a note, never guessed.
 
 pub mod heaps;
-pub mod layout;
 
 use crate::dump::memory::AddressSpace;
 use crate::dump::streams::{Arch, Module};
 use crate::dump::Dump;
+use crate::layout::{self, PebLayout, TebLayout};
 pub use heaps::{Heap, HeapKind, Range};
-use layout::{PebLayout, TebLayout};
 
 /// The OS version of the dump.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

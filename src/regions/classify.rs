@@ -9,7 +9,8 @@
 use super::{Region, RegionMap, RegionSource, Usage, UsageKind, MEM_FREE, MEM_IMAGE};
 use crate::dump::streams::Module;
 use crate::dump::Dump;
-use crate::process::{layout, Process};
+use crate::layout;
+use crate::process::Process;
 
 /// `KUSER_SHARED_DATA`: the shared user data page, at the same address in every process.
 const SHARED_USER_DATA: u64 = 0x7ffe_0000;

@@ -4,7 +4,7 @@ use super::format::{addr, human, utc};
 use crate::capabilities::Capability;
 use crate::dump::names::dump_flag_names;
 use crate::dump::{Dump, MemorySource};
-use crate::process::layout::global_flag_names;
+use crate::layout::global_flag_names;
 use crate::process::Process;
 use comfy_table::{presets::NOTHING, CellAlignment, Table};
 use std::fmt::Write;

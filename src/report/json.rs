@@ -5,7 +5,7 @@ use super::format::addr;
 use crate::capabilities::Capability;
 use crate::dump::streams::Module;
 use crate::dump::{Dump, MemorySource};
-use crate::process::layout::global_flag_names;
+use crate::layout::global_flag_names;
 use crate::process::{Heap, Process};
 use crate::regions::summary::{AddressSummary, Row};
 use crate::regions::{protect_name, state_name, type_name, Region, RegionSource};

@@ -1,0 +1,75 @@
+//! `_SEGMENT_HEAP` / `_HEAP_SEG_CONTEXT` / `_HEAP_LARGE_ALLOC_DATA` offsets (reference §6.2–§6.3,
+//! §6.8), for the layouts heapdiag can locate without symbols.
+
+/// Offsets heapdiag needs to find a segment heap's address ranges.
+#[derive(Clone, Copy, Debug)]
+pub struct SegmentHeapLayout {
+    /// `_HEAP_SEG_CONTEXT.UnitShift` (u8).
+    pub ctx_unit_shift: u64,
+    /// `_HEAP_SEG_CONTEXT.Heap` (back-pointer).
+    pub ctx_heap: u64,
+    /// `_HEAP_SEG_CONTEXT.SegmentListHead` (LIST_ENTRY).
+    pub ctx_segment_list: u64,
+    /// Offset of `SegContexts[0]` in `_SEGMENT_HEAP`.
+    pub seg_contexts: u64,
+    /// `sizeof(_HEAP_SEG_CONTEXT)`.
+    pub ctx_size: u64,
+    /// `_SEGMENT_HEAP.LargeAllocMetadata` (`_RTL_RB_TREE`), when known for this layout.
+    pub large_alloc_metadata: Option<u64>,
+    /// `_HEAP_LARGE_ALLOC_DATA.VirtualAddress`.
+    pub large_virtual_address: u64,
+    /// Offset of the `AllocatedPages` bitfield word in `_HEAP_LARGE_ALLOC_DATA`.
+    pub large_pages_word: u64,
+    /// Width of `AllocatedPages` in bits (it starts at bit 12 of that word).
+    pub large_pages_bits: u32,
+}
+
+/// Candidate layouts for a bitness, tried in order; the one whose context's `Heap` back-pointer
+/// points at the heap wins.
+pub fn candidates(bits: u32) -> &'static [SegmentHeapLayout] {
+    const X64_1809: SegmentHeapLayout = SegmentHeapLayout {
+        ctx_unit_shift: 0x08,
+        ctx_heap: 0x38,
+        ctx_segment_list: 0x48,
+        seg_contexts: 0x100,
+        ctx_size: 0xc0,
+        large_alloc_metadata: Some(0x48),
+        large_virtual_address: 0x18,
+        large_pages_word: 0x20,
+        large_pages_bits: 52,
+    };
+    const X64: &[SegmentHeapLayout] = &[
+        // Layouts D–E (Windows 10 1809 – 22H2).
+        X64_1809,
+        // Layouts F–G (Windows 11): the contexts moved to +0x140.
+        SegmentHeapLayout {
+            seg_contexts: 0x140,
+            ..X64_1809
+        },
+        // Layout B (Windows 10 1709).
+        SegmentHeapLayout {
+            ctx_heap: 0x60,
+            ctx_segment_list: 0x20,
+            seg_contexts: 0x70,
+            ctx_size: 0x68,
+            large_alloc_metadata: Some(0x50),
+            ..X64_1809
+        },
+    ];
+    const X86: &[SegmentHeapLayout] = &[SegmentHeapLayout {
+        ctx_unit_shift: 0x04,
+        ctx_heap: 0x24,
+        ctx_segment_list: 0x44,
+        seg_contexts: 0x100,
+        ctx_size: 0x80,
+        large_alloc_metadata: None,
+        large_virtual_address: 0x0c,
+        large_pages_word: 0x10,
+        large_pages_bits: 20,
+    }];
+    if bits == 64 {
+        X64
+    } else {
+        X86
+    }
+}
