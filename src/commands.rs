@@ -1,11 +1,13 @@
 //! The subcommands as functions from an opened dump to the text they print, so that the command
 //! line, the tests and the mutation test all run exactly the same code.
 
+use crate::analysis::{self, blocks::BlockFilter};
 use crate::capabilities;
 use crate::dump::Dump;
+use crate::heap::{self, HeapWalk};
 use crate::process::Process;
 use crate::regions::{self, filter::RegionFilter, summary};
-use crate::report::{address, csv, info, json};
+use crate::report::{address, csv, heap_json, heaps, info, json};
 
 /// Output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,4 +56,124 @@ pub fn address(dump: &Dump, format: Format, list: bool, filter: &RegionFilter) -
         (Format::Text, true) => address::regions_text(selected(), map.bits),
         (Format::Text, false) => address::summary_text(&summary, map.bits, &map.problems),
     }
+}
+
+/// The walked heaps of a dump, with their summaries.
+fn walk(dump: &Dump) -> (Process, Vec<HeapWalk>) {
+    let process = Process::load(dump);
+    let walks = heap::walk_all(dump, &process);
+    (process, walks)
+}
+
+/// `heapdiag heaps`: the `!heap -s` view of every heap.
+pub fn heaps(dump: &Dump, format: Format) -> String {
+    let (_, walks) = walk(dump);
+    let summaries: Vec<_> = walks.iter().map(analysis::heaps::summarize).collect();
+    match format {
+        Format::Json => to_json(
+            &summaries
+                .iter()
+                .map(heap_json::HeapJson::new)
+                .collect::<Vec<_>>(),
+        ),
+        Format::Csv => csv::heaps_csv(&summaries),
+        Format::Text => heaps::summary_text(&summaries),
+    }
+}
+
+/// A heap address that is not one of the dump's heaps.
+#[derive(Debug)]
+pub struct NoSuchHeap(pub String);
+
+fn check_heap(walks: &[HeapWalk], heap: Option<u64>) -> Result<(), NoSuchHeap> {
+    match heap {
+        Some(h) if !walks.iter().any(|w| w.heap == h) => Err(NoSuchHeap(format!(
+            "no heap at {h:#x}; the heaps are {}",
+            walks
+                .iter()
+                .map(|w| format!("{:#x}", w.heap))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// `heapdiag heaps --stat`: the `!heap -stat -h` histogram of one heap, or of each heap.
+pub fn heap_stat(
+    dump: &Dump,
+    format: Format,
+    heap: Option<u64>,
+    limit: usize,
+) -> Result<String, NoSuchHeap> {
+    let (_, walks) = walk(dump);
+    check_heap(&walks, heap)?;
+    let chosen: Vec<&HeapWalk> = walks
+        .iter()
+        .filter(|w| heap.is_none_or(|h| h == w.heap))
+        .collect();
+    let stats: Vec<(u64, u64, Vec<analysis::heaps::SizeRow>)> = chosen
+        .iter()
+        .map(|w| {
+            let (busy, rows) = analysis::heaps::size_histogram(w.blocks.iter());
+            (w.heap, busy, rows)
+        })
+        .collect();
+    Ok(match format {
+        Format::Json => to_json(
+            &stats
+                .iter()
+                .map(|(h, busy, rows)| heap_json::StatJson::new(Some(*h), *busy, rows, limit))
+                .collect::<Vec<_>>(),
+        ),
+        Format::Csv => {
+            let mut out = String::new();
+            for (i, (h, _, rows)) in stats.iter().enumerate() {
+                let body = csv::stat_csv(rows, limit);
+                let mut lines = body.lines();
+                let header = lines.next().unwrap_or_default();
+                if i == 0 {
+                    out.push_str(&format!("heap,{header}\n"));
+                }
+                for l in lines {
+                    out.push_str(&format!("{h:#x},{l}\n"));
+                }
+            }
+            out
+        }
+        Format::Text => stats
+            .iter()
+            .map(|(h, busy, rows)| heaps::stat_text(Some(*h), *busy, rows, limit))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    })
+}
+
+/// `heapdiag blocks`: the blocks that pass `filter`.
+pub fn blocks(dump: &Dump, format: Format, filter: &BlockFilter) -> Result<String, NoSuchHeap> {
+    let (_, walks) = walk(dump);
+    check_heap(&walks, filter.heap)?;
+    let selected = analysis::blocks::select(&walks, filter);
+    Ok(match format {
+        Format::Json => to_json(
+            &selected
+                .iter()
+                .map(|(h, b)| heap_json::BlockJson::new(*h, b))
+                .collect::<Vec<_>>(),
+        ),
+        Format::Csv => csv::blocks_csv(selected.iter().copied()),
+        Format::Text => heaps::blocks_text(selected.iter().copied()),
+    })
+}
+
+/// `heapdiag block ADDR`: the block that holds `addr`; the flag says whether one does.
+pub fn block(dump: &Dump, format: Format, addr: u64) -> (String, bool) {
+    let (_, walks) = walk(dump);
+    let found = analysis::blocks::find(&walks, addr);
+    let bits = found.and_then(|(h, _)| walks.iter().find(|w| w.heap == h).map(|w| w.bits));
+    let text = match format {
+        Format::Json => to_json(&found.map(|(h, b)| heap_json::BlockJson::new(h, b))),
+        _ => heaps::block_text(addr, found, bits),
+    };
+    (text, found.is_some())
 }

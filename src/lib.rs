@@ -5,10 +5,12 @@
 //! (what the dump can answer) → [`report`] (text, JSON, CSV). Lower layers never print and never
 //! know about higher ones.
 
+pub mod analysis;
 pub mod capabilities;
 pub mod commands;
 pub mod dump;
 pub mod error;
+pub mod heap;
 pub mod layout;
 pub mod process;
 pub mod regions;

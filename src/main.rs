@@ -1,9 +1,11 @@
 //! The `heapdiag` command line: parses arguments, wires the layers together, prints.
 
 use clap::{Args, Parser, Subcommand};
+use heapdiag::analysis::blocks::BlockFilter;
 use heapdiag::commands::{self, Format};
 use heapdiag::dump::Dump;
 use heapdiag::error::Error;
+use heapdiag::heap::{FrontEnd, State};
 use heapdiag::regions::filter::RegionFilter;
 use std::io::Write;
 use std::path::PathBuf;
@@ -44,6 +46,88 @@ enum Command {
         #[command(flatten)]
         output: Output,
     },
+    /// Every heap with its totals, like `!heap -s`; with --stat the size histogram, like `!heap -stat -h`.
+    Heaps {
+        /// The dump file (.dmp).
+        dump: PathBuf,
+        /// Busy blocks by requested size (count, total, % of busy bytes), largest total first.
+        #[arg(long)]
+        stat: bool,
+        /// With --stat: only this heap (address in hex, e.g. 0x700000 or 700000).
+        #[arg(long, value_name = "ADDR", value_parser = parse_address)]
+        heap: Option<u64>,
+        /// With --stat: at most this many sizes per heap.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Heap blocks, with filters like `!heap -flt`.
+    Blocks {
+        /// The dump file (.dmp).
+        dump: PathBuf,
+        /// Only blocks of this heap (address in hex).
+        #[arg(long, value_name = "ADDR", value_parser = parse_address)]
+        heap: Option<u64>,
+        /// Only busy blocks.
+        #[arg(long, conflicts_with = "free")]
+        busy: bool,
+        /// Only free blocks.
+        #[arg(long)]
+        free: bool,
+        /// Only blocks of this front end.
+        #[arg(long, value_enum)]
+        front_end: Option<FrontEndArg>,
+        /// Requested size exactly, like `!heap -flt s` (decimal, or hex with 0x).
+        #[arg(long, value_parser = parse_size)]
+        size: Option<u64>,
+        /// Requested size within MIN..=MAX, like `!heap -flt r` (decimal, or hex with 0x).
+        #[arg(long, num_args = 2, value_names = ["MIN", "MAX"], value_parser = parse_size)]
+        size_range: Option<Vec<u64>>,
+        /// Include heap metadata (LFH user blocks and zones, range markers, the LFH front end).
+        #[arg(long)]
+        internal: bool,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// The heap block that holds an address, like `!heap -p -a` (exit code 5 when none does).
+    Block {
+        /// The dump file (.dmp).
+        dump: PathBuf,
+        /// Any address inside the block (hex, e.g. 0x70bce5, 70bce5 or 0000015d`85bb0000).
+        #[arg(value_parser = parse_address)]
+        address: u64,
+        /// Machine-readable JSON: the block, or null.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum FrontEndArg {
+    Backend,
+    Lfh,
+    Large,
+}
+
+/// An address: hex, with or without `0x`, WinDbg's backtick allowed.
+fn parse_address(s: &str) -> Result<u64, String> {
+    let t = s
+        .trim()
+        .trim_start_matches("0x")
+        .trim_start_matches("0X")
+        .replace('`', "");
+    u64::from_str_radix(&t, 16).map_err(|_| format!("'{s}' is not a hex address"))
+}
+
+/// A size: decimal, or hex with `0x`.
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(h) => u64::from_str_radix(h, 16),
+        None => t.parse(),
+    }
+    .map_err(|_| format!("'{s}' is not a size (decimal, or hex with 0x)"))
 }
 
 #[derive(Args)]
@@ -74,12 +158,24 @@ fn main() -> ExitCode {
             eprintln!("heapdiag: {m}");
             ExitCode::from(2)
         }
+        Err(Failure::NotFound(text)) => {
+            let _ = std::io::stdout().lock().write_all(text.as_bytes());
+            ExitCode::from(5)
+        }
     }
 }
 
 enum Failure {
     Dump(Error),
     Usage(String),
+    /// The answer is "not there": printed, with exit code 5.
+    NotFound(String),
+}
+
+impl From<commands::NoSuchHeap> for Failure {
+    fn from(e: commands::NoSuchHeap) -> Self {
+        Failure::Usage(e.0)
+    }
 }
 
 impl From<Error> for Failure {
@@ -125,6 +221,71 @@ fn run(cli: Cli) -> Result<String, Failure> {
                 regions,
                 &filter,
             ))
+        }
+        Command::Heaps {
+            dump,
+            stat,
+            heap,
+            limit,
+            output,
+        } => {
+            if heap.is_some() && !stat {
+                return Err(Failure::Usage("--heap applies to --stat".into()));
+            }
+            let dump = Dump::open(&dump)?;
+            let f = format(output.json, output.csv);
+            if stat {
+                Ok(commands::heap_stat(&dump, f, heap, limit)?)
+            } else {
+                Ok(commands::heaps(&dump, f))
+            }
+        }
+        Command::Blocks {
+            dump,
+            heap,
+            busy,
+            free,
+            front_end,
+            size,
+            size_range,
+            internal,
+            output,
+        } => {
+            let filter = BlockFilter {
+                heap,
+                state: if busy {
+                    Some(State::Busy)
+                } else if free {
+                    Some(State::Free)
+                } else {
+                    None
+                },
+                front_end: front_end.map(|f| match f {
+                    FrontEndArg::Backend => FrontEnd::Backend,
+                    FrontEndArg::Lfh => FrontEnd::Lfh,
+                    FrontEndArg::Large => FrontEnd::Large,
+                }),
+                size,
+                size_range: size_range.map(|v| (v[0], v[1])),
+                internal,
+            };
+            let dump = Dump::open(&dump)?;
+            Ok(commands::blocks(
+                &dump,
+                format(output.json, output.csv),
+                &filter,
+            )?)
+        }
+        Command::Block {
+            dump,
+            address,
+            json,
+        } => {
+            let dump = Dump::open(&dump)?;
+            match commands::block(&dump, format(json, false), address) {
+                (text, true) => Ok(text),
+                (text, false) => Err(Failure::NotFound(text)),
+            }
         }
     }
 }

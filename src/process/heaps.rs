@@ -181,15 +181,15 @@ fn describe(mem: &AddressSpace<'_>, address: u64, bits: u32, family: NtFamily) -
 }
 
 /// The outcome of following a `LIST_ENTRY` chain.
-struct ListWalk {
+pub struct ListWalk {
     /// Entry addresses (the LIST_ENTRY addresses), head excluded.
-    links: Vec<u64>,
+    pub links: Vec<u64>,
     /// Why the walk stopped early, if it did.
-    problem: Option<String>,
+    pub problem: Option<String>,
 }
 
 /// Follow Flink pointers from `head` until they return to it, bounded and loop-safe.
-fn walk_list(mem: &AddressSpace<'_>, head: u64, bits: u32) -> ListWalk {
+pub fn walk_list(mem: &AddressSpace<'_>, head: u64, bits: u32) -> ListWalk {
     let mut links = Vec::new();
     let mut seen = HashSet::new();
     let mut cur = head;

@@ -1,6 +1,8 @@
 //! CSV views: one header line, RFC 4180 quoting, addresses as `0x…`.
 
 use super::format::addr;
+use crate::analysis::heaps::{HeapSummary, SizeRow};
+use crate::heap::Block;
 use crate::regions::summary::AddressSummary;
 use crate::regions::{protect_name, state_name, type_name, Region, MEM_COMMIT};
 use std::fmt::Write;
@@ -113,6 +115,129 @@ pub fn regions_csv<'a>(regions: impl Iterator<Item = &'a Region>) -> String {
                     .map(addr)
                     .unwrap_or_default(),
                 r.detail.clone().unwrap_or_default(),
+            ],
+        );
+    }
+    out
+}
+
+/// Heaps as rows of their `!heap -s` figures.
+pub fn heaps_csv(heaps: &[HeapSummary]) -> String {
+    let mut out = String::new();
+    line(
+        &mut out,
+        &[
+            "address",
+            "type",
+            "bits",
+            "flags",
+            "reserved",
+            "committed",
+            "virtual_bytes",
+            "large_blocks",
+            "ucr",
+            "busy_blocks",
+            "busy_bytes",
+            "free_blocks",
+            "free_bytes",
+            "external_fragmentation",
+            "lfh",
+            "lfh_busy_blocks",
+            "lfh_busy_bytes",
+            "internal_blocks",
+            "internal_bytes",
+            "corruptions",
+        ]
+        .map(String::from),
+    );
+    for h in heaps {
+        line(
+            &mut out,
+            &[
+                addr(h.address),
+                h.kind.name().to_string(),
+                h.bits.to_string(),
+                h.flags.map(|f| format!("{f:#x}")).unwrap_or_default(),
+                h.reserved.to_string(),
+                h.committed.to_string(),
+                h.virtual_bytes.to_string(),
+                h.large_blocks.to_string(),
+                h.ucr.to_string(),
+                h.busy_blocks.to_string(),
+                h.busy_bytes.to_string(),
+                h.free_blocks.to_string(),
+                h.free_bytes.to_string(),
+                format!("{:.2}", h.external_fragmentation()),
+                h.lfh.to_string(),
+                h.lfh_busy_blocks.to_string(),
+                h.lfh_busy_bytes.to_string(),
+                h.internal_blocks.to_string(),
+                h.internal_bytes.to_string(),
+                h.corruptions.len().to_string(),
+            ],
+        );
+    }
+    out
+}
+
+/// The size histogram as rows `size,count,total,percent`.
+pub fn stat_csv(rows: &[SizeRow], limit: usize) -> String {
+    let mut out = String::new();
+    line(
+        &mut out,
+        &["size", "count", "total", "percent"].map(String::from),
+    );
+    for r in rows.iter().take(limit) {
+        line(
+            &mut out,
+            &[
+                r.size.to_string(),
+                r.count.to_string(),
+                r.total.to_string(),
+                format!("{:.4}", r.percent),
+            ],
+        );
+    }
+    out
+}
+
+/// Blocks as rows `heap,entry,address,size,block_size,state,front_end,flags,internal,trace`.
+pub fn blocks_csv<'a>(blocks: impl Iterator<Item = (u64, &'a Block)>) -> String {
+    let mut out = String::new();
+    line(
+        &mut out,
+        &[
+            "heap",
+            "entry",
+            "address",
+            "size",
+            "block_size",
+            "state",
+            "front_end",
+            "flags",
+            "internal",
+            "trace",
+        ]
+        .map(String::from),
+    );
+    for (heap, b) in blocks {
+        line(
+            &mut out,
+            &[
+                addr(heap),
+                addr(b.entry),
+                addr(b.address),
+                b.size.to_string(),
+                b.block_size.to_string(),
+                b.state.name().to_string(),
+                b.front_end.name().to_string(),
+                format!("{:#04x}", b.flags),
+                b.internal.to_string(),
+                if b.trace != 0 {
+                    addr(b.trace)
+                } else {
+                    String::new()
+                },
             ],
         );
     }

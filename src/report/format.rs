@@ -16,8 +16,12 @@ pub fn windbg_size(bytes: u64) -> String {
     format!("({})", human(bytes))
 }
 
-/// ` 125.974 TB`: eight characters of number, then kB/MB/GB/TB (1 kB = 1024 bytes).
+/// ` 125.974 TB`: eight characters of number, then kB/MB/GB/TB (1 kB = 1024 bytes); sizes under
+/// 1 kB print in bytes.
 pub fn human(bytes: u64) -> String {
+    if bytes < 1024 {
+        return format!("{bytes:>8} B");
+    }
     const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
     let mut v = bytes as f64 / 1024.0;
     let mut unit = 0;

@@ -4,5 +4,7 @@
 pub mod address;
 pub mod csv;
 pub mod format;
+pub mod heap_json;
+pub mod heaps;
 pub mod info;
 pub mod json;

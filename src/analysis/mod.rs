@@ -1,0 +1,4 @@
+//! Analyses: pure functions over walked heaps, with no I/O and no printing.
+
+pub mod blocks;
+pub mod heaps;

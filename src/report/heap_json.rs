@@ -1,0 +1,172 @@
+//! JSON views of the heap commands (`docs/json.md`).
+
+use super::format::addr;
+use crate::analysis::heaps::{HeapSummary, SizeRow};
+use crate::heap::Block;
+use serde::Serialize;
+
+/// One heap of `heaps --json`.
+#[derive(Serialize)]
+pub struct HeapJson {
+    address: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    bits: u32,
+    flags: Option<u32>,
+    reserved: u64,
+    committed: u64,
+    virtual_bytes: u64,
+    large_blocks: u64,
+    ucr: u64,
+    busy_blocks: u64,
+    busy_bytes: u64,
+    free_blocks: u64,
+    free_bytes: u64,
+    largest_free: u64,
+    external_fragmentation: f64,
+    lfh: bool,
+    lfh_busy_blocks: u64,
+    lfh_busy_bytes: u64,
+    lfh_free_blocks: u64,
+    lfh_key: Option<String>,
+    internal_blocks: u64,
+    internal_bytes: u64,
+    coverage: CoverageJson,
+    corruptions: Vec<CorruptionJson>,
+    notes: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct CoverageJson {
+    committed: u64,
+    header: u64,
+    walked: u64,
+    not_captured: u64,
+    corrupt: u64,
+    unexplained: u64,
+}
+
+#[derive(Serialize)]
+struct CorruptionJson {
+    address: String,
+    segment: String,
+    what: String,
+}
+
+impl HeapJson {
+    /// Build the view of one heap.
+    pub fn new(h: &HeapSummary) -> Self {
+        HeapJson {
+            address: addr(h.address),
+            kind: h.kind.name(),
+            bits: h.bits,
+            flags: h.flags,
+            reserved: h.reserved,
+            committed: h.committed,
+            virtual_bytes: h.virtual_bytes,
+            large_blocks: h.large_blocks,
+            ucr: h.ucr,
+            busy_blocks: h.busy_blocks,
+            busy_bytes: h.busy_bytes,
+            free_blocks: h.free_blocks,
+            free_bytes: h.free_bytes,
+            largest_free: h.largest_free,
+            external_fragmentation: (h.external_fragmentation() * 100.0).round() / 100.0,
+            lfh: h.lfh,
+            lfh_busy_blocks: h.lfh_busy_blocks,
+            lfh_busy_bytes: h.lfh_busy_bytes,
+            lfh_free_blocks: h.lfh_free_blocks,
+            lfh_key: h.lfh_key.map(|k| format!("{k:#x}")),
+            internal_blocks: h.internal_blocks,
+            internal_bytes: h.internal_bytes,
+            coverage: CoverageJson {
+                committed: h.segment_committed,
+                header: h.header,
+                walked: h.walked,
+                not_captured: h.not_captured,
+                corrupt: h.corrupt,
+                unexplained: h.unexplained,
+            },
+            corruptions: h
+                .corruptions
+                .iter()
+                .map(|c| CorruptionJson {
+                    address: addr(c.address),
+                    segment: addr(c.segment),
+                    what: c.what.clone(),
+                })
+                .collect(),
+            notes: h.notes.clone(),
+        }
+    }
+}
+
+/// One block of `blocks --json` (and `block --json`).
+#[derive(Serialize)]
+pub struct BlockJson {
+    heap: String,
+    entry: String,
+    address: String,
+    size: u64,
+    block_size: u64,
+    state: &'static str,
+    front_end: &'static str,
+    flags: u8,
+    internal: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trace: Option<String>,
+}
+
+impl BlockJson {
+    /// Build the view of one block of heap `heap`.
+    pub fn new(heap: u64, b: &Block) -> Self {
+        BlockJson {
+            heap: addr(heap),
+            entry: addr(b.entry),
+            address: addr(b.address),
+            size: b.size,
+            block_size: b.block_size,
+            state: b.state.name(),
+            front_end: b.front_end.name(),
+            flags: b.flags,
+            internal: b.internal,
+            trace: (b.trace != 0).then(|| addr(b.trace)),
+        }
+    }
+}
+
+/// `heaps --stat --json`.
+#[derive(Serialize)]
+pub struct StatJson {
+    heap: Option<String>,
+    busy_bytes: u64,
+    sizes: Vec<SizeJson>,
+}
+
+#[derive(Serialize)]
+struct SizeJson {
+    size: u64,
+    count: u64,
+    total: u64,
+    percent: f64,
+}
+
+impl StatJson {
+    /// Build the view.
+    pub fn new(heap: Option<u64>, busy: u64, rows: &[SizeRow], limit: usize) -> Self {
+        StatJson {
+            heap: heap.map(addr),
+            busy_bytes: busy,
+            sizes: rows
+                .iter()
+                .take(limit)
+                .map(|r| SizeJson {
+                    size: r.size,
+                    count: r.count,
+                    total: r.total,
+                    percent: (r.percent * 10_000.0).round() / 10_000.0,
+                })
+                .collect(),
+        }
+    }
+}
