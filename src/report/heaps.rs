@@ -181,8 +181,8 @@ pub fn blocks_text<'a>(blocks: impl Iterator<Item = (u64, &'a Block)>) -> String
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:>14} {:>18} {:>18} {:>10} {:>10} {:>5} {:<5} {:<8} {}",
-        "Heap", "HEAP_ENTRY", "UserPtr", "UserSize", "BlockSize", "Flags", "State", "FrontEnd", ""
+        "{:>14} {:>18} {:>18} {:>10} {:>10} {:>5} {:<5} FrontEnd",
+        "Heap", "HEAP_ENTRY", "UserPtr", "UserSize", "BlockSize", "Flags", "State"
     );
     let mut n = 0usize;
     for (heap, b) in blocks {

@@ -193,7 +193,7 @@ fn recover_key(w: &mut Walker<'_>, feh: u64, blocks: &[UserBlock]) -> Option<u32
             None => votes.push((key, 1)),
         }
     }
-    votes.sort_by(|a, b| b.1.cmp(&a.1));
+    votes.sort_by_key(|v| std::cmp::Reverse(v.1));
     if votes.len() > 1 {
         let heap = w.heap;
         w.corrupt(
