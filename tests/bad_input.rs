@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use dumpwriter::fixtures;
+use heapdiag::analysis::blocks::BlockFilter;
 use heapdiag::commands::{self, Format};
 use heapdiag::dump::Dump;
 use heapdiag::regions::filter::RegionFilter;
@@ -185,11 +186,19 @@ fn run_every_view(name: &str, bytes: Vec<u8>) {
     if let Ok(dump) = Dump::from_bytes(Path::new(name), bytes) {
         let none = RegionFilter::default();
         let heap = RegionFilter::parse(&["Heap,Stack", "MEM_COMMIT"]).unwrap();
+        let all_blocks = BlockFilter {
+            internal: true,
+            ..BlockFilter::default()
+        };
         for f in [Format::Text, Format::Json, Format::Csv] {
             commands::info(&dump, f, true);
             commands::address(&dump, f, false, &none);
             commands::address(&dump, f, true, &heap);
+            commands::heaps(&dump, f);
+            let _ = commands::heap_stat(&dump, f, None, 20);
+            let _ = commands::blocks(&dump, f, &all_blocks);
         }
+        commands::block(&dump, Format::Text, 0x1234_5678);
     }
 }
 
@@ -197,12 +206,13 @@ fn run_every_view(name: &str, bytes: Vec<u8>) {
 fn thousands_of_mutated_dumps_never_panic() {
     let mut inputs: Vec<(String, Vec<u8>)> = fixtures::ALL
         .iter()
+        .chain(fixtures::HEAPS)
         .map(|f| (f.name.to_string(), (f.build)().0.to_bytes()))
         .collect();
     for p in all_real() {
         inputs.push((p.display().to_string(), std::fs::read(&p).unwrap()));
     }
-    let per_input = 250;
+    let per_input = 150;
     let mut total = 0;
     for (k, (name, bytes)) in inputs.iter().enumerate() {
         let seed = 0x5eed_0000 + k as u64;
@@ -217,5 +227,5 @@ fn thousands_of_mutated_dumps_never_panic() {
         eprintln!("{name}: {:?}", started.elapsed());
     }
     eprintln!("{total} mutated dumps, no panic");
-    assert!(total >= 2000, "only {total} inputs were mutated");
+    assert!(total >= 3000, "only {total} inputs were mutated");
 }

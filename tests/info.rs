@@ -131,9 +131,15 @@ fn verdicts_say_what_is_missing_and_how_to_get_it() {
         fixture("sample-win10-x64.dmp").to_str().unwrap(),
         "--json",
     ]);
-    assert_eq!(answer(&sample, "allocation_stacks"), "no");
-    let reason = sample["capabilities"][3]["reason"].as_str().unwrap();
-    assert!(reason.contains("gflags -i leaky.exe +ust"), "{reason}");
+    assert_eq!(answer(&sample, "allocation_stacks"), "yes");
+    let plain = json(&[
+        "info",
+        fixture("wow64-win7.dmp").to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(answer(&plain, "allocation_stacks"), "no");
+    let reason = plain["capabilities"][3]["reason"].as_str().unwrap();
+    assert!(reason.contains("gflags -i fizz32.exe +ust"), "{reason}");
 
     let mini = json(&[
         "info",

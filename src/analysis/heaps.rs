@@ -17,6 +17,8 @@ pub struct HeapSummary {
     pub address: u64,
     /// `nt`, `segment`, …
     pub kind: HeapKind,
+    /// Whether the heap was walked (false for heaps not captured or of a kind not walked yet).
+    pub analyzed: bool,
     /// 32 or 64.
     pub bits: u32,
     /// `_HEAP.Flags`.
@@ -94,6 +96,7 @@ pub fn summarize(w: &HeapWalk) -> HeapSummary {
     let mut s = HeapSummary {
         address: w.heap,
         kind: w.kind,
+        analyzed: w.family.is_some(),
         bits: w.bits,
         flags: w.flags,
         reserved: w.large_reserved,

@@ -12,6 +12,7 @@ pub struct HeapJson {
     #[serde(rename = "type")]
     kind: &'static str,
     bits: u32,
+    walked: bool,
     flags: Option<u32>,
     reserved: u64,
     committed: u64,
@@ -60,6 +61,7 @@ impl HeapJson {
             address: addr(h.address),
             kind: h.kind.name(),
             bits: h.bits,
+            walked: h.analyzed,
             flags: h.flags,
             reserved: h.reserved,
             committed: h.committed,

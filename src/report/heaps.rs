@@ -59,6 +59,15 @@ pub fn summary_text(heaps: &[HeapSummary]) -> String {
     );
     let _ = writeln!(out, "{}", "-".repeat(w + 104));
     for h in heaps {
+        if !h.analyzed {
+            let _ = writeln!(
+                out,
+                "{:<w$} {:<7} not walked (see below)",
+                addr(h.address),
+                h.kind.name().split(' ').next().unwrap_or("")
+            );
+            continue;
+        }
         let _ = writeln!(
             out,
             "{:<w$} {:<7} {:>8} {:>9} {:>9} {:>8} {:>8} {:>6} {:>4} {:>5} {:>4} {:>10} {:>9}",
@@ -124,7 +133,9 @@ pub fn summary_text(heaps: &[HeapSummary]) -> String {
                 h.internal_blocks
             );
         }
-        let _ = writeln!(out, "    Corruptions: {}", h.corruptions.len());
+        if h.analyzed {
+            let _ = writeln!(out, "    Corruptions: {}", h.corruptions.len());
+        }
         for c in h.corruptions.iter().take(20) {
             let _ = writeln!(
                 out,

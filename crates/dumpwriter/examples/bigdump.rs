@@ -7,6 +7,7 @@
 //! memory is zeros, written as holes, so the file is sparse on disk; `address` reads only the
 //! streams and the PEB/TEB/heap headers, so its timing does not depend on the contents.
 
+use dumpwriter::nt_heap::NtHeapSpec;
 use dumpwriter::process::{Kind, ProcessBuilder, Windows};
 
 fn main() {
@@ -25,7 +26,13 @@ fn main() {
     for _ in 0..8 {
         b.add_thread();
     }
-    b.add_nt_heap(64, 4, 0x100_0000, 0x40_0000, &[0x20_0000, 0x80_0000]);
+    b.add_nt_heap(&NtHeapSpec::simple(
+        64,
+        4,
+        0x100_0000,
+        0x40_0000,
+        &[0x20_0000, 0x80_0000],
+    ));
     b.add_segment_heap(64);
     let per = ((gib << 30) / allocations).div_ceil(0x1000) * 0x1000;
     let size = (per + 0x1000).div_ceil(0x1_0000) * 0x1_0000;

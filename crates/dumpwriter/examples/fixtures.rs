@@ -13,7 +13,7 @@ fn main() {
     };
     let names: Vec<String> = args.collect();
     std::fs::create_dir_all(&dir).expect("create the output folder");
-    for f in fixtures::ALL {
+    for f in fixtures::ALL.iter().chain(fixtures::HEAPS) {
         if !names.is_empty() && !names.iter().any(|n| n == f.name) {
             continue;
         }

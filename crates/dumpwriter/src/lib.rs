@@ -11,6 +11,7 @@
 pub mod fixtures;
 pub mod memory;
 pub mod minidump;
+pub mod nt_heap;
 pub mod process;
 
 pub use memory::{ProcessMemory, Region};

@@ -15,6 +15,12 @@ use crate::minidump::{Arch, HandleSpec, MemoryListKind, MinidumpBuilder, ModuleS
 pub enum Windows {
     /// Windows 7 SP1, build 7601.
     Win7Sp1,
+    /// Windows 8, build 9200.
+    Win8,
+    /// Windows 8.1, build 9600.
+    Win81,
+    /// Windows 10 1607, build 14393.
+    Win10v1607,
     /// Windows 10 22H2, build 19045.
     Win10,
     /// Windows 11 23H2, build 22631.
@@ -26,6 +32,9 @@ impl Windows {
     pub fn version(self) -> (u32, u32, u32) {
         match self {
             Windows::Win7Sp1 => (6, 1, 7601),
+            Windows::Win8 => (6, 2, 9200),
+            Windows::Win81 => (6, 3, 9600),
+            Windows::Win10v1607 => (10, 0, 14393),
             Windows::Win10 => (10, 0, 19045),
             Windows::Win11 => (10, 0, 22631),
         }
@@ -93,6 +102,10 @@ pub struct HeapFacts {
     pub segments: Vec<(u64, u64)>,
     /// Large (VirtualAlloc'd) blocks: allocation base and reserve size.
     pub large_blocks: Vec<(u64, u64)>,
+    /// Every block of an NT heap, in the order written.
+    pub blocks: Vec<crate::nt_heap::ExpectedBlock>,
+    /// The LFH key written (Windows 8.1+ heaps with the LFH).
+    pub lfh_key: Option<u32>,
 }
 
 /// Everything the builder made, for tests to compare with.
@@ -149,70 +162,6 @@ const PEB32: PebOffsets = PebOffsets {
     os_major: 0xa4,
     os_build: 0xac,
 };
-
-/// `_HEAP` / `_HEAP_SEGMENT` offsets of one layout family.
-struct HeapOffsets {
-    flags: u64,
-    signature: u64,
-    virtual_allocd_blocks: u64,
-    segment_list: u64,
-    seg_signature: u64,
-    seg_list_entry: u64,
-    seg_heap: u64,
-    seg_base: u64,
-    seg_pages: u64,
-    seg_first_entry: u64,
-    seg_last_valid: u64,
-    vae_commit: u64,
-    vae_reserve: u64,
-}
-
-fn heap_offsets(bits: u32, win7: bool) -> HeapOffsets {
-    match (bits, win7) {
-        (64, true) => HeapOffsets {
-            flags: 0x70,
-            signature: 0xa0,
-            virtual_allocd_blocks: 0x118,
-            segment_list: 0x128,
-            seg_signature: 0x10,
-            seg_list_entry: 0x18,
-            seg_heap: 0x28,
-            seg_base: 0x30,
-            seg_pages: 0x38,
-            seg_first_entry: 0x40,
-            seg_last_valid: 0x48,
-            vae_commit: 0x20,
-            vae_reserve: 0x28,
-        },
-        (64, false) => HeapOffsets {
-            signature: 0x98,
-            virtual_allocd_blocks: 0x110,
-            segment_list: 0x120,
-            ..heap_offsets(64, true)
-        },
-        (_, true) => HeapOffsets {
-            flags: 0x40,
-            signature: 0x64,
-            virtual_allocd_blocks: 0xa0,
-            segment_list: 0xa8,
-            seg_signature: 0x08,
-            seg_list_entry: 0x10,
-            seg_heap: 0x18,
-            seg_base: 0x1c,
-            seg_pages: 0x20,
-            seg_first_entry: 0x24,
-            seg_last_valid: 0x28,
-            vae_commit: 0x10,
-            vae_reserve: 0x14,
-        },
-        (_, false) => HeapOffsets {
-            signature: 0x60,
-            virtual_allocd_blocks: 0x9c,
-            segment_list: 0xa4,
-            ..heap_offsets(32, true)
-        },
-    }
-}
 
 /// Per-world state: PEB and the heaps that go into its ProcessHeaps array.
 struct World {
@@ -397,6 +346,11 @@ impl ProcessBuilder {
         self.windows
     }
 
+    /// Native, 32-bit or WoW64.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
     /// Set NtGlobalFlag in every PEB (e.g. 0x1000 for +ust).
     pub fn set_nt_global_flag(&mut self, flag: u32) {
         self.nt_global_flag = flag;
@@ -557,114 +511,6 @@ impl ProcessBuilder {
         (top, top - committed, base)
     }
 
-    /// Add an NT heap of the world `bits` with `segments` segments (the first is the heap itself;
-    /// each reserves `seg_size` bytes and commits the first `commit` bytes) and `large` VirtualAlloc'd
-    /// blocks of the given sizes. The heap is appended to that world's ProcessHeaps.
-    pub fn add_nt_heap(
-        &mut self,
-        bits: u32,
-        segments: usize,
-        seg_size: u64,
-        commit: u64,
-        large: &[u64],
-    ) -> u64 {
-        let o = heap_offsets(bits, self.windows.is_win7());
-        let mut seg_addrs = Vec::new();
-        for _ in 0..segments.max(1) {
-            let base = self.alloc_private(seg_size);
-            self.world_region_full(
-                base,
-                commit,
-                base,
-                MEM_COMMIT,
-                PAGE_READWRITE,
-                Usage::Heap,
-                bits,
-            );
-            if seg_size > commit {
-                self.world_region_full(
-                    base + commit,
-                    seg_size - commit,
-                    base,
-                    MEM_RESERVE,
-                    0,
-                    Usage::Heap,
-                    bits,
-                );
-            }
-            self.dump.memory.capture(base, commit);
-            seg_addrs.push(base);
-        }
-        let heap = seg_addrs[0];
-        let m = &mut self.dump.memory;
-        m.write_u32(heap + o.flags, 0x0000_0002); // HEAP_GROWABLE
-        m.write_u32(heap + o.signature, 0xeeff_eeff);
-        // SegmentList: circular list through each segment's SegmentListEntry.
-        let head = heap + o.segment_list;
-        let links: Vec<u64> = seg_addrs.iter().map(|s| s + o.seg_list_entry).collect();
-        write_circular_list(m, bits, head, &links);
-        let entry_size = if bits == 64 { 16 } else { 8 };
-        for &s in &seg_addrs {
-            m.write_u32(s + o.seg_signature, 0xffee_ffee);
-            m.write_ptr(bits, s + o.seg_heap, heap);
-            m.write_ptr(bits, s + o.seg_base, s);
-            m.write_u32(s + o.seg_pages, (seg_size / PAGE) as u32);
-            let first = if s == heap { heap + 0x600 } else { s + 0x80 };
-            m.write_ptr(bits, s + o.seg_first_entry, first - entry_size);
-            m.write_ptr(bits, s + o.seg_last_valid, s + seg_size);
-        }
-        // VirtualAllocdBlocks.
-        let mut blocks = Vec::new();
-        for &size in large {
-            let reserve = size.div_ceil(ALLOC_GRANULARITY) * ALLOC_GRANULARITY;
-            let commit_size = size.div_ceil(PAGE) * PAGE;
-            let base = self.alloc_private(reserve);
-            self.world_region_full(
-                base,
-                commit_size,
-                base,
-                MEM_COMMIT,
-                PAGE_READWRITE,
-                Usage::Heap,
-                bits,
-            );
-            if reserve > commit_size {
-                self.world_region_full(
-                    base + commit_size,
-                    reserve - commit_size,
-                    base,
-                    MEM_RESERVE,
-                    0,
-                    Usage::Heap,
-                    bits,
-                );
-            }
-            self.dump.memory.capture(base, PAGE);
-            let m = &mut self.dump.memory;
-            m.write_ptr(bits, base + o.vae_commit, commit_size);
-            m.write_ptr(bits, base + o.vae_reserve, reserve);
-            blocks.push((base, reserve));
-        }
-        let links: Vec<u64> = blocks.iter().map(|b| b.0).collect();
-        write_circular_list(
-            &mut self.dump.memory,
-            bits,
-            heap + o.virtual_allocd_blocks,
-            &links,
-        );
-        self.register_heap(
-            bits,
-            HeapFacts {
-                address: heap,
-                bits,
-                segment_heap: false,
-                segments: seg_addrs.iter().map(|s| (*s, s + seg_size)).collect(),
-                large_blocks: blocks,
-            },
-        );
-        heap
-    }
-
     /// Add a segment heap (Windows 10 1809+ x64 layout: `_SEGMENT_HEAP.SegContexts` at +0x100, 0xC0
     /// bytes each; x86: +0x100, 0x80 each) with one 1 MiB page segment in context 0.
     pub fn add_segment_heap(&mut self, bits: u32) -> u64 {
@@ -733,12 +579,14 @@ impl ProcessBuilder {
                 segment_heap: true,
                 segments: vec![(seg, seg + seg_size)],
                 large_blocks: Vec::new(),
+                blocks: Vec::new(),
+                lfh_key: None,
             },
         );
         heap
     }
 
-    fn register_heap(&mut self, bits: u32, facts: HeapFacts) {
+    pub(crate) fn register_heap(&mut self, bits: u32, facts: HeapFacts) {
         let world = self
             .worlds
             .iter_mut()
@@ -750,6 +598,41 @@ impl ProcessBuilder {
 
     /// Private memory the OS does not know the purpose of (an app's VirtualAlloc): `<unknown>`.
     pub fn add_private(&mut self, size: u64, committed: u64) -> u64 {
+        self.add_private_usage(size, committed, Usage::Unknown)
+    }
+
+    /// A heap region (committed or reserved part of a segment or large block) of world `bits`.
+    pub(crate) fn heap_region(
+        &mut self,
+        base: u64,
+        size: u64,
+        allocation_base: u64,
+        state: u32,
+        bits: u32,
+    ) {
+        let protect = if state == MEM_COMMIT {
+            PAGE_READWRITE
+        } else {
+            0
+        };
+        self.world_region_full(
+            base,
+            size,
+            allocation_base,
+            state,
+            protect,
+            Usage::Heap,
+            bits,
+        );
+    }
+
+    /// Write a circular `LIST_ENTRY` list with head `head` and entries `links`.
+    pub(crate) fn write_list(&mut self, bits: u32, head: u64, links: &[u64]) {
+        write_circular_list(&mut self.dump.memory, bits, head, links);
+    }
+
+    /// Private memory with the given usage label.
+    pub(crate) fn add_private_usage(&mut self, size: u64, committed: u64, usage: Usage) -> u64 {
         let base = self.alloc_private(size);
         if committed > 0 {
             self.labeled(
@@ -762,7 +645,7 @@ impl ProcessBuilder {
                     protect: PAGE_READWRITE,
                     kind: MEM_PRIVATE,
                 },
-                Usage::Unknown,
+                usage,
                 0,
             );
         }
@@ -777,7 +660,7 @@ impl ProcessBuilder {
                     protect: 0,
                     kind: MEM_PRIVATE,
                 },
-                Usage::Unknown,
+                usage,
                 0,
             );
         }
@@ -832,7 +715,7 @@ impl ProcessBuilder {
         }
     }
 
-    fn alloc_private(&mut self, size: u64) -> u64 {
+    pub(crate) fn alloc_private(&mut self, size: u64) -> u64 {
         // Keep clear of the PEB/TEB/shared-data area just below 2 GB; 64-bit processes go on
         // at 8 GB, above the main image.
         if self.next_private + size > 0x7000_0000 && self.next_private < 0x1_0000_0000 {

@@ -126,10 +126,12 @@ fn mark_internal(w: &mut Walker<'_>, feh: u64) {
     );
     let mut inside: Vec<u64> = zones.links;
     inside.push(feh);
+    inside.sort_unstable();
     for b in w.out.blocks.iter_mut() {
+        let i = inside.partition_point(|&a| a <= b.entry);
         if inside
-            .iter()
-            .any(|&a| b.entry < a && a < b.entry + b.block_size)
+            .get(i)
+            .is_some_and(|&a| a < b.entry.saturating_add(b.block_size))
         {
             b.internal = true;
         }

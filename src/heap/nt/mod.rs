@@ -264,6 +264,16 @@ impl Walker<'_> {
         }
         let mut q = p + if report { unit } else { 0 };
         while q < end {
+            if !self.mem.is_captured(q.wrapping_add(self.dec.offset), 8) {
+                // Nothing to find where the dump has no memory: jump to where it has some.
+                let next = self.next_captured(q + 1, end);
+                q = if next >= end {
+                    end
+                } else {
+                    start_of_unit(next, p, unit)
+                };
+                continue;
+            }
             if let Some(e) = self.valid_entry(q, end) {
                 let next = q + u64::from(e.size) * unit;
                 let chained = next == end
@@ -371,4 +381,9 @@ impl Walker<'_> {
             what,
         });
     }
+}
+
+/// The first address at or after `a` that is a whole number of units from `origin`.
+fn start_of_unit(a: u64, origin: u64, unit: u64) -> u64 {
+    origin + (a - origin).div_ceil(unit) * unit
 }

@@ -1,0 +1,402 @@
+//! The NT heap walker on synthetic fixtures of every layout family (the answer is known by
+//! construction: every block the writer laid out) and on the real Windows 7 WoW64 dump.
+
+mod common;
+
+use common::*;
+use dumpwriter::fixtures::HEAPS;
+use dumpwriter::nt_heap::ExpectedBlock;
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+/// (heap, entry, address, size, block_size, state, front_end, internal, trace)
+type Row = (
+    String,
+    String,
+    String,
+    u64,
+    u64,
+    String,
+    String,
+    bool,
+    String,
+);
+
+fn expected_rows(name: &str, keep: impl Fn(&ExpectedBlock) -> bool) -> BTreeSet<Row> {
+    facts(name)
+        .heaps
+        .iter()
+        .flat_map(|h| h.blocks.iter().map(move |b| (h.address, *b)))
+        .filter(|(_, b)| keep(b))
+        .map(|(h, b)| {
+            (
+                hex(h),
+                hex(b.entry),
+                hex(b.address),
+                b.size,
+                b.block_size,
+                if b.busy { "busy" } else { "free" }.to_string(),
+                b.front_end.to_string(),
+                b.internal,
+                if b.trace != 0 {
+                    hex(b.trace)
+                } else {
+                    String::new()
+                },
+            )
+        })
+        .collect()
+}
+
+fn walked_rows(v: &Value) -> BTreeSet<Row> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["heap"].as_str().unwrap().to_string(),
+                b["entry"].as_str().unwrap().to_string(),
+                b["address"].as_str().unwrap().to_string(),
+                b["size"].as_u64().unwrap(),
+                b["block_size"].as_u64().unwrap(),
+                b["state"].as_str().unwrap().to_string(),
+                b["front_end"].as_str().unwrap().to_string(),
+                b["internal"].as_bool().unwrap(),
+                b["trace"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn every_family_walks_to_exactly_the_constructed_blocks() {
+    for f in HEAPS.iter().filter(|f| !f.name.contains("corrupt")) {
+        let path = fixture(f.name);
+        let got = json(&["blocks", path.to_str().unwrap(), "--internal", "--json"]);
+        let want = expected_rows(f.name, |_| true);
+        let got = walked_rows(&got);
+        assert_eq!(
+            got.difference(&want).collect::<Vec<_>>(),
+            Vec::<&Row>::new(),
+            "{}: walked but not constructed",
+            f.name
+        );
+        assert_eq!(
+            want.difference(&got).collect::<Vec<_>>(),
+            Vec::<&Row>::new(),
+            "{}: constructed but not walked",
+            f.name
+        );
+    }
+}
+
+#[test]
+fn heap_totals_and_coverage_match_construction() {
+    for f in HEAPS.iter().filter(|f| !f.name.contains("corrupt")) {
+        let path = fixture(f.name);
+        let facts = facts(f.name);
+        let got = json(&["heaps", path.to_str().unwrap(), "--json"]);
+        for (h, want) in got.as_array().unwrap().iter().zip(&facts.heaps) {
+            let user = |busy: bool, fe: Option<&'static str>| {
+                want.blocks.iter().filter(move |b| {
+                    b.busy == busy && !b.internal && fe.is_none_or(|x| x == b.front_end)
+                })
+            };
+            assert_eq!(h["address"], hex(want.address), "{}", f.name);
+            assert_eq!(
+                h["busy_blocks"].as_u64().unwrap(),
+                user(true, None).count() as u64,
+                "{}",
+                f.name
+            );
+            assert_eq!(
+                h["busy_bytes"].as_u64().unwrap(),
+                user(true, None).map(|b| b.size).sum::<u64>(),
+                "{}",
+                f.name
+            );
+            assert_eq!(
+                h["lfh_busy_blocks"].as_u64().unwrap(),
+                user(true, Some("lfh")).count() as u64
+            );
+            assert_eq!(
+                h["free_blocks"].as_u64().unwrap(),
+                user(false, Some("backend")).count() as u64
+            );
+            assert_eq!(
+                h["free_bytes"].as_u64().unwrap(),
+                user(false, Some("backend"))
+                    .map(|b| b.block_size)
+                    .sum::<u64>()
+            );
+            assert_eq!(
+                h["large_blocks"], 3,
+                "{}: two user large blocks and the LFH front end",
+                f.name
+            );
+            assert_eq!(h["lfh"], true);
+            assert_eq!(h["ucr"], 3, "{}", f.name);
+            assert_eq!(
+                h["lfh_key"].as_str().map(String::from),
+                want.lfh_key.map(|k| format!("{k:#x}")),
+                "{}: the LFH key recovered without symbols",
+                f.name
+            );
+            assert_eq!(h["coverage"]["unexplained"], 0, "{}", f.name);
+            assert_eq!(h["coverage"]["corrupt"], 0, "{}", f.name);
+            assert_eq!(
+                h["corruptions"].as_array().unwrap().len(),
+                0,
+                "{}: {}",
+                f.name,
+                h["corruptions"]
+            );
+            let walked = h["coverage"]["header"].as_u64().unwrap()
+                + h["coverage"]["walked"].as_u64().unwrap();
+            assert_eq!(
+                walked,
+                h["coverage"]["committed"].as_u64().unwrap(),
+                "{}",
+                f.name
+            );
+        }
+    }
+}
+
+#[test]
+fn corrupted_headers_are_reported_and_the_walk_goes_on() {
+    let name = "heap-corrupt-win10-x64.dmp";
+    let path = fixture(name);
+    let facts = facts(name);
+    let heap = &facts.heaps[0];
+    let damaged = heap
+        .blocks
+        .iter()
+        .filter(|e| e.busy && e.front_end == "backend" && !e.internal)
+        .nth(2)
+        .unwrap();
+    let chunk1 = heap
+        .blocks
+        .iter()
+        .filter(|e| e.front_end == "lfh")
+        .nth(1)
+        .unwrap();
+    let h = &json(&["heaps", path.to_str().unwrap(), "--json"])[0];
+    let corruptions = h["corruptions"].as_array().unwrap();
+    assert_eq!(corruptions.len(), 2, "{corruptions:?}");
+    assert_eq!(corruptions[0]["address"], hex(damaged.entry));
+    assert!(corruptions[0]["what"]
+        .as_str()
+        .unwrap()
+        .contains("checksum"));
+    assert_eq!(corruptions[1]["address"], hex(chunk1.entry));
+    assert_eq!(h["coverage"]["corrupt"].as_u64(), Some(damaged.block_size));
+    assert_eq!(h["coverage"]["unexplained"], 0);
+    // Every other block is still found, exactly.
+    let got = walked_rows(&json(&[
+        "blocks",
+        path.to_str().unwrap(),
+        "--internal",
+        "--json",
+    ]));
+    let want = expected_rows(name, |b| {
+        b.entry != damaged.entry && b.entry != chunk1.entry
+    });
+    let got: BTreeSet<Row> = got
+        .into_iter()
+        .filter(|r| r.1 != hex(chunk1.entry))
+        .collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn stat_histogram_matches_construction() {
+    let name = "heap-win10-x64.dmp";
+    let path = fixture(name);
+    let facts = facts(name);
+    let heap = &facts.heaps[0];
+    let got = json(&[
+        "heaps",
+        path.to_str().unwrap(),
+        "--stat",
+        "--heap",
+        &hex(heap.address),
+        "--limit",
+        "100",
+        "--json",
+    ]);
+    let mut want: std::collections::BTreeMap<u64, u64> = Default::default();
+    for b in heap.blocks.iter().filter(|b| b.busy && !b.internal) {
+        *want.entry(b.size).or_default() += 1;
+    }
+    let sizes = got[0]["sizes"].as_array().unwrap();
+    let got_map: std::collections::BTreeMap<u64, u64> = sizes
+        .iter()
+        .map(|s| (s["size"].as_u64().unwrap(), s["count"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(got_map, want);
+    let totals: Vec<u64> = sizes.iter().map(|s| s["total"].as_u64().unwrap()).collect();
+    assert!(totals.windows(2).all(|w| w[0] >= w[1]), "sorted by total");
+    let pct: f64 = sizes.iter().map(|s| s["percent"].as_f64().unwrap()).sum();
+    assert!((pct - 100.0).abs() < 0.01);
+    let text = text(&[
+        "heaps",
+        path.to_str().unwrap(),
+        "--stat",
+        "--heap",
+        &hex(heap.address),
+    ]);
+    assert!(text.starts_with(&format!(
+        " heap @ {}\ngroup-by: TOTSIZE max-display: 20\n",
+        hex(heap.address)
+    )));
+}
+
+#[test]
+fn block_filters_select_like_heap_flt() {
+    let name = "heap-win7-x86.dmp";
+    let path = fixture(name);
+    let p = path.to_str().unwrap();
+    let facts = facts(name);
+    let user: Vec<&ExpectedBlock> = facts.heaps[0]
+        .blocks
+        .iter()
+        .filter(|b| !b.internal)
+        .collect();
+    let count = |v: Value| v.as_array().unwrap().len();
+    assert_eq!(count(json(&["blocks", p, "--json"])), user.len());
+    assert_eq!(
+        count(json(&["blocks", p, "--busy", "--json"])),
+        user.iter().filter(|b| b.busy).count()
+    );
+    assert_eq!(
+        count(json(&["blocks", p, "--free", "--json"])),
+        user.iter().filter(|b| !b.busy).count()
+    );
+    assert_eq!(
+        count(json(&["blocks", p, "--front-end", "lfh", "--json"])),
+        user.iter().filter(|b| b.front_end == "lfh").count()
+    );
+    assert_eq!(
+        count(json(&["blocks", p, "--size", "0x3e8", "--json"])),
+        user.iter().filter(|b| b.size == 0x3e8).count()
+    );
+    assert_eq!(
+        count(json(&[
+            "blocks",
+            p,
+            "--size-range",
+            "16",
+            "0x28",
+            "--busy",
+            "--json"
+        ])),
+        user.iter()
+            .filter(|b| b.busy && (0x10..=0x28).contains(&b.size))
+            .count()
+    );
+    let csv = text(&["blocks", p, "--csv"]);
+    assert_eq!(csv.lines().count(), user.len() + 1);
+    heapdiag()
+        .args(["blocks", p, "--heap", "0x1234"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("no heap at 0x1234"));
+}
+
+#[test]
+fn block_finds_the_chunk_holding_an_address() {
+    let name = "heap-win10-x64.dmp";
+    let path = fixture(name);
+    let p = path.to_str().unwrap();
+    let facts = facts(name);
+    let chunk = facts.heaps[0]
+        .blocks
+        .iter()
+        .find(|b| b.front_end == "lfh" && b.busy)
+        .unwrap();
+    let inside = chunk.address + 3;
+    let got = json(&["block", p, &format!("{inside:x}"), "--json"]);
+    assert_eq!(got["entry"], hex(chunk.entry));
+    assert_eq!(got["front_end"], "lfh");
+    assert_eq!(got["size"], chunk.size);
+    let txt = text(&["block", p, &hex(inside)]);
+    assert!(txt.contains("Offset      +0x3 into the user data"), "{txt}");
+    let out = heapdiag().args(["block", p, "0x10"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(5));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("is not in any heap block"));
+}
+
+#[test]
+fn fizzbuzz_wow64_heaps_are_fully_walked() {
+    let Some(d) = real("fizzbuzz_wow64.dmp") else {
+        return;
+    };
+    let got = json(&["heaps", d.to_str().unwrap(), "--json"]);
+    let heaps = got.as_array().unwrap();
+    assert_eq!(heaps.len(), 5);
+    // (address, busy blocks, LFH busy chunks, free blocks, internal blocks)
+    let want = [
+        ("0x500000", 24, 0, 3, 1),
+        ("0x10000", 0, 0, 1, 1),
+        ("0x20000", 0, 0, 1, 1),
+        ("0x700000", 306, 152, 4, 8),
+        ("0x460000", 8, 0, 2, 1),
+    ];
+    for (h, (addr, busy, lfh, free, internal)) in heaps.iter().zip(want) {
+        assert_eq!(h["address"], addr);
+        assert_eq!(h["busy_blocks"], busy, "{addr}");
+        assert_eq!(h["lfh_busy_blocks"], lfh, "{addr}");
+        assert_eq!(h["free_blocks"], free, "{addr}");
+        assert_eq!(h["internal_blocks"], internal, "{addr}");
+        assert_eq!(h["corruptions"].as_array().unwrap().len(), 0, "{addr}");
+        // Every committed byte of every segment is covered by decoded blocks.
+        assert_eq!(h["coverage"]["unexplained"], 0, "{addr}");
+        assert_eq!(h["coverage"]["not_captured"], 0, "{addr}");
+        let explained =
+            h["coverage"]["header"].as_u64().unwrap() + h["coverage"]["walked"].as_u64().unwrap();
+        assert_eq!(
+            explained,
+            h["coverage"]["committed"].as_u64().unwrap(),
+            "{addr}"
+        );
+    }
+    assert_eq!(heaps[3]["lfh"], true);
+    assert_eq!(heaps[3]["lfh_free_blocks"], 102);
+}
+
+#[test]
+fn an_absurd_segment_size_does_not_stall_the_walk() {
+    // Claim that the first segment spans a terabyte: the walk must skip the missing memory in
+    // jumps, not in heap units.
+    let (mut dump, facts) = (dumpwriter::fixtures::by_name("heap-win10-x64.dmp")
+        .unwrap()
+        .build)();
+    let seg = facts.heaps[0].address;
+    dump.memory.write_u32(seg + 0x38, 0x0fff_ffff); // NumberOfPages
+    dump.memory.write_u64(seg + 0x48, seg + 0xff_ffff_f000); // LastValidEntry
+    let path = write_temp("huge-segment.dmp", &dump.to_bytes());
+    let out = heapdiag()
+        .args(["heaps", path.to_str().unwrap(), "--json"])
+        .timeout(std::time::Duration::from_secs(20))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v[0]["coverage"]["not_captured"].as_u64().unwrap() > 0xff_0000_0000);
+}
+
+#[test]
+fn heaps_text_is_golden() {
+    let path = fixture("heap-win10-x64.dmp");
+    let got = text(&["heaps", path.to_str().unwrap()]);
+    assert_eq!(
+        got,
+        include_str!("golden/heap-win10-x64-heaps.txt"),
+        "re-check the rendering, then update tests/golden/heap-win10-x64-heaps.txt"
+    );
+}
