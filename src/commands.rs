@@ -8,6 +8,7 @@ use crate::heap::{self, HeapWalk};
 use crate::process::Process;
 use crate::regions::{self, filter::RegionFilter, summary};
 use crate::report::{address, csv, heap_json, heaps, info, json};
+use std::io::Write;
 
 /// Output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -149,20 +150,20 @@ pub fn heap_stat(
     })
 }
 
-/// `heapdiag blocks`: the blocks that pass `filter`.
-pub fn blocks(dump: &Dump, format: Format, filter: &BlockFilter) -> Result<String, NoSuchHeap> {
+/// `heapdiag blocks`: the blocks that pass `filter`, streamed to `out` (millions of lines).
+pub fn blocks(
+    dump: &Dump,
+    format: Format,
+    filter: &BlockFilter,
+    out: &mut dyn Write,
+) -> Result<std::io::Result<()>, NoSuchHeap> {
     let (_, walks) = walk(dump);
     check_heap(&walks, filter.heap)?;
     let selected = analysis::blocks::select(&walks, filter);
     Ok(match format {
-        Format::Json => to_json(
-            &selected
-                .iter()
-                .map(|(h, b)| heap_json::BlockJson::new(*h, b))
-                .collect::<Vec<_>>(),
-        ),
-        Format::Csv => csv::blocks_csv(selected.iter().copied()),
-        Format::Text => heaps::blocks_text(selected.iter().copied()),
+        Format::Json => heap_json::write_blocks(out, selected.iter().copied()),
+        Format::Csv => csv::blocks_csv(out, selected.iter().copied()),
+        Format::Text => heaps::blocks_text(out, selected.iter().copied()),
     })
 }
 

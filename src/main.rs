@@ -7,9 +7,11 @@ use heapdiag::dump::Dump;
 use heapdiag::error::Error;
 use heapdiag::heap::{FrontEnd, State};
 use heapdiag::regions::filter::RegionFilter;
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Where did the memory go? Offline analysis of Windows user-mode dumps.
 #[derive(Parser)]
@@ -141,13 +143,68 @@ struct Output {
     csv: bool,
 }
 
+/// The system allocator, counting live and peak bytes so that `HEAPDIAG_MEMSTATS=1` can report
+/// the peak heap use of a run (the benchmark's memory figure; the mapped dump's page cache, which
+/// the OS can drop at any time, is not part of it).
+struct CountingAlloc;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded to the system allocator unchanged; only counters are added.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: same contract as the caller's.
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) };
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: same contract as the caller's.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+            let now = LIVE.fetch_add(new_size, Ordering::Relaxed) + new_size;
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
 fn main() -> ExitCode {
+    let code = real_main();
+    if std::env::var_os("HEAPDIAG_MEMSTATS").is_some() {
+        eprintln!(
+            "heapdiag: peak heap memory {} bytes",
+            PEAK.load(Ordering::Relaxed)
+        );
+    }
+    code
+}
+
+fn real_main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let result = run(cli, &mut stdout);
+    // A closed pipe (`| head`) is not an error worth reporting.
+    let _ = stdout.flush();
+    match result {
         Ok(text) => {
-            let mut stdout = std::io::stdout().lock();
-            // A closed pipe (`| head`) is not an error worth reporting.
             let _ = stdout.write_all(text.as_bytes());
+            let _ = stdout.flush();
             ExitCode::SUCCESS
         }
         Err(Failure::Dump(e)) => {
@@ -194,7 +251,8 @@ fn format(json: bool, csv: bool) -> Format {
     }
 }
 
-fn run(cli: Cli) -> Result<String, Failure> {
+/// Run a command: small views come back as text; large ones (`blocks`) are streamed to `out`.
+fn run(cli: Cli, out: &mut dyn Write) -> Result<String, Failure> {
     match cli.command {
         Command::Info {
             dump,
@@ -270,11 +328,9 @@ fn run(cli: Cli) -> Result<String, Failure> {
                 internal,
             };
             let dump = Dump::open(&dump)?;
-            Ok(commands::blocks(
-                &dump,
-                format(output.json, output.csv),
-                &filter,
-            )?)
+            // Write errors (a closed pipe) end the output quietly.
+            let _ = commands::blocks(&dump, format(output.json, output.csv), &filter, out)?;
+            Ok(String::new())
         }
         Command::Block {
             dump,

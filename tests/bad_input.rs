@@ -196,7 +196,7 @@ fn run_every_view(name: &str, bytes: Vec<u8>) {
             commands::address(&dump, f, true, &heap);
             commands::heaps(&dump, f);
             let _ = commands::heap_stat(&dump, f, None, 20);
-            let _ = commands::blocks(&dump, f, &all_blocks);
+            let _ = commands::blocks(&dump, f, &all_blocks, &mut std::io::sink());
         }
         commands::block(&dump, Format::Text, 0x1234_5678);
     }

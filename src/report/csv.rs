@@ -201,47 +201,37 @@ pub fn stat_csv(rows: &[SizeRow], limit: usize) -> String {
     out
 }
 
-/// Blocks as rows `heap,entry,address,size,block_size,state,front_end,flags,internal,trace`.
-pub fn blocks_csv<'a>(blocks: impl Iterator<Item = (u64, &'a Block)>) -> String {
-    let mut out = String::new();
-    line(
-        &mut out,
-        &[
-            "heap",
-            "entry",
-            "address",
-            "size",
-            "block_size",
-            "state",
-            "front_end",
-            "flags",
-            "internal",
-            "trace",
-        ]
-        .map(String::from),
-    );
+/// Blocks as rows `heap,entry,address,size,block_size,state,front_end,flags,internal,trace`,
+/// streamed.
+pub fn blocks_csv<'a>(
+    out: &mut dyn std::io::Write,
+    blocks: impl Iterator<Item = (u64, &'a Block)>,
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "heap,entry,address,size,block_size,state,front_end,flags,internal,trace"
+    )?;
     for (heap, b) in blocks {
-        line(
-            &mut out,
-            &[
-                addr(heap),
-                addr(b.entry),
-                addr(b.address),
-                b.size.to_string(),
-                b.block_size.to_string(),
-                b.state.name().to_string(),
-                b.front_end.name().to_string(),
-                format!("{:#04x}", b.flags),
-                b.internal.to_string(),
-                if b.trace != 0 {
-                    addr(b.trace)
-                } else {
-                    String::new()
-                },
-            ],
-        );
+        writeln!(
+            out,
+            "{},{},{},{},{},{},{},{:#04x},{},{}",
+            addr(heap),
+            addr(b.entry),
+            addr(b.address),
+            b.size,
+            b.block_size,
+            b.state.name(),
+            b.front_end.name(),
+            b.flags,
+            b.internal,
+            if b.trace != 0 {
+                addr(b.trace)
+            } else {
+                String::new()
+            }
+        )?;
     }
-    out
+    Ok(())
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ use super::format::addr;
 use crate::analysis::heaps::{HeapSummary, SizeRow};
 use crate::heap::Block;
 use serde::Serialize;
+use std::io::{self, Write};
 
 /// One heap of `heaps --json`.
 #[derive(Serialize)]
@@ -171,4 +172,17 @@ impl StatJson {
                 .collect(),
         }
     }
+}
+
+/// Stream blocks as a JSON array, one block per line (no document is built in memory).
+pub fn write_blocks<'a>(
+    out: &mut dyn Write,
+    blocks: impl Iterator<Item = (u64, &'a Block)>,
+) -> io::Result<()> {
+    out.write_all(b"[")?;
+    for (i, (heap, b)) in blocks.enumerate() {
+        out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
+        serde_json::to_writer(&mut *out, &BlockJson::new(heap, b)).map_err(io::Error::other)?;
+    }
+    out.write_all(b"\n]\n")
 }

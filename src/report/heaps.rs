@@ -187,18 +187,20 @@ pub fn stat_text(heap: Option<u64>, busy: u64, rows: &[SizeRow], limit: usize) -
     out
 }
 
-/// Blocks, one per line.
-pub fn blocks_text<'a>(blocks: impl Iterator<Item = (u64, &'a Block)>) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
+/// Blocks, one per line, streamed.
+pub fn blocks_text<'a>(
+    out: &mut dyn std::io::Write,
+    blocks: impl Iterator<Item = (u64, &'a Block)>,
+) -> std::io::Result<()> {
+    writeln!(
         out,
         "{:>14} {:>18} {:>18} {:>10} {:>10} {:>5} {:<5} FrontEnd",
         "Heap", "HEAP_ENTRY", "UserPtr", "UserSize", "BlockSize", "Flags", "State"
-    );
+    )?;
     let mut n = 0usize;
     for (heap, b) in blocks {
         n += 1;
-        let _ = writeln!(
+        writeln!(
             out,
             "{:>14} {:>18} {:>18} {:>10} {:>10}  [{:02x}] {:<5} {:<8} {}",
             addr(heap),
@@ -210,10 +212,9 @@ pub fn blocks_text<'a>(blocks: impl Iterator<Item = (u64, &'a Block)>) -> String
             b.state.name(),
             b.front_end.name(),
             if b.internal { "internal" } else { "" }
-        );
+        )?;
     }
-    let _ = writeln!(out, "{n} blocks");
-    out
+    writeln!(out, "{n} blocks")
 }
 
 /// The block holding an address, like `!heap -p -a`.

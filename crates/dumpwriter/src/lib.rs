@@ -8,6 +8,7 @@
 //! The same inputs always produce the same bytes: nothing here reads the clock, the environment or a
 //! random source.
 
+pub mod bench;
 pub mod fixtures;
 pub mod memory;
 pub mod minidump;

@@ -7,7 +7,7 @@
 //! dump: header, directory, streams, strings, then all memory data last.
 
 use crate::memory::{Content, ProcessMemory};
-use std::io::{self, Seek, SeekFrom, Write};
+use std::io::{self, Write};
 
 /// `MINIDUMP_SIGNATURE` ("MDMP").
 pub const SIGNATURE: u32 = 0x504d_444d;
@@ -159,14 +159,14 @@ impl MinidumpBuilder {
 
     /// The whole file in memory.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut v = io::Cursor::new(Vec::new());
+        let mut v = Vec::new();
         self.write_to(&mut v).expect("writing to a Vec cannot fail");
-        v.into_inner()
+        v
     }
 
-    /// Write the file: metadata first, then every captured range in address order. Zero-only
-    /// ranges are skipped with a seek, so a file target becomes sparse.
-    pub fn write_to<W: Write + Seek>(&self, w: &mut W) -> io::Result<()> {
+    /// Write the file: metadata first, then every captured range in address order (zero-only
+    /// ranges are written as real zero bytes, so the file is as large on disk as it says).
+    pub fn write_to<W: Write>(&self, w: &mut W) -> io::Result<()> {
         // The lengths of the parts do not depend on the offsets written into them, so lay the
         // metadata out once to learn them and again with the real offsets.
         let (head, blob) = self.metadata(0, 0);
@@ -180,23 +180,18 @@ impl MinidumpBuilder {
             0u8;
             (memory_rva - blob_rva - blob.len() as u64) as usize
         ])?;
-        let mut pending_zeros = 0u64;
+        let zeros = vec![0u8; 1 << 20];
         for (_, piece) in self.memory.pieces() {
             match piece {
-                Content::Bytes(data) => {
-                    if pending_zeros > 0 {
-                        w.seek(SeekFrom::Current(pending_zeros as i64))?;
-                        pending_zeros = 0;
+                Content::Bytes(data) => w.write_all(data)?,
+                Content::Zeros(mut n) => {
+                    while n > 0 {
+                        let k = n.min(zeros.len() as u64);
+                        w.write_all(&zeros[..k as usize])?;
+                        n -= k;
                     }
-                    w.write_all(data)?;
                 }
-                Content::Zeros(n) => pending_zeros += n,
             }
-        }
-        if pending_zeros > 0 {
-            // Extend the file to its full length: the last byte is a zero too.
-            w.seek(SeekFrom::Current(pending_zeros as i64 - 1))?;
-            w.write_all(&[0])?;
         }
         Ok(())
     }

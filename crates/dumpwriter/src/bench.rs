@@ -1,0 +1,266 @@
+//! Realistic large dumps for the benchmark harness (`scripts/bench.sh`).
+//!
+//! A 64-bit Windows 10 22H2 process (the 1809+ `_HEAP` layout) with +ust: ~50 modules, 16 threads,
+//! four NT heaps holding millions of blocks (LFH chunks of small sizes, back-end blocks of a few
+//! kB, a few multi-MB large blocks, some free blocks), a few thousand distinct allocation stacks
+//! over those modules with a skewed popularity, and tens of thousands of other private regions.
+//! With `leak > 0` the same process (same seed) is written as it would look later: one stack has
+//! allocated `leak` more 422-byte blocks, for diffing.
+
+use crate::minidump::MinidumpBuilder;
+use crate::nt_heap::{BlockSpec, NtHeapSpec, RunSpec, SegmentSpec, UserBlockSpec};
+use crate::process::{Kind, ProcessBuilder, Windows};
+
+/// What to generate.
+#[derive(Clone, Copy, Debug)]
+pub struct BenchSpec {
+    /// Size of the dump to aim for: 60 % heaps, the rest other private memory.
+    pub total_bytes: u64,
+    /// Other private allocations (two regions each), sharing the other 40 %.
+    pub extra_allocations: u64,
+    /// Seed of the deterministic generator.
+    pub seed: u64,
+    /// Extra leaking allocations of the later dump (0 for the baseline).
+    pub leak: u64,
+}
+
+/// Counts of what was generated.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BenchFacts {
+    /// Busy user allocations.
+    pub busy_blocks: u64,
+    /// All blocks (busy, free, metadata).
+    pub blocks: u64,
+    /// Regions of the region table.
+    pub regions: u64,
+    /// Distinct stacks.
+    pub stacks: u64,
+}
+
+/// SplitMix64.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+
+    /// A skewed index in `0..n`: small indexes are much more likely (a few hot call sites).
+    fn skewed(&mut self, n: u64) -> u64 {
+        let a = self.below(n);
+        let b = self.below(n);
+        let c = self.below(n);
+        a.min(b).min(c)
+    }
+}
+
+const MODULES: u64 = 50;
+const STACKS: u64 = 3000;
+const SEGMENT: u64 = 16 << 20;
+const LEAK_SIZE: u64 = 422;
+const LEAK_STACK: usize = 7;
+
+/// Generate the process and its dump.
+pub fn realistic(spec: &BenchSpec) -> (MinidumpBuilder, BenchFacts) {
+    let mut rng = Rng(spec.seed);
+    let mut b = ProcessBuilder::new(
+        Windows::Win10,
+        Kind::Native64,
+        r"C:\Windows\System32\inetsrv\w3wp.exe",
+    );
+    b.set_nt_global_flag(0x1000);
+    let (major, minor, build) = b.windows().version();
+    let ver = [major as u16, minor as u16, build as u16, 1];
+    let mut module_bases = Vec::new();
+    for i in 0..MODULES {
+        let base = 0x7ff8_0000_0000 + i * 0x100_0000;
+        b.add_image(
+            &format!(r"C:\app\bin\component{i:02}.dll"),
+            base,
+            0x8_0000,
+            ver,
+            false,
+        );
+        module_bases.push(base);
+    }
+    for _ in 0..16 {
+        b.add_thread();
+    }
+    // Stacks: 3..20 frames, innermost in ntdll-like module 0, callers anywhere.
+    let stacks: Vec<Vec<u64>> = (0..STACKS)
+        .map(|_| {
+            let depth = 3 + rng.below(18);
+            (0..depth)
+                .map(|d| {
+                    let m = if d == 0 { 0 } else { rng.below(MODULES) };
+                    module_bases[m as usize] + 0x1000 + rng.below(0x7_0000) / 2 * 2
+                })
+                .collect()
+        })
+        .collect();
+    let mut facts = BenchFacts {
+        stacks: STACKS,
+        ..BenchFacts::default()
+    };
+    // Four heaps: 50 %, 20 %, 15 %, 15 % of 60 % of the bytes.
+    let heap_bytes = spec.total_bytes / 10 * 6;
+    for (i, share) in [50u64, 20, 15, 15].into_iter().enumerate() {
+        let bytes = heap_bytes * share / 100;
+        let mut heap = heap_spec(&mut rng, bytes, stacks.clone(), &mut facts);
+        if i == 0 && spec.leak > 0 {
+            heap.segments.extend(leak_segments(spec.leak, &mut facts));
+        }
+        b.add_nt_heap(&heap);
+    }
+    // Other private memory: committed parts averaging the remaining 40 %.
+    let n = spec.extra_allocations.max(1);
+    let each = (spec.total_bytes / 10 * 4 / n).max(0x1000);
+    for _ in 0..spec.extra_allocations {
+        let committed = (each / 2 + rng.below(each)).div_ceil(0x1000) * 0x1000;
+        let size = (committed + 0x1000).div_ceil(0x1_0000) * 0x1_0000;
+        b.add_private_captured(size, committed);
+    }
+    let (dump, f) = b.finish();
+    facts.regions = f.regions.len() as u64;
+    (dump, facts)
+}
+
+/// A requested size: mostly small (LFH), some back-end sized.
+fn small_size(rng: &mut Rng) -> u64 {
+    // Log-uniform-ish from 8 to 1024 bytes.
+    let shift = 3 + rng.below(8);
+    (1 << shift) + rng.below(1 << shift)
+}
+
+/// Segments holding `leak` 422-byte allocations from one stack, in LFH user blocks of 100.
+fn leak_segments(leak: u64, facts: &mut BenchFacts) -> Vec<SegmentSpec> {
+    let stride = (LEAK_SIZE + 16 + 32 - 8).div_ceil(16) * 16;
+    let per_segment = (SEGMENT - 0x1_0000 - 0x4000) / (0x300 + 100 * stride) * 100;
+    let mut left = leak;
+    let mut out = Vec::new();
+    while left > 0 {
+        let here = left.min(per_segment);
+        left -= here;
+        let blocks = (0..here.div_ceil(100))
+            .map(|k| {
+                let n = (here - k * 100).min(100);
+                facts.busy_blocks += n;
+                facts.blocks += n + 1;
+                BlockSpec::UserBlock(UserBlockSpec {
+                    stride,
+                    chunks: (0..n)
+                        .map(|_| Some((LEAK_SIZE, Some(LEAK_STACK))))
+                        .collect(),
+                })
+            })
+            .collect();
+        out.push(SegmentSpec {
+            reserve: SEGMENT,
+            runs: vec![RunSpec {
+                gap_before: 0,
+                commit: SEGMENT - 0x1_0000,
+                blocks,
+            }],
+        });
+    }
+    out
+}
+
+fn heap_spec(
+    rng: &mut Rng,
+    bytes: u64,
+    stacks: Vec<Vec<u64>>,
+    facts: &mut BenchFacts,
+) -> NtHeapSpec {
+    let unit = 16;
+    let prefix = 32;
+    let segments = bytes.div_ceil(SEGMENT).max(1);
+    let mut segs = Vec::new();
+    for _ in 0..segments {
+        // One committed run per segment, 64 KiB left uncommitted at its end.
+        let commit = SEGMENT - 0x1_0000;
+        // Room for the segment header, the filler block and the range-descriptor block.
+        let budget = commit - 0x4000;
+        let mut used = 0u64;
+        let mut blocks = Vec::new();
+        while used < budget {
+            let roll = rng.below(100);
+            let (spec, size) = if roll < 60 {
+                // An LFH user block of 16..256 chunks of one size class, 80 % busy.
+                let size = small_size(rng);
+                let stride = (size + unit + prefix - 8).div_ceil(unit) * unit;
+                let count = 16 + rng.below(240);
+                let chunks: Vec<_> = (0..count)
+                    .map(|_| {
+                        if rng.below(10) < 8 {
+                            let req = stride - unit - prefix + 8 - rng.below(unit);
+                            Some((req, Some(rng.skewed(STACKS) as usize)))
+                        } else {
+                            None
+                        }
+                    })
+                    .collect();
+                facts.busy_blocks += chunks.iter().filter(|c| c.is_some()).count() as u64;
+                facts.blocks += count + 1;
+                (
+                    BlockSpec::UserBlock(UserBlockSpec { stride, chunks }),
+                    0x300 + count * stride,
+                )
+            } else if roll < 97 {
+                let size = 1024 + rng.below(7 * 1024);
+                facts.busy_blocks += 1;
+                facts.blocks += 1;
+                (
+                    BlockSpec::Busy {
+                        size,
+                        trace: Some(rng.skewed(STACKS) as usize),
+                    },
+                    size + 0x40,
+                )
+            } else {
+                let size = (2 + rng.below(64)) * unit;
+                facts.blocks += 1;
+                (BlockSpec::Free { size }, size)
+            };
+            if used + size > budget {
+                break;
+            }
+            used += size;
+            blocks.push(spec);
+        }
+        segs.push(SegmentSpec {
+            reserve: SEGMENT,
+            runs: vec![RunSpec {
+                gap_before: 0,
+                commit,
+                blocks,
+            }],
+        });
+    }
+    let large = (0..(bytes / (256 << 20)).max(1))
+        .map(|_| {
+            (
+                (1 << 20) + rng.below(7 << 20),
+                Some(rng.skewed(STACKS) as usize),
+            )
+        })
+        .collect::<Vec<_>>();
+    facts.busy_blocks += large.len() as u64;
+    facts.blocks += large.len() as u64;
+    NtHeapSpec {
+        bits: 64,
+        segments: segs,
+        large,
+        lfh: true,
+        ust: true,
+        stacks,
+    }
+}

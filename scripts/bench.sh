@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The benchmark harness: generate realistic dumps once (cached), then time every subcommand.
+#
+#   scripts/bench.sh [GIB] [RUNS]        e.g. scripts/bench.sh 2 5   (defaults: 2 GiB, 5 runs)
+#
+# For each subcommand it reports the median wall time of RUNS runs, its ratio to one sequential
+# read of the same file from the page cache (the floor: heapdiag cannot be faster than reading
+# what it needs), the peak resident set (which includes the mapped dump's pages) and the peak heap
+# memory heapdiag allocated (HEAPDIAG_MEMSTATS). The table is Markdown, for docs/performance.md.
+# Environment: BENCH_CACHE (default target/bench-dumps) holds the generated dumps.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+GIB=${1:-2}
+RUNS=${2:-5}
+CACHE=${BENCH_CACHE:-target/bench-dumps}
+mkdir -p "$CACHE"
+
+cargo build --release --quiet -p heapdiag -p dumpwriter --examples
+BIN=target/release/heapdiag
+GEN=target/release/examples/benchdump
+
+A="$CACHE/bench-${GIB}g.dmp"
+B="$CACHE/bench-${GIB}g-later.dmp"
+if [ ! -s "$A" ]; then
+  echo "generating $A" >&2
+  /usr/bin/time -f "  generated in %e s" "$GEN" "$A" "$GIB" 0 >&2
+fi
+if [ ! -s "$B" ]; then
+  echo "generating $B (the same process, later, with a leak)" >&2
+  /usr/bin/time -f "  generated in %e s" "$GEN" "$B" "$GIB" 50000 >&2
+fi
+
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+# The floor: one sequential read of the file from the page cache (warmed first).
+cat "$A" > /dev/null
+floor=$(for _ in $(seq "$RUNS"); do /usr/bin/time -f "%e" cat "$A" 2>&1 >/dev/null; done | median)
+
+size=$(stat -c %s "$A")
+echo "Dump: $A, $((size / 1048576)) MiB; sequential read from page cache: ${floor} s (median of $RUNS)"
+echo
+echo "| command | median wall (s) | × sequential read | peak RSS (MiB) | peak heap memory (MiB) |"
+echo "|---|---|---|---|---|"
+
+measure() {
+  local label=$1; shift
+  local times=() rss=0 heap=0
+  for _ in $(seq "$RUNS"); do
+    local out
+    out=$( { HEAPDIAG_MEMSTATS=1 /usr/bin/time -f "TIME %e %M" "$BIN" "$@" > /dev/null; } 2>&1 )
+    times+=("$(echo "$out" | awk '/^TIME/ {print $2}')")
+    rss=$(echo "$out" | awk '/^TIME/ {print $3}')
+    heap=$(echo "$out" | awk '/peak heap memory/ {print $5}')
+  done
+  local med
+  med=$(printf '%s\n' "${times[@]}" | median)
+  awk -v l="$label" -v m="$med" -v f="$floor" -v r="$rss" -v h="$heap" 'BEGIN {
+    ratio = (f > 0) ? m / f : 0;
+    printf "| `%s` | %.2f | %.1f | %.0f | %.0f |\n", l, m, ratio, r / 1024, h / 1048576 }'
+}
+
+measure "info" info "$A"
+measure "address" address "$A"
+measure "address --regions --json" address "$A" --regions --json
+measure "heaps" heaps "$A"
+measure "heaps --stat" heaps "$A" --stat
+measure "blocks --json" blocks "$A" --json
+for cmd in top diff; do
+  if "$BIN" help "$cmd" > /dev/null 2>&1; then
+    case $cmd in
+      top) measure "top --by stack" top "$A" --by stack ;;
+      diff) measure "diff" diff "$A" "$B" ;;
+    esac
+  fi
+done
+echo
+echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
