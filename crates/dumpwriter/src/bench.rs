@@ -193,7 +193,7 @@ fn heap_spec(
         let mut blocks = Vec::new();
         while used < budget {
             let roll = rng.below(100);
-            let (spec, size) = if roll < 60 {
+            let (spec, size, busy, all) = if roll < 60 {
                 // An LFH user block of 16..256 chunks of one size class, 80 % busy.
                 let size = small_size(rng);
                 let stride = (size + unit + prefix - 8).div_ceil(unit) * unit;
@@ -201,39 +201,42 @@ fn heap_spec(
                 let chunks: Vec<_> = (0..count)
                     .map(|_| {
                         if rng.below(10) < 8 {
-                            let req = stride - unit - prefix + 8 - rng.below(unit);
+                            let capacity = stride - unit - prefix + 8;
+                            let req = capacity.saturating_sub(rng.below(unit)).max(1);
                             Some((req, Some(rng.skewed(STACKS) as usize)))
                         } else {
                             None
                         }
                     })
                     .collect();
-                facts.busy_blocks += chunks.iter().filter(|c| c.is_some()).count() as u64;
-                facts.blocks += count + 1;
+                let busy = chunks.iter().filter(|c| c.is_some()).count() as u64;
                 (
                     BlockSpec::UserBlock(UserBlockSpec { stride, chunks }),
                     0x300 + count * stride,
+                    busy,
+                    count + 1,
                 )
             } else if roll < 97 {
                 let size = 1024 + rng.below(7 * 1024);
-                facts.busy_blocks += 1;
-                facts.blocks += 1;
                 (
                     BlockSpec::Busy {
                         size,
                         trace: Some(rng.skewed(STACKS) as usize),
                     },
                     size + 0x40,
+                    1,
+                    1,
                 )
             } else {
                 let size = (2 + rng.below(64)) * unit;
-                facts.blocks += 1;
-                (BlockSpec::Free { size }, size)
+                (BlockSpec::Free { size }, size, 0, 1)
             };
             if used + size > budget {
                 break;
             }
             used += size;
+            facts.busy_blocks += busy;
+            facts.blocks += all;
             blocks.push(spec);
         }
         segs.push(SegmentSpec {

@@ -530,12 +530,14 @@ impl HeapWriter<'_> {
                 prev = units;
                 p += size;
             }
-            // Filler: one free block up to the descriptor block.
+            // Filler: free blocks up to the descriptor block, none larger than a header's Size
+            // can say (0xFE00 units, as the heap splits them).
             let marker = run_end - self.l.ucr_block;
             assert!(p <= marker, "run at {run_start:#x} overflows its commit");
-            if marker > p {
-                let free = marker - p;
+            while marker > p {
+                let free = (marker - p).min(0xfe00 * self.l.unit);
                 prev = self.free(p, free, prev, index);
+                p += free;
             }
             // The descriptor block: busy, UnusedBytes 3 (the uncommitted-range marker).
             let units = (self.l.ucr_block / self.l.unit) as u16;
