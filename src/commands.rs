@@ -7,7 +7,9 @@ use crate::dump::Dump;
 use crate::heap::{self, HeapWalk};
 use crate::process::Process;
 use crate::regions::{self, filter::RegionFilter, summary};
-use crate::report::{address, csv, heap_json, heaps, info, json};
+use crate::report::{address, csv, heap_json, heaps, info, json, top};
+use crate::stacks::symbols::{ModuleMap, SymbolPath, Symbolizer};
+use crate::stacks::StackTable;
 use std::io::Write;
 
 /// Output format.
@@ -161,20 +163,136 @@ pub fn blocks(
     check_heap(&walks, filter.heap)?;
     let selected = analysis::blocks::select(&walks, filter);
     Ok(match format {
-        Format::Json => heap_json::write_blocks(out, selected.iter().copied()),
+        Format::Json => {
+            let table = StackTable::collect(&dump.memory(), &walks);
+            let bits: std::collections::HashMap<u64, u32> =
+                walks.iter().map(|w| (w.heap, w.bits)).collect();
+            heap_json::write_blocks(out, selected.iter().copied(), |heap, b| {
+                table
+                    .get(bits.get(&heap).copied().unwrap_or(64), b.trace)
+                    .map(|s| s.frames.as_slice())
+            })
+        }
         Format::Csv => csv::blocks_csv(out, selected.iter().copied()),
         Format::Text => heaps::blocks_text(out, selected.iter().copied()),
     })
 }
 
-/// `heapdiag block ADDR`: the block that holds `addr`; the flag says whether one does.
-pub fn block(dump: &Dump, format: Format, addr: u64) -> (String, bool) {
+/// `heapdiag block ADDR`: the block that holds `addr`, with its allocation stack; the flag says
+/// whether one does.
+pub fn block(dump: &Dump, format: Format, addr: u64, symbols: &SymbolPath) -> (String, bool) {
     let (_, walks) = walk(dump);
     let found = analysis::blocks::find(&walks, addr);
     let bits = found.and_then(|(h, _)| walks.iter().find(|w| w.heap == h).map(|w| w.bits));
+    let table = StackTable::collect(&dump.memory(), &walks);
+    let stack = found
+        .zip(bits)
+        .and_then(|((_, b), bits)| table.get(bits, b.trace))
+        .cloned();
+    let sym_table = StackTable::from_stacks(stack.iter().cloned().collect());
+    let sym = symbolizer(dump, &sym_table, symbols);
     let text = match format {
-        Format::Json => to_json(&found.map(|(h, b)| heap_json::BlockJson::new(h, b))),
-        _ => heaps::block_text(addr, found, bits),
+        Format::Json => to_json(&found.map(|(h, b)| {
+            heap_json::BlockJson::new(h, b).with_stack(stack.as_ref().map(|s| s.frames.as_slice()))
+        })),
+        _ => {
+            let mut t = heaps::block_text(addr, found, bits);
+            if let Some((_, b)) = found {
+                t.push_str(&match &stack {
+                    Some(s) => {
+                        let mut lines = String::from("    Allocation stack:\n");
+                        for &f in &s.frames {
+                            lines.push_str(&format!("        {:#x} {}\n", f, sym.display(f)));
+                        }
+                        lines
+                    }
+                    None if b.trace != 0 => {
+                        "    Allocation stack: its record is not readable\n".to_string()
+                    }
+                    None => {
+                        "    Allocation stack: none recorded (was +ust on when it was allocated?)\n"
+                            .to_string()
+                    }
+                });
+                for w in &sym.warnings {
+                    t.push_str(&format!("    Note: {w}\n"));
+                }
+            }
+            t
+        }
     };
     (text, found.is_some())
+}
+
+/// The symbolizer for every frame of `table`.
+fn symbolizer(dump: &Dump, table: &StackTable, symbols: &SymbolPath) -> Symbolizer {
+    let modules = ModuleMap::new(
+        &dump.modules,
+        dump.unloaded_modules.as_deref().unwrap_or(&[]),
+    );
+    let frames = table.stacks.iter().flat_map(|s| s.frames.iter().copied());
+    Symbolizer::new(modules, symbols, frames)
+}
+
+/// Sentences about the traces for a report: why stacks are missing, PDBs refused.
+fn trace_notes(
+    dump: &Dump,
+    process: &Process,
+    top: &analysis::top::Top,
+    sym: &Symbolizer,
+) -> Vec<String> {
+    let mut notes = Vec::new();
+    let h = &top.health;
+    if h.traced_blocks == 0 {
+        let caps = capabilities::assess(dump, process);
+        if let Some(c) = caps.iter().find(|c| c.key == "allocation_stacks") {
+            notes.push(if c.answer == capabilities::Answer::Yes {
+                "no busy block carries a stack record".to_string()
+            } else {
+                c.reason.clone()
+            });
+        }
+    }
+    if h.untraced_on_traced_heaps > 0 {
+        notes.push(format!(
+            "{} busy blocks on traced heaps have no stack: allocated before tracing started or when the stack database was full",
+            h.untraced_on_traced_heaps
+        ));
+    }
+    if h.traced_blocks > 0 && h.looks_full(process.app_world().bits) {
+        notes.push(format!(
+            "the stack records take {} bytes, close to the database's default size: later allocations may not have been recorded",
+            h.record_bytes
+        ));
+    }
+    if h.bad_records > 0 {
+        notes.push(format!(
+            "{} stack pointers do not lead to a readable stack record",
+            h.bad_records
+        ));
+    }
+    notes.extend(sym.warnings.iter().cloned());
+    notes
+}
+
+/// `heapdiag top`: outstanding busy memory ranked `by` module, function, stack, size or heap.
+pub fn top(
+    dump: &Dump,
+    format: Format,
+    by: analysis::top::By,
+    limit: usize,
+    symbols: &SymbolPath,
+    skip: &[String],
+) -> String {
+    let (process, walks) = walk(dump);
+    let table = StackTable::collect(&dump.memory(), &walks);
+    let sym = symbolizer(dump, &table, symbols);
+    let skip = analysis::top::SkipList::new(skip);
+    let t = analysis::top::rank(&walks, &table, &sym, &skip, by);
+    let notes = trace_notes(dump, &process, &t, &sym);
+    match format {
+        Format::Json => to_json(&top::TopJson::new(&t, &sym, limit, &notes)),
+        Format::Csv => top::top_csv(&t, &sym, limit),
+        Format::Text => top::top_text(&t, &sym, limit, &notes),
+    }
 }

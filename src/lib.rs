@@ -15,3 +15,4 @@ pub mod layout;
 pub mod process;
 pub mod regions;
 pub mod report;
+pub mod stacks;

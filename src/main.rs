@@ -2,11 +2,13 @@
 
 use clap::{Args, Parser, Subcommand};
 use heapdiag::analysis::blocks::BlockFilter;
+use heapdiag::analysis::top::By;
 use heapdiag::commands::{self, Format};
 use heapdiag::dump::Dump;
 use heapdiag::error::Error;
 use heapdiag::heap::{FrontEnd, State};
 use heapdiag::regions::filter::RegionFilter;
+use heapdiag::stacks::symbols::SymbolPath;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::Write;
 use std::path::PathBuf;
@@ -92,6 +94,26 @@ enum Command {
         #[command(flatten)]
         output: Output,
     },
+    /// Outstanding (busy) memory ranked by allocating module, function, call stack, size or heap,
+    /// from the +ust allocation stacks (like UMDH / DebugDiag leak analysis).
+    Top {
+        /// The dump file (.dmp).
+        dump: PathBuf,
+        /// What to rank by.
+        #[arg(long, value_enum, default_value = "module")]
+        by: ByArg,
+        /// At most this many entries.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[command(flatten)]
+        symbols: SymbolArgs,
+        /// Also treat frames matching this pattern as allocator plumbing (`module!function` or a
+        /// function name, `*` wildcards; e.g. `mylib!PoolAlloc*`). Repeatable.
+        #[arg(long, value_name = "PATTERN")]
+        skip: Vec<String>,
+        #[command(flatten)]
+        output: Output,
+    },
     /// The heap block that holds an address, like `!heap -p -a` (exit code 5 when none does).
     Block {
         /// The dump file (.dmp).
@@ -99,10 +121,36 @@ enum Command {
         /// Any address inside the block (hex, e.g. 0x70bce5, 70bce5 or 0000015d`85bb0000).
         #[arg(value_parser = parse_address)]
         address: u64,
+        #[command(flatten)]
+        symbols: SymbolArgs,
         /// Machine-readable JSON: the block, or null.
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Args)]
+struct SymbolArgs {
+    /// Folders with PDBs, flat or in symbol-store layout (name.pdb/GUIDAGE/name.pdb); repeatable.
+    /// The local cache folders of _NT_SYMBOL_PATH are searched too.
+    #[arg(long = "symbols", value_name = "PATH")]
+    paths: Vec<PathBuf>,
+}
+
+impl SymbolArgs {
+    fn path(&self) -> SymbolPath {
+        let env = std::env::var("_NT_SYMBOL_PATH").ok();
+        SymbolPath::new(&self.paths, env.as_deref())
+    }
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ByArg {
+    Module,
+    Function,
+    Stack,
+    Size,
+    Heap,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -332,13 +380,39 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<String, Failure> {
             let _ = commands::blocks(&dump, format(output.json, output.csv), &filter, out)?;
             Ok(String::new())
         }
+        Command::Top {
+            dump,
+            by,
+            limit,
+            symbols,
+            skip,
+            output,
+        } => {
+            let by = match by {
+                ByArg::Module => By::Module,
+                ByArg::Function => By::Function,
+                ByArg::Stack => By::Stack,
+                ByArg::Size => By::Size,
+                ByArg::Heap => By::Heap,
+            };
+            let dump = Dump::open(&dump)?;
+            Ok(commands::top(
+                &dump,
+                format(output.json, output.csv),
+                by,
+                limit,
+                &symbols.path(),
+                &skip,
+            ))
+        }
         Command::Block {
             dump,
             address,
+            symbols,
             json,
         } => {
             let dump = Dump::open(&dump)?;
-            match commands::block(&dump, format(json, false), address) {
+            match commands::block(&dump, format(json, false), address, &symbols.path()) {
                 (text, true) => Ok(text),
                 (text, false) => Err(Failure::NotFound(text)),
             }

@@ -7,9 +7,11 @@ mod common;
 use common::*;
 use dumpwriter::fixtures;
 use heapdiag::analysis::blocks::BlockFilter;
+use heapdiag::analysis::top::By;
 use heapdiag::commands::{self, Format};
 use heapdiag::dump::Dump;
 use heapdiag::regions::filter::RegionFilter;
+use heapdiag::stacks::symbols::SymbolPath;
 use predicates::str::contains;
 use std::path::Path;
 
@@ -198,7 +200,10 @@ fn run_every_view(name: &str, bytes: Vec<u8>) {
             let _ = commands::heap_stat(&dump, f, None, 20);
             let _ = commands::blocks(&dump, f, &all_blocks, &mut std::io::sink());
         }
-        commands::block(&dump, Format::Text, 0x1234_5678);
+        commands::block(&dump, Format::Text, 0x1234_5678, &SymbolPath::default());
+        for by in [By::Module, By::Function, By::Stack] {
+            commands::top(&dump, Format::Text, by, 20, &SymbolPath::default(), &[]);
+        }
     }
 }
 

@@ -118,6 +118,8 @@ pub struct BlockJson {
     internal: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     trace: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stack: Option<Vec<String>>,
 }
 
 impl BlockJson {
@@ -134,7 +136,14 @@ impl BlockJson {
             flags: b.flags,
             internal: b.internal,
             trace: (b.trace != 0).then(|| addr(b.trace)),
+            stack: None,
         }
+    }
+
+    /// Add the block's allocation stack: raw return addresses, innermost first.
+    pub fn with_stack(mut self, frames: Option<&[u64]>) -> Self {
+        self.stack = frames.map(|f| f.iter().map(|&a| addr(a)).collect());
+        self
     }
 }
 
@@ -174,15 +183,18 @@ impl StatJson {
     }
 }
 
-/// Stream blocks as a JSON array, one block per line (no document is built in memory).
-pub fn write_blocks<'a>(
+/// Stream blocks as a JSON array, one block per line (no document is built in memory); `stack`
+/// gives a block's recorded frames.
+pub fn write_blocks<'a, 's>(
     out: &mut dyn Write,
     blocks: impl Iterator<Item = (u64, &'a Block)>,
+    stack: impl Fn(u64, &Block) -> Option<&'s [u64]>,
 ) -> io::Result<()> {
     out.write_all(b"[")?;
     for (i, (heap, b)) in blocks.enumerate() {
         out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
-        serde_json::to_writer(&mut *out, &BlockJson::new(heap, b)).map_err(io::Error::other)?;
+        let v = BlockJson::new(heap, b).with_stack(stack(heap, b));
+        serde_json::to_writer(&mut *out, &v).map_err(io::Error::other)?;
     }
     out.write_all(b"\n]\n")
 }

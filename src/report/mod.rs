@@ -8,3 +8,4 @@ pub mod heap_json;
 pub mod heaps;
 pub mod info;
 pub mod json;
+pub mod top;

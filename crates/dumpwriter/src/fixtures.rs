@@ -122,6 +122,18 @@ pub const HEAPS: &[Fixture] = &[
         build: || heap_fixture(Windows::Win11, Kind::Native64, true),
     },
     Fixture {
+        name: "ust-crash-x86.dmp",
+        imitates: "Windows 7 SP1 x86 with +ust whose main image crash.exe names the real MSVC PDB \
+                   shared/testdata/real/pdb/crash.pdb (GUID 3249D99D-0C40-4931-8610-F4E4FB0B6936, age 1); \
+                   its stacks return into malloc, operator new, main and other functions of that PDB",
+        build: || crash_fixture(1),
+    },
+    Fixture {
+        name: "ust-crash-wrong-age-x86.dmp",
+        imitates: "ust-crash-x86.dmp, but crash.exe's CodeView record says age 2, so crash.pdb must be refused",
+        build: || crash_fixture(2),
+    },
+    Fixture {
         name: "ust-wow64-win7.dmp",
         imitates: "a WoW64 process on Windows 7 SP1 with +ust in both worlds",
         build: || heap_fixture(Windows::Win7Sp1, Kind::Wow64, true),
@@ -283,6 +295,52 @@ fn heap_fixture(windows: Windows, kind: Kind, ust: bool) -> (MinidumpBuilder, Fa
         let st = stacks(&b, bits);
         b.add_nt_heap(&rich_heap(bits, ust, st));
     }
+    b.finish()
+}
+
+/// Return addresses (RVAs) inside functions of `crash.pdb` (ranges read from the PDB with
+/// pdb-addr2line): `main(int, char**)`
+/// 0x2910, `operator new(unsigned int)` 0x2a7f, `malloc` 0x3756, `mainCRTStartup()` 0x2e15,
+/// `google_breakpad::CrashGenerationClient::RequestDump(…)` 0x1000,
+/// `google_breakpad::ExceptionHandler::HandleException(…)` 0x1c40,
+/// `google_breakpad::AutoExceptionHandler::AutoExceptionHandler()` 0x1b90.
+pub const CRASH_STACKS: &[&[u64]] = &[
+    &[0x3756 + 0x4, 0x2a7f + 0x12, 0x2910 + 0x55, 0x2e15 + 0x5],
+    &[0x3756 + 0x4, 0x1c40 + 0x30, 0x2910 + 0x99],
+    &[0x1000 + 0x40, 0x2910 + 0x55],
+    &[0x2a7f + 0x8, 0x1b90 + 0x10, 0x2910 + 0x20],
+];
+
+/// The function each of [`CRASH_STACKS`] is attributed to once allocator frames are skipped.
+pub const CRASH_ALLOCATORS: &[&str] = &[
+    "crash!main",
+    "crash!google_breakpad::ExceptionHandler::HandleException",
+    "crash!google_breakpad::CrashGenerationClient::RequestDump",
+    "crash!google_breakpad::AutoExceptionHandler::AutoExceptionHandler",
+];
+
+/// See [`HEAPS`]: `ust-crash-x86.dmp` (and the wrong-age variant).
+fn crash_fixture(age: u32) -> (MinidumpBuilder, Facts) {
+    let mut b = ProcessBuilder::new(Windows::Win7Sp1, Kind::Native32, r"C:\build\crash.exe");
+    let exe = b.dump.modules[0].base;
+    let ntdll = b.dump.modules[1].base;
+    b.set_pdb(
+        exe,
+        "3249D99D-0C40-4931-8610-F4E4FB0B6936",
+        age,
+        r"C:\build\crash.pdb",
+    );
+    b.set_nt_global_flag(0x1000);
+    b.add_thread();
+    let stacks = CRASH_STACKS
+        .iter()
+        .map(|s| {
+            std::iter::once(ntdll + 0x1010)
+                .chain(s.iter().map(|rva| exe + rva))
+                .collect()
+        })
+        .collect();
+    b.add_nt_heap(&rich_heap(32, true, stacks));
     b.finish()
 }
 

@@ -409,6 +409,12 @@ impl ProcessBuilder {
                 .as_ref()
                 .filter(|_| w.f >= Family::Win81)
                 .map(|l| l.key),
+            stacks: w
+                .traces
+                .iter()
+                .copied()
+                .zip(spec.stacks.iter().cloned())
+                .collect(),
         };
         self.register_heap(bits, facts);
         heap

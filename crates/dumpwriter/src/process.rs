@@ -106,6 +106,8 @@ pub struct HeapFacts {
     pub blocks: Vec<crate::nt_heap::ExpectedBlock>,
     /// The LFH key written (Windows 8.1+ heaps with the LFH).
     pub lfh_key: Option<u32>,
+    /// +ust stack records written: (record address, frames innermost first).
+    pub stacks: Vec<(u64, Vec<u64>)>,
 }
 
 /// Everything the builder made, for tests to compare with.
@@ -351,6 +353,27 @@ impl ProcessBuilder {
         self.kind
     }
 
+    /// Replace the CodeView record of the module at `base`: PDB GUID (as `XXXXXXXX-XXXX-XXXX-XXXX-
+    /// XXXXXXXXXXXX`), age and PDB name.
+    pub fn set_pdb(&mut self, base: u64, guid: &str, age: u32, name: &str) {
+        let hex: String = guid.chars().filter(|c| c.is_ascii_hexdigit()).collect();
+        let b: Vec<u8> = (0..16)
+            .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex GUID"))
+            .collect();
+        // Stored as Data1 (u32 LE), Data2 (u16 LE), Data3 (u16 LE), Data4 (8 bytes).
+        let bytes = [
+            b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6], b[8], b[9], b[10], b[11], b[12], b[13],
+            b[14], b[15],
+        ];
+        let m = self
+            .dump
+            .modules
+            .iter_mut()
+            .find(|m| m.base == base)
+            .expect("a module at that base");
+        m.pdb = Some((bytes, age, name.to_string()));
+    }
+
     /// Set NtGlobalFlag in every PEB (e.g. 0x1000 for +ust).
     pub fn set_nt_global_flag(&mut self, flag: u32) {
         self.nt_global_flag = flag;
@@ -581,6 +604,7 @@ impl ProcessBuilder {
                 large_blocks: Vec::new(),
                 blocks: Vec::new(),
                 lfh_key: None,
+                stacks: Vec::new(),
             },
         );
         heap

@@ -1,0 +1,129 @@
+//! Allocation stacks recorded by +ust, and their symbols.
+//!
+//! On Windows 7 to 11 a traced NT-heap block points to a record `{Next, Hash, Depth, Frames[]}` of
+//! `RtlpHeapStackTraceLog` (reference §5.4); identical stacks share one record, so the record's
+//! address is the stack's identity within a dump. [`StackTable::collect`] reads every distinct
+//! record the blocks point to; [`symbols`] turns frames into `module!function+offset`.
+
+pub mod symbols;
+
+use crate::dump::memory::AddressSpace;
+use crate::heap::HeapWalk;
+use std::collections::HashMap;
+
+/// The deepest record heapdiag accepts (Windows captures at most 32 frames; some builds 62/64).
+pub const MAX_DEPTH: u32 = 64;
+
+/// One distinct recorded stack.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stack {
+    /// Address of its record (the identity UMDH calls the BackTrace).
+    pub record: u64,
+    /// 32 or 64: the world whose heaps recorded it.
+    pub bits: u32,
+    /// Return addresses, innermost first, exactly as recorded.
+    pub frames: Vec<u64>,
+}
+
+/// All distinct stacks the blocks of a walk point to.
+#[derive(Clone, Debug, Default)]
+pub struct StackTable {
+    /// The stacks.
+    pub stacks: Vec<Stack>,
+    /// Stack index by (bits, record address).
+    index: HashMap<(u32, u64), usize>,
+    /// Records that could not be read or did not look like records: (record, why).
+    pub bad: Vec<(u64, String)>,
+}
+
+impl StackTable {
+    /// Read every record the blocks of `walks` refer to.
+    pub fn collect(mem: &AddressSpace<'_>, walks: &[HeapWalk]) -> StackTable {
+        let mut t = StackTable::default();
+        for w in walks {
+            for b in &w.blocks {
+                if b.trace == 0 || t.index.contains_key(&(w.bits, b.trace)) {
+                    continue;
+                }
+                match read_record(mem, b.trace, w.bits) {
+                    Ok(frames) => {
+                        t.index.insert((w.bits, b.trace), t.stacks.len());
+                        t.stacks.push(Stack {
+                            record: b.trace,
+                            bits: w.bits,
+                            frames,
+                        });
+                    }
+                    Err(why) => {
+                        // Remember it as bad so that it is read once.
+                        t.index.insert((w.bits, b.trace), usize::MAX);
+                        t.bad.push((b.trace, why));
+                    }
+                }
+            }
+        }
+        t
+    }
+
+    /// A table of the given stacks (for symbolizing a few).
+    pub fn from_stacks(stacks: Vec<Stack>) -> StackTable {
+        let index = stacks
+            .iter()
+            .enumerate()
+            .map(|(i, s)| ((s.bits, s.record), i))
+            .collect();
+        StackTable {
+            stacks,
+            index,
+            bad: Vec::new(),
+        }
+    }
+
+    /// The stack a block of a heap of width `bits` refers to.
+    pub fn get(&self, bits: u32, record: u64) -> Option<&Stack> {
+        match self.index.get(&(bits, record)) {
+            Some(&i) if i != usize::MAX => self.stacks.get(i),
+            _ => None,
+        }
+    }
+
+    /// Bytes the distinct records occupy (header + frames), for judging whether the database
+    /// filled up.
+    pub fn record_bytes(&self) -> u64 {
+        self.stacks
+            .iter()
+            .map(|s| {
+                let p = u64::from(s.bits / 8);
+                2 * p + 8 + p * s.frames.len() as u64
+            })
+            .sum()
+    }
+}
+
+/// Read the record at `at`: `{Next, Hash u32, Depth u32, Frames[Depth]}` with pointer-sized Next
+/// and frames.
+fn read_record(mem: &AddressSpace<'_>, at: u64, bits: u32) -> Result<Vec<u64>, String> {
+    let p = u64::from(bits / 8);
+    let depth = mem
+        .read_u32(at.wrapping_add(p + 4))
+        .map_err(|e| format!("stack record {at:#x}: {e}"))?;
+    if depth == 0 || depth > MAX_DEPTH {
+        return Err(format!(
+            "stack record {at:#x}: depth {depth} is not plausible"
+        ));
+    }
+    let frames_at = at.wrapping_add(p + 8);
+    let raw = mem
+        .read(frames_at, (depth as usize) * p as usize)
+        .map_err(|e| format!("stack record {at:#x}: {e}"))?;
+    Ok(raw
+        .chunks_exact(p as usize)
+        .map(|c| {
+            if bits == 64 {
+                u64::from_le_bytes(c.try_into().expect("8 bytes"))
+            } else {
+                u64::from(u32::from_le_bytes(c.try_into().expect("4 bytes")))
+            }
+        })
+        .collect())
+}
