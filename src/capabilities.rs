@@ -1,5 +1,6 @@
 //! What a dump can and cannot answer, in plain words: the verdict `heapdiag info` prints.
 
+use crate::analysis::top::TraceHealth;
 use crate::dump::{Dump, MemorySource};
 use crate::layout::{FLG_HEAP_PAGE_ALLOCS, FLG_USER_STACK_TRACE_DB};
 use crate::process::{HeapKind, Process};
@@ -39,8 +40,9 @@ pub struct Capability {
     pub reason: String,
 }
 
-/// Assess what `dump` can answer.
-pub fn assess(dump: &Dump, process: &Process) -> Vec<Capability> {
+/// Assess what `dump` can answer. `health`, when the heaps were walked, says how much of the busy
+/// memory carries an allocation stack.
+pub fn assess(dump: &Dump, process: &Process, health: Option<&TraceHealth>) -> Vec<Capability> {
     let image = process
         .main_module(&dump.modules)
         .map(|m| m.file_name().to_string())
@@ -170,15 +172,44 @@ pub fn assess(dump: &Dump, process: &Process) -> Vec<Capability> {
                 app.bits
             ),
         },
-        Some(p) if p.nt_global_flag & FLG_USER_STACK_TRACE_DB != 0 => Capability {
-            key: "allocation_stacks",
-            question: "allocation call stacks (+ust)",
-            answer: Answer::Yes,
-            reason: format!(
+        Some(p) if p.nt_global_flag & FLG_USER_STACK_TRACE_DB != 0 => {
+            let mut reason = format!(
                 "+ust was on (NtGlobalFlag {:#x}): heap blocks allocated after the process started record their stacks",
                 p.nt_global_flag
-            ),
-        },
+            );
+            let mut answer = Answer::Yes;
+            if let Some(h) = health.filter(|h| h.busy_blocks > 0) {
+                let share = |a: u64, b: u64| a as f64 * 100.0 / b as f64;
+                reason.push_str(&format!(
+                    "; {} of {} busy blocks ({:.1}%, {:.1}% of busy bytes) carry one, {} distinct stacks",
+                    h.traced_blocks,
+                    h.busy_blocks,
+                    share(h.traced_blocks, h.busy_blocks),
+                    share(h.traced_bytes, h.busy_bytes),
+                    h.stacks
+                ));
+                if h.untraced_on_traced_heaps > 0 {
+                    reason.push_str(&format!(
+                        "; {} busy blocks on traced heaps have none (allocated before tracing started or when the database was full)",
+                        h.untraced_on_traced_heaps
+                    ));
+                }
+                if h.traced_blocks == 0 {
+                    answer = Answer::No;
+                } else if h.traced_blocks < h.busy_blocks {
+                    answer = Answer::Partial;
+                }
+                if h.looks_full(app.bits) {
+                    reason.push_str("; the stack records nearly fill the database's default size: later allocations may be missing");
+                }
+            }
+            Capability {
+                key: "allocation_stacks",
+                question: "allocation call stacks (+ust)",
+                answer,
+                reason,
+            }
+        }
         Some(p) => Capability {
             key: "allocation_stacks",
             question: "allocation call stacks (+ust)",

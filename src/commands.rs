@@ -32,7 +32,18 @@ fn to_json<T: serde::Serialize>(v: &T) -> String {
 /// `heapdiag info`. CSV is not offered for this view; [`Format::Csv`] renders text.
 pub fn info(dump: &Dump, format: Format, list_modules: bool) -> String {
     let process = Process::load(dump);
-    let caps = capabilities::assess(dump, &process);
+    // Trace health needs the heaps walked: only when +ust was on.
+    let ust = process
+        .app_world()
+        .peb
+        .as_ref()
+        .is_some_and(|p| p.nt_global_flag & crate::layout::FLG_USER_STACK_TRACE_DB != 0);
+    let health = ust.then(|| {
+        let walks = heap::walk_all(dump, &process);
+        let table = StackTable::collect(&dump.memory(), &walks);
+        analysis::top::TraceHealth::of(&walks, &table)
+    });
+    let caps = capabilities::assess(dump, &process, health.as_ref());
     match format {
         Format::Json => to_json(&json::InfoJson::new(dump, &process, &caps)),
         _ => info::info_text(dump, &process, &caps, list_modules),
@@ -244,7 +255,7 @@ fn trace_notes(
     let mut notes = Vec::new();
     let h = &top.health;
     if h.traced_blocks == 0 {
-        let caps = capabilities::assess(dump, process);
+        let caps = capabilities::assess(dump, process, Some(h));
         if let Some(c) = caps.iter().find(|c| c.key == "allocation_stacks") {
             notes.push(if c.answer == capabilities::Answer::Yes {
                 "no busy block carries a stack record".to_string()

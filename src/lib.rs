@@ -10,6 +10,7 @@ pub mod capabilities;
 pub mod commands;
 pub mod dump;
 pub mod error;
+pub mod fasthash;
 pub mod heap;
 pub mod layout;
 pub mod process;

@@ -105,7 +105,10 @@ fn process_facts_and_flags() {
     assert_eq!(got["process_id"], 0x1234);
     assert_eq!(got["nt_global_flag"], 0x1000);
     assert_eq!(got["nt_global_flag_names"], serde_json::json!(["+ust"]));
-    assert_eq!(answer(&got, "allocation_stacks"), "yes");
+    // +ust is set, but this fixture's heaps record no stacks (as heaps made before the database).
+    assert_eq!(answer(&got, "allocation_stacks"), "no");
+    let reason = got["capabilities"][3]["reason"].as_str().unwrap();
+    assert!(reason.contains("0 of 2 busy blocks"), "{reason}");
     assert_eq!(got["threads"].as_array().unwrap().len(), 2);
     assert_eq!(got["modules"].as_array().unwrap().len(), 3);
     assert_eq!(got["modules"][0]["name"], "service.exe");
@@ -159,6 +162,23 @@ fn verdicts_say_what_is_missing_and_how_to_get_it() {
         "--json",
     ]);
     assert_eq!(answer(&hpa, "page_heap"), "yes");
+}
+
+#[test]
+fn trace_health_is_part_of_the_verdict() {
+    let got = json(&[
+        "info",
+        fixture("ust-win10-x64.dmp").to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(answer(&got, "allocation_stacks"), "yes");
+    let reason = got["capabilities"][3]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(
+            "26 of 26 busy blocks (100.0%, 100.0% of busy bytes) carry one, 4 distinct stacks"
+        ),
+        "{reason}"
+    );
 }
 
 #[test]

@@ -45,6 +45,10 @@ pub struct HeapSummary {
     pub largest_free: u64,
     /// LFH active.
     pub lfh: bool,
+    /// Busy user blocks that carry a +ust stack pointer.
+    pub traced_blocks: u64,
+    /// Their requested bytes.
+    pub traced_bytes: u64,
     /// Busy LFH chunks.
     pub lfh_busy_blocks: u64,
     /// Their requested bytes.
@@ -110,6 +114,8 @@ pub fn summarize(w: &HeapWalk) -> HeapSummary {
         free_bytes: 0,
         largest_free: 0,
         lfh: w.lfh.is_some(),
+        traced_blocks: 0,
+        traced_bytes: 0,
         lfh_busy_blocks: 0,
         lfh_busy_bytes: 0,
         lfh_free_blocks: 0,
@@ -149,6 +155,10 @@ pub fn summarize(w: &HeapWalk) -> HeapSummary {
             (State::Busy, fe) => {
                 s.busy_blocks += 1;
                 s.busy_bytes += b.size;
+                if b.trace != 0 {
+                    s.traced_blocks += 1;
+                    s.traced_bytes += b.size;
+                }
                 if fe == FrontEnd::Lfh {
                     s.lfh_busy_blocks += 1;
                     s.lfh_busy_bytes += b.size;

@@ -8,9 +8,11 @@
 //! built in ([`DEFAULT_SKIP`]) and extendable with patterns.
 
 use crate::analysis::heaps::is_user_busy;
+use crate::fasthash::FastMap;
 use crate::heap::HeapWalk;
 use crate::stacks::symbols::Symbolizer;
 use crate::stacks::{Stack, StackTable};
+use rayon::prelude::*;
 use std::collections::HashMap;
 
 /// Function-name patterns (`*` wildcards, case-insensitive) of allocator frames.
@@ -216,28 +218,33 @@ pub struct TraceHealth {
 }
 
 impl TraceHealth {
-    /// Measure.
-    pub fn measure(walks: &[HeapWalk], table: &StackTable) -> TraceHealth {
+    /// Measure from the per-heap aggregation of busy user blocks.
+    fn measure(agg: &[HeapAgg], table: &StackTable) -> TraceHealth {
         let mut h = TraceHealth {
             stacks: table.stacks.len() as u64,
             record_bytes: table.record_bytes(),
             bad_records: table.bad.len() as u64,
             ..TraceHealth::default()
         };
-        for w in walks {
-            let traced_heap = w.blocks.iter().any(|b| b.trace != 0);
-            for b in w.blocks.iter().filter(|b| is_user_busy(b)) {
-                h.busy_blocks += 1;
-                h.busy_bytes += b.size;
-                if b.trace != 0 && table.get(w.bits, b.trace).is_some() {
-                    h.traced_blocks += 1;
-                    h.traced_bytes += b.size;
-                } else if traced_heap {
-                    h.untraced_on_traced_heaps += 1;
+        for a in agg {
+            for (&record, &(count, bytes)) in &a.by_trace {
+                h.busy_blocks += count;
+                h.busy_bytes += bytes;
+                if record != 0 && table.get(a.bits, record).is_some() {
+                    h.traced_blocks += count;
+                    h.traced_bytes += bytes;
+                } else if a.traced_heap {
+                    h.untraced_on_traced_heaps += count;
                 }
             }
         }
         h
+    }
+
+    /// Measure the busy user blocks of `walks` against the stacks of `table`.
+    pub fn of(walks: &[HeapWalk], table: &StackTable) -> TraceHealth {
+        let agg: Vec<HeapAgg> = walks.par_iter().map(aggregate).collect();
+        TraceHealth::measure(&agg, table)
     }
 
     /// Whether the records come close to the stack trace database's default reservation (16 MB on
@@ -269,6 +276,34 @@ fn function_key(sym: &Symbolizer, a: u64) -> String {
     }
 }
 
+/// Busy user blocks of one heap, aggregated by stack record and by size (count, bytes).
+struct HeapAgg {
+    heap: u64,
+    bits: u32,
+    traced_heap: bool,
+    by_trace: FastMap<u64, (u64, u64)>,
+    by_size: FastMap<u64, (u64, u64)>,
+}
+
+fn aggregate(w: &HeapWalk) -> HeapAgg {
+    let mut a = HeapAgg {
+        heap: w.heap,
+        bits: w.bits,
+        traced_heap: w.blocks.iter().any(|b| b.trace != 0),
+        by_trace: FastMap::default(),
+        by_size: FastMap::default(),
+    };
+    for b in w.blocks.iter().filter(|b| is_user_busy(b)) {
+        let e = a.by_trace.entry(b.trace).or_default();
+        e.0 += 1;
+        e.1 += b.size;
+        let e = a.by_size.entry(b.size).or_default();
+        e.0 += 1;
+        e.1 += b.size;
+    }
+    a
+}
+
 /// Rank the busy user blocks of `walks`.
 pub fn rank(
     walks: &[HeapWalk],
@@ -277,44 +312,55 @@ pub fn rank(
     skip: &SkipList,
     by: By,
 ) -> Top {
-    let health = TraceHealth::measure(walks, table);
+    let agg: Vec<HeapAgg> = walks.par_iter().map(aggregate).collect();
+    let health = TraceHealth::measure(&agg, table);
     let mut acc: HashMap<String, Entry> = HashMap::new();
-    // The allocator frame of each distinct stack, computed once.
-    let mut allocator: HashMap<(u32, u64), Option<u64>> = HashMap::new();
-    for w in walks {
-        for b in w.blocks.iter().filter(|b| is_user_busy(b)) {
-            let stack = (b.trace != 0).then(|| table.get(w.bits, b.trace)).flatten();
-            let (key, traced) = match (by, stack) {
-                (By::Size, _) => (format!("{:#x}", b.size), stack.is_some()),
-                (By::Heap, _) => (format!("{:#x}", w.heap), stack.is_some()),
-                (_, None) => (NO_STACK.to_string(), false),
-                (By::Stack, Some(s)) => (format!("{:#x}", s.record), true),
-                (By::Module | By::Function, Some(s)) => {
-                    let a = *allocator
-                        .entry((s.bits, s.record))
-                        .or_insert_with(|| skip.allocator(sym, s));
-                    let key = match a {
-                        None => NO_STACK.to_string(),
-                        Some(a) if by == By::Module => {
-                            let f = sym.frame(a);
-                            f.module
-                                .map(|m| sym.modules().get(m).name.clone())
-                                .unwrap_or_else(|| "(no module)".into())
-                        }
-                        Some(a) => function_key(sym, a),
-                    };
-                    (key, true)
+    let mut add = |key: String, count: u64, bytes: u64, stack: Option<&Stack>, traced: bool| {
+        let e = acc.entry(key.clone()).or_insert_with(|| Entry {
+            key,
+            count: 0,
+            bytes: 0,
+            stack: stack.cloned(),
+            traced,
+        });
+        e.count += count;
+        e.bytes += bytes;
+    };
+    for a in &agg {
+        match by {
+            By::Size => {
+                for (&size, &(count, bytes)) in &a.by_size {
+                    add(format!("{size:#x}"), count, bytes, None, false);
                 }
-            };
-            let e = acc.entry(key.clone()).or_insert_with(|| Entry {
-                key,
-                count: 0,
-                bytes: 0,
-                stack: (by == By::Stack).then(|| stack.cloned()).flatten(),
-                traced,
-            });
-            e.count += 1;
-            e.bytes += b.size;
+            }
+            By::Heap => {
+                let (count, bytes) = a
+                    .by_trace
+                    .values()
+                    .fold((0, 0), |acc, v| (acc.0 + v.0, acc.1 + v.1));
+                add(format!("{:#x}", a.heap), count, bytes, None, false);
+            }
+            By::Stack | By::Module | By::Function => {
+                for (&record, &(count, bytes)) in &a.by_trace {
+                    let Some(s) = (record != 0).then(|| table.get(a.bits, record)).flatten() else {
+                        add(NO_STACK.to_string(), count, bytes, None, false);
+                        continue;
+                    };
+                    let key = match by {
+                        By::Stack => format!("{:#x}", s.record),
+                        _ => match skip.allocator(sym, s) {
+                            None => NO_STACK.to_string(),
+                            Some(f) if by == By::Module => sym
+                                .frame(f)
+                                .module
+                                .map(|m| sym.modules().get(m).name.clone())
+                                .unwrap_or_else(|| "(no module)".into()),
+                            Some(f) => function_key(sym, f),
+                        },
+                    };
+                    add(key, count, bytes, (by == By::Stack).then_some(s), true);
+                }
+            }
         }
     }
     let mut entries: Vec<Entry> = acc.into_values().collect();

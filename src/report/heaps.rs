@@ -113,6 +113,17 @@ pub fn summary_text(heaps: &[HeapSummary]) -> String {
                 h.lfh_free_blocks
             );
         }
+        if h.traced_blocks > 0 {
+            let _ = writeln!(
+                out,
+                "    Allocation stacks (+ust): {} of {} busy blocks ({:.1}%), {} of {}",
+                h.traced_blocks,
+                h.busy_blocks,
+                h.traced_blocks as f64 * 100.0 / h.busy_blocks.max(1) as f64,
+                human(h.traced_bytes).trim(),
+                human(h.busy_bytes).trim()
+            );
+        }
         if h.segment_committed > 0 {
             let _ = writeln!(
                 out,

@@ -8,8 +8,9 @@
 pub mod symbols;
 
 use crate::dump::memory::AddressSpace;
+use crate::fasthash::{FastMap, FastSet};
 use crate::heap::HeapWalk;
-use std::collections::HashMap;
+use rayon::prelude::*;
 
 /// The deepest record heapdiag accepts (Windows captures at most 32 frames; some builds 62/64).
 pub const MAX_DEPTH: u32 = 64;
@@ -31,7 +32,7 @@ pub struct StackTable {
     /// The stacks.
     pub stacks: Vec<Stack>,
     /// Stack index by (bits, record address).
-    index: HashMap<(u32, u64), usize>,
+    index: FastMap<(u32, u64), usize>,
     /// Records that could not be read or did not look like records: (record, why).
     pub bad: Vec<(u64, String)>,
 }
@@ -39,26 +40,35 @@ pub struct StackTable {
 impl StackTable {
     /// Read every record the blocks of `walks` refer to.
     pub fn collect(mem: &AddressSpace<'_>, walks: &[HeapWalk]) -> StackTable {
+        // The distinct record pointers, heap by heap in parallel.
+        let per_heap: Vec<FastSet<(u32, u64)>> = walks
+            .par_iter()
+            .map(|w| {
+                w.blocks
+                    .iter()
+                    .filter(|b| b.trace != 0)
+                    .map(|b| (w.bits, b.trace))
+                    .collect()
+            })
+            .collect();
+        let mut records: Vec<(u32, u64)> = per_heap.into_iter().flatten().collect();
+        records.sort_unstable();
+        records.dedup();
         let mut t = StackTable::default();
-        for w in walks {
-            for b in &w.blocks {
-                if b.trace == 0 || t.index.contains_key(&(w.bits, b.trace)) {
-                    continue;
+        for (bits, record) in records {
+            match read_record(mem, record, bits) {
+                Ok(frames) => {
+                    t.index.insert((bits, record), t.stacks.len());
+                    t.stacks.push(Stack {
+                        record,
+                        bits,
+                        frames,
+                    });
                 }
-                match read_record(mem, b.trace, w.bits) {
-                    Ok(frames) => {
-                        t.index.insert((w.bits, b.trace), t.stacks.len());
-                        t.stacks.push(Stack {
-                            record: b.trace,
-                            bits: w.bits,
-                            frames,
-                        });
-                    }
-                    Err(why) => {
-                        // Remember it as bad so that it is read once.
-                        t.index.insert((w.bits, b.trace), usize::MAX);
-                        t.bad.push((b.trace, why));
-                    }
+                Err(why) => {
+                    // Remember it as bad so that it is reported once.
+                    t.index.insert((bits, record), usize::MAX);
+                    t.bad.push((record, why));
                 }
             }
         }
@@ -94,7 +104,7 @@ impl StackTable {
             .iter()
             .map(|s| {
                 let p = u64::from(s.bits / 8);
-                2 * p + 8 + p * s.frames.len() as u64
+                p + 8 + p * s.frames.len() as u64
             })
             .sum()
     }

@@ -94,14 +94,26 @@ pub fn realistic(spec: &BenchSpec) -> (MinidumpBuilder, BenchFacts) {
     for _ in 0..16 {
         b.add_thread();
     }
-    // Stacks: 3..20 frames, innermost in ntdll-like module 0, callers anywhere.
+    // Stacks: 3..20 frames, the innermost in ntdll's allocation path, callers anywhere.
+    let ntdll = b
+        .dump
+        .modules
+        .iter()
+        .find(|m| m.name.ends_with("ntdll.dll"))
+        .map(|m| m.base)
+        .expect("ntdll");
     let stacks: Vec<Vec<u64>> = (0..STACKS)
         .map(|_| {
             let depth = 3 + rng.below(18);
             (0..depth)
                 .map(|d| {
-                    let m = if d == 0 { 0 } else { rng.below(MODULES) };
-                    module_bases[m as usize] + 0x1000 + rng.below(0x7_0000) / 2 * 2
+                    if d == 0 {
+                        ntdll + 0x1010 + 0x10 * rng.below(4)
+                    } else {
+                        module_bases[rng.below(MODULES) as usize]
+                            + 0x1000
+                            + rng.below(0x7_0000) / 2 * 2
+                    }
                 })
                 .collect()
         })

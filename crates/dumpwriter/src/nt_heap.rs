@@ -422,21 +422,36 @@ impl ProcessBuilder {
 }
 
 impl HeapWriter<'_> {
-    /// Stack records `{Next, Hash, Depth, Frames}` in a private region of their own.
+    /// Stack records `{Next, Hash, Depth, Frames}`, in a private region of their own. Like the
+    /// process-wide stack trace database, a stack recorded by an earlier heap of the same world
+    /// keeps its record.
     fn write_stacks(&mut self, stacks: &[Vec<u64>]) {
         let ptr = u64::from(self.bits / 8);
+        let record_size = |s: &Vec<u64>| ptr + 8 + ptr * s.len() as u64;
         let size: u64 = stacks
             .iter()
-            .map(|s| 2 * ptr + 8 + ptr * s.len() as u64)
-            .sum::<u64>()
-            .max(1);
-        let region = round_up(size, 0x1000);
-        let base = self
-            .b
-            .add_private_usage(round_up(region, 0x1_0000), region, Usage::Unknown);
-        self.b.dump.memory.capture(base, region);
-        let mut at = base;
+            .filter(|s| {
+                !self
+                    .b
+                    .stack_records
+                    .contains_key(&(self.bits, (*s).clone()))
+            })
+            .map(record_size)
+            .sum();
+        let mut at = 0;
+        if size > 0 {
+            let region = round_up(size, 0x1000);
+            let base = self
+                .b
+                .add_private_usage(round_up(region, 0x1_0000), region, Usage::Unknown);
+            self.b.dump.memory.capture(base, region);
+            at = base;
+        }
         for s in stacks {
+            if let Some(&r) = self.b.stack_records.get(&(self.bits, s.clone())) {
+                self.traces.push(r);
+                continue;
+            }
             let hash = s.iter().fold(0u32, |a, f| a.wrapping_add(*f as u32));
             let m = &mut self.b.dump.memory;
             m.write_ptr(self.bits, at, 0);
@@ -446,8 +461,9 @@ impl HeapWriter<'_> {
             for (i, frame) in s.iter().enumerate() {
                 m.write_ptr(self.bits, hd + 8 + ptr * i as u64, *frame);
             }
+            self.b.stack_records.insert((self.bits, s.clone()), at);
             self.traces.push(at);
-            at = hd + 8 + ptr * s.len() as u64;
+            at += record_size(s);
         }
     }
 

@@ -188,6 +188,8 @@ pub struct ProcessBuilder {
     next_teb: u64,
     nt_global_flag: u32,
     next_thread_id: u32,
+    /// +ust stack records written so far: (bits, frames) → record address.
+    pub(crate) stack_records: std::collections::HashMap<(u32, Vec<u64>), u64>,
 }
 
 impl ProcessBuilder {
@@ -232,6 +234,7 @@ impl ProcessBuilder {
             },
             nt_global_flag: 0,
             next_thread_id: 0x1000,
+            stack_records: std::collections::HashMap::new(),
         };
         let (major, minor, build) = windows.version();
         let ver = [major as u16, minor as u16, build as u16, 1];
