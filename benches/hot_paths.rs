@@ -57,6 +57,7 @@ fn block_iteration(c: &mut Criterion) {
         extra_allocations: 100,
         seed: 1,
         leak: 0,
+        pdb: None,
     };
     let bytes = dumpwriter::bench::realistic(&spec).0.to_bytes();
     let dump = Dump::from_bytes(Path::new("bench.dmp"), bytes).expect("generated dump opens");

@@ -16,19 +16,32 @@ RUNS=${2:-5}
 CACHE=${BENCH_CACHE:-target/bench-dumps}
 mkdir -p "$CACHE"
 
-cargo build --release --quiet -p heapdiag -p dumpwriter --examples
+cargo build --release --quiet -p heapdiag --bins
+cargo build --release --quiet -p dumpwriter --examples
 BIN=target/release/heapdiag
 GEN=target/release/examples/benchdump
+
+# A large real PDB for the symbol-loading figure, when clang and lld are installed.
+PE=""
+if command -v clang > /dev/null && command -v lld-link > /dev/null; then
+  if [ ! -s "$CACHE/pdb/big.pdb" ]; then
+    echo "building a ~30 MB PDB with clang and lld" >&2
+    scripts/make-big-pdb.sh "$CACHE/pdb" >&2
+  fi
+  PE="$CACHE/pdb/big.exe"
+else
+  echo "clang/lld not installed: no symbol-loading figure (apt-get install clang lld)" >&2
+fi
 
 A="$CACHE/bench-${GIB}g.dmp"
 B="$CACHE/bench-${GIB}g-later.dmp"
 if [ ! -s "$A" ]; then
   echo "generating $A" >&2
-  /usr/bin/time -f "  generated in %e s" "$GEN" "$A" "$GIB" 0 >&2
+  /usr/bin/time -f "  generated in %e s" "$GEN" "$A" "$GIB" 0 20000 $PE >&2
 fi
 if [ ! -s "$B" ]; then
   echo "generating $B (the same process, later, with a leak)" >&2
-  /usr/bin/time -f "  generated in %e s" "$GEN" "$B" "$GIB" 50000 >&2
+  /usr/bin/time -f "  generated in %e s" "$GEN" "$B" "$GIB" 50000 20000 $PE >&2
 fi
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
@@ -66,13 +79,14 @@ measure "address --regions --json" address "$A" --regions --json
 measure "heaps" heaps "$A"
 measure "heaps --stat" heaps "$A" --stat
 measure "blocks --json" blocks "$A" --json
-for cmd in top diff; do
-  if "$BIN" help "$cmd" > /dev/null 2>&1; then
-    case $cmd in
-      top) measure "top --by stack" top "$A" --by stack ;;
-      diff) measure "diff" diff "$A" "$B" ;;
-    esac
-  fi
-done
+measure "top --by stack" top "$A" --by stack
+measure "top --by function" top "$A" --by function
+if [ -n "$PE" ]; then
+  pdb_size=$(( $(stat -c %s "$CACHE/pdb/big.pdb") / 1048576 ))
+  measure "top --by function --symbols (${pdb_size} MB PDB)" top "$A" --by function --symbols "$CACHE/pdb"
+fi
+if "$BIN" help diff > /dev/null 2>&1; then
+  measure "diff" diff "$A" "$B"
+fi
 echo
 echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"

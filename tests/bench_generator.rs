@@ -14,6 +14,7 @@ fn busy(leak: u64) -> (u64, u64) {
         extra_allocations: 200,
         seed: 7,
         leak,
+        pdb: None,
     };
     let (dump, facts) = realistic(&spec);
     let dump = Dump::from_bytes(Path::new("bench.dmp"), dump.to_bytes()).unwrap();

@@ -108,12 +108,31 @@ impl HeapJson {
     }
 }
 
+/// An address serialized as a `"0x…"` string without an intermediate `String`.
+#[derive(Clone, Copy)]
+struct Hex(u64);
+
+impl Serialize for Hex {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("{:#x}", self.0))
+    }
+}
+
+/// Frames serialized as an array of `"0x…"` strings, borrowed.
+struct Frames<'a>(&'a [u64]);
+
+impl Serialize for Frames<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|&a| Hex(a)))
+    }
+}
+
 /// One block of `blocks --json` (and `block --json`).
 #[derive(Serialize)]
-pub struct BlockJson {
-    heap: String,
-    entry: String,
-    address: String,
+pub struct BlockJson<'a> {
+    heap: Hex,
+    entry: Hex,
+    address: Hex,
     size: u64,
     block_size: u64,
     state: &'static str,
@@ -121,32 +140,32 @@ pub struct BlockJson {
     flags: u8,
     internal: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    trace: Option<String>,
+    trace: Option<Hex>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    stack: Option<Vec<String>>,
+    stack: Option<Frames<'a>>,
 }
 
-impl BlockJson {
+impl<'a> BlockJson<'a> {
     /// Build the view of one block of heap `heap`.
     pub fn new(heap: u64, b: &Block) -> Self {
         BlockJson {
-            heap: addr(heap),
-            entry: addr(b.entry),
-            address: addr(b.address),
+            heap: Hex(heap),
+            entry: Hex(b.entry),
+            address: Hex(b.address),
             size: b.size,
             block_size: b.block_size,
             state: b.state.name(),
             front_end: b.front_end.name(),
             flags: b.flags,
             internal: b.internal,
-            trace: (b.trace != 0).then(|| addr(b.trace)),
+            trace: (b.trace != 0).then_some(Hex(b.trace)),
             stack: None,
         }
     }
 
     /// Add the block's allocation stack: raw return addresses, innermost first.
-    pub fn with_stack(mut self, frames: Option<&[u64]>) -> Self {
-        self.stack = frames.map(|f| f.iter().map(|&a| addr(a)).collect());
+    pub fn with_stack(mut self, frames: Option<&'a [u64]>) -> Self {
+        self.stack = frames.map(Frames);
         self
     }
 }

@@ -3,8 +3,10 @@
 //!
 //! GIB is the dump size to aim for (fractions allowed, e.g. 0.25); LEAK (default 0) makes
 //! the "later" dump of the same process, with that many extra 422-byte allocations from one stack;
-//! ALLOCATIONS (default 20000) other private allocations, two regions each. See
-//! `dumpwriter::bench` for what the process holds.
+//! ALLOCATIONS (default 20000) other private allocations, two regions each; PE (optional) an
+//! image built with a PDB (scripts/make-big-pdb.sh): the dump's first application module then
+//! names that PDB (GUID, age, name from the image's CodeView record). See `dumpwriter::bench` for
+//! what the process holds.
 
 use dumpwriter::bench::{realistic, BenchSpec};
 use std::io::BufWriter;
@@ -13,7 +15,7 @@ use std::time::Instant;
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 2 {
-        eprintln!("usage: benchdump OUT.dmp GIB [LEAK] [ALLOCATIONS]");
+        eprintln!("usage: benchdump OUT.dmp GIB [LEAK] [ALLOCATIONS] [PE]");
         std::process::exit(2);
     }
     let gib: f64 = args[1].parse().expect("GIB is a number");
@@ -23,12 +25,17 @@ fn main() {
     let extra: u64 = args
         .get(3)
         .map_or(20_000, |a| a.parse().expect("ALLOCATIONS is a number"));
+    let pdb = args.get(4).map(|pe| {
+        let image = std::fs::read(pe).expect("read the PE image");
+        codeview(&image).expect("the image has a CodeView (RSDS) record")
+    });
     let started = Instant::now();
     let spec = BenchSpec {
         total_bytes: (gib * (1u64 << 30) as f64) as u64,
         extra_allocations: extra,
         seed: 0x6865_6170_6469_6167,
         leak,
+        pdb,
     };
     let (dump, facts) = realistic(&spec);
     let built = started.elapsed();
@@ -47,4 +54,15 @@ fn main() {
         built.as_secs_f64(),
         (started.elapsed() - built).as_secs_f64()
     );
+}
+
+/// The first CodeView PDB 7.0 record of a PE image: GUID bytes as stored, age, PDB name.
+fn codeview(image: &[u8]) -> Option<([u8; 16], u32, String)> {
+    let at = image.windows(4).position(|w| w == b"RSDS")?;
+    let rec = image.get(at + 4..)?;
+    let guid: [u8; 16] = rec.get(..16)?.try_into().ok()?;
+    let age = u32::from_le_bytes(rec.get(16..20)?.try_into().ok()?);
+    let name_end = rec[20..].iter().position(|&b| b == 0)?;
+    let name = String::from_utf8_lossy(&rec[20..20 + name_end]).to_string();
+    Some((guid, age, name))
 }

@@ -12,7 +12,7 @@ use crate::nt_heap::{BlockSpec, NtHeapSpec, RunSpec, SegmentSpec, UserBlockSpec}
 use crate::process::{Kind, ProcessBuilder, Windows};
 
 /// What to generate.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct BenchSpec {
     /// Size of the dump to aim for: 60 % heaps, the rest other private memory.
     pub total_bytes: u64,
@@ -22,6 +22,9 @@ pub struct BenchSpec {
     pub seed: u64,
     /// Extra leaking allocations of the later dump (0 for the baseline).
     pub leak: u64,
+    /// A CodeView record (GUID bytes, age, PDB name) for the first application module, so that
+    /// its frames resolve through a real PDB.
+    pub pdb: Option<([u8; 16], u32, String)>,
 }
 
 /// Counts of what was generated.
@@ -90,6 +93,15 @@ pub fn realistic(spec: &BenchSpec) -> (MinidumpBuilder, BenchFacts) {
             false,
         );
         module_bases.push(base);
+    }
+    if let Some(cv) = &spec.pdb {
+        let m = b
+            .dump
+            .modules
+            .iter_mut()
+            .find(|m| m.base == module_bases[0])
+            .expect("the first application module");
+        m.pdb = Some(cv.clone());
     }
     for _ in 0..16 {
         b.add_thread();
