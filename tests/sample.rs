@@ -21,6 +21,21 @@ fn bundled_sample_is_the_generated_fixture() {
 }
 
 #[test]
+fn the_readme_main_job_runs_on_the_sample() {
+    let out = text(&[
+        "top",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/sample-win10-x64.dmp"),
+        "--by",
+        "stack",
+    ]);
+    assert!(
+        out.starts_with("Outstanding busy memory by stack\n"),
+        "{out}"
+    );
+    assert!(out.contains("BackTrace"));
+}
+
+#[test]
 fn the_readme_command_runs_on_the_sample() {
     let out = text(&[
         "info",
