@@ -7,7 +7,7 @@ use crate::dump::Dump;
 use crate::heap::{self, HeapWalk};
 use crate::process::Process;
 use crate::regions::{self, filter::RegionFilter, summary};
-use crate::report::{address, csv, heap_json, heaps, info, json, top};
+use crate::report::{self, address, csv, heap_json, heaps, info, json, top};
 use crate::stacks::symbols::{ModuleMap, SymbolPath, Symbolizer};
 use crate::stacks::StackTable;
 use std::io::Write;
@@ -306,4 +306,164 @@ pub fn top(
         Format::Csv => top::top_csv(&t, &sym, limit),
         Format::Text => top::top_text(&t, &sym, limit, &notes),
     }
+}
+
+/// Two dumps that cannot be compared, and why.
+#[derive(Debug)]
+pub struct Incomparable(pub String);
+
+/// What `diff` found, beyond its text: for the `--fail-over` gate.
+pub struct DiffOutcome {
+    /// The rendered view.
+    pub text: String,
+    /// Growth of busy heap bytes (after − before).
+    pub growth: i128,
+    /// The largest growth of one call stack (0 without stacks).
+    pub max_stack_growth: i128,
+}
+
+/// One dump's share of a diff.
+struct DiffSide {
+    walks: Vec<HeapWalk>,
+    table: StackTable,
+    sym: Symbolizer,
+    process: Process,
+    address: summary::AddressSummary,
+}
+
+fn diff_side(dump: &Dump, symbols: &SymbolPath) -> DiffSide {
+    let (process, walks) = walk(dump);
+    let table = StackTable::collect(&dump.memory(), &walks);
+    let sym = symbolizer(dump, &table, symbols);
+    let address = summary::summarize(&regions::classify(dump, &process));
+    DiffSide {
+        walks,
+        table,
+        sym,
+        process,
+        address,
+    }
+}
+
+fn ntdll_version(dump: &Dump) -> Option<String> {
+    dump.modules
+        .iter()
+        .find(|m| m.file_name().eq_ignore_ascii_case("ntdll.dll"))
+        .and_then(|m| m.version.clone())
+}
+
+/// `heapdiag diff OLD NEW`: what grew, by `by`, plus the address-usage tables. With
+/// `stack_growth`, the largest growth of one call stack is measured too (for a per-stack gate).
+#[allow(clippy::too_many_arguments)]
+pub fn diff(
+    old: &Dump,
+    new: &Dump,
+    format: Format,
+    by: analysis::top::By,
+    limit: usize,
+    symbols: &SymbolPath,
+    skip: &[String],
+    stack_growth: bool,
+) -> Result<DiffOutcome, Incomparable> {
+    use analysis::diff;
+    use analysis::top::{rank, By, SkipList};
+    let arch = |d: &Dump| d.system.as_ref().map(|s| s.arch.name());
+    if arch(old) != arch(new) {
+        return Err(Incomparable(format!(
+            "the dumps are of different architectures ({} and {}); compare dumps of the same program",
+            arch(old).unwrap_or_else(|| "unknown".into()),
+            arch(new).unwrap_or_else(|| "unknown".into())
+        )));
+    }
+    let (a, b) = rayon::join(|| diff_side(old, symbols), || diff_side(new, symbols));
+    let image = |s: &DiffSide, d: &Dump| {
+        s.process
+            .main_module(&d.modules)
+            .map(|m| m.file_name().to_ascii_lowercase())
+    };
+    if image(&a, old) != image(&b, new) {
+        return Err(Incomparable(format!(
+            "the dumps are of different programs ({} and {}); compare two dumps of the same program",
+            image(&a, old).unwrap_or_else(|| "unknown".into()),
+            image(&b, new).unwrap_or_else(|| "unknown".into())
+        )));
+    }
+    let mut notes = Vec::new();
+    let pid = |d: &Dump| d.misc.as_ref().and_then(|m| m.process_id);
+    if pid(old) != pid(new) {
+        notes.push(format!(
+            "the dumps come from two runs (process ids {} and {}): stacks are matched by module and offset",
+            pid(old).map_or("?".into(), |p| p.to_string()),
+            pid(new).map_or("?".into(), |p| p.to_string())
+        ));
+    }
+    if ntdll_version(old) != ntdll_version(new) {
+        notes.push(format!(
+            "ntdll differs ({} and {}): its frames may not match across the dumps",
+            ntdll_version(old).unwrap_or_else(|| "?".into()),
+            ntdll_version(new).unwrap_or_else(|| "?".into())
+        ));
+    }
+    let skip = SkipList::new(skip);
+    let traced = |s: &DiffSide| {
+        s.walks
+            .iter()
+            .any(|w| w.blocks.iter().any(|b| b.trace != 0))
+    };
+    let mut by = by;
+    if matches!(by, By::Stack | By::Module | By::Function) && !(traced(&a) && traced(&b)) {
+        notes.push(format!(
+            "{} has no allocation stacks (+ust was off), so the diff is by size",
+            if traced(&a) {
+                "the newer dump"
+            } else {
+                "the older dump"
+            }
+        ));
+        by = By::Size;
+    }
+    let heap_order = |s: &DiffSide| s.walks.iter().map(|w| w.heap).collect::<Vec<_>>();
+    let top_a = rank(&a.walks, &a.table, &a.sym, &skip, by);
+    let top_b = rank(&b.walks, &b.table, &b.sym, &skip, by);
+    let entries = diff::compare(
+        diff::side(&top_a, &a.sym, &heap_order(&a)),
+        diff::side(&top_b, &b.sym, &heap_order(&b)),
+    );
+    let max_stack_growth = if by == By::Stack {
+        entries.first().map_or(0, |e| e.delta_bytes().max(0))
+    } else if stack_growth && traced(&a) && traced(&b) {
+        let sa = rank(&a.walks, &a.table, &a.sym, &skip, By::Stack);
+        let sb = rank(&b.walks, &b.table, &b.sym, &skip, By::Stack);
+        diff::compare(diff::side(&sa, &a.sym, &[]), diff::side(&sb, &b.sym, &[]))
+            .first()
+            .map_or(0, |e| e.delta_bytes().max(0))
+    } else {
+        0
+    };
+    notes.extend(a.sym.warnings.iter().cloned());
+    notes.extend(b.sym.warnings.iter().cloned());
+    let address = diff::address_delta(&a.address, &b.address);
+    let totals = (
+        (top_a.health.busy_bytes, top_a.health.busy_blocks),
+        (top_b.health.busy_bytes, top_b.health.busy_blocks),
+    );
+    let view = report::diff::DiffView {
+        by,
+        totals,
+        entries: &entries,
+        address: &address,
+        sym: (&a.sym, &b.sym),
+        notes: &notes,
+        limit,
+    };
+    let text = match format {
+        Format::Json => to_json(&report::diff::DiffJson::new(&view)),
+        Format::Csv => report::diff::diff_csv(&view),
+        Format::Text => report::diff::diff_text(&view),
+    };
+    Ok(DiffOutcome {
+        text,
+        growth: i128::from(totals.1 .0) - i128::from(totals.0 .0),
+        max_stack_growth,
+    })
 }

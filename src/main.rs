@@ -114,6 +114,34 @@ enum Command {
         #[command(flatten)]
         output: Output,
     },
+    /// What grew between two dumps of the same program, by call stack, module, function, size or
+    /// heap, plus the address-usage tables (like UMDH/Dhcmp, offline).
+    Diff {
+        /// The older dump.
+        old: PathBuf,
+        /// The newer dump.
+        new: PathBuf,
+        /// What to compare by.
+        #[arg(long, value_enum, default_value = "stack")]
+        by: ByArg,
+        /// At most this many changes.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[command(flatten)]
+        symbols: SymbolArgs,
+        /// Also treat frames matching this pattern as allocator plumbing. Repeatable.
+        #[arg(long, value_name = "PATTERN")]
+        skip: Vec<String>,
+        /// CI gate: exit with code 1 when busy heap memory grew by more than BYTES (decimal, or
+        /// hex with 0x).
+        #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+        fail_over: Option<u64>,
+        /// With --fail-over: compare the growth of each call stack, not the total.
+        #[arg(long, requires = "fail_over")]
+        per_stack: bool,
+        #[command(flatten)]
+        output: Output,
+    },
     /// The heap block that holds an address, like `!heap -p -a` (exit code 5 when none does).
     Block {
         /// The dump file (.dmp).
@@ -151,6 +179,18 @@ enum ByArg {
     Stack,
     Size,
     Heap,
+}
+
+impl From<ByArg> for By {
+    fn from(b: ByArg) -> By {
+        match b {
+            ByArg::Module => By::Module,
+            ByArg::Function => By::Function,
+            ByArg::Stack => By::Stack,
+            ByArg::Size => By::Size,
+            ByArg::Heap => By::Heap,
+        }
+    }
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -267,6 +307,15 @@ fn real_main() -> ExitCode {
             let _ = std::io::stdout().lock().write_all(text.as_bytes());
             ExitCode::from(5)
         }
+        Err(Failure::Incomparable(m)) => {
+            eprintln!("heapdiag: {m}");
+            ExitCode::from(6)
+        }
+        Err(Failure::Gate(text, m)) => {
+            let _ = std::io::stdout().lock().write_all(text.as_bytes());
+            eprintln!("heapdiag: {m}");
+            ExitCode::from(1)
+        }
     }
 }
 
@@ -275,6 +324,10 @@ enum Failure {
     Usage(String),
     /// The answer is "not there": printed, with exit code 5.
     NotFound(String),
+    /// Two dumps that cannot be compared: exit code 6.
+    Incomparable(String),
+    /// The `--fail-over` gate tripped: the output, and why (exit code 1).
+    Gate(String, String),
 }
 
 impl From<commands::NoSuchHeap> for Failure {
@@ -388,22 +441,61 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<String, Failure> {
             skip,
             output,
         } => {
-            let by = match by {
-                ByArg::Module => By::Module,
-                ByArg::Function => By::Function,
-                ByArg::Stack => By::Stack,
-                ByArg::Size => By::Size,
-                ByArg::Heap => By::Heap,
-            };
             let dump = Dump::open(&dump)?;
             Ok(commands::top(
                 &dump,
                 format(output.json, output.csv),
-                by,
+                by.into(),
                 limit,
                 &symbols.path(),
                 &skip,
             ))
+        }
+        Command::Diff {
+            old,
+            new,
+            by,
+            limit,
+            symbols,
+            skip,
+            fail_over,
+            per_stack,
+            output,
+        } => {
+            let old = Dump::open(&old)?;
+            let new = Dump::open(&new)?;
+            let outcome = commands::diff(
+                &old,
+                &new,
+                format(output.json, output.csv),
+                by.into(),
+                limit,
+                &symbols.path(),
+                &skip,
+                per_stack,
+            )
+            .map_err(|e| Failure::Incomparable(e.0))?;
+            match fail_over {
+                Some(limit) if per_stack && outcome.max_stack_growth > i128::from(limit) => {
+                    Err(Failure::Gate(
+                        outcome.text,
+                        format!(
+                            "a call stack grew by {} bytes, over --fail-over {limit}",
+                            outcome.max_stack_growth
+                        ),
+                    ))
+                }
+                Some(limit) if !per_stack && outcome.growth > i128::from(limit) => {
+                    Err(Failure::Gate(
+                        outcome.text,
+                        format!(
+                            "busy heap memory grew by {} bytes, over --fail-over {limit}",
+                            outcome.growth
+                        ),
+                    ))
+                }
+                _ => Ok(outcome.text),
+            }
         }
         Command::Block {
             dump,

@@ -204,6 +204,16 @@ fn run_every_view(name: &str, bytes: Vec<u8>) {
         for by in [By::Module, By::Function, By::Stack] {
             commands::top(&dump, Format::Text, by, 20, &SymbolPath::default(), &[]);
         }
+        let _ = commands::diff(
+            &dump,
+            &dump,
+            Format::Json,
+            By::Stack,
+            20,
+            &SymbolPath::default(),
+            &[],
+            true,
+        );
     }
 }
 

@@ -1,5 +1,6 @@
 //! Analyses: pure functions over walked heaps, with no I/O and no printing.
 
 pub mod blocks;
+pub mod diff;
 pub mod heaps;
 pub mod top;

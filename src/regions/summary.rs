@@ -49,6 +49,9 @@ pub struct AddressSummary {
     pub protects: Vec<Row>,
     /// Largest Region by Usage, in the Usage table's order.
     pub largest: Vec<Largest>,
+    /// Committed regions only, by usage (what "private bytes"-style growth shows); empty without
+    /// a region table.
+    pub committed: Vec<Row>,
     /// Sum of all region sizes.
     pub total_bytes: u64,
     /// Sum of non-free region sizes.
@@ -75,6 +78,7 @@ pub fn summarize(map: &RegionMap) -> AddressSummary {
     let mut types: BTreeMap<String, Acc> = BTreeMap::new();
     let mut states: BTreeMap<String, Acc> = BTreeMap::new();
     let mut protects: BTreeMap<String, Acc> = BTreeMap::new();
+    let mut committed: BTreeMap<String, Acc> = BTreeMap::new();
     let add = |m: &mut BTreeMap<String, Acc>, k: String, size: u64| {
         let a = m.entry(k).or_default();
         a.regions += 1;
@@ -99,6 +103,7 @@ pub fn summarize(map: &RegionMap) -> AddressSummary {
                 if let Some(p) = r.protect {
                     add(&mut protects, protect_name(p), r.size);
                 }
+                add(&mut committed, r.usage.name(), r.size);
             }
         }
     }
@@ -146,6 +151,7 @@ pub fn summarize(map: &RegionMap) -> AddressSummary {
         types: sorted(types, None),
         states: sorted(states, Some("MEM_FREE")),
         protects: sorted(protects, None),
+        committed: sorted(committed, None),
         total_bytes: total,
         busy_bytes: busy,
     }

@@ -3,6 +3,7 @@
 
 pub mod address;
 pub mod csv;
+pub mod diff;
 pub mod format;
 pub mod heap_json;
 pub mod heaps;

@@ -134,6 +134,20 @@ pub const HEAPS: &[Fixture] = &[
         build: || crash_fixture(2),
     },
     Fixture {
+        name: "diff-before.dmp",
+        imitates: "Windows 10 22H2 x64 with +ust, service.exe: 3 blocks of 0x100 from a leaking stack, 6 \
+                   of 0x80 from a shrinking stack, 4 of 0x40 from an unchanged stack, 0x20000 bytes of \
+                   VirtualAlloc'd memory committed",
+        build: || diff_fixture(false),
+    },
+    Fixture {
+        name: "diff-after.dmp",
+        imitates: "the same program in a later run (another process id): 8 blocks from the leaking \
+                   stack, 2 from the shrinking one, the same 4, a new module plugin.dll whose stack \
+                   holds 5 blocks of 0x200, and 0x80000 bytes of VirtualAlloc'd memory committed",
+        build: || diff_fixture(true),
+    },
+    Fixture {
         name: "ust-wow64-win7.dmp",
         imitates: "a WoW64 process on Windows 7 SP1 with +ust in both worlds",
         build: || heap_fixture(Windows::Win7Sp1, Kind::Wow64, true),
@@ -341,6 +355,64 @@ fn crash_fixture(age: u32) -> (MinidumpBuilder, Facts) {
         })
         .collect();
     b.add_nt_heap(&rich_heap(32, true, stacks));
+    b.finish()
+}
+
+/// See [`HEAPS`]: `diff-before.dmp` / `diff-after.dmp`.
+fn diff_fixture(later: bool) -> (MinidumpBuilder, Facts) {
+    let mut b = ProcessBuilder::new(Windows::Win10, Kind::Native64, r"C:\app\service.exe");
+    if later {
+        b.dump.pid = Some(0x5678);
+    }
+    let exe = b.dump.modules[0].base;
+    let ntdll = b.dump.modules[1].base;
+    let plugin = 0x7fe_f600_0000;
+    if later {
+        extra_module(&mut b, r"C:\app\plugin.dll", plugin);
+    }
+    b.set_nt_global_flag(0x1000);
+    b.add_thread();
+    let mut stacks = vec![
+        vec![ntdll + 0x1010, exe + 0x1100, exe + 0x1200],
+        vec![ntdll + 0x1010, exe + 0x1300, exe + 0x1200],
+        vec![ntdll + 0x1010, exe + 0x1400, exe + 0x1200],
+    ];
+    // (stack, size, blocks before, blocks after)
+    let mut plan = vec![
+        (0usize, 0x100u64, 3usize, 8usize),
+        (1, 0x80, 6, 2),
+        (2, 0x40, 4, 4),
+    ];
+    if later {
+        stacks.push(vec![ntdll + 0x1010, plugin + 0x1500, exe + 0x1200]);
+        plan.push((3, 0x200, 0, 5));
+    }
+    let blocks = plan
+        .iter()
+        .flat_map(|&(stack, size, before, after)| {
+            let n = if later { after } else { before };
+            (0..n).map(move |_| BlockSpec::Busy {
+                size,
+                trace: Some(stack),
+            })
+        })
+        .collect();
+    b.add_nt_heap(&NtHeapSpec {
+        bits: 64,
+        segments: vec![SegmentSpec {
+            reserve: 0x4_0000,
+            runs: vec![RunSpec {
+                gap_before: 0,
+                commit: 0x8000,
+                blocks,
+            }],
+        }],
+        large: vec![],
+        lfh: false,
+        ust: true,
+        stacks,
+    });
+    b.add_private(0x10_0000, if later { 0x8_0000 } else { 0x2_0000 });
     b.finish()
 }
 
