@@ -5,10 +5,11 @@ use crate::analysis::{self, blocks::BlockFilter};
 use crate::capabilities;
 use crate::dump::Dump;
 use crate::heap::{self, HeapWalk};
+use crate::pdbfile::SymbolPath;
 use crate::process::Process;
 use crate::regions::{self, filter::RegionFilter, summary};
 use crate::report::{self, address, csv, heap_json, heaps, info, json, top};
-use crate::stacks::symbols::{ModuleMap, SymbolPath, Symbolizer};
+use crate::stacks::symbols::{ModuleMap, Symbolizer};
 use crate::stacks::StackTable;
 use std::io::Write;
 
@@ -72,16 +73,16 @@ pub fn address(dump: &Dump, format: Format, list: bool, filter: &RegionFilter) -
     }
 }
 
-/// The walked heaps of a dump, with their summaries.
-fn walk(dump: &Dump) -> (Process, Vec<HeapWalk>) {
+/// The walked heaps of a dump (structure offsets from ntdll's PDB when `symbols` has it).
+fn walk(dump: &Dump, symbols: &SymbolPath) -> (Process, Vec<HeapWalk>) {
     let process = Process::load(dump);
-    let walks = heap::walk_all(dump, &process);
+    let walks = heap::walk_all_with(dump, &process, symbols);
     (process, walks)
 }
 
 /// `heapdiag heaps`: the `!heap -s` view of every heap.
-pub fn heaps(dump: &Dump, format: Format) -> String {
-    let (_, walks) = walk(dump);
+pub fn heaps(dump: &Dump, format: Format, symbols: &SymbolPath) -> String {
+    let (_, walks) = walk(dump, symbols);
     let summaries: Vec<_> = walks.iter().map(analysis::heaps::summarize).collect();
     match format {
         Format::Json => to_json(
@@ -119,8 +120,9 @@ pub fn heap_stat(
     format: Format,
     heap: Option<u64>,
     limit: usize,
+    symbols: &SymbolPath,
 ) -> Result<String, NoSuchHeap> {
-    let (_, walks) = walk(dump);
+    let (_, walks) = walk(dump, symbols);
     check_heap(&walks, heap)?;
     let chosen: Vec<&HeapWalk> = walks
         .iter()
@@ -168,9 +170,10 @@ pub fn blocks(
     dump: &Dump,
     format: Format,
     filter: &BlockFilter,
+    symbols: &SymbolPath,
     out: &mut dyn Write,
 ) -> Result<std::io::Result<()>, NoSuchHeap> {
-    let (_, walks) = walk(dump);
+    let (_, walks) = walk(dump, symbols);
     check_heap(&walks, filter.heap)?;
     let selected = analysis::blocks::select(&walks, filter);
     Ok(match format {
@@ -192,7 +195,7 @@ pub fn blocks(
 /// `heapdiag block ADDR`: the block that holds `addr`, with its allocation stack; the flag says
 /// whether one does.
 pub fn block(dump: &Dump, format: Format, addr: u64, symbols: &SymbolPath) -> (String, bool) {
-    let (_, walks) = walk(dump);
+    let (_, walks) = walk(dump, symbols);
     let found = analysis::blocks::find(&walks, addr);
     let bits = found.and_then(|(h, _)| walks.iter().find(|w| w.heap == h).map(|w| w.bits));
     let table = StackTable::collect(&dump.memory(), &walks);
@@ -295,7 +298,7 @@ pub fn top(
     symbols: &SymbolPath,
     skip: &[String],
 ) -> String {
-    let (process, walks) = walk(dump);
+    let (process, walks) = walk(dump, symbols);
     let table = StackTable::collect(&dump.memory(), &walks);
     let sym = symbolizer(dump, &table, symbols);
     let skip = analysis::top::SkipList::new(skip);
@@ -332,7 +335,7 @@ struct DiffSide {
 }
 
 fn diff_side(dump: &Dump, symbols: &SymbolPath) -> DiffSide {
-    let (process, walks) = walk(dump);
+    let (process, walks) = walk(dump, symbols);
     let table = StackTable::collect(&dump.memory(), &walks);
     let sym = symbolizer(dump, &table, symbols);
     let address = summary::summarize(&regions::classify(dump, &process));

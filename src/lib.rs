@@ -13,6 +13,7 @@ pub mod error;
 pub mod fasthash;
 pub mod heap;
 pub mod layout;
+pub mod pdbfile;
 pub mod process;
 pub mod regions;
 pub mod report;

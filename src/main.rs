@@ -7,8 +7,8 @@ use heapdiag::commands::{self, Format};
 use heapdiag::dump::Dump;
 use heapdiag::error::Error;
 use heapdiag::heap::{FrontEnd, State};
+use heapdiag::pdbfile::SymbolPath;
 use heapdiag::regions::filter::RegionFilter;
-use heapdiag::stacks::symbols::SymbolPath;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::Write;
 use std::path::PathBuf;
@@ -64,6 +64,8 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         limit: usize,
         #[command(flatten)]
+        symbols: SymbolArgs,
+        #[command(flatten)]
         output: Output,
     },
     /// Heap blocks, with filters like `!heap -flt`.
@@ -91,6 +93,8 @@ enum Command {
         /// Include heap metadata (LFH user blocks and zones, range markers, the LFH front end).
         #[arg(long)]
         internal: bool,
+        #[command(flatten)]
+        symbols: SymbolArgs,
         #[command(flatten)]
         output: Output,
     },
@@ -160,7 +164,8 @@ enum Command {
 #[derive(Args)]
 struct SymbolArgs {
     /// Folders with PDBs, flat or in symbol-store layout (name.pdb/GUIDAGE/name.pdb); repeatable.
-    /// The local cache folders of _NT_SYMBOL_PATH are searched too.
+    /// The local cache folders of _NT_SYMBOL_PATH are searched too. ntdll.pdb gives the heap
+    /// structure offsets of any Windows build; module PDBs give function names.
     #[arg(long = "symbols", value_name = "PATH")]
     paths: Vec<PathBuf>,
 }
@@ -386,6 +391,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<String, Failure> {
             stat,
             heap,
             limit,
+            symbols,
             output,
         } => {
             if heap.is_some() && !stat {
@@ -393,10 +399,11 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<String, Failure> {
             }
             let dump = Dump::open(&dump)?;
             let f = format(output.json, output.csv);
+            let symbols = symbols.path();
             if stat {
-                Ok(commands::heap_stat(&dump, f, heap, limit)?)
+                Ok(commands::heap_stat(&dump, f, heap, limit, &symbols)?)
             } else {
-                Ok(commands::heaps(&dump, f))
+                Ok(commands::heaps(&dump, f, &symbols))
             }
         }
         Command::Blocks {
@@ -408,6 +415,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<String, Failure> {
             size,
             size_range,
             internal,
+            symbols,
             output,
         } => {
             let filter = BlockFilter {
@@ -430,7 +438,13 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<String, Failure> {
             };
             let dump = Dump::open(&dump)?;
             // Write errors (a closed pipe) end the output quietly.
-            let _ = commands::blocks(&dump, format(output.json, output.csv), &filter, out)?;
+            let _ = commands::blocks(
+                &dump,
+                format(output.json, output.csv),
+                &filter,
+                &symbols.path(),
+                out,
+            )?;
             Ok(String::new())
         }
         Command::Top {

@@ -10,8 +10,8 @@ use heapdiag::analysis::blocks::BlockFilter;
 use heapdiag::analysis::top::By;
 use heapdiag::commands::{self, Format};
 use heapdiag::dump::Dump;
+use heapdiag::pdbfile::SymbolPath;
 use heapdiag::regions::filter::RegionFilter;
-use heapdiag::stacks::symbols::SymbolPath;
 use predicates::str::contains;
 use std::path::Path;
 
@@ -196,9 +196,15 @@ fn run_every_view(name: &str, bytes: Vec<u8>) {
             commands::info(&dump, f, true);
             commands::address(&dump, f, false, &none);
             commands::address(&dump, f, true, &heap);
-            commands::heaps(&dump, f);
-            let _ = commands::heap_stat(&dump, f, None, 20);
-            let _ = commands::blocks(&dump, f, &all_blocks, &mut std::io::sink());
+            commands::heaps(&dump, f, &SymbolPath::default());
+            let _ = commands::heap_stat(&dump, f, None, 20, &SymbolPath::default());
+            let _ = commands::blocks(
+                &dump,
+                f,
+                &all_blocks,
+                &SymbolPath::default(),
+                &mut std::io::sink(),
+            );
         }
         commands::block(&dump, Format::Text, 0x1234_5678, &SymbolPath::default());
         for by in [By::Module, By::Function, By::Stack] {

@@ -70,7 +70,11 @@ fn walked_rows(v: &Value) -> BTreeSet<Row> {
 
 #[test]
 fn every_family_walks_to_exactly_the_constructed_blocks() {
-    for f in HEAPS.iter().filter(|f| !f.name.contains("corrupt")) {
+    // (heap-future-x64.dmp needs its PDB: see the test below.)
+    for f in HEAPS
+        .iter()
+        .filter(|f| !f.name.contains("corrupt") && !f.name.contains("future"))
+    {
         let path = fixture(f.name);
         let got = json(&["blocks", path.to_str().unwrap(), "--internal", "--json"]);
         let want = expected_rows(f.name, |_| true);
@@ -93,7 +97,11 @@ fn every_family_walks_to_exactly_the_constructed_blocks() {
 #[test]
 fn heap_totals_and_coverage_match_construction() {
     // The fixtures built on `rich_heap` (two large blocks, the LFH, three uncommitted ranges).
-    let rich = |n: &str| (n.starts_with("heap-") || n.starts_with("ust-")) && !n.contains("corrupt");
+    let rich = |n: &str| {
+        (n.starts_with("heap-") || n.starts_with("ust-"))
+            && !n.contains("corrupt")
+            && !n.contains("future")
+    };
     for f in HEAPS.iter().filter(|f| rich(f.name)) {
         let path = fixture(f.name);
         let facts = facts(f.name);
@@ -401,4 +409,45 @@ fn heaps_text_is_golden() {
         include_str!("golden/heap-win10-x64-heaps.txt"),
         "re-check the rendering, then update tests/golden/heap-win10-x64-heaps.txt"
     );
+}
+
+#[test]
+fn an_unknown_build_says_so_and_its_pdb_gives_the_layout_and_the_key() {
+    let name = "heap-future-x64.dmp";
+    let path = fixture(name);
+    let p = path.to_str().unwrap();
+    let facts = facts(name);
+    let pdb_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/pdb");
+    // Without symbols: the nearest known layout misses the LFH, and the output says why.
+    let h = &json(&["heaps", p, "--json"])[0];
+    assert_eq!(h["lfh"], false);
+    assert!(
+        h["notes"]
+            .to_string()
+            .contains("ntdll 10.0.26100 is newer than"),
+        "{}",
+        h["notes"]
+    );
+    // With ntdll.pdb: every block exactly, and the key from ntdll's data.
+    let got = walked_rows(&json(&[
+        "blocks",
+        p,
+        "--internal",
+        "--json",
+        "--symbols",
+        pdb_dir,
+    ]));
+    assert_eq!(got, expected_rows(name, |_| true));
+    let h = &json(&["heaps", p, "--json", "--symbols", pdb_dir])[0];
+    assert_eq!(h["lfh"], true);
+    assert_eq!(
+        h["lfh_key"],
+        format!("{:#x}", facts.heaps[0].lfh_key.unwrap())
+    );
+    assert!(
+        h["notes"].to_string().contains("structure offsets from"),
+        "{}",
+        h["notes"]
+    );
+    assert_eq!(h["corruptions"].as_array().unwrap().len(), 0);
 }

@@ -5,7 +5,9 @@ pub mod block;
 pub mod nt;
 
 use crate::dump::Dump;
-use crate::layout::nt_heap::NtFamily;
+use crate::layout::nt_heap::{NtFamily, NtHeapLayout};
+use crate::layout::pdb::{self, PdbLayout};
+use crate::pdbfile::SymbolPath;
 use crate::process::{Heap, HeapKind, Process};
 pub use block::{Block, Corruption, Coverage, FrontEnd, State};
 use rayon::prelude::*;
@@ -60,13 +62,88 @@ impl HeapWalk {
             coverage: Vec::new(),
             large_reserved: 0,
             large_committed: 0,
-            notes: Vec::new(),
+            notes: heap.problems.clone(),
         }
+    }
+}
+
+/// What ntdll's PDB gave for one world's heaps.
+#[derive(Clone, Debug)]
+pub struct NtdllSymbols {
+    /// Structure offsets.
+    pub layout: PdbLayout,
+    /// `RtlpLFHKey` (low 32 bits) read from ntdll's data at the PDB's address.
+    pub lfh_key: Option<u32>,
+    /// The PDB file.
+    pub path: std::path::PathBuf,
+}
+
+/// ntdll's PDB for the world of width `bits`, when the symbol path has one that matches.
+pub fn ntdll_symbols(
+    dump: &Dump,
+    process: &Process,
+    bits: u32,
+    symbols: &SymbolPath,
+) -> Result<Option<NtdllSymbols>, String> {
+    if symbols.is_empty() {
+        return Ok(None);
+    }
+    let Some(ntdll) = crate::process::ntdll_of(&dump.modules, bits, process.wow64) else {
+        return Ok(None);
+    };
+    let (Some(name), Some(guid), Some(age)) = (&ntdll.pdb_name, &ntdll.pdb_guid, ntdll.pdb_age)
+    else {
+        return Ok(None);
+    };
+    let file = name.rsplit(['\\', '/']).next().unwrap_or(name);
+    let Some(family) = process
+        .worlds
+        .iter()
+        .find(|w| w.bits == bits)
+        .and_then(|w| w.heaps.iter().find_map(|h| h.family))
+    else {
+        return Ok(None);
+    };
+    let mut refused = Vec::new();
+    for cand in symbols.candidates(file, guid, age) {
+        match crate::pdbfile::open_matching(&cand, guid, age) {
+            Ok(bytes) => {
+                let layout = pdb::nt_layout(&bytes, NtHeapLayout::new(family, bits))
+                    .map_err(|e| format!("{}: unreadable types ({e})", cand.display()))?;
+                let lfh_key = layout
+                    .lfh_key_rva
+                    .and_then(|rva| dump.memory().read_u32(ntdll.base + u64::from(rva)).ok());
+                return Ok(Some(NtdllSymbols {
+                    layout,
+                    lfh_key,
+                    path: cand,
+                }));
+            }
+            Err(why) => refused.push(format!(
+                "{}: {file} for ntdll.dll refused: {why}",
+                cand.display()
+            )),
+        }
+    }
+    if refused.is_empty() {
+        Ok(None)
+    } else {
+        Err(refused.join("; "))
     }
 }
 
 /// Walk every heap of every world, in parallel, in the order of [`HeapWalk::index`].
 pub fn walk_all(dump: &Dump, process: &Process) -> Vec<HeapWalk> {
+    walk_all_with(dump, process, &SymbolPath::default())
+}
+
+/// [`walk_all`], with structure offsets and the LFH key from ntdll's PDB when `symbols` has it.
+pub fn walk_all_with(dump: &Dump, process: &Process, symbols: &SymbolPath) -> Vec<HeapWalk> {
+    let per_world: Vec<(u32, Result<Option<NtdllSymbols>, String>)> = process
+        .worlds
+        .iter()
+        .map(|w| (w.bits, ntdll_symbols(dump, process, w.bits, symbols)))
+        .collect();
     let heaps: Vec<&Heap> = process.worlds.iter().flat_map(|w| w.heaps.iter()).collect();
     let mem = dump.memory();
     heaps
@@ -74,8 +151,16 @@ pub fn walk_all(dump: &Dump, process: &Process) -> Vec<HeapWalk> {
         .enumerate()
         .map(|(i, h)| {
             let index = i as u32;
+            let world = per_world.iter().find(|(b, _)| *b == h.bits).map(|(_, s)| s);
             match h.kind {
-                HeapKind::Nt => nt::walk(mem, h, index),
+                HeapKind::Nt => {
+                    let syms = world.and_then(|s| s.as_ref().ok()).and_then(Option::as_ref);
+                    let mut w = nt::walk(mem, h, index, syms);
+                    if let Some(Err(why)) = world {
+                        w.notes.push(why.clone());
+                    }
+                    w
+                }
                 HeapKind::Segment => {
                     let mut w = HeapWalk::new(h, index);
                     w.notes.push(

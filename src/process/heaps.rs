@@ -125,16 +125,35 @@ pub fn list(
             }
         }
     }
-    let family = family_of(ntdll, os);
-    let heaps = addresses
+    let (family, version) = family_of(ntdll, os);
+    let newest = (10, 0, 22631);
+    if version > newest || version < (6, 1, 0) {
+        notes.push(format!(
+            "ntdll {}.{}.{} is {} the Windows builds whose heap layouts heapdiag knows (Windows 7 SP1 to \
+             11 23H2); its heaps are read with the nearest known layout ({}): pass --symbols with its \
+             ntdll.pdb for exact offsets",
+            version.0,
+            version.1,
+            version.2,
+            if version > newest { "newer than" } else { "older than" },
+            family.name()
+        ));
+    }
+    let stale = notes.last().filter(|n| n.starts_with("ntdll ")).cloned();
+    let mut heaps: Vec<Heap> = addresses
         .into_iter()
         .map(|a| describe(mem, a, bits, family))
         .collect();
+    if let Some(n) = stale {
+        for h in heaps.iter_mut().filter(|h| h.kind == HeapKind::Nt) {
+            h.problems.push(n.clone());
+        }
+    }
     (heaps, notes)
 }
 
-/// The `_HEAP` family from ntdll's file version, else from the OS version.
-fn family_of(ntdll: Option<&Module>, os: Option<OsVersion>) -> NtFamily {
+/// The `_HEAP` family from ntdll's file version, else from the OS version, and that version.
+fn family_of(ntdll: Option<&Module>, os: Option<OsVersion>) -> (NtFamily, (u32, u32, u32)) {
     let from_ntdll = ntdll.and_then(|m| {
         let v = m.version.as_deref()?;
         let mut it = v.split('.').map(|p| p.parse::<u32>().ok());
@@ -143,7 +162,10 @@ fn family_of(ntdll: Option<&Module>, os: Option<OsVersion>) -> NtFamily {
     let (major, minor, build) = from_ntdll
         .or(os.map(|o| (o.major, o.minor, o.build)))
         .unwrap_or((10, 0, 19041));
-    NtFamily::for_version(major, minor, build)
+    (
+        NtFamily::for_version(major, minor, build),
+        (major, minor, build),
+    )
 }
 
 fn describe(mem: &AddressSpace<'_>, address: u64, bits: u32, family: NtFamily) -> Heap {

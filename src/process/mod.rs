@@ -321,6 +321,10 @@ fn read_peb(mem: &AddressSpace<'_>, address: u64, bits: u32, os: Option<OsVersio
 }
 
 /// The ntdll of a world: on WoW64 the 32-bit one lives in SysWOW64.
+pub fn ntdll_of(modules: &[Module], bits: u32, wow64: bool) -> Option<&Module> {
+    find_ntdll(modules, bits, wow64)
+}
+
 fn find_ntdll(modules: &[Module], bits: u32, wow64: bool) -> Option<&Module> {
     modules.iter().find(|m| {
         m.file_name().eq_ignore_ascii_case("ntdll.dll")

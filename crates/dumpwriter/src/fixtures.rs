@@ -134,6 +134,14 @@ pub const HEAPS: &[Fixture] = &[
         build: || crash_fixture(2),
     },
     Fixture {
+        name: "heap-future-x64.dmp",
+        imitates: "a Windows build newer than the layouts heapdiag knows (10.0.26100) whose _HEAP has \
+                   FrontEndHeap at +0x1A8: without symbols the LFH is not found; with \
+                   testdata/pdb/ntdll.pdb (which its ntdll names) every block is, and RtlpLFHKey comes \
+                   from ntdll's data at the PDB's address",
+        build: heap_future_x64,
+    },
+    Fixture {
         name: "diff-before.dmp",
         imitates: "Windows 10 22H2 x64 with +ust, service.exe: 3 blocks of 0x100 from a leaking stack, 6 \
                    of 0x80 from a shrinking stack, 4 of 0x40 from an unchanged stack, 0x20000 bytes of \
@@ -356,6 +364,32 @@ fn crash_fixture(age: u32) -> (MinidumpBuilder, Facts) {
         .collect();
     b.add_nt_heap(&rich_heap(32, true, stacks));
     b.finish()
+}
+
+/// GUID of `testdata/pdb/ntdll.pdb` (built by `scripts/make-ntdll-pdb.sh`), age 1.
+pub const FUTURE_NTDLL_GUID: &str = "DB4B0EB9-99D7-509B-4C4C-44205044422E";
+/// RVA of `RtlpLFHKey` in that PDB.
+pub const FUTURE_LFH_KEY_RVA: u64 = 0x3000;
+
+/// See [`HEAPS`]: `heap-future-x64.dmp`.
+fn heap_future_x64() -> (MinidumpBuilder, Facts) {
+    let (mut dump, facts) = heap_fixture(Windows::Future, Kind::Native64, false);
+    let ntdll = dump
+        .modules
+        .iter_mut()
+        .find(|m| m.name.ends_with("ntdll.dll"))
+        .expect("ntdll");
+    ntdll.pdb = Some((
+        crate::process::guid_bytes(FUTURE_NTDLL_GUID),
+        1,
+        "ntdll.pdb".into(),
+    ));
+    let key_at = ntdll.base + FUTURE_LFH_KEY_RVA;
+    dump.memory.capture(key_at, 0x1000);
+    let key = facts.heaps[0].lfh_key.expect("an LFH key");
+    dump.memory
+        .write_u64(key_at, u64::from(key) | 0x5a5a_0000_0000_0000);
+    (dump, facts)
 }
 
 /// See [`HEAPS`]: `diff-before.dmp` / `diff-after.dmp`.

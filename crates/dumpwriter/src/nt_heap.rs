@@ -137,6 +137,8 @@ enum Family {
     Win81,
     Win10v1607,
     Win10v1809,
+    /// The imagined future layout of [`Windows::Future`].
+    Future,
 }
 
 impl Family {
@@ -147,6 +149,7 @@ impl Family {
             Windows::Win81 => Family::Win81,
             Windows::Win10v1607 => Family::Win10v1607,
             Windows::Win10 | Windows::Win11 => Family::Win10v1809,
+            Windows::Future => Family::Future,
         }
     }
 }
@@ -213,9 +216,10 @@ impl L {
             (Family::Win7 | Family::Win10v1607, true) => (0x178, 0x182),
             (Family::Win8 | Family::Win81, true) => (0x170, 0x17a),
             (Family::Win10v1809, true) => (0x198, 0x1a2),
+            (Family::Future, true) => (0x1a8, 0x1b2),
             (Family::Win7 | Family::Win10v1607, false) => (0xd4, 0xda),
             (Family::Win8 | Family::Win81, false) => (0xd0, 0xd6),
-            (Family::Win10v1809, false) => (0xe4, 0xea),
+            (Family::Win10v1809 | Family::Future, false) => (0xe4, 0xea),
         };
         L {
             x64,

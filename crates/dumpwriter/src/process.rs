@@ -25,6 +25,9 @@ pub enum Windows {
     Win10,
     /// Windows 11 23H2, build 22631.
     Win11,
+    /// A Windows build newer than the reference documents (10.0.26100), whose `_HEAP` is imagined
+    /// with FrontEndHeap at +0x1A8: the layout only `testdata/pdb/ntdll.pdb` describes.
+    Future,
 }
 
 impl Windows {
@@ -37,6 +40,7 @@ impl Windows {
             Windows::Win10v1607 => (10, 0, 14393),
             Windows::Win10 => (10, 0, 19045),
             Windows::Win11 => (10, 0, 22631),
+            Windows::Future => (10, 0, 26100),
         }
     }
 
@@ -359,15 +363,7 @@ impl ProcessBuilder {
     /// Replace the CodeView record of the module at `base`: PDB GUID (as `XXXXXXXX-XXXX-XXXX-XXXX-
     /// XXXXXXXXXXXX`), age and PDB name.
     pub fn set_pdb(&mut self, base: u64, guid: &str, age: u32, name: &str) {
-        let hex: String = guid.chars().filter(|c| c.is_ascii_hexdigit()).collect();
-        let b: Vec<u8> = (0..16)
-            .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex GUID"))
-            .collect();
-        // Stored as Data1 (u32 LE), Data2 (u16 LE), Data3 (u16 LE), Data4 (8 bytes).
-        let bytes = [
-            b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6], b[8], b[9], b[10], b[11], b[12], b[13],
-            b[14], b[15],
-        ];
+        let bytes = guid_bytes(guid);
         let m = self
             .dump
             .modules
@@ -844,6 +840,19 @@ impl ProcessBuilder {
             .collect();
         (self.dump, self.facts)
     }
+}
+
+/// A GUID `XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX` as CodeView stores it: Data1 (u32 LE), Data2
+/// (u16 LE), Data3 (u16 LE), Data4 (8 bytes).
+pub fn guid_bytes(guid: &str) -> [u8; 16] {
+    let hex: String = guid.chars().filter(|c| c.is_ascii_hexdigit()).collect();
+    let b: Vec<u8> = (0..16)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex GUID"))
+        .collect();
+    [
+        b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6], b[8], b[9], b[10], b[11], b[12], b[13],
+        b[14], b[15],
+    ]
 }
 
 /// Write a circular doubly linked list (`LIST_ENTRY`) with head `head` and entries `links`.

@@ -37,7 +37,7 @@ const MAX_CHUNKS: u64 = 1 << 16;
 
 /// Find the user blocks among the walked blocks, mark the LFH's own structures internal, and emit
 /// every chunk.
-pub(super) fn expand(w: &mut Walker<'_>, feh: u64) {
+pub(super) fn expand(w: &mut Walker<'_>, feh: u64, known_key: Option<u32>) {
     mark_internal(w, feh);
     let lfh = w.l.lfh;
     let mut blocks = Vec::new();
@@ -76,7 +76,20 @@ pub(super) fn expand(w: &mut Walker<'_>, feh: u64) {
         w.out.blocks[ub.container].internal = true;
     }
     let key = if w.l.family >= NtFamily::Win81 {
-        recover_key(w, feh, &blocks)
+        let recovered = recover_key(w, feh, &blocks);
+        match (known_key, recovered) {
+            (Some(k), Some(r)) if k != r => {
+                let heap = w.heap;
+                w.corrupt(
+                    heap,
+                    heap,
+                    format!("RtlpLFHKey from the PDB ({k:#x}) differs from the key the user blocks give ({r:#x}); using the PDB's"),
+                );
+                Some(k)
+            }
+            (Some(k), _) => Some(k),
+            (None, r) => r,
+        }
     } else {
         None
     };

@@ -10,7 +10,7 @@ mod lfh;
 mod ust;
 
 use super::block::{Block, Corruption, Coverage, FrontEnd, State};
-use super::HeapWalk;
+use super::{HeapWalk, NtdllSymbols};
 use crate::dump::memory::AddressSpace;
 use crate::layout::nt_heap::{NtHeapLayout, ENTRY_BUSY, ENTRY_VIRTUAL_ALLOC, SEGMENT_SIGNATURE};
 use crate::process::heaps::walk_list;
@@ -30,15 +30,31 @@ pub(crate) struct Walker<'a> {
     pub out: HeapWalk,
 }
 
-/// Walk one NT heap. `heap.family` must be set (the heap list validated it).
-pub fn walk(mem: AddressSpace<'_>, heap: &Heap, index: u32) -> HeapWalk {
+/// Walk one NT heap. `heap.family` must be set (the heap list validated it); `syms`, when ntdll's
+/// PDB was found, gives the exact structure offsets and the LFH key.
+pub fn walk(
+    mem: AddressSpace<'_>,
+    heap: &Heap,
+    index: u32,
+    syms: Option<&NtdllSymbols>,
+) -> HeapWalk {
     let mut out = HeapWalk::new(heap, index);
     let Some(family) = heap.family else {
         out.notes
             .push("the heap's layout could not be determined; it is not walked".into());
         return out;
     };
-    let l = NtHeapLayout::new(family, heap.bits);
+    let l = match syms {
+        Some(s) => {
+            out.notes.push(format!(
+                "structure offsets from {} ({} members)",
+                s.path.display(),
+                s.layout.members
+            ));
+            s.layout.layout
+        }
+        None => NtHeapLayout::new(family, heap.bits),
+    };
     let at = |off: u64| heap.address.wrapping_add(off);
     out.flags = mem.read_u32(at(l.flags)).ok();
     let encoded = mem.read_u32(at(l.encode_flag_mask)).unwrap_or(0) != 0;
@@ -68,7 +84,7 @@ pub fn walk(mem: AddressSpace<'_>, heap: &Heap, index: u32) -> HeapWalk {
     if front_end_type == Some(2) {
         let feh = mem.read_ptr(at(l.front_end_heap), heap.bits).unwrap_or(0);
         w.out.lfh = Some(feh);
-        lfh::expand(&mut w, feh);
+        lfh::expand(&mut w, feh, syms.and_then(|s| s.lfh_key));
     }
     w.out
 }
