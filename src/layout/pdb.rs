@@ -21,6 +21,107 @@ pub struct PdbLayout {
 
 type Members = HashMap<String, HashMap<String, u64>>;
 
+/// A layout field and the structure member that gives it.
+type Member = (
+    fn(&mut NtHeapLayout) -> &mut u64,
+    &'static str,
+    &'static str,
+);
+
+/// Every layout field a PDB can give, with its structure and member name.
+const MEMBERS: &[Member] = &[
+    (|l| &mut l.flags, "_HEAP", "Flags"),
+    (|l| &mut l.encode_flag_mask, "_HEAP", "EncodeFlagMask"),
+    (|l| &mut l.encoding, "_HEAP", "Encoding"),
+    (|l| &mut l.interceptor, "_HEAP", "Interceptor"),
+    (
+        |l| &mut l.virtual_allocd_blocks,
+        "_HEAP",
+        "VirtualAllocdBlocks",
+    ),
+    (|l| &mut l.segment_list, "_HEAP", "SegmentList"),
+    (|l| &mut l.front_end_heap, "_HEAP", "FrontEndHeap"),
+    (|l| &mut l.front_end_heap_type, "_HEAP", "FrontEndHeapType"),
+    (
+        |l| &mut l.seg_signature,
+        "_HEAP_SEGMENT",
+        "SegmentSignature",
+    ),
+    (
+        |l| &mut l.seg_list_entry,
+        "_HEAP_SEGMENT",
+        "SegmentListEntry",
+    ),
+    (|l| &mut l.seg_heap, "_HEAP_SEGMENT", "Heap"),
+    (|l| &mut l.seg_base, "_HEAP_SEGMENT", "BaseAddress"),
+    (|l| &mut l.seg_pages, "_HEAP_SEGMENT", "NumberOfPages"),
+    (|l| &mut l.seg_first_entry, "_HEAP_SEGMENT", "FirstEntry"),
+    (|l| &mut l.seg_last_valid, "_HEAP_SEGMENT", "LastValidEntry"),
+    (|l| &mut l.seg_ucr_list, "_HEAP_SEGMENT", "UCRSegmentList"),
+    (
+        |l| &mut l.ucr_segment_entry,
+        "_HEAP_UCR_DESCRIPTOR",
+        "SegmentEntry",
+    ),
+    (|l| &mut l.ucr_address, "_HEAP_UCR_DESCRIPTOR", "Address"),
+    (|l| &mut l.ucr_size, "_HEAP_UCR_DESCRIPTOR", "Size"),
+    (
+        |l| &mut l.vae_commit,
+        "_HEAP_VIRTUAL_ALLOC_ENTRY",
+        "CommitSize",
+    ),
+    (
+        |l| &mut l.vae_reserve,
+        "_HEAP_VIRTUAL_ALLOC_ENTRY",
+        "ReserveSize",
+    ),
+    (
+        |l| &mut l.vae_busy_block,
+        "_HEAP_VIRTUAL_ALLOC_ENTRY",
+        "BusyBlock",
+    ),
+    (
+        |l| &mut l.lfh.sub_segment_zones,
+        "_LFH_HEAP",
+        "SubSegmentZones",
+    ),
+    (
+        |l| &mut l.lfh.subseg_user_blocks,
+        "_HEAP_SUBSEGMENT",
+        "UserBlocks",
+    ),
+    (
+        |l| &mut l.lfh.subseg_depth,
+        "_HEAP_SUBSEGMENT",
+        "AggregateExchg",
+    ),
+    (
+        |l| &mut l.lfh.subseg_block_size,
+        "_HEAP_SUBSEGMENT",
+        "BlockSize",
+    ),
+    (
+        |l| &mut l.lfh.subseg_block_count,
+        "_HEAP_SUBSEGMENT",
+        "BlockCount",
+    ),
+    (
+        |l| &mut l.lfh.ub_signature,
+        "_HEAP_USERDATA_HEADER",
+        "Signature",
+    ),
+    (
+        |l| &mut l.lfh.ub_encoded_offsets,
+        "_HEAP_USERDATA_HEADER",
+        "EncodedOffsets",
+    ),
+    (
+        |l| &mut l.lfh.ub_bitmap_size,
+        "_HEAP_USERDATA_HEADER",
+        "BusyBitmap",
+    ),
+];
+
 /// Read the members of the structures heapdiag uses and apply them over `base`.
 pub fn nt_layout(bytes: &[u8], base: NtHeapLayout) -> Result<PdbLayout, String> {
     let mut p = pdb::PDB::open(std::io::Cursor::new(bytes)).map_err(|e| e.to_string())?;
@@ -36,121 +137,29 @@ pub fn nt_layout(bytes: &[u8], base: NtHeapLayout) -> Result<PdbLayout, String> 
     let (members, sizes) = struct_members(&mut p, &wanted)?;
     let mut l = base;
     let mut n = 0usize;
-    let mut set = |field: &mut u64, s: &str, m: &str, adjust: u64| {
-        if let Some(off) = members.get(s).and_then(|x| x.get(m)) {
-            *field = off + adjust;
+    let ptr = u64::from(l.bits / 8);
+    for (field, s, m) in MEMBERS {
+        if let Some(off) = members.get(*s).and_then(|x| x.get(*m)) {
+            *field(&mut l) = *off;
             n += 1;
         }
-    };
-    let enc_adjust = if l.bits == 64 { 8 } else { 0 };
-    set(&mut l.flags, "_HEAP", "Flags", 0);
-    set(&mut l.encode_flag_mask, "_HEAP", "EncodeFlagMask", 0);
-    set(&mut l.encoding, "_HEAP", "Encoding", enc_adjust);
-    set(&mut l.interceptor, "_HEAP", "Interceptor", 0);
-    set(
-        &mut l.virtual_allocd_blocks,
-        "_HEAP",
-        "VirtualAllocdBlocks",
-        0,
-    );
-    set(&mut l.segment_list, "_HEAP", "SegmentList", 0);
-    set(&mut l.front_end_heap, "_HEAP", "FrontEndHeap", 0);
-    set(&mut l.front_end_heap_type, "_HEAP", "FrontEndHeapType", 0);
-    set(&mut l.seg_signature, "_HEAP_SEGMENT", "SegmentSignature", 0);
-    set(
-        &mut l.seg_list_entry,
-        "_HEAP_SEGMENT",
-        "SegmentListEntry",
-        0,
-    );
-    set(&mut l.seg_heap, "_HEAP_SEGMENT", "Heap", 0);
-    set(&mut l.seg_base, "_HEAP_SEGMENT", "BaseAddress", 0);
-    set(&mut l.seg_pages, "_HEAP_SEGMENT", "NumberOfPages", 0);
-    set(&mut l.seg_first_entry, "_HEAP_SEGMENT", "FirstEntry", 0);
-    set(&mut l.seg_last_valid, "_HEAP_SEGMENT", "LastValidEntry", 0);
-    set(&mut l.seg_ucr_list, "_HEAP_SEGMENT", "UCRSegmentList", 0);
-    set(
-        &mut l.ucr_segment_entry,
-        "_HEAP_UCR_DESCRIPTOR",
-        "SegmentEntry",
-        0,
-    );
-    set(&mut l.ucr_address, "_HEAP_UCR_DESCRIPTOR", "Address", 0);
-    set(&mut l.ucr_size, "_HEAP_UCR_DESCRIPTOR", "Size", 0);
-    set(
-        &mut l.vae_commit,
-        "_HEAP_VIRTUAL_ALLOC_ENTRY",
-        "CommitSize",
-        0,
-    );
-    set(
-        &mut l.vae_reserve,
-        "_HEAP_VIRTUAL_ALLOC_ENTRY",
-        "ReserveSize",
-        0,
-    );
-    set(
-        &mut l.vae_busy_block,
-        "_HEAP_VIRTUAL_ALLOC_ENTRY",
-        "BusyBlock",
-        0,
-    );
-    set(
-        &mut l.lfh.sub_segment_zones,
-        "_LFH_HEAP",
-        "SubSegmentZones",
-        0,
-    );
-    set(
-        &mut l.lfh.subseg_user_blocks,
-        "_HEAP_SUBSEGMENT",
-        "UserBlocks",
-        0,
-    );
-    set(
-        &mut l.lfh.subseg_depth,
-        "_HEAP_SUBSEGMENT",
-        "AggregateExchg",
-        0,
-    );
-    set(
-        &mut l.lfh.subseg_block_size,
-        "_HEAP_SUBSEGMENT",
-        "BlockSize",
-        0,
-    );
-    set(
-        &mut l.lfh.subseg_block_count,
-        "_HEAP_SUBSEGMENT",
-        "BlockCount",
-        0,
-    );
-    set(
-        &mut l.lfh.ub_signature,
-        "_HEAP_USERDATA_HEADER",
-        "Signature",
-        0,
-    );
-    set(
-        &mut l.lfh.ub_encoded_offsets,
-        "_HEAP_USERDATA_HEADER",
-        "EncodedOffsets",
-        0,
-    );
-    set(
-        &mut l.lfh.ub_bitmap_size,
-        "_HEAP_USERDATA_HEADER",
-        "BusyBitmap",
-        0,
-    );
-    let ptr = u64::from(l.bits / 8);
-    // RTL_BITMAP(_EX) {SizeOfBitMap, Buffer}: the buffer pointer follows a pointer-sized size.
-    set(
-        &mut l.lfh.ub_bitmap_buffer,
-        "_HEAP_USERDATA_HEADER",
-        "BusyBitmap",
-        ptr,
-    );
+    }
+    // Two offsets point inside a member: the 8 meaningful bytes of x64's 16-byte Encoding, and the
+    // Buffer pointer after BusyBitmap's pointer-sized SizeOfBitMap.
+    if l.bits == 64
+        && members
+            .get("_HEAP")
+            .is_some_and(|x| x.contains_key("Encoding"))
+    {
+        l.encoding += 8;
+    }
+    if let Some(off) = members
+        .get("_HEAP_USERDATA_HEADER")
+        .and_then(|x| x.get("BusyBitmap"))
+    {
+        l.lfh.ub_bitmap_buffer = off + ptr;
+        n += 1;
+    }
     if let Some(size) = sizes.get("_HEAP_VIRTUAL_ALLOC_ENTRY") {
         l.vae_size = *size;
     }
