@@ -203,6 +203,7 @@ enum FrontEndArg {
     Backend,
     Lfh,
     Large,
+    Vs,
 }
 
 /// An address: hex, with or without `0x`, WinDbg's backtick allowed.
@@ -431,6 +432,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<String, Failure> {
                     FrontEndArg::Backend => FrontEnd::Backend,
                     FrontEndArg::Lfh => FrontEnd::Lfh,
                     FrontEndArg::Large => FrontEnd::Large,
+                    FrontEndArg::Vs => FrontEnd::Vs,
                 }),
                 size,
                 size_range: size_range.map(|v| (v[0], v[1])),

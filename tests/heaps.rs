@@ -451,3 +451,48 @@ fn an_unknown_build_says_so_and_its_pdb_gives_the_layout_and_the_key() {
     );
     assert_eq!(h["corruptions"].as_array().unwrap().len(), 0);
 }
+
+#[test]
+fn segment_heap_components_and_a_corrupted_vs_header() {
+    let name = "segheap-mixed-win10-x64.dmp";
+    let facts = facts(name);
+    let seg = &facts.heaps[1];
+    assert!(seg.segment_heap);
+    let h = &json(&["heaps", fixture(name).to_str().unwrap(), "--json"])[1];
+    assert_eq!(h["type"], "segment");
+    assert_eq!(h["walked"], true);
+    let busy = seg.blocks.iter().filter(|b| b.busy).count() as u64;
+    assert_eq!(h["busy_blocks"].as_u64(), Some(busy));
+    for fe in ["vs", "lfh", "backend", "large"] {
+        assert!(seg.blocks.iter().any(|b| b.front_end == fe), "{fe}");
+    }
+    // Damage the second VS chunk's encoded size: it is reported, the chunks before it stay.
+    let (mut dump, _) = (dumpwriter::fixtures::by_name(name).unwrap().build)();
+    let second = seg
+        .blocks
+        .iter()
+        .filter(|b| b.front_end == "vs")
+        .nth(1)
+        .unwrap();
+    let raw = dump.memory.read_u64(second.entry);
+    dump.memory.write_u64(second.entry, raw ^ 0x0fff_0000);
+    let path = write_temp("vs-corrupt.dmp", &dump.to_bytes());
+    let h = &json(&["heaps", path.to_str().unwrap(), "--json"])[1];
+    let c = &h["corruptions"][0];
+    assert_eq!(c["address"], hex(second.entry), "{}", h["corruptions"]);
+    assert!(c["what"].as_str().unwrap().contains("VS chunk header"));
+    let blocks = json(&[
+        "blocks",
+        path.to_str().unwrap(),
+        "--heap",
+        &hex(seg.address),
+        "--front-end",
+        "vs",
+        "--json",
+    ]);
+    assert_eq!(
+        blocks.as_array().unwrap().len(),
+        1,
+        "only the chunk before the damage"
+    );
+}

@@ -95,6 +95,7 @@ mod tests {
             index: 0,
             bits: 32,
             kind: crate::process::HeapKind::Nt,
+            walked: true,
             family: None,
             flags: None,
             lfh: None,

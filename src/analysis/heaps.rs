@@ -100,7 +100,7 @@ pub fn summarize(w: &HeapWalk) -> HeapSummary {
     let mut s = HeapSummary {
         address: w.heap,
         kind: w.kind,
-        analyzed: w.family.is_some(),
+        analyzed: w.walked,
         bits: w.bits,
         flags: w.flags,
         reserved: w.large_reserved,

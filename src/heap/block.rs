@@ -29,15 +29,18 @@ pub enum FrontEnd {
     Lfh,
     /// A VirtualAlloc'd large block.
     Large,
+    /// A chunk of a segment heap's VS (variable size) subsegment.
+    Vs,
 }
 
 impl FrontEnd {
-    /// `backend`, `lfh`, `large`.
+    /// `backend`, `lfh`, `large`, `vs`.
     pub fn name(self) -> &'static str {
         match self {
             FrontEnd::Backend => "backend",
             FrontEnd::Lfh => "lfh",
             FrontEnd::Large => "large",
+            FrontEnd::Vs => "vs",
         }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod block;
 pub mod nt;
+pub mod segment;
 
 use crate::dump::Dump;
 use crate::layout::nt_heap::{NtFamily, NtHeapLayout};
@@ -24,6 +25,8 @@ pub struct HeapWalk {
     pub bits: u32,
     /// NT heap or segment heap.
     pub kind: HeapKind,
+    /// Whether the heap was walked (false for heaps not captured or of a kind not walked).
+    pub walked: bool,
     /// The layout family walked with.
     pub family: Option<NtFamily>,
     /// `_HEAP.Flags`, when read.
@@ -53,6 +56,7 @@ impl HeapWalk {
             index,
             bits: heap.bits,
             kind: heap.kind,
+            walked: false,
             family: heap.family,
             flags: None,
             lfh: None,
@@ -162,11 +166,9 @@ pub fn walk_all_with(dump: &Dump, process: &Process, symbols: &SymbolPath) -> Ve
                     w
                 }
                 HeapKind::Segment => {
-                    let mut w = HeapWalk::new(h, index);
-                    w.notes.push(
-                        "segment heaps are not walked yet; their ranges are still labeled".into(),
-                    );
-                    w
+                    let ntdll = crate::process::ntdll_of(&dump.modules, h.bits, process.wow64)
+                        .map(|m| (m.base, m.end()));
+                    segment::walk(mem, h, index, ntdll)
                 }
                 HeapKind::NotCaptured => {
                     let mut w = HeapWalk::new(h, index);

@@ -391,34 +391,59 @@ fn segment_heap(mem: &AddressSpace<'_>, heap: &mut Heap) {
     large_allocations(mem, heap, l);
 }
 
-/// Walk the `_RTL_RB_TREE` of large allocations (in order, bounded). Encoded trees are not
-/// decoded: their link encoding is not verified (reference §6.8), so they are reported instead.
+/// Large allocations `(VirtualAddress as stored, allocated bytes)` and why the walk stopped early.
+pub type LargeNodes = (Vec<(u64, u64)>, Option<String>);
+
+/// Put the large allocations of a segment heap on its list of large blocks.
 fn large_allocations(mem: &AddressSpace<'_>, heap: &mut Heap, l: &SegmentHeapLayout) {
-    let bits = heap.bits;
+    match large_nodes(mem, heap.address, heap.bits, l) {
+        Ok((nodes, problem)) => {
+            for (va, bytes) in nodes {
+                let start = va & !0xffff;
+                heap.large_blocks.push(Range {
+                    start,
+                    end: start.saturating_add(bytes),
+                });
+            }
+            heap.problems.extend(problem);
+        }
+        Err(why) => heap.problems.push(why),
+    }
+}
+
+/// The large allocations of a segment heap: `(VirtualAddress as stored, allocated bytes)` per node
+/// of the `_RTL_RB_TREE` at `LargeAllocMetadata`, in order (bounded, loop-safe), and why the walk
+/// stopped early if it did. Encoded trees are not decoded: their link encoding is not verified
+/// (reference §6.8).
+pub fn large_nodes(
+    mem: &AddressSpace<'_>,
+    heap: u64,
+    bits: u32,
+    l: &SegmentHeapLayout,
+) -> Result<LargeNodes, String> {
     let Some(meta) = l.large_alloc_metadata else {
-        heap.problems.push(
+        return Err(
             "large allocations of 32-bit segment heaps are not listed yet (layout not verified)"
                 .into(),
         );
-        return;
     };
     let step = u64::from(bits / 8);
-    let tree = heap.address.wrapping_add(meta);
+    let tree = heap.wrapping_add(meta);
     let (Ok(root), Ok(min)) = (
         mem.read_ptr(tree, bits),
         mem.read_ptr(tree.wrapping_add(step), bits),
     ) else {
-        heap.problems.push(format!(
+        return Err(format!(
             "large allocation tree at {tree:#x} is not captured"
         ));
-        return;
     };
     if min & 1 != 0 {
-        heap.problems.push(format!(
+        return Err(format!(
             "large allocation tree at {tree:#x} is encoded; its allocations are not listed"
         ));
-        return;
     }
+    let mut out = Vec::new();
+    let mut problem = None;
     let mut stack = Vec::new();
     let mut seen = HashSet::new();
     let mut node = root;
@@ -433,20 +458,14 @@ fn large_allocations(mem: &AddressSpace<'_>, heap: &mut Heap, l: &SegmentHeapLay
         match (va, word) {
             (Ok(va), Ok(word)) => {
                 let pages = (word >> 12) & ((1u64 << l.large_pages_bits) - 1);
-                let start = va & !0xffff;
-                heap.large_blocks.push(Range {
-                    start,
-                    end: start.saturating_add(pages * 0x1000),
-                });
+                out.push((va, pages * 0x1000));
             }
-            _ => heap
-                .problems
-                .push(format!("large allocation node at {n:#x} is not captured")),
+            _ => problem = Some(format!("large allocation node at {n:#x} is not captured")),
         }
         node = mem.read_ptr(n.wrapping_add(step), bits).unwrap_or(0);
     }
     if seen.len() > MAX_LIST {
-        heap.problems
-            .push("large allocation tree is too large or loops; stopped".into());
+        problem = Some("large allocation tree is too large or loops; stopped".into());
     }
+    Ok((out, problem))
 }

@@ -142,6 +142,14 @@ pub const HEAPS: &[Fixture] = &[
         build: heap_future_x64,
     },
     Fixture {
+        name: "segheap-mixed-win10-x64.dmp",
+        imitates: "Windows 10 22H2 x64 with an NT process heap (the rich heap) and a segment heap \
+                   (1809+ _SEGMENT_HEAP layout: SegContexts +0x100, LargeAllocMetadata +0x48) holding \
+                   a VS subsegment, two LFH subsegments, a back-end range and two large allocations; \
+                   RtlpHpHeapGlobals {HeapKey, LfhKey} in ntdll's data",
+        build: segheap_mixed,
+    },
+    Fixture {
         name: "diff-before.dmp",
         imitates: "Windows 10 22H2 x64 with +ust, service.exe: 3 blocks of 0x100 from a leaking stack, 6 \
                    of 0x80 from a shrinking stack, 4 of 0x40 from an unchanged stack, 0x20000 bytes of \
@@ -390,6 +398,29 @@ fn heap_future_x64() -> (MinidumpBuilder, Facts) {
     dump.memory
         .write_u64(key_at, u64::from(key) | 0x5a5a_0000_0000_0000);
     (dump, facts)
+}
+
+/// See [`HEAPS`]: `segheap-mixed-win10-x64.dmp`.
+fn segheap_mixed() -> (MinidumpBuilder, Facts) {
+    let mut b = ProcessBuilder::new(Windows::Win10, Kind::Native64, r"C:\app\mixed.exe");
+    b.add_thread();
+    b.add_nt_heap(&rich_heap(64, false, vec![]));
+    b.add_rich_segment_heap(&crate::segment_heap::SegmentHeapSpec {
+        vs: vec![Some(0x20), Some(0x100), None, Some(0x3e7), Some(0x10)],
+        lfh: vec![
+            (
+                0x40,
+                vec![Some(0x40), Some(0x31), None, Some(0x8), None, Some(0x3f)],
+            ),
+            (
+                0x100,
+                (0..10).map(|i| (i % 3 != 2).then_some(0xf0 + i)).collect(),
+            ),
+        ],
+        backend: vec![0x3_0123],
+        large: vec![0x12_3456, 0x40_0000],
+    });
+    b.finish()
 }
 
 /// See [`HEAPS`]: `diff-before.dmp` / `diff-after.dmp`.

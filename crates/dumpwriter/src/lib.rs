@@ -14,6 +14,7 @@ pub mod memory;
 pub mod minidump;
 pub mod nt_heap;
 pub mod process;
+pub mod segment_heap;
 
 pub use memory::{ProcessMemory, Region};
 pub use minidump::{Arch, HandleSpec, MemoryListKind, MinidumpBuilder, ModuleSpec, ThreadSpec};

@@ -609,6 +609,25 @@ impl ProcessBuilder {
         heap
     }
 
+    /// The heaps made so far.
+    pub(crate) fn facts_heaps(&self) -> &[HeapFacts] {
+        &self.facts.heaps
+    }
+
+    /// The heaps made so far, to complete.
+    pub(crate) fn facts_heaps_mut(&mut self) -> &mut Vec<HeapFacts> {
+        &mut self.facts.heaps
+    }
+
+    /// The captured data page of the world's ntdll (where its ProcessHeaps array lives).
+    pub(crate) fn ntdll_data(&self, bits: u32) -> u64 {
+        self.worlds
+            .iter()
+            .find(|w| w.bits == bits)
+            .expect("a world of that width")
+            .heap_array
+    }
+
     pub(crate) fn register_heap(&mut self, bits: u32, facts: HeapFacts) {
         let world = self
             .worlds

@@ -44,6 +44,7 @@ pub fn walk(
             .push("the heap's layout could not be determined; it is not walked".into());
         return out;
     };
+    out.walked = true;
     let l = match syms {
         Some(s) => {
             out.notes.push(format!(

@@ -1,0 +1,221 @@
+//! Segment heaps (Windows 10 1809+ x64 layout) with allocations in every component: a VS
+//! subsegment, LFH subsegments, a back-end range and large allocations.
+//!
+//! Layouts and encodings: `shared/docs/windows-heap-reference.md` §6 and §11.1 — page-segment
+//! signature `seg ^ ctx ^ HeapKey ^ 0xA2E64EADA2E64EAD`, range descriptors (RangeFlags +0x18,
+//! UnitSize +0x1F, UnusedBytes +0x04), VS chunk headers `Sizes ^ hdr ^ HeapKey` with the page offset
+//! byte `^ (u8)hdr ^ (u8)HeapKey`, LFH `BlockOffsets ^ low32(LfhKey) ^ (low32(sub) >> 12)` with a
+//! 2-bit busy bitmap, large allocations in an unencoded `_RTL_RB_TREE`, and `RtlpHpHeapGlobals`
+//! `{HeapKey, LfhKey}` in ntdll's data.
+
+use crate::memory::*;
+use crate::nt_heap::ExpectedBlock;
+use crate::process::ProcessBuilder;
+
+/// What a segment heap holds.
+#[derive(Clone, Debug)]
+pub struct SegmentHeapSpec {
+    /// VS chunks in one VS subsegment: `Some(requested)` busy, `None` free.
+    pub vs: Vec<Option<u64>>,
+    /// LFH subsegments: block size and blocks (`Some(requested)` busy).
+    pub lfh: Vec<(u64, Vec<Option<u64>>)>,
+    /// Back-end allocations (requested sizes): one page range each.
+    pub backend: Vec<u64>,
+    /// Large allocations (requested sizes): their own VirtualAlloc each.
+    pub large: Vec<u64>,
+}
+
+/// `0xA2E64EADA2E64EAD`, the page-segment signature constant (Windows 10 1709 – 11 23H2).
+const SEGMENT_SIGNATURE_KEY: u64 = 0xa2e6_4ead_a2e6_4ead;
+const PAGE: u64 = 0x1000;
+
+impl ProcessBuilder {
+    /// A 64-bit segment heap (1809+ layout) holding `spec`'s allocations; returns its address.
+    pub fn add_rich_segment_heap(&mut self, spec: &SegmentHeapSpec) -> u64 {
+        let heap = self.add_segment_heap(64);
+        let seg = self.facts_heaps().last().expect("just added").segments[0].0;
+        let heap_key = 0x5eed_0000_0000_0000 ^ heap.rotate_left(17).wrapping_mul(0x9e37_79b9);
+        let lfh_key = heap_key.rotate_left(29) ^ 0x1f2e_3d4c_5b6a_7988;
+        let globals = self.ntdll_data(64) + 0x400;
+        let ctx = heap + 0x100;
+        let m = &mut self.dump.memory;
+        m.write_u64(globals, heap_key);
+        m.write_u64(globals + 8, lfh_key);
+        m.capture(seg, 0x2_0000);
+        m.write_u64(seg + 0x10, seg ^ ctx ^ heap_key ^ SEGMENT_SIGNATURE_KEY);
+        let mut blocks: Vec<ExpectedBlock> = Vec::new();
+        // Units are pages (UnitShift 12); the 0x2000-byte header takes units 0 and 1.
+        let mut unit = 2u64;
+        let desc = |u: u64| seg + u * 0x20;
+        let mut range = |m: &mut ProcessMemory, units: u64, flags: u8, unused: u32| {
+            let first = unit;
+            m.write(desc(first) + 0x18, &[flags]);
+            m.write(desc(first) + 0x1f, &[units as u8]);
+            m.write_u32(desc(first) + 4, unused);
+            for k in 1..units {
+                m.write(desc(first + k) + 0x18, &[flags & !2]);
+                m.write(desc(first + k) + 0x1f, &[k as u8]);
+            }
+            unit += units;
+            seg + first * PAGE
+        };
+        // VS subsegment: 4 pages.
+        let vs = range(m, 4, 0x0f, 0);
+        let vs_units = 4 * PAGE / 16;
+        m.write_u16(vs + 0x20, vs_units as u16);
+        m.write_u16(vs + 0x22, (vs_units as u16) ^ 0x2bed);
+        let mut chunks: Vec<(Option<u64>, u64)> = spec
+            .vs
+            .iter()
+            .map(|c| (*c, c.map_or(0x40, |req| (req + 0x10).div_ceil(16) * 16)))
+            .collect();
+        let used: u64 = chunks.iter().map(|c| c.1).sum();
+        assert!(0x30 + used + 0x20 <= 4 * PAGE, "VS chunks do not fit");
+        // The rest of the subsegment is one free chunk.
+        chunks.push((None, 4 * PAGE - 0x30 - used));
+        let mut hdr = vs + 0x30;
+        let mut prev = 0u64;
+        for (c, size) in chunks {
+            let allocated = u64::from(c.is_some());
+            let sizes = (size / 16) << 16 | (prev / 16) << 32 | allocated << 48;
+            m.write_u64(hdr, sizes ^ hdr ^ heap_key);
+            let page_off = (hdr - vs) / PAGE;
+            m.write(
+                hdr + 8,
+                &[(page_off as u8) ^ (hdr as u8) ^ (heap_key as u8)],
+            );
+            let capacity = size - 0x10;
+            let (flag, req) = match c {
+                Some(req) if req < capacity => {
+                    m.write_u16(hdr + size - 2, (capacity - req) as u16);
+                    (1u8, req)
+                }
+                Some(req) => (0, req),
+                None => (0, capacity),
+            };
+            m.write(hdr + 9, &[flag]);
+            blocks.push(ExpectedBlock {
+                entry: hdr,
+                address: hdr + 0x10,
+                size: req,
+                block_size: size,
+                busy: c.is_some(),
+                front_end: "vs",
+                internal: false,
+                trace: 0,
+            });
+            prev = size;
+            hdr += size;
+        }
+        // LFH subsegments: 2 pages each.
+        for (bsize, list) in &spec.lfh {
+            let sub = range(m, 2, 0x0b, 0);
+            let count = list.len() as u64;
+            let first = (0x30 + (count * 2).div_ceil(8)).div_ceil(16) * 16;
+            assert!(
+                first + count * bsize <= 2 * PAGE,
+                "LFH subsegment too small"
+            );
+            m.write_u16(sub + 0x22, count as u16);
+            let plain = (*bsize as u32) | ((first as u32) << 16);
+            m.write_u32(sub + 0x28, plain ^ (lfh_key as u32) ^ ((sub as u32) >> 12));
+            let mut bitmap = vec![0u8; (count * 2).div_ceil(8) as usize];
+            for (i, b) in list.iter().enumerate() {
+                let at = sub + first + i as u64 * bsize;
+                let (busy, req) = match b {
+                    Some(req) => {
+                        bitmap[i / 4] |= 1 << ((i % 4) * 2);
+                        if *req < *bsize {
+                            bitmap[i / 4] |= 2 << ((i % 4) * 2);
+                            m.write_u16(at + bsize - 2, (bsize - req) as u16);
+                        }
+                        (true, *req)
+                    }
+                    None => (false, *bsize),
+                };
+                blocks.push(ExpectedBlock {
+                    entry: at,
+                    address: at,
+                    size: req,
+                    block_size: *bsize,
+                    busy,
+                    front_end: "lfh",
+                    internal: false,
+                    trace: 0,
+                });
+            }
+            m.write(sub + 0x30, &bitmap);
+        }
+        // Back-end allocations: one range each, the unused count in the first descriptor.
+        for req in &spec.backend {
+            let units = req.div_ceil(PAGE);
+            let unused = units * PAGE - req;
+            let at = range(m, units, 0x03, unused as u32);
+            blocks.push(ExpectedBlock {
+                entry: at,
+                address: at,
+                size: *req,
+                block_size: units * PAGE,
+                busy: true,
+                front_end: "backend",
+                internal: false,
+                trace: 0,
+            });
+        }
+        // The rest of the segment: one free range.
+        let rest = 256 - unit;
+        m.write(desc(unit) + 0x18, &[0x02]);
+        m.write(desc(unit) + 0x1f, &[rest as u8]);
+        // Large allocations: nodes in the heap's own allocation, an in-order chain of right links.
+        let tree = heap + 0x48;
+        let mut nodes = Vec::new();
+        for (i, req) in spec.large.iter().enumerate() {
+            let pages = req.div_ceil(PAGE);
+            let reserve = (pages * PAGE).div_ceil(0x1_0000) * 0x1_0000;
+            let va = self.alloc_private(reserve);
+            self.heap_region(va, pages * PAGE, va, MEM_COMMIT, 64);
+            if reserve > pages * PAGE {
+                self.heap_region(
+                    va + pages * PAGE,
+                    reserve - pages * PAGE,
+                    va,
+                    MEM_RESERVE,
+                    64,
+                );
+            }
+            self.dump.memory.capture(va, PAGE);
+            let node = heap + 0x2000 + i as u64 * 0x40;
+            let unused = pages * PAGE - req;
+            nodes.push(node);
+            let m = &mut self.dump.memory;
+            m.write_u64(node + 0x18, va | unused);
+            m.write_u64(node + 0x20, pages << 12);
+            blocks.push(ExpectedBlock {
+                entry: va,
+                address: va,
+                size: *req,
+                block_size: pages * PAGE,
+                busy: true,
+                front_end: "large",
+                internal: false,
+                trace: 0,
+            });
+        }
+        let m = &mut self.dump.memory;
+        for (i, &n) in nodes.iter().enumerate() {
+            let right = nodes.get(i + 1).copied().unwrap_or(0);
+            m.write_u64(n, 0);
+            m.write_u64(n + 8, right);
+        }
+        m.write_u64(tree, nodes.first().copied().unwrap_or(0));
+        m.write_u64(tree + 8, nodes.first().copied().unwrap_or(0));
+        let facts = self.facts_heaps_mut().last_mut().expect("just added");
+        facts.large_blocks = blocks
+            .iter()
+            .filter(|b| b.front_end == "large")
+            .map(|b| (b.entry, b.block_size.div_ceil(0x1_0000) * 0x1_0000))
+            .collect();
+        facts.blocks = blocks;
+        heap
+    }
+}

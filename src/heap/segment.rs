@@ -1,0 +1,288 @@
+//! The segment heap walker (Windows 10/11, x64 layouts; reference §6 and §11.1): page segments and
+//! their range descriptors, back-end ranges, VS subsegments (encoded chunk headers), LFH
+//! subsegments (encoded block offsets, 2-bit busy bitmap) and large allocations.
+//!
+//! Keys without symbols: `HeapKey` follows exactly from any page segment's signature
+//! (`sig ^ ctx ^ seg ^ 0xA2E64EADA2E64EAD`); `RtlpHpHeapGlobals` is then found in ntdll's data by
+//! searching for that value, and `LfhKey` is the next field. 32-bit segment heaps are not walked
+//! yet.
+
+use super::block::{Block, FrontEnd, State};
+use super::HeapWalk;
+use crate::dump::memory::AddressSpace;
+use crate::layout::segment_heap::candidates;
+use crate::process::heaps::{large_nodes, walk_list};
+use crate::process::Heap;
+
+const SIGNATURE_KEY: u64 = 0xa2e6_4ead_a2e6_4ead;
+/// Descriptors per page segment.
+const DESCRIPTORS: u64 = 256;
+
+/// Walk one segment heap; `ntdll` is the world's ntdll `[base, end)`, where the keys live.
+pub fn walk(mem: AddressSpace<'_>, heap: &Heap, index: u32, ntdll: Option<(u64, u64)>) -> HeapWalk {
+    let mut out = HeapWalk::new(heap, index);
+    if heap.bits != 64 {
+        out.notes
+            .push("32-bit segment heaps are not walked yet; their ranges are still labeled".into());
+        return out;
+    }
+    let Some(l) = candidates(64).iter().find(|l| {
+        mem.read_u64(heap.address.wrapping_add(l.seg_contexts + l.ctx_heap))
+            .ok()
+            == Some(heap.address)
+    }) else {
+        out.notes
+            .push("no known _SEGMENT_HEAP layout fits this heap; it is not walked".into());
+        return out;
+    };
+    out.walked = true;
+    // Page segments of both contexts, with each context's unit shift and first descriptor.
+    let mut segments = Vec::new();
+    for i in 0..2 {
+        let ctx = heap.address.wrapping_add(l.seg_contexts + i * l.ctx_size);
+        let shift = mem.read(ctx.wrapping_add(l.ctx_unit_shift), 3);
+        let Ok(b) = shift else { continue };
+        let (shift, first) = (u64::from(b[0]), u64::from(b[2]));
+        if !(12..=20).contains(&shift) {
+            continue;
+        }
+        for seg in walk_list(&mem, ctx.wrapping_add(l.ctx_segment_list), 64).links {
+            segments.push((seg, ctx, shift, first));
+        }
+    }
+    let heap_key = segments.iter().find_map(|&(seg, ctx, ..)| {
+        mem.read_u64(seg.wrapping_add(0x10))
+            .ok()
+            .map(|sig| sig ^ ctx ^ seg ^ SIGNATURE_KEY)
+    });
+    let Some(heap_key) = heap_key else {
+        out.notes
+            .push("no page segment is captured, so the heap key cannot be recovered".into());
+        return out;
+    };
+    let lfh_key = ntdll.and_then(|(base, end)| find_lfh_key(&mem, base, end, heap_key));
+    if lfh_key.is_none() {
+        out.notes.push(
+            "RtlpHpHeapGlobals was not found in ntdll's captured data: LFH subsegments are not decoded"
+                .into(),
+        );
+    }
+    for &(seg, ctx, shift, first) in &segments {
+        match mem.read_u64(seg.wrapping_add(0x10)) {
+            Ok(sig) if sig ^ ctx ^ seg ^ SIGNATURE_KEY == heap_key => {}
+            _ => {
+                out.corruptions.push(super::Corruption {
+                    address: seg,
+                    segment: seg,
+                    what: "page segment signature does not match the heap key".into(),
+                });
+                continue;
+            }
+        }
+        let mut i = first;
+        while i < DESCRIPTORS {
+            let d = seg + i * 0x20;
+            let (Ok(flags), Ok(units)) = (mem.read(d + 0x18, 1), mem.read(d + 0x1f, 1)) else {
+                break;
+            };
+            let (flags, units) = (flags[0], u64::from(units[0]).max(1));
+            if flags & 2 == 0 {
+                i += 1;
+                continue;
+            }
+            let base = seg + (i << shift);
+            let len = units << shift;
+            if flags & 1 != 0 {
+                match flags & 0x0c {
+                    0x00 => {
+                        let unused = u64::from(mem.read_u32(d + 4).unwrap_or(0));
+                        out.blocks.push(block(
+                            index,
+                            base,
+                            base,
+                            len.saturating_sub(unused),
+                            len,
+                            true,
+                            FrontEnd::Backend,
+                        ));
+                    }
+                    0x08 => {
+                        if let Some(k) = lfh_key {
+                            lfh(&mem, &mut out, index, base, len, k);
+                        }
+                    }
+                    0x0c => vs(&mem, &mut out, index, base, len, heap_key),
+                    _ => {}
+                }
+            }
+            i += units;
+        }
+    }
+    match large_nodes(&mem, heap.address, 64, l) {
+        Ok((nodes, problem)) => {
+            for (va, bytes) in nodes {
+                let unused = va & 0xffff;
+                let start = va & !0xffff;
+                out.blocks.push(block(
+                    index,
+                    start,
+                    start,
+                    bytes.saturating_sub(unused),
+                    bytes,
+                    true,
+                    FrontEnd::Large,
+                ));
+                out.large_committed += bytes;
+                out.large_reserved += bytes.div_ceil(0x1_0000) * 0x1_0000;
+            }
+            out.notes.extend(problem);
+        }
+        Err(why) => out.notes.push(why),
+    }
+    out
+}
+
+fn block(
+    heap: u32,
+    entry: u64,
+    address: u64,
+    size: u64,
+    block_size: u64,
+    busy: bool,
+    fe: FrontEnd,
+) -> Block {
+    Block {
+        entry,
+        address,
+        size,
+        block_size,
+        trace: 0,
+        heap,
+        state: if busy { State::Busy } else { State::Free },
+        front_end: fe,
+        flags: u8::from(busy),
+        internal: false,
+    }
+}
+
+/// `RtlpHpHeapGlobals.LfhKey`: the 8 bytes after the first 8-aligned copy of `heap_key` in ntdll's
+/// captured memory.
+fn find_lfh_key(mem: &AddressSpace<'_>, base: u64, end: u64, heap_key: u64) -> Option<u64> {
+    let needle = heap_key.to_le_bytes();
+    for r in mem.ranges() {
+        let (start, stop) = (r.base.max(base), r.end().min(end));
+        if start >= stop {
+            continue;
+        }
+        let bytes = mem.read(start, (stop - start) as usize).ok()?;
+        let mut at = (8 - (start % 8)) % 8;
+        while at as usize + 16 <= bytes.len() {
+            if bytes[at as usize..at as usize + 8] == needle {
+                let key = &bytes[at as usize + 8..at as usize + 16];
+                return Some(u64::from_le_bytes(key.try_into().expect("8 bytes")));
+            }
+            at += 8;
+        }
+    }
+    None
+}
+
+/// The chunks of a VS subsegment at `base`, `len` bytes.
+fn vs(mem: &AddressSpace<'_>, out: &mut HeapWalk, index: u32, base: u64, len: u64, key: u64) {
+    let (Ok(size), Ok(sig)) = (mem.read_u16(base + 0x20), mem.read_u16(base + 0x22)) else {
+        return;
+    };
+    if size ^ 0x2bed != sig & 0x7fff {
+        out.corruptions.push(super::Corruption {
+            address: base,
+            segment: base,
+            what: format!("VS subsegment signature {sig:#x} does not match its size {size:#x}"),
+        });
+        return;
+    }
+    let end = base + (u64::from(size) * 16).min(len);
+    let mut hdr = base + 0x30;
+    while hdr + 0x10 <= end {
+        let Ok(raw) = mem.read_u64(hdr) else {
+            break;
+        };
+        let sizes = raw ^ hdr ^ key;
+        let chunk = ((sizes >> 16) & 0xffff) * 16;
+        let allocated = (sizes >> 48) & 0xff != 0;
+        if chunk < 0x10 || hdr + chunk > end {
+            out.corruptions.push(super::Corruption {
+                address: hdr,
+                segment: base,
+                what: format!("VS chunk header decodes to size {chunk:#x}, past its subsegment ending {end:#x}"),
+            });
+            break;
+        }
+        let capacity = chunk - 0x10;
+        let has_unused = mem.read(hdr + 9, 1).map(|b| b[0] & 1 != 0).unwrap_or(false);
+        let requested = if allocated && has_unused {
+            let unused = u64::from(mem.read_u16(hdr + chunk - 2).unwrap_or(0) & 0x1fff);
+            capacity.saturating_sub(unused)
+        } else {
+            capacity
+        };
+        out.blocks.push(block(
+            index,
+            hdr,
+            hdr + 0x10,
+            requested,
+            chunk,
+            allocated,
+            FrontEnd::Vs,
+        ));
+        hdr += chunk;
+    }
+}
+
+/// The blocks of an LFH subsegment at `base`, `len` bytes.
+fn lfh(mem: &AddressSpace<'_>, out: &mut HeapWalk, index: u32, base: u64, len: u64, key: u64) {
+    let (Ok(count), Ok(enc)) = (mem.read_u16(base + 0x22), mem.read_u32(base + 0x28)) else {
+        return;
+    };
+    let plain = enc ^ (key as u32) ^ ((base as u32) >> 12);
+    let (bsize, first) = (u64::from(plain & 0xffff), u64::from(plain >> 16));
+    let count = u64::from(count);
+    if bsize < 8 || first < 0x30 || first + count * bsize > len {
+        out.corruptions.push(super::Corruption {
+            address: base,
+            segment: base,
+            what: format!(
+                "LFH subsegment offsets decode to block size {bsize:#x} and first block {first:#x}: not plausible for {count} blocks"
+            ),
+        });
+        return;
+    }
+    let Ok(bitmap) = mem.read(base + 0x30, (count * 2).div_ceil(8) as usize) else {
+        return;
+    };
+    for i in 0..count {
+        let bits = (bitmap[(i / 4) as usize] >> ((i % 4) * 2)) & 3;
+        let at = base + first + i * bsize;
+        let requested = if bits & 1 == 0 {
+            bsize
+        } else if bits & 2 != 0 {
+            let info = mem.read_u16(at + bsize - 2).unwrap_or(0);
+            let unused = if info & 0x8000 != 0 {
+                1
+            } else {
+                u64::from(info & 0x3fff)
+            };
+            bsize.saturating_sub(unused)
+        } else {
+            bsize
+        };
+        out.blocks.push(block(
+            index,
+            at,
+            at,
+            requested,
+            bsize,
+            bits & 1 != 0,
+            FrontEnd::Lfh,
+        ));
+    }
+}
