@@ -172,11 +172,18 @@ pub fn assess(dump: &Dump, process: &Process, health: Option<&TraceHealth>) -> V
                 app.bits
             ),
         },
-        Some(p) if p.nt_global_flag & FLG_USER_STACK_TRACE_DB != 0 => {
-            let mut reason = format!(
-                "+ust was on (NtGlobalFlag {:#x}): heap blocks allocated after the process started record their stacks",
-                p.nt_global_flag
-            );
+        Some(p) if p.nt_global_flag & (FLG_USER_STACK_TRACE_DB | FLG_HEAP_PAGE_ALLOCS) != 0 => {
+            let mut reason = if p.nt_global_flag & FLG_USER_STACK_TRACE_DB != 0 {
+                format!(
+                    "+ust was on (NtGlobalFlag {:#x}): heap blocks allocated after the process started record their stacks",
+                    p.nt_global_flag
+                )
+            } else {
+                format!(
+                    "+hpa was on (NtGlobalFlag {:#x}): page-heap blocks record their allocation stacks; blocks of normal heaps do not (add +ust for those)",
+                    p.nt_global_flag
+                )
+            };
             let mut answer = Answer::Yes;
             if let Some(h) = health.filter(|h| h.busy_blocks > 0) {
                 let share = |a: u64, b: u64| a as f64 * 100.0 / b as f64;

@@ -204,6 +204,8 @@ enum FrontEndArg {
     Lfh,
     Large,
     Vs,
+    #[value(name = "pageheap")]
+    PageHeap,
 }
 
 /// An address: hex, with or without `0x`, WinDbg's backtick allowed.
@@ -433,6 +435,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<String, Failure> {
                     FrontEndArg::Lfh => FrontEnd::Lfh,
                     FrontEndArg::Large => FrontEnd::Large,
                     FrontEndArg::Vs => FrontEnd::Vs,
+                    FrontEndArg::PageHeap => FrontEnd::PageHeap,
                 }),
                 size,
                 size_range: size_range.map(|v| (v[0], v[1])),

@@ -496,3 +496,95 @@ fn segment_heap_components_and_a_corrupted_vs_header() {
         "only the chunk before the damage"
     );
 }
+
+#[test]
+fn page_heaps_are_walked_with_their_stacks_and_damage_is_reported() {
+    for name in ["pageheap-win10-x64.dmp", "pageheap-win7-x86.dmp"] {
+        let path = fixture(name);
+        let p = path.to_str().unwrap();
+        let facts = facts(name);
+        let page = &facts.heaps[1];
+        let h = &json(&["heaps", p, "--json"])[1];
+        assert_eq!(h["type"], "page heap", "{name}");
+        assert_eq!(h["walked"], true, "{name}");
+        assert_eq!(h["busy_blocks"].as_u64(), Some(5), "{name}");
+        assert_eq!(
+            h["busy_bytes"].as_u64(),
+            Some(0x10 + 0x123 + 0x1000 + 0x2fc8 + 0x7),
+            "{name}"
+        );
+        assert_eq!(h["corruptions"].as_array().unwrap().len(), 0, "{name}");
+        // Every traced busy block's stack: the classic entries' frames, exactly.
+        let got = json(&["top", p, "--by", "stack", "--limit", "100", "--json"]);
+        let entries = got["entries"].as_array().unwrap();
+        for (record, frames) in &page.stacks {
+            let want: Vec<String> = frames.iter().map(|a| hex(*a)).collect();
+            let bytes: u64 = page
+                .blocks
+                .iter()
+                .filter(|b| b.busy && b.trace == *record)
+                .map(|b| b.size)
+                .sum();
+            if bytes == 0 {
+                continue;
+            }
+            let e = entries
+                .iter()
+                .find(|e| e["key"] == hex(*record))
+                .unwrap_or_else(|| panic!("{name}: no stack {record:#x}"));
+            let got_frames: Vec<String> = e["frames"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["address"].as_str().unwrap().to_string())
+                .collect();
+            assert_eq!(got_frames, want, "{name}");
+            assert_eq!(e["bytes"].as_u64(), Some(bytes), "{name}");
+        }
+        let info = json(&["info", p, "--json"]);
+        assert_eq!(answer(&info, "allocation_stacks"), "yes", "{name}");
+        assert_eq!(answer(&info, "page_heap"), "yes", "{name}");
+
+        // Damage: a busy block's start stamp, and a free list that loops back on itself.
+        let (mut dump, _) = (dumpwriter::fixtures::by_name(name).unwrap().build)();
+        let bits = page.bits;
+        let info_size = if bits == 64 { 0x40 } else { 0x20 };
+        let third = page.blocks.iter().filter(|b| b.busy).nth(2).unwrap();
+        dump.memory
+            .write_u32(third.address - info_size, 0x1234_5678);
+        let root = page.address + 0x1000;
+        let free_head = root + if bits == 64 { 0xb8 } else { 0x64 };
+        let first_free = if bits == 64 {
+            dump.memory.read_u64(free_head)
+        } else {
+            dump.memory.read_u64(free_head) & 0xffff_ffff
+        };
+        // The second free node's pNextAlloc points back to the first.
+        let second_free = if bits == 64 {
+            dump.memory.read_u64(first_free)
+        } else {
+            dump.memory.read_u64(first_free) & 0xffff_ffff
+        };
+        dump.memory.write_ptr(bits, second_free, first_free);
+        let bad = write_temp(&format!("damaged-{name}"), &dump.to_bytes());
+        let b = bad.to_str().unwrap();
+        let h = &json(&["heaps", b, "--json"])[1];
+        let whats: Vec<&str> = h["corruptions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["what"].as_str().unwrap())
+            .collect();
+        assert_eq!(whats.len(), 2, "{name}: {whats:?}");
+        assert!(whats.iter().any(|w| w.contains("start stamp 0x12345678")));
+        assert!(whats
+            .iter()
+            .any(|w| w.contains("free-allocation list loops")));
+        assert_eq!(
+            h["busy_blocks"].as_u64(),
+            Some(5),
+            "{name}: the damaged block is kept"
+        );
+        assert_eq!(h["free_blocks"].as_u64(), Some(2), "{name}");
+    }
+}

@@ -31,16 +31,19 @@ pub enum FrontEnd {
     Large,
     /// A chunk of a segment heap's VS (variable size) subsegment.
     Vs,
+    /// A full page heap allocation (`gflags +hpa`).
+    PageHeap,
 }
 
 impl FrontEnd {
-    /// `backend`, `lfh`, `large`, `vs`.
+    /// `backend`, `lfh`, `large`, `vs`, `pageheap`.
     pub fn name(self) -> &'static str {
         match self {
             FrontEnd::Backend => "backend",
             FrontEnd::Lfh => "lfh",
             FrontEnd::Large => "large",
             FrontEnd::Vs => "vs",
+            FrontEnd::PageHeap => "pageheap",
         }
     }
 }
@@ -48,7 +51,8 @@ impl FrontEnd {
 /// One heap block. 48 bytes, so that millions fit comfortably.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Block {
-    /// Address of its header (`HEAP_ENTRY`; for large blocks the `_HEAP_VIRTUAL_ALLOC_ENTRY`).
+    /// Address of its header (`HEAP_ENTRY`; for large blocks the `_HEAP_VIRTUAL_ALLOC_ENTRY`; for
+    /// page-heap blocks the start of the virtual block).
     pub entry: u64,
     /// User address: what HeapAlloc returned.
     pub address: u64,

@@ -3,6 +3,7 @@
 
 pub mod block;
 pub mod nt;
+pub mod page;
 pub mod segment;
 
 use crate::dump::Dump;
@@ -170,6 +171,7 @@ pub fn walk_all_with(dump: &Dump, process: &Process, symbols: &SymbolPath) -> Ve
                         .map(|m| (m.base, m.end()));
                     segment::walk(mem, h, index, ntdll)
                 }
+                HeapKind::PageHeap => page::walk(mem, h, index),
                 HeapKind::NotCaptured => {
                     let mut w = HeapWalk::new(h, index);
                     w.notes.push("the heap's memory is not in the dump".into());

@@ -6,6 +6,7 @@
 //! identical from Windows 7 to 11.
 
 pub mod nt_heap;
+pub mod page_heap;
 pub mod pdb;
 pub mod segment_heap;
 

@@ -9,6 +9,7 @@ use super::{OsVersion, Peb};
 use crate::dump::memory::AddressSpace;
 use crate::dump::streams::Module;
 use crate::layout::nt_heap::{NtFamily, NtHeapLayout, SEGMENT_SIGNATURE};
+use crate::layout::page_heap::{self, PageHeapLayout};
 use crate::layout::segment_heap::{self, SegmentHeapLayout};
 use std::collections::HashSet;
 
@@ -40,6 +41,9 @@ pub enum HeapKind {
     Nt,
     /// Segment heap (`_SEGMENT_HEAP`, signature 0xDDEEDDEE).
     Segment,
+    /// Full page heap (`gflags +hpa`): the handle is a read-only page, the `_DPH_HEAP_ROOT`
+    /// (signature 0xFFEEDDCC) follows it.
+    PageHeap,
     /// The heap's memory is not in the dump.
     NotCaptured,
     /// Captured, but neither signature matches (the value read is kept).
@@ -47,11 +51,12 @@ pub enum HeapKind {
 }
 
 impl HeapKind {
-    /// `nt`, `segment`, `not captured`, `unknown`.
+    /// `nt`, `segment`, `page heap`, `not captured`, `unknown`.
     pub fn name(self) -> &'static str {
         match self {
             HeapKind::Nt => "nt",
             HeapKind::Segment => "segment",
+            HeapKind::PageHeap => "page heap",
             HeapKind::NotCaptured => "not captured",
             HeapKind::Unknown(_) => "unknown",
         }
@@ -190,6 +195,12 @@ fn describe(mem: &AddressSpace<'_>, address: u64, bits: u32, family: NtFamily) -
         0xddee_ddee => {
             heap.kind = HeapKind::Segment;
             segment_heap(mem, &mut heap);
+        }
+        _ if mem.read_u32(address.wrapping_add(page_heap::ROOT_OFFSET))
+            == Ok(page_heap::ROOT_SIGNATURE) =>
+        {
+            heap.kind = HeapKind::PageHeap;
+            page_heap_ranges(mem, &mut heap);
         }
         other => {
             heap.kind = HeapKind::Unknown(other);
@@ -340,6 +351,47 @@ fn nt_heap(mem: &AddressSpace<'_>, heap: &mut Heap, family: NtFamily) {
 fn segment_ok(mem: &AddressSpace<'_>, seg: u64, heap: u64, l: &NtHeapLayout, bits: u32) -> bool {
     mem.read_u32(seg.wrapping_add(l.seg_signature)).ok() == Some(SEGMENT_SIGNATURE)
         && mem.read_ptr(seg.wrapping_add(l.seg_heap), bits).ok() == Some(heap)
+}
+
+/// The address ranges of a page heap: its first two pages (handle page and root) and every
+/// virtual storage range of the root's `pVirtualStorageListHead` chain, from which the page heap
+/// carves its blocks.
+fn page_heap_ranges(mem: &AddressSpace<'_>, heap: &mut Heap) {
+    let l = PageHeapLayout::new(heap.bits);
+    let root = heap.address.wrapping_add(page_heap::ROOT_OFFSET);
+    heap.segments.push(Range {
+        start: heap.address,
+        end: root.saturating_add(0x1000),
+    });
+    let mut node = mem
+        .read_ptr(root + l.virtual_storage_head, l.bits)
+        .unwrap_or(0);
+    let mut seen = HashSet::new();
+    while node != 0 {
+        if !seen.insert(node) || seen.len() > MAX_LIST {
+            heap.problems.push(format!(
+                "the page heap's virtual storage list loops or is absurdly long at node {node:#x}"
+            ));
+            break;
+        }
+        let (Ok(va), Ok(size), Ok(next)) = (
+            mem.read_ptr(node + l.virtual_block, l.bits),
+            mem.read_ptr(node + l.virtual_size, l.bits),
+            mem.read_ptr(node, l.bits),
+        ) else {
+            heap.problems.push(format!(
+                "the page heap's virtual storage node {node:#x} is not in the dump"
+            ));
+            break;
+        };
+        match va.checked_add(size) {
+            Some(end) if size > 0 => heap.segments.push(Range { start: va, end }),
+            _ => heap.problems.push(format!(
+                "virtual storage node {node:#x} describes an impossible range {va:#x} + {size:#x}"
+            )),
+        }
+        node = next;
+    }
 }
 
 /// Page segments and large allocations of a segment heap. The segment contexts are located by

@@ -2,7 +2,9 @@
 //!
 //! On Windows 7 to 11 a traced NT-heap block points to a record `{Next, Hash, Depth, Frames[]}` of
 //! `RtlpHeapStackTraceLog` (reference §5.4); identical stacks share one record, so the record's
-//! address is the stack's identity within a dump. [`StackTable::collect`] reads every distinct
+//! address is the stack's identity within a dump. Page-heap blocks (`+hpa`) point to a classic
+//! `_RTL_STACK_TRACE_ENTRY` instead (reference §5.5): Depth is a u16 at +0xE/+0xA, frames start at
+//! +0x10/+0xC. [`StackTable::collect`] reads every distinct
 //! record the blocks point to; [`symbols`] turns frames into `module!function+offset`.
 
 pub mod symbols;
@@ -10,6 +12,7 @@ pub mod symbols;
 use crate::dump::memory::AddressSpace;
 use crate::fasthash::{FastMap, FastSet};
 use crate::heap::HeapWalk;
+use crate::process::HeapKind;
 use rayon::prelude::*;
 
 /// The deepest record heapdiag accepts (Windows captures at most 32 frames; some builds 62/64).
@@ -41,22 +44,27 @@ impl StackTable {
     /// Read every record the blocks of `walks` refer to.
     pub fn collect(mem: &AddressSpace<'_>, walks: &[HeapWalk]) -> StackTable {
         // The distinct record pointers, heap by heap in parallel.
-        let per_heap: Vec<FastSet<(u32, u64)>> = walks
+        let per_heap: Vec<FastSet<(u32, u64, Format)>> = walks
             .par_iter()
             .map(|w| {
+                let format = if w.kind == HeapKind::PageHeap {
+                    Format::Classic
+                } else {
+                    Format::HeapLog
+                };
                 w.blocks
                     .iter()
                     .filter(|b| b.trace != 0)
-                    .map(|b| (w.bits, b.trace))
+                    .map(|b| (w.bits, b.trace, format))
                     .collect()
             })
             .collect();
-        let mut records: Vec<(u32, u64)> = per_heap.into_iter().flatten().collect();
+        let mut records: Vec<(u32, u64, Format)> = per_heap.into_iter().flatten().collect();
         records.sort_unstable();
-        records.dedup();
+        records.dedup_by_key(|r| (r.0, r.1));
         let mut t = StackTable::default();
-        for (bits, record) in records {
-            match read_record(mem, record, bits) {
+        for (bits, record, format) in records {
+            match read_record(mem, record, bits, format) {
                 Ok(frames) => {
                     t.index.insert((bits, record), t.stacks.len());
                     t.stacks.push(Stack {
@@ -110,13 +118,32 @@ impl StackTable {
     }
 }
 
-/// Read the record at `at`: `{Next, Hash u32, Depth u32, Frames[Depth]}` with pointer-sized Next
-/// and frames.
-fn read_record(mem: &AddressSpace<'_>, at: u64, bits: u32) -> Result<Vec<u64>, String> {
+/// Which kind of record a block's trace pointer refers to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Format {
+    /// `RtlpHeapStackTraceLog` records of +ust NT heaps: `{Next, Hash u32, Depth u32, Frames[]}`.
+    HeapLog,
+    /// Classic `_RTL_STACK_TRACE_ENTRY` (page heap): `{HashChain, TraceCount/BlockDepth u16,
+    /// IndexHigh u16, Index u16, Depth u16, BackTrace[]}`.
+    Classic,
+}
+
+/// Read the record at `at`: pointer-sized link, two u32 (HeapLog: hash, depth) or four u16
+/// (Classic: depth last), then pointer-sized frames.
+fn read_record(
+    mem: &AddressSpace<'_>,
+    at: u64,
+    bits: u32,
+    format: Format,
+) -> Result<Vec<u64>, String> {
     let p = u64::from(bits / 8);
-    let depth = mem
-        .read_u32(at.wrapping_add(p + 4))
-        .map_err(|e| format!("stack record {at:#x}: {e}"))?;
+    let depth = match format {
+        Format::HeapLog => mem.read_u32(at.wrapping_add(p + 4)),
+        Format::Classic => mem
+            .read(at.wrapping_add(p + 6), 2)
+            .map(|b| u32::from(u16::from_le_bytes([b[0], b[1]]))),
+    }
+    .map_err(|e| format!("stack record {at:#x}: {e}"))?;
     if depth == 0 || depth > MAX_DEPTH {
         return Err(format!(
             "stack record {at:#x}: depth {depth} is not plausible"

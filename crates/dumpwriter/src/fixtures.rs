@@ -164,6 +164,20 @@ pub const HEAPS: &[Fixture] = &[
         build: || diff_fixture(true),
     },
     Fixture {
+        name: "pageheap-win10-x64.dmp",
+        imitates: "Windows 10 22H2 x64 with full page heap (+hpa): an NT heap (the page heap's normal \
+                   heap) and a page heap (_DPH_HEAP_ROOT one page after the handle, Win10 x64 _DPH \
+                   layouts) with five busy blocks (four with classic stack-trace-database stacks) and \
+                   two freed ones",
+        build: || page_heap_fixture(Windows::Win10, Kind::Native64),
+    },
+    Fixture {
+        name: "pageheap-win7-x86.dmp",
+        imitates: "Windows 7 SP1 x86 with full page heap (+hpa), Win7 x86 _DPH layouts, the same \
+                   allocations as pageheap-win10-x64.dmp",
+        build: || page_heap_fixture(Windows::Win7Sp1, Kind::Native32),
+    },
+    Fixture {
         name: "ust-wow64-win7.dmp",
         imitates: "a WoW64 process on Windows 7 SP1 with +ust in both worlds",
         build: || heap_fixture(Windows::Win7Sp1, Kind::Wow64, true),
@@ -420,6 +434,32 @@ fn segheap_mixed() -> (MinidumpBuilder, Facts) {
         backend: vec![0x3_0123],
         large: vec![0x12_3456, 0x40_0000],
     });
+    b.finish()
+}
+
+/// See [`HEAPS`]: `pageheap-win10-x64.dmp` / `pageheap-win7-x86.dmp`.
+fn page_heap_fixture(windows: Windows, kind: Kind) -> (MinidumpBuilder, Facts) {
+    let bits = if kind == Kind::Native64 { 64 } else { 32 };
+    let mut b = ProcessBuilder::new(windows, kind, r"C:\app\verified.exe");
+    b.set_nt_global_flag(0x0200_0000);
+    b.add_thread();
+    let normal = b.add_nt_heap(&rich_heap(bits, false, vec![]));
+    let st = stacks(&b, bits);
+    b.add_page_heap(
+        bits,
+        normal,
+        &crate::page_heap::PageHeapSpec {
+            busy: vec![
+                (0x10, Some(0)),
+                (0x123, Some(1)),
+                (0x1000, Some(0)),
+                (0x2fc8, Some(2)),
+                (0x7, None),
+            ],
+            freed: vec![0x40, 0x1800],
+            stacks: st,
+        },
+    );
     b.finish()
 }
 

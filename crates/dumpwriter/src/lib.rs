@@ -13,6 +13,7 @@ pub mod fixtures;
 pub mod memory;
 pub mod minidump;
 pub mod nt_heap;
+pub mod page_heap;
 pub mod process;
 pub mod segment_heap;
 

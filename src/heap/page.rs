@@ -1,0 +1,219 @@
+//! The full page heap walker (`gflags +hpa`; reference §4): busy allocations from the root's
+//! `BusyNodesTable` (an AVL tree of `_DPH_HEAP_BLOCK` nodes, each starting with its balanced
+//! links), freed ones from the `pFreeAllocationListHead` chain, stacks from each node's
+//! `StackTrace` (a classic `_RTL_STACK_TRACE_ENTRY`, see [`crate::stacks`]).
+//!
+//! A block's entry is its virtual block (the accessible pages plus the trailing guard page, which
+//! is the block size); its size is the requested size. The `_DPH_BLOCK_INFORMATION` below the user
+//! data of busy blocks is checked (start stamp, requested size) when captured; a node whose
+//! fields contradict each other is reported and skipped, and the walk goes on.
+
+use super::block::{Block, Corruption, Coverage, FrontEnd, State};
+use super::HeapWalk;
+use crate::dump::memory::AddressSpace;
+use crate::layout::page_heap::{PageHeapLayout, BUSY_START_STAMP, ROOT_OFFSET};
+use crate::process::Heap;
+use std::collections::HashSet;
+
+/// The most nodes one list or tree may have before the walk calls it absurd.
+const MAX_NODES: usize = 1 << 24;
+const PAGE: u64 = 0x1000;
+
+/// Walk one page heap.
+pub fn walk(mem: AddressSpace<'_>, heap: &Heap, index: u32) -> HeapWalk {
+    let mut out = HeapWalk::new(heap, index);
+    let l = PageHeapLayout::new(heap.bits);
+    let root = heap.address.wrapping_add(ROOT_OFFSET);
+    out.walked = true;
+    let flags_off = if heap.bits == 64 { 0x70 } else { 0x40 };
+    out.flags = mem.read_u32(heap.address.wrapping_add(flags_off)).ok();
+    if let Ok(normal) = mem.read_ptr(root + l.normal_heap, l.bits) {
+        if normal != 0 {
+            out.notes.push(format!(
+                "allocations the page heap does not take go to its normal heap {normal:#x}"
+            ));
+        }
+    }
+    let mut seen = HashSet::new();
+    // Busy: the AVL tree under BalancedRoot.RightChild, depth first with an explicit stack.
+    let expected_busy = mem.read_u32(root + l.busy_count).unwrap_or(0);
+    let top = mem
+        .read_ptr(root + l.busy_table + 2 * l.ptr(), l.bits)
+        .unwrap_or(0);
+    let mut pending = vec![top];
+    let mut busy = 0u32;
+    while let Some(node) = pending.pop() {
+        if node == 0 {
+            continue;
+        }
+        if !seen.insert(node) || seen.len() > MAX_NODES {
+            out.corruptions.push(Corruption {
+                address: node,
+                segment: root,
+                what: "the busy-node tree loops back to this node".into(),
+            });
+            continue;
+        }
+        let (Ok(left), Ok(right)) = (
+            mem.read_ptr(node + l.ptr(), l.bits),
+            mem.read_ptr(node + 2 * l.ptr(), l.bits),
+        ) else {
+            out.notes.push(format!(
+                "busy node {node:#x} is not in the dump; its subtree is not walked"
+            ));
+            continue;
+        };
+        pending.push(right);
+        pending.push(left);
+        busy += 1;
+        if let Some(b) = node_block(mem, &l, node, index, State::Busy, &mut out) {
+            check_info(mem, &l, &b, &mut out);
+            out.blocks.push(b);
+        }
+    }
+    if busy != expected_busy {
+        out.notes.push(format!(
+            "the busy-node tree has {busy} nodes, the root counts {expected_busy}"
+        ));
+    }
+    // Freed: the pNextAlloc chain.
+    let expected_free = mem.read_u32(root + l.free_count).unwrap_or(0);
+    let mut node = mem.read_ptr(root + l.free_head, l.bits).unwrap_or(0);
+    let mut freed = 0u32;
+    while node != 0 {
+        if !seen.insert(node) || seen.len() > MAX_NODES {
+            out.corruptions.push(Corruption {
+                address: node,
+                segment: root,
+                what: "the free-allocation list loops back to this node".into(),
+            });
+            break;
+        }
+        let Ok(next) = mem.read_ptr(node, l.bits) else {
+            out.notes.push(format!(
+                "free node {node:#x} is not in the dump; the rest of the free list is not walked"
+            ));
+            break;
+        };
+        freed += 1;
+        if let Some(mut b) = node_block(mem, &l, node, index, State::Free, &mut out) {
+            // A freed node's stack is where it was freed, not allocated.
+            b.trace = 0;
+            out.blocks.push(b);
+        }
+        node = next;
+    }
+    if freed != expected_free {
+        out.notes.push(format!(
+            "the free list has {freed} nodes, the root counts {expected_free}"
+        ));
+    }
+    out.blocks.sort_unstable_by_key(|b| b.entry);
+    out.coverage = coverage(heap, &out.blocks);
+    out
+}
+
+/// The block a node describes, or None (with a corruption recorded) when its fields contradict
+/// each other.
+fn node_block(
+    mem: AddressSpace<'_>,
+    l: &PageHeapLayout,
+    node: u64,
+    heap: u32,
+    state: State,
+    out: &mut HeapWalk,
+) -> Option<Block> {
+    let read = |off: u64| mem.read_ptr(node + off, l.bits);
+    let (Ok(user), Ok(va), Ok(vsize), Ok(requested), Ok(trace)) = (
+        read(l.user),
+        read(l.virtual_block),
+        read(l.virtual_size),
+        read(l.requested),
+        read(l.stack_trace),
+    ) else {
+        out.notes
+            .push(format!("page heap node {node:#x} is not in the dump"));
+        return None;
+    };
+    let end = va.checked_add(vsize);
+    let fits = end.is_some_and(|end| {
+        user >= va && user.checked_add(requested).is_some_and(|u| u <= end) && vsize >= PAGE
+    });
+    if !fits {
+        out.corruptions.push(Corruption {
+            address: node,
+            segment: va,
+            what: format!(
+                "page heap node: user data {user:#x} + {requested:#x} does not fit its virtual block {va:#x} + {vsize:#x}"
+            ),
+        });
+        return None;
+    }
+    Some(Block {
+        entry: va,
+        address: user,
+        size: requested,
+        block_size: vsize,
+        trace,
+        heap,
+        state,
+        front_end: FrontEnd::PageHeap,
+        flags: 0,
+        internal: false,
+    })
+}
+
+/// Compare a busy block with the `_DPH_BLOCK_INFORMATION` below its user data.
+fn check_info(mem: AddressSpace<'_>, l: &PageHeapLayout, b: &Block, out: &mut HeapWalk) {
+    let info = b.address.wrapping_sub(l.info_size);
+    let Ok(stamp) = mem.read_u32(info) else {
+        return;
+    };
+    if stamp != BUSY_START_STAMP {
+        out.corruptions.push(Corruption {
+            address: info,
+            segment: b.entry,
+            what: format!(
+                "page heap block information: start stamp {stamp:#010x}, expected {BUSY_START_STAMP:#010x}"
+            ),
+        });
+        return;
+    }
+    if let Ok(size) = mem.read_ptr(info + l.info_requested, l.bits) {
+        if size != b.size {
+            out.corruptions.push(Corruption {
+                address: info,
+                segment: b.entry,
+                what: format!(
+                    "page heap block information: requested size {size:#x}, the node says {:#x}",
+                    b.size
+                ),
+            });
+        }
+    }
+}
+
+/// Per range of the heap: reserved is the range; committed is what page heap keeps accessible
+/// there (the handle and root pages, and each busy block's pages without its guard page).
+fn coverage(heap: &Heap, blocks: &[Block]) -> Vec<Coverage> {
+    heap.segments
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let walked: u64 = blocks
+                .iter()
+                .filter(|b| b.state == State::Busy && b.entry >= r.start && b.entry < r.end)
+                .map(|b| b.block_size - PAGE)
+                .sum();
+            let header = if i == 0 { r.size() } else { 0 };
+            Coverage {
+                segment: r.start,
+                reserved: r.size(),
+                committed: header + walked,
+                header,
+                walked,
+                ..Coverage::default()
+            }
+        })
+        .collect()
+}
