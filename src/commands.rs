@@ -6,6 +6,7 @@ use crate::capabilities;
 use crate::dump::Dump;
 use crate::heap::{self, HeapWalk};
 use crate::pdbfile::SymbolPath;
+use crate::process::HeapKind;
 use crate::process::Process;
 use crate::regions::{self, filter::RegionFilter, summary};
 use crate::report::{self, address, csv, heap_json, heaps, info, json, top};
@@ -128,23 +129,34 @@ pub fn heap_stat(
         .iter()
         .filter(|w| heap.is_none_or(|h| h == w.heap))
         .collect();
-    let stats: Vec<(u64, u64, Vec<analysis::heaps::SizeRow>)> = chosen
+    type Stat = (
+        u64,
+        u64,
+        Vec<analysis::heaps::SizeRow>,
+        Vec<analysis::heaps::Component>,
+    );
+    let stats: Vec<Stat> = chosen
         .iter()
         .map(|w| {
             let (busy, rows) = analysis::heaps::size_histogram(w.blocks.iter());
-            (w.heap, busy, rows)
+            let components = if w.kind == HeapKind::Nt {
+                Vec::new()
+            } else {
+                analysis::heaps::summarize(w).components
+            };
+            (w.heap, busy, rows, components)
         })
         .collect();
     Ok(match format {
         Format::Json => to_json(
             &stats
                 .iter()
-                .map(|(h, busy, rows)| heap_json::StatJson::new(Some(*h), *busy, rows, limit))
+                .map(|(h, busy, rows, c)| heap_json::StatJson::new(Some(*h), *busy, rows, limit, c))
                 .collect::<Vec<_>>(),
         ),
         Format::Csv => {
             let mut out = String::new();
-            for (i, (h, _, rows)) in stats.iter().enumerate() {
+            for (i, (h, _, rows, _)) in stats.iter().enumerate() {
                 let body = csv::stat_csv(rows, limit);
                 let mut lines = body.lines();
                 let header = lines.next().unwrap_or_default();
@@ -159,7 +171,7 @@ pub fn heap_stat(
         }
         Format::Text => stats
             .iter()
-            .map(|(h, busy, rows)| heaps::stat_text(Some(*h), *busy, rows, limit))
+            .map(|(h, busy, rows, c)| heaps::stat_text(Some(*h), *busy, rows, limit, c))
             .collect::<Vec<_>>()
             .join("\n"),
     })

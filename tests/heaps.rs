@@ -463,8 +463,45 @@ fn segment_heap_components_and_a_corrupted_vs_header() {
     assert_eq!(h["walked"], true);
     let busy = seg.blocks.iter().filter(|b| b.busy).count() as u64;
     assert_eq!(h["busy_blocks"].as_u64(), Some(busy));
-    for fe in ["vs", "lfh", "backend", "large"] {
-        assert!(seg.blocks.iter().any(|b| b.front_end == fe), "{fe}");
+    // The per-component breakdown, in heaps --json and heaps --stat --json.
+    let stat = &json(&[
+        "heaps",
+        fixture(name).to_str().unwrap(),
+        "--stat",
+        "--heap",
+        &hex(seg.address),
+        "--json",
+    ])[0];
+    for (i, fe) in ["backend", "lfh", "vs", "large"].into_iter().enumerate() {
+        let of = |busy: bool| {
+            seg.blocks
+                .iter()
+                .filter(move |b| b.front_end == fe && b.busy == busy)
+        };
+        assert!(of(true).count() > 0, "{fe}");
+        for c in [&h["components"][i], &stat["components"][i]] {
+            assert_eq!(c["front_end"], fe);
+            assert_eq!(
+                c["busy_blocks"].as_u64(),
+                Some(of(true).count() as u64),
+                "{fe}"
+            );
+            assert_eq!(
+                c["busy_bytes"].as_u64(),
+                Some(of(true).map(|b| b.size).sum::<u64>()),
+                "{fe}"
+            );
+            assert_eq!(
+                c["busy_block_bytes"].as_u64(),
+                Some(of(true).map(|b| b.block_size).sum::<u64>()),
+                "{fe}"
+            );
+            assert_eq!(
+                c["free_blocks"].as_u64(),
+                Some(of(false).count() as u64),
+                "{fe}"
+            );
+        }
     }
     // Damage the second VS chunk's encoded size: it is reported, the chunks before it stay.
     let (mut dump, _) = (dumpwriter::fixtures::by_name(name).unwrap().build)();

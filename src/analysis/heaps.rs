@@ -77,6 +77,26 @@ pub struct HeapSummary {
     pub lfh_key: Option<u32>,
     /// Why parts were not walked.
     pub notes: Vec<String>,
+    /// User blocks by the component holding them (back end, LFH, VS, large, page heap), in that
+    /// order; components without blocks are left out.
+    pub components: Vec<Component>,
+}
+
+/// The user blocks one component of a heap holds (heap metadata excluded).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Component {
+    /// Which component.
+    pub front_end: FrontEnd,
+    /// Busy blocks.
+    pub busy_blocks: u64,
+    /// Their requested bytes.
+    pub busy_bytes: u64,
+    /// Their whole blocks' bytes (headers, alignment and unused tails included).
+    pub busy_block_bytes: u64,
+    /// Free blocks.
+    pub free_blocks: u64,
+    /// Their bytes.
+    pub free_bytes: u64,
 }
 
 impl HeapSummary {
@@ -130,7 +150,23 @@ pub fn summarize(w: &HeapWalk) -> HeapSummary {
         corruptions: w.corruptions.clone(),
         lfh_key: w.lfh_key,
         notes: w.notes.clone(),
+        components: Vec::new(),
     };
+    let order = [
+        FrontEnd::Backend,
+        FrontEnd::Lfh,
+        FrontEnd::Vs,
+        FrontEnd::Large,
+        FrontEnd::PageHeap,
+    ];
+    let mut parts = order.map(|front_end| Component {
+        front_end,
+        busy_blocks: 0,
+        busy_bytes: 0,
+        busy_block_bytes: 0,
+        free_blocks: 0,
+        free_bytes: 0,
+    });
     for c in &w.coverage {
         s.reserved += c.reserved;
         s.committed += c.committed;
@@ -150,6 +186,16 @@ pub fn summarize(w: &HeapWalk) -> HeapSummary {
             s.internal_blocks += 1;
             s.internal_bytes += b.block_size;
             continue;
+        }
+        if let Some(c) = parts.iter_mut().find(|c| c.front_end == b.front_end) {
+            if b.state == State::Busy {
+                c.busy_blocks += 1;
+                c.busy_bytes += b.size;
+                c.busy_block_bytes += b.block_size;
+            } else {
+                c.free_blocks += 1;
+                c.free_bytes += b.block_size;
+            }
         }
         match (b.state, b.front_end) {
             (State::Busy, fe) => {
@@ -172,6 +218,10 @@ pub fn summarize(w: &HeapWalk) -> HeapSummary {
             }
         }
     }
+    s.components = parts
+        .into_iter()
+        .filter(|c| c.busy_blocks + c.free_blocks > 0)
+        .collect();
     s
 }
 

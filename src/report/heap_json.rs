@@ -1,7 +1,7 @@
 //! JSON views of the heap commands (`docs/json.md`).
 
 use super::format::addr;
-use crate::analysis::heaps::{HeapSummary, SizeRow};
+use crate::analysis::heaps::{Component, HeapSummary, SizeRow};
 use crate::heap::Block;
 use serde::Serialize;
 use std::io::{self, Write};
@@ -35,9 +35,33 @@ pub struct HeapJson {
     lfh_key: Option<String>,
     internal_blocks: u64,
     internal_bytes: u64,
+    components: Vec<ComponentJson>,
     coverage: CoverageJson,
     corruptions: Vec<CorruptionJson>,
     notes: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct ComponentJson {
+    front_end: &'static str,
+    busy_blocks: u64,
+    busy_bytes: u64,
+    busy_block_bytes: u64,
+    free_blocks: u64,
+    free_bytes: u64,
+}
+
+impl ComponentJson {
+    fn new(c: &Component) -> Self {
+        ComponentJson {
+            front_end: c.front_end.name(),
+            busy_blocks: c.busy_blocks,
+            busy_bytes: c.busy_bytes,
+            busy_block_bytes: c.busy_block_bytes,
+            free_blocks: c.free_blocks,
+            free_bytes: c.free_bytes,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -86,6 +110,7 @@ impl HeapJson {
             lfh_key: h.lfh_key.map(|k| format!("{k:#x}")),
             internal_blocks: h.internal_blocks,
             internal_bytes: h.internal_bytes,
+            components: h.components.iter().map(ComponentJson::new).collect(),
             coverage: CoverageJson {
                 committed: h.segment_committed,
                 header: h.header,
@@ -176,6 +201,8 @@ pub struct StatJson {
     heap: Option<String>,
     busy_bytes: u64,
     sizes: Vec<SizeJson>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    components: Vec<ComponentJson>,
 }
 
 #[derive(Serialize)]
@@ -188,10 +215,17 @@ struct SizeJson {
 
 impl StatJson {
     /// Build the view.
-    pub fn new(heap: Option<u64>, busy: u64, rows: &[SizeRow], limit: usize) -> Self {
+    pub fn new(
+        heap: Option<u64>,
+        busy: u64,
+        rows: &[SizeRow],
+        limit: usize,
+        components: &[Component],
+    ) -> Self {
         StatJson {
             heap: heap.map(addr),
             busy_bytes: busy,
+            components: components.iter().map(ComponentJson::new).collect(),
             sizes: rows
                 .iter()
                 .take(limit)

@@ -1,8 +1,9 @@
 //! Text views of `heapdiag heaps`, `heaps --stat`, `blocks` and `block`.
 
 use super::format::{addr, human};
-use crate::analysis::heaps::{HeapSummary, SizeRow};
+use crate::analysis::heaps::{Component, HeapSummary, SizeRow};
 use crate::heap::Block;
+use crate::process::HeapKind;
 use std::fmt::Write;
 
 fn k(bytes: u64) -> String {
@@ -113,6 +114,21 @@ pub fn summary_text(heaps: &[HeapSummary]) -> String {
                 h.lfh_free_blocks
             );
         }
+        if h.kind != HeapKind::Nt && !h.components.is_empty() {
+            let _ = writeln!(out, "    Components:");
+            for c in &h.components {
+                let _ = writeln!(
+                    out,
+                    "      {:<9} {:>8} busy, {:>12} requested in {:>12}; {:>8} free, {:>12}",
+                    c.front_end.name(),
+                    c.busy_blocks,
+                    human(c.busy_bytes).trim(),
+                    human(c.busy_block_bytes).trim(),
+                    c.free_blocks,
+                    human(c.free_bytes).trim()
+                );
+            }
+        }
         if h.traced_blocks > 0 {
             let _ = writeln!(
                 out,
@@ -172,7 +188,14 @@ pub fn summary_text(heaps: &[HeapSummary]) -> String {
 
 /// The `!heap -stat -h` view of one heap (or of all heaps when `heap` is `None`); hex columns like
 /// WinDbg's.
-pub fn stat_text(heap: Option<u64>, busy: u64, rows: &[SizeRow], limit: usize) -> String {
+/// `components` (segment and page heaps) are listed after the sizes.
+pub fn stat_text(
+    heap: Option<u64>,
+    busy: u64,
+    rows: &[SizeRow],
+    limit: usize,
+    components: &[Component],
+) -> String {
     let mut out = String::new();
     match heap {
         Some(h) => {
@@ -195,6 +218,15 @@ pub fn stat_text(heap: Option<u64>, busy: u64, rows: &[SizeRow], limit: usize) -
         );
     }
     let _ = writeln!(out, "    busy: {busy:#x} bytes in {} sizes", rows.len());
+    for c in components.iter().filter(|c| c.busy_blocks > 0) {
+        let _ = writeln!(
+            out,
+            "    {}: {:#x} bytes in {:x} blocks",
+            c.front_end.name(),
+            c.busy_bytes,
+            c.busy_blocks
+        );
+    }
     out
 }
 
