@@ -625,3 +625,35 @@ fn page_heaps_are_walked_with_their_stacks_and_damage_is_reported() {
         assert_eq!(h["free_blocks"].as_u64(), Some(2), "{name}");
     }
 }
+
+#[test]
+fn a_24h2_segment_heap_above_4gb_is_decoded_with_the_24h2_schemes() {
+    // Exact blocks are checked by every_family_walks_to_exactly_the_constructed_blocks; this
+    // checks that the walk says which signature scheme it used and decoded the LFH subsegment.
+    let name = "segheap-win11-24h2-x64.dmp";
+    let facts = facts(name);
+    let seg = &facts.heaps[1];
+    assert!(seg.segment_heap && seg.address > u64::from(u32::MAX));
+    let h = &json(&["heaps", fixture(name).to_str().unwrap(), "--json"])[1];
+    assert!(
+        h["notes"].to_string().contains("24H2 (no constant)"),
+        "{}",
+        h["notes"]
+    );
+    assert_eq!(h["corruptions"].as_array().unwrap().len(), 0);
+    let lfh = h["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["front_end"] == "lfh")
+        .expect("LFH decoded");
+    assert_eq!(
+        lfh["busy_blocks"].as_u64(),
+        Some(
+            seg.blocks
+                .iter()
+                .filter(|b| b.front_end == "lfh" && b.busy)
+                .count() as u64
+        )
+    );
+}

@@ -3,8 +3,10 @@
 //! subsegments (encoded block offsets, 2-bit busy bitmap) and large allocations.
 //!
 //! Keys without symbols: `HeapKey` follows exactly from any page segment's signature
-//! (`sig ^ ctx ^ seg ^ 0xA2E64EADA2E64EAD`); `RtlpHpHeapGlobals` is then found in ntdll's data by
-//! searching for that value, and `LfhKey` is the next field. 32-bit segment heaps are not walked
+//! (`sig ^ ctx ^ seg ^ 0xA2E64EADA2E64EAD` up to 23H2, `sig ^ ctx ^ seg` on 24H2, a third scheme
+//! with `seg >> 20` seen once); the scheme is the one whose key all segments agree on and ntdll's
+//! data holds: that copy is `RtlpHpHeapGlobals`, and `LfhKey` is the next field. The 24H2 scheme
+//! also selects 24H2's LFH offset salt, `u32(sub >> 12)` instead of `u32(sub) >> 12`. 32-bit segment heaps are not walked
 //! yet.
 
 use super::block::{Block, FrontEnd, State};
@@ -50,17 +52,55 @@ pub fn walk(mem: AddressSpace<'_>, heap: &Heap, index: u32, ntdll: Option<(u64, 
             segments.push((seg, ctx, shift, first));
         }
     }
-    let heap_key = segments.iter().find_map(|&(seg, ctx, ..)| {
-        mem.read_u64(seg.wrapping_add(0x10))
-            .ok()
-            .map(|sig| sig ^ ctx ^ seg ^ SIGNATURE_KEY)
-    });
-    let Some(heap_key) = heap_key else {
+    // The signature scheme is the one whose key every captured segment agrees on and that
+    // ntdll's data holds (RtlpHpHeapGlobals.HeapKey); without ntdll, the pre-24H2 scheme.
+    let signatures: Vec<(u64, u64, u64)> = segments
+        .iter()
+        .filter_map(|&(seg, ctx, ..)| {
+            mem.read_u64(seg.wrapping_add(0x10))
+                .ok()
+                .map(|sig| (sig, ctx, seg))
+        })
+        .collect();
+    if signatures.is_empty() {
         out.notes
             .push("no page segment is captured, so the heap key cannot be recovered".into());
         return out;
+    }
+    let agreed = |s: Scheme| {
+        let (sig, ctx, seg) = signatures[0];
+        let key = s.key(sig, ctx, seg);
+        signatures
+            .iter()
+            .all(|&(sig, ctx, seg)| s.key(sig, ctx, seg) == key)
+            .then_some(key)
     };
-    let lfh_key = ntdll.and_then(|(base, end)| find_lfh_key(&mem, base, end, heap_key));
+    let found = Scheme::ALL.iter().find_map(|&s| {
+        let key = agreed(s)?;
+        let (base, end) = ntdll?;
+        find_lfh_key(&mem, base, end, key).map(|lfh| (s, key, Some(lfh)))
+    });
+    let (scheme, heap_key, lfh_key) = match found {
+        Some(f) => f,
+        None => match agreed(Scheme::Classic) {
+            Some(key) => (Scheme::Classic, key, None),
+            None => {
+                out.corruptions.push(super::Corruption {
+                    address: signatures[0].2,
+                    segment: signatures[0].2,
+                    what: "the page segments' signatures do not agree on a heap key under any known scheme"
+                        .into(),
+                });
+                return out;
+            }
+        },
+    };
+    if scheme != Scheme::Classic {
+        out.notes.push(format!(
+            "page segment signatures use the {} scheme",
+            scheme.name()
+        ));
+    }
     if lfh_key.is_none() {
         out.notes.push(
             "RtlpHpHeapGlobals was not found in ntdll's captured data: LFH subsegments are not decoded"
@@ -69,7 +109,7 @@ pub fn walk(mem: AddressSpace<'_>, heap: &Heap, index: u32, ntdll: Option<(u64, 
     }
     for &(seg, ctx, shift, first) in &segments {
         match mem.read_u64(seg.wrapping_add(0x10)) {
-            Ok(sig) if sig ^ ctx ^ seg ^ SIGNATURE_KEY == heap_key => {}
+            Ok(sig) if scheme.key(sig, ctx, seg) == heap_key => {}
             _ => {
                 out.corruptions.push(super::Corruption {
                     address: seg,
@@ -108,7 +148,7 @@ pub fn walk(mem: AddressSpace<'_>, heap: &Heap, index: u32, ntdll: Option<(u64, 
                     }
                     0x08 => {
                         if let Some(k) = lfh_key {
-                            lfh(&mem, &mut out, index, base, len, k);
+                            lfh(&mem, &mut out, index, (base, len), k, scheme);
                         }
                     }
                     0x0c => vs(&mem, &mut out, index, base, len, heap_key),
@@ -162,6 +202,38 @@ fn block(
         front_end: fe,
         flags: u8::from(busy),
         internal: false,
+    }
+}
+
+/// How a page segment's signature encodes the heap key (reference §6.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scheme {
+    /// Windows 10 1709 – 11 23H2: `sig = seg ^ ctx ^ HeapKey ^ 0xA2E64EADA2E64EAD`.
+    Classic,
+    /// Windows 11 24H2 (26100+): `sig = seg ^ ctx ^ HeapKey`.
+    NoConstant,
+    /// Seen in one other build: `sig = ctx ^ HeapKey ^ (seg >> 20) ^ 0xA2E64EADA2E64EAD`.
+    ShiftedSegment,
+}
+
+impl Scheme {
+    const ALL: [Scheme; 3] = [Scheme::Classic, Scheme::NoConstant, Scheme::ShiftedSegment];
+
+    /// The heap key a signature implies.
+    fn key(self, sig: u64, ctx: u64, seg: u64) -> u64 {
+        match self {
+            Scheme::Classic => sig ^ ctx ^ seg ^ SIGNATURE_KEY,
+            Scheme::NoConstant => sig ^ ctx ^ seg,
+            Scheme::ShiftedSegment => sig ^ ctx ^ (seg >> 20) ^ SIGNATURE_KEY,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Scheme::Classic => "1709–23H2",
+            Scheme::NoConstant => "24H2 (no constant)",
+            Scheme::ShiftedSegment => "shifted-segment",
+        }
     }
 }
 
@@ -239,13 +311,27 @@ fn vs(mem: &AddressSpace<'_>, out: &mut HeapWalk, index: u32, base: u64, len: u6
 }
 
 /// The blocks of an LFH subsegment at `base`, `len` bytes.
-fn lfh(mem: &AddressSpace<'_>, out: &mut HeapWalk, index: u32, base: u64, len: u64, key: u64) {
+fn lfh(
+    mem: &AddressSpace<'_>,
+    out: &mut HeapWalk,
+    index: u32,
+    (base, len): (u64, u64),
+    key: u64,
+    scheme: Scheme,
+) {
     let (Ok(count), Ok(enc)) = (mem.read_u16(base + 0x22), mem.read_u32(base + 0x28)) else {
         return;
     };
-    let plain = enc ^ (key as u32) ^ ((base as u32) >> 12);
-    let (bsize, first) = (u64::from(plain & 0xffff), u64::from(plain >> 16));
+    // Windows 10 – 11 23H2 salt the offsets with `u32(sub) >> 12`, 24H2 with `u32(sub >> 12)`
+    // (they differ above 4 GB, often both plausibly): the page segments' scheme tells the build.
     let count = u64::from(count);
+    let salt = if scheme == Scheme::NoConstant {
+        (base >> 12) as u32
+    } else {
+        (base as u32) >> 12
+    };
+    let plain = enc ^ (key as u32) ^ salt;
+    let (bsize, first) = (u64::from(plain & 0xffff), u64::from(plain >> 16));
     if bsize < 8 || first < 0x30 || first + count * bsize > len {
         out.corruptions.push(super::Corruption {
             address: base,

@@ -150,6 +150,13 @@ pub const HEAPS: &[Fixture] = &[
         build: segheap_mixed,
     },
     Fixture {
+        name: "segheap-win11-24h2-x64.dmp",
+        imitates: "Windows 11 24H2 (build 26100) x64 with an NT process heap and a segment heap above \
+                   4 GB: layout G (SegContexts +0x140), the 24H2 page-segment signature \
+                   `seg ^ ctx ^ HeapKey` and LFH offsets encoded with `u32(subsegment >> 12)`",
+        build: segheap_24h2,
+    },
+    Fixture {
         name: "diff-before.dmp",
         imitates: "Windows 10 22H2 x64 with +ust, service.exe: 3 blocks of 0x100 from a leaking stack, 6 \
                    of 0x80 from a shrinking stack, 4 of 0x40 from an unchanged stack, 0x20000 bytes of \
@@ -460,6 +467,25 @@ fn page_heap_fixture(windows: Windows, kind: Kind) -> (MinidumpBuilder, Facts) {
             stacks: st,
         },
     );
+    b.finish()
+}
+
+/// See [`HEAPS`]: `segheap-win11-24h2-x64.dmp`.
+fn segheap_24h2() -> (MinidumpBuilder, Facts) {
+    let mut b = ProcessBuilder::new(Windows::Win11v24H2, Kind::Native64, r"C:\app\modern.exe");
+    b.add_thread();
+    b.add_nt_heap(&rich_heap(64, false, vec![]));
+    // Above 4 GB, where the two LFH offset encodings differ.
+    b.next_private = 0x2_7a00_0000;
+    b.add_rich_segment_heap(&crate::segment_heap::SegmentHeapSpec {
+        vs: vec![Some(0x30), None, Some(0x200), Some(0x18)],
+        lfh: vec![(
+            0x20,
+            (0..12).map(|i| (i % 4 != 3).then_some(0x10 + i)).collect(),
+        )],
+        backend: vec![0x1_8000],
+        large: vec![0x9_0000],
+    });
     b.finish()
 }
 

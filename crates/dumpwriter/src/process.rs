@@ -25,6 +25,9 @@ pub enum Windows {
     Win10,
     /// Windows 11 23H2, build 22631.
     Win11,
+    /// Windows 11 24H2, build 26100: the NT heap as on 23H2; segment heaps with the 24H2 page-segment
+    /// signature (no constant) and LFH offset encoding (`u32(subsegment >> 12)`).
+    Win11v24H2,
     /// A Windows build newer than the reference documents (10.0.26100), whose `_HEAP` is imagined
     /// with FrontEndHeap at +0x1A8: the layout only `testdata/pdb/ntdll.pdb` describes.
     Future,
@@ -40,7 +43,17 @@ impl Windows {
             Windows::Win10v1607 => (10, 0, 14393),
             Windows::Win10 => (10, 0, 19045),
             Windows::Win11 => (10, 0, 22631),
+            Windows::Win11v24H2 => (10, 0, 26100),
             Windows::Future => (10, 0, 26100),
+        }
+    }
+
+    /// `_SEGMENT_HEAP.SegContexts`: +0x100 on Windows 10 1809 – 22H2, +0x140 on Windows 11
+    /// (reference §6.2 layouts D–G).
+    pub fn seg_contexts(self) -> u64 {
+        match self {
+            Windows::Win11 | Windows::Win11v24H2 => 0x140,
+            _ => 0x100,
         }
     }
 
@@ -187,7 +200,7 @@ pub struct ProcessBuilder {
     facts: Facts,
     worlds: Vec<World>,
     /// Next free address for private allocations.
-    next_private: u64,
+    pub(crate) next_private: u64,
     /// Next TEB address (TEBs are allocated downwards, as Windows does).
     next_teb: u64,
     nt_global_flag: u32,
@@ -574,7 +587,10 @@ impl ProcessBuilder {
         let m = &mut self.dump.memory;
         let sig_off = if bits == 64 { 0x10 } else { 0x08 };
         m.write_u32(heap + sig_off, 0xddee_ddee);
-        let (ctx0, ctx_size) = (heap + 0x100, if bits == 64 { 0xc0 } else { 0x80 });
+        let (ctx0, ctx_size) = (
+            heap + self.windows.seg_contexts(),
+            if bits == 64 { 0xc0 } else { 0x80 },
+        );
         for i in 0..2u64 {
             let ctx = ctx0 + i * ctx_size;
             let (mask, shift) = if i == 0 {

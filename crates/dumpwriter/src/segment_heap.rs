@@ -2,9 +2,10 @@
 //! subsegment, LFH subsegments, a back-end range and large allocations.
 //!
 //! Layouts and encodings: `shared/docs/windows-heap-reference.md` §6 and §11.1 — page-segment
-//! signature `seg ^ ctx ^ HeapKey ^ 0xA2E64EADA2E64EAD`, range descriptors (RangeFlags +0x18,
+//! signature `seg ^ ctx ^ HeapKey ^ 0xA2E64EADA2E64EAD` (24H2: without the constant), range descriptors (RangeFlags +0x18,
 //! UnitSize +0x1F, UnusedBytes +0x04), VS chunk headers `Sizes ^ hdr ^ HeapKey` with the page offset
-//! byte `^ (u8)hdr ^ (u8)HeapKey`, LFH `BlockOffsets ^ low32(LfhKey) ^ (low32(sub) >> 12)` with a
+//! byte `^ (u8)hdr ^ (u8)HeapKey`, LFH `BlockOffsets ^ low32(LfhKey) ^ (low32(sub) >> 12)` (24H2:
+//! `^ low32(sub >> 12)`) with a
 //! 2-bit busy bitmap, large allocations in an unencoded `_RTL_RB_TREE`, and `RtlpHpHeapGlobals`
 //! `{HeapKey, LfhKey}` in ntdll's data.
 
@@ -37,12 +38,14 @@ impl ProcessBuilder {
         let heap_key = 0x5eed_0000_0000_0000 ^ heap.rotate_left(17).wrapping_mul(0x9e37_79b9);
         let lfh_key = heap_key.rotate_left(29) ^ 0x1f2e_3d4c_5b6a_7988;
         let globals = self.ntdll_data(64) + 0x400;
-        let ctx = heap + 0x100;
+        let ctx = heap + self.windows().seg_contexts();
+        let v24h2 = self.windows() == crate::process::Windows::Win11v24H2;
         let m = &mut self.dump.memory;
         m.write_u64(globals, heap_key);
         m.write_u64(globals + 8, lfh_key);
         m.capture(seg, 0x2_0000);
-        m.write_u64(seg + 0x10, seg ^ ctx ^ heap_key ^ SEGMENT_SIGNATURE_KEY);
+        let constant = if v24h2 { 0 } else { SEGMENT_SIGNATURE_KEY };
+        m.write_u64(seg + 0x10, seg ^ ctx ^ heap_key ^ constant);
         let mut blocks: Vec<ExpectedBlock> = Vec::new();
         // Units are pages (UnitShift 12); the 0x2000-byte header takes units 0 and 1.
         let mut unit = 2u64;
@@ -118,7 +121,12 @@ impl ProcessBuilder {
             );
             m.write_u16(sub + 0x22, count as u16);
             let plain = (*bsize as u32) | ((first as u32) << 16);
-            m.write_u32(sub + 0x28, plain ^ (lfh_key as u32) ^ ((sub as u32) >> 12));
+            let salt = if v24h2 {
+                (sub >> 12) as u32
+            } else {
+                (sub as u32) >> 12
+            };
+            m.write_u32(sub + 0x28, plain ^ (lfh_key as u32) ^ salt);
             let mut bitmap = vec![0u8; (count * 2).div_ceil(8) as usize];
             for (i, b) in list.iter().enumerate() {
                 let at = sub + first + i as u64 * bsize;
