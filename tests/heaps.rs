@@ -454,7 +454,12 @@ fn an_unknown_build_says_so_and_its_pdb_gives_the_layout_and_the_key() {
 
 #[test]
 fn segment_heap_components_and_a_corrupted_vs_header() {
-    let name = "segheap-mixed-win10-x64.dmp";
+    for name in ["segheap-mixed-win10-x64.dmp", "segheap-win10-x86.dmp"] {
+        segment_heap_case(name);
+    }
+}
+
+fn segment_heap_case(name: &str) {
     let facts = facts(name);
     let seg = &facts.heaps[1];
     assert!(seg.segment_heap);
@@ -512,8 +517,14 @@ fn segment_heap_components_and_a_corrupted_vs_header() {
         .nth(1)
         .unwrap();
     let raw = dump.memory.read_u64(second.entry);
-    dump.memory.write_u64(second.entry, raw ^ 0x0fff_0000);
-    let path = write_temp("vs-corrupt.dmp", &dump.to_bytes());
+    // The encoded UnsafeSize: bits 16–31 of the x64 header, bits 1–15 of the x86 one.
+    let size_bits = if seg.bits == 64 {
+        0x0fff_0000
+    } else {
+        0x0000_7ffe
+    };
+    dump.memory.write_u64(second.entry, raw ^ size_bits);
+    let path = write_temp(&format!("vs-corrupt-{name}"), &dump.to_bytes());
     let h = &json(&["heaps", path.to_str().unwrap(), "--json"])[1];
     let c = &h["corruptions"][0];
     assert_eq!(c["address"], hex(second.entry), "{}", h["corruptions"]);

@@ -1,4 +1,4 @@
-//! The segment heap walker (Windows 10/11, x64 layouts; reference §6 and §11.1): page segments and
+//! The segment heap walker (Windows 10/11, x64 and x86; reference §6 and §11.1): page segments and
 //! their range descriptors, back-end ranges, VS subsegments (encoded chunk headers), LFH
 //! subsegments (encoded block offsets, 2-bit busy bitmap) and large allocations.
 //!
@@ -6,13 +6,13 @@
 //! (`sig ^ ctx ^ seg ^ 0xA2E64EADA2E64EAD` up to 23H2, `sig ^ ctx ^ seg` on 24H2, a third scheme
 //! with `seg >> 20` seen once); the scheme is the one whose key all segments agree on and ntdll's
 //! data holds: that copy is `RtlpHpHeapGlobals`, and `LfhKey` is the next field. The 24H2 scheme
-//! also selects 24H2's LFH offset salt, `u32(sub >> 12)` instead of `u32(sub) >> 12`. 32-bit segment heaps are not walked
-//! yet.
+//! also selects 24H2's LFH offset salt, `u32(sub >> 12)` instead of `u32(sub) >> 12`. x86 heaps
+//! use 32-bit keys, signatures and chunk headers (see [`SegmentShape`]).
 
 use super::block::{Block, FrontEnd, State};
 use super::HeapWalk;
 use crate::dump::memory::AddressSpace;
-use crate::layout::segment_heap::candidates;
+use crate::layout::segment_heap::{candidates, SegmentShape};
 use crate::process::heaps::{large_nodes, walk_list};
 use crate::process::Heap;
 
@@ -23,13 +23,10 @@ const DESCRIPTORS: u64 = 256;
 /// Walk one segment heap; `ntdll` is the world's ntdll `[base, end)`, where the keys live.
 pub fn walk(mem: AddressSpace<'_>, heap: &Heap, index: u32, ntdll: Option<(u64, u64)>) -> HeapWalk {
     let mut out = HeapWalk::new(heap, index);
-    if heap.bits != 64 {
-        out.notes
-            .push("32-bit segment heaps are not walked yet; their ranges are still labeled".into());
-        return out;
-    }
-    let Some(l) = candidates(64).iter().find(|l| {
-        mem.read_u64(heap.address.wrapping_add(l.seg_contexts + l.ctx_heap))
+    let bits = heap.bits;
+    let o = SegmentShape::new(bits);
+    let Some(l) = candidates(bits).iter().find(|l| {
+        mem.read_ptr(heap.address.wrapping_add(l.seg_contexts + l.ctx_heap), bits)
             .ok()
             == Some(heap.address)
     }) else {
@@ -48,7 +45,7 @@ pub fn walk(mem: AddressSpace<'_>, heap: &Heap, index: u32, ntdll: Option<(u64, 
         if !(12..=20).contains(&shift) {
             continue;
         }
-        for seg in walk_list(&mem, ctx.wrapping_add(l.ctx_segment_list), 64).links {
+        for seg in walk_list(&mem, ctx.wrapping_add(l.ctx_segment_list), bits).links {
             segments.push((seg, ctx, shift, first));
         }
     }
@@ -57,7 +54,7 @@ pub fn walk(mem: AddressSpace<'_>, heap: &Heap, index: u32, ntdll: Option<(u64, 
     let signatures: Vec<(u64, u64, u64)> = segments
         .iter()
         .filter_map(|&(seg, ctx, ..)| {
-            mem.read_u64(seg.wrapping_add(0x10))
+            mem.read_ptr(seg.wrapping_add(o.signature), bits)
                 .ok()
                 .map(|sig| (sig, ctx, seg))
         })
@@ -69,16 +66,16 @@ pub fn walk(mem: AddressSpace<'_>, heap: &Heap, index: u32, ntdll: Option<(u64, 
     }
     let agreed = |s: Scheme| {
         let (sig, ctx, seg) = signatures[0];
-        let key = s.key(sig, ctx, seg);
+        let key = s.key(sig, ctx, seg) & o.mask();
         signatures
             .iter()
-            .all(|&(sig, ctx, seg)| s.key(sig, ctx, seg) == key)
+            .all(|&(sig, ctx, seg)| s.key(sig, ctx, seg) & o.mask() == key)
             .then_some(key)
     };
     let found = Scheme::ALL.iter().find_map(|&s| {
         let key = agreed(s)?;
         let (base, end) = ntdll?;
-        find_lfh_key(&mem, base, end, key).map(|lfh| (s, key, Some(lfh)))
+        find_lfh_key(&mem, (base, end), key, bits).map(|lfh| (s, key, Some(lfh)))
     });
     let (scheme, heap_key, lfh_key) = match found {
         Some(f) => f,
@@ -108,8 +105,8 @@ pub fn walk(mem: AddressSpace<'_>, heap: &Heap, index: u32, ntdll: Option<(u64, 
         );
     }
     for &(seg, ctx, shift, first) in &segments {
-        match mem.read_u64(seg.wrapping_add(0x10)) {
-            Ok(sig) if scheme.key(sig, ctx, seg) == heap_key => {}
+        match mem.read_ptr(seg.wrapping_add(o.signature), bits) {
+            Ok(sig) if scheme.key(sig, ctx, seg) & o.mask() == heap_key => {}
             _ => {
                 out.corruptions.push(super::Corruption {
                     address: seg,
@@ -121,11 +118,18 @@ pub fn walk(mem: AddressSpace<'_>, heap: &Heap, index: u32, ntdll: Option<(u64, 
         }
         let mut i = first;
         while i < DESCRIPTORS {
-            let d = seg + i * 0x20;
-            let (Ok(flags), Ok(units)) = (mem.read(d + 0x18, 1), mem.read(d + 0x1f, 1)) else {
+            let d = seg + i * o.descriptor;
+            let (Ok(flags), Ok(units)) =
+                (mem.read(d + o.range_flags, 1), mem.read(d + o.unit_size, 1))
+            else {
                 break;
             };
-            let (flags, units) = (flags[0], u64::from(units[0]).max(1));
+            let flags = if bits == 64 {
+                flags[0]
+            } else {
+                flags[0] & 0x1f
+            };
+            let units = u64::from(units[0]).max(1);
             if flags & 2 == 0 {
                 i += 1;
                 continue;
@@ -148,17 +152,17 @@ pub fn walk(mem: AddressSpace<'_>, heap: &Heap, index: u32, ntdll: Option<(u64, 
                     }
                     0x08 => {
                         if let Some(k) = lfh_key {
-                            lfh(&mem, &mut out, index, (base, len), k, scheme);
+                            lfh(&mem, &mut out, index, (base, len), k, (scheme, &o));
                         }
                     }
-                    0x0c => vs(&mem, &mut out, index, base, len, heap_key),
+                    0x0c => vs(&mem, &mut out, index, (base, len), heap_key, &o),
                     _ => {}
                 }
             }
             i += units;
         }
     }
-    match large_nodes(&mem, heap.address, 64, l) {
+    match large_nodes(&mem, heap.address, bits, l) {
         Ok((nodes, problem)) => {
             for (va, bytes) in nodes {
                 let unused = va & 0xffff;
@@ -237,31 +241,55 @@ impl Scheme {
     }
 }
 
-/// `RtlpHpHeapGlobals.LfhKey`: the 8 bytes after the first 8-aligned copy of `heap_key` in ntdll's
-/// captured memory.
-fn find_lfh_key(mem: &AddressSpace<'_>, base: u64, end: u64, heap_key: u64) -> Option<u64> {
-    let needle = heap_key.to_le_bytes();
+/// `RtlpHpHeapGlobals.LfhKey`: the pointer-sized value after the first aligned copy of `heap_key`
+/// in ntdll's captured memory `[base, end)`.
+fn find_lfh_key(
+    mem: &AddressSpace<'_>,
+    (base, end): (u64, u64),
+    heap_key: u64,
+    bits: u32,
+) -> Option<u64> {
+    // Windows draws the key at random; a zero "key" would match any zero word.
+    if heap_key == 0 {
+        return None;
+    }
+    let w = (bits / 8) as usize;
+    let needle = &heap_key.to_le_bytes()[..w];
     for r in mem.ranges() {
         let (start, stop) = (r.base.max(base), r.end().min(end));
         if start >= stop {
             continue;
         }
         let bytes = mem.read(start, (stop - start) as usize).ok()?;
-        let mut at = (8 - (start % 8)) % 8;
-        while at as usize + 16 <= bytes.len() {
-            if bytes[at as usize..at as usize + 8] == needle {
-                let key = &bytes[at as usize + 8..at as usize + 16];
-                return Some(u64::from_le_bytes(key.try_into().expect("8 bytes")));
+        let mut at = ((w as u64 - (start % w as u64)) % w as u64) as usize;
+        while at + 2 * w <= bytes.len() {
+            if &bytes[at..at + w] == needle {
+                let mut key = [0u8; 8];
+                key[..w].copy_from_slice(&bytes[at + w..at + 2 * w]);
+                return Some(u64::from_le_bytes(key));
             }
-            at += 8;
+            at += w;
         }
     }
     None
 }
 
-/// The chunks of a VS subsegment at `base`, `len` bytes.
-fn vs(mem: &AddressSpace<'_>, out: &mut HeapWalk, index: u32, base: u64, len: u64, key: u64) {
-    let (Ok(size), Ok(sig)) = (mem.read_u16(base + 0x20), mem.read_u16(base + 0x22)) else {
+/// The chunks of a VS subsegment at `base`, `len` bytes. x64 chunk headers hold a 64-bit `Sizes`
+/// (UnsafeSize at bits 16–31, Allocated at bits 48–55, in 16-byte units); x86 a 32-bit one
+/// (UnsafeSize at bits 1–15, Allocated at bit 31, in 8-byte units). The flag byte after the
+/// encoded page offset says whether the chunk's last two bytes hold its unused count.
+fn vs(
+    mem: &AddressSpace<'_>,
+    out: &mut HeapWalk,
+    index: u32,
+    (base, len): (u64, u64),
+    key: u64,
+    o: &SegmentShape,
+) {
+    let (Ok(size), Ok(sig)) = (
+        mem.read_u16(base + o.vs_size),
+        mem.read_u16(base + o.vs_size + 2),
+    ) else {
         return;
     };
     if size ^ 0x2bed != sig & 0x7fff {
@@ -272,16 +300,20 @@ fn vs(mem: &AddressSpace<'_>, out: &mut HeapWalk, index: u32, base: u64, len: u6
         });
         return;
     }
-    let end = base + (u64::from(size) * 16).min(len);
-    let mut hdr = base + 0x30;
-    while hdr + 0x10 <= end {
-        let Ok(raw) = mem.read_u64(hdr) else {
+    let unit = o.vs_header;
+    let end = base + (u64::from(size) * unit).min(len);
+    let mut hdr = base + o.vs_first;
+    while hdr + unit <= end {
+        let Ok(raw) = mem.read_ptr(hdr, o.bits) else {
             break;
         };
-        let sizes = raw ^ hdr ^ key;
-        let chunk = ((sizes >> 16) & 0xffff) * 16;
-        let allocated = (sizes >> 48) & 0xff != 0;
-        if chunk < 0x10 || hdr + chunk > end {
+        let sizes = (raw ^ hdr ^ key) & o.mask();
+        let (chunk, allocated) = if o.bits == 64 {
+            (((sizes >> 16) & 0xffff) * unit, (sizes >> 48) & 0xff != 0)
+        } else {
+            (((sizes >> 1) & 0x7fff) * unit, sizes >> 31 != 0)
+        };
+        if chunk < unit || hdr + chunk > end {
             out.corruptions.push(super::Corruption {
                 address: hdr,
                 segment: base,
@@ -289,8 +321,11 @@ fn vs(mem: &AddressSpace<'_>, out: &mut HeapWalk, index: u32, base: u64, len: u6
             });
             break;
         }
-        let capacity = chunk - 0x10;
-        let has_unused = mem.read(hdr + 9, 1).map(|b| b[0] & 1 != 0).unwrap_or(false);
+        let capacity = chunk - unit;
+        let has_unused = mem
+            .read(hdr + unit / 2 + 1, 1)
+            .map(|b| b[0] & 1 != 0)
+            .unwrap_or(false);
         let requested = if allocated && has_unused {
             let unused = u64::from(mem.read_u16(hdr + chunk - 2).unwrap_or(0) & 0x1fff);
             capacity.saturating_sub(unused)
@@ -300,7 +335,7 @@ fn vs(mem: &AddressSpace<'_>, out: &mut HeapWalk, index: u32, base: u64, len: u6
         out.blocks.push(block(
             index,
             hdr,
-            hdr + 0x10,
+            hdr + unit,
             requested,
             chunk,
             allocated,
@@ -317,9 +352,12 @@ fn lfh(
     index: u32,
     (base, len): (u64, u64),
     key: u64,
-    scheme: Scheme,
+    (scheme, o): (Scheme, &SegmentShape),
 ) {
-    let (Ok(count), Ok(enc)) = (mem.read_u16(base + 0x22), mem.read_u32(base + 0x28)) else {
+    let (Ok(count), Ok(enc)) = (
+        mem.read_u16(base + o.lfh_count),
+        mem.read_u32(base + o.lfh_offsets),
+    ) else {
         return;
     };
     // Windows 10 – 11 23H2 salt the offsets with `u32(sub) >> 12`, 24H2 with `u32(sub >> 12)`
@@ -332,7 +370,7 @@ fn lfh(
     };
     let plain = enc ^ (key as u32) ^ salt;
     let (bsize, first) = (u64::from(plain & 0xffff), u64::from(plain >> 16));
-    if bsize < 8 || first < 0x30 || first + count * bsize > len {
+    if bsize < 8 || first < o.lfh_bitmap || first + count * bsize > len {
         out.corruptions.push(super::Corruption {
             address: base,
             segment: base,
@@ -342,7 +380,7 @@ fn lfh(
         });
         return;
     }
-    let Ok(bitmap) = mem.read(base + 0x30, (count * 2).div_ceil(8) as usize) else {
+    let Ok(bitmap) = mem.read(base + o.lfh_bitmap, (count * 2).div_ceil(8) as usize) else {
         return;
     };
     for i in 0..count {

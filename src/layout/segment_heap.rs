@@ -62,7 +62,8 @@ pub fn candidates(bits: u32) -> &'static [SegmentHeapLayout] {
         ctx_segment_list: 0x44,
         seg_contexts: 0x100,
         ctx_size: 0x80,
-        large_alloc_metadata: None,
+        // 1903-era x86 `_SEGMENT_HEAP` (ntdiff): LargeAllocMetadata `_RTL_RB_TREE` at +0x44.
+        large_alloc_metadata: Some(0x44),
         large_virtual_address: 0x0c,
         large_pages_word: 0x10,
         large_pages_bits: 20,
@@ -71,5 +72,78 @@ pub fn candidates(bits: u32) -> &'static [SegmentHeapLayout] {
         X64
     } else {
         X86
+    }
+}
+
+/// Offsets inside page segments and subsegments, per pointer width (reference §6.4–§6.8; x86 from
+/// the 1809–1903-era x86 type dumps: `_HEAP_LFH_SUBSEGMENT` BlockCount +0x12, BlockOffsets +0x18,
+/// BlockBitmap +0x20; `_HEAP_VS_CHUNK_HEADER` 8 bytes with a 32-bit `Sizes`).
+#[derive(Clone, Copy, Debug)]
+pub struct SegmentShape {
+    /// 32 or 64.
+    pub bits: u32,
+    /// `_HEAP_PAGE_SEGMENT.Signature` (pointer-sized).
+    pub signature: u64,
+    /// `sizeof(_HEAP_PAGE_RANGE_DESCRIPTOR)`.
+    pub descriptor: u64,
+    /// `RangeFlags` in a descriptor (x86: its low 5 bits).
+    pub range_flags: u64,
+    /// `UnitSize` in a descriptor.
+    pub unit_size: u64,
+    /// `_HEAP_VS_SUBSEGMENT.Size` (u16; the u16 after it is `Signature ^ 0x2BED`).
+    pub vs_size: u64,
+    /// First chunk header in a VS subsegment.
+    pub vs_first: u64,
+    /// `sizeof(_HEAP_VS_CHUNK_HEADER)`, also the VS size unit.
+    pub vs_header: u64,
+    /// `_HEAP_LFH_SUBSEGMENT.BlockCount` (u16).
+    pub lfh_count: u64,
+    /// `_HEAP_LFH_SUBSEGMENT.BlockOffsets` (u32, encoded).
+    pub lfh_offsets: u64,
+    /// `_HEAP_LFH_SUBSEGMENT.BlockBitmap`.
+    pub lfh_bitmap: u64,
+}
+
+impl SegmentShape {
+    /// The offsets for pointer width `bits`.
+    pub fn new(bits: u32) -> Self {
+        if bits == 64 {
+            SegmentShape {
+                bits,
+                signature: 0x10,
+                descriptor: 0x20,
+                range_flags: 0x18,
+                unit_size: 0x1f,
+                vs_size: 0x20,
+                vs_first: 0x30,
+                vs_header: 0x10,
+                lfh_count: 0x22,
+                lfh_offsets: 0x28,
+                lfh_bitmap: 0x30,
+            }
+        } else {
+            SegmentShape {
+                bits,
+                signature: 0x08,
+                descriptor: 0x10,
+                range_flags: 0x0c,
+                unit_size: 0x0f,
+                vs_size: 0x14,
+                vs_first: 0x18,
+                vs_header: 0x08,
+                lfh_count: 0x12,
+                lfh_offsets: 0x18,
+                lfh_bitmap: 0x20,
+            }
+        }
+    }
+
+    /// All bits of a pointer-sized value.
+    pub fn mask(&self) -> u64 {
+        if self.bits == 64 {
+            u64::MAX
+        } else {
+            u64::from(u32::MAX)
+        }
     }
 }

@@ -150,6 +150,14 @@ pub const HEAPS: &[Fixture] = &[
         build: segheap_mixed,
     },
     Fixture {
+        name: "segheap-win10-x86.dmp",
+        imitates: "Windows 10 22H2 x86 with an NT process heap and a segment heap in the x86 layout \
+                   (SegContexts +0x100, 0x80 each; page segment signature u32 +0x08, 0x10-byte range \
+                   descriptors; VS chunk headers of 8 bytes in 8-byte units; LFH BlockOffsets +0x18, \
+                   bitmap +0x20; LargeAllocMetadata +0x44) holding every component",
+        build: segheap_x86,
+    },
+    Fixture {
         name: "segheap-win11-24h2-x64.dmp",
         imitates: "Windows 11 24H2 (build 26100) x64 with an NT process heap and a segment heap above \
                    4 GB: layout G (SegContexts +0x140), the 24H2 page-segment signature \
@@ -426,21 +434,24 @@ fn segheap_mixed() -> (MinidumpBuilder, Facts) {
     let mut b = ProcessBuilder::new(Windows::Win10, Kind::Native64, r"C:\app\mixed.exe");
     b.add_thread();
     b.add_nt_heap(&rich_heap(64, false, vec![]));
-    b.add_rich_segment_heap(&crate::segment_heap::SegmentHeapSpec {
-        vs: vec![Some(0x20), Some(0x100), None, Some(0x3e7), Some(0x10)],
-        lfh: vec![
-            (
-                0x40,
-                vec![Some(0x40), Some(0x31), None, Some(0x8), None, Some(0x3f)],
-            ),
-            (
-                0x100,
-                (0..10).map(|i| (i % 3 != 2).then_some(0xf0 + i)).collect(),
-            ),
-        ],
-        backend: vec![0x3_0123],
-        large: vec![0x12_3456, 0x40_0000],
-    });
+    b.add_rich_segment_heap(
+        64,
+        &crate::segment_heap::SegmentHeapSpec {
+            vs: vec![Some(0x20), Some(0x100), None, Some(0x3e7), Some(0x10)],
+            lfh: vec![
+                (
+                    0x40,
+                    vec![Some(0x40), Some(0x31), None, Some(0x8), None, Some(0x3f)],
+                ),
+                (
+                    0x100,
+                    (0..10).map(|i| (i % 3 != 2).then_some(0xf0 + i)).collect(),
+                ),
+            ],
+            backend: vec![0x3_0123],
+            large: vec![0x12_3456, 0x40_0000],
+        },
+    );
     b.finish()
 }
 
@@ -470,6 +481,39 @@ fn page_heap_fixture(windows: Windows, kind: Kind) -> (MinidumpBuilder, Facts) {
     b.finish()
 }
 
+/// See [`HEAPS`]: `segheap-win10-x86.dmp`.
+fn segheap_x86() -> (MinidumpBuilder, Facts) {
+    let mut b = ProcessBuilder::new(Windows::Win10, Kind::Native32, r"C:\app\small.exe");
+    b.add_thread();
+    b.add_nt_heap(&rich_heap(32, false, vec![]));
+    b.add_rich_segment_heap(
+        32,
+        &crate::segment_heap::SegmentHeapSpec {
+            vs: vec![
+                Some(0x18),
+                Some(0x100),
+                None,
+                Some(0x3e7),
+                Some(0x8),
+                None,
+                Some(0x41),
+            ],
+            lfh: vec![
+                (
+                    0x10,
+                    (0..20)
+                        .map(|i| (i % 5 != 4).then_some(0x9 + i % 7))
+                        .collect(),
+                ),
+                (0x80, vec![Some(0x80), None, Some(0x71), Some(0x7f)]),
+            ],
+            backend: vec![0x2_1000, 0x8000],
+            large: vec![0x8_8888],
+        },
+    );
+    b.finish()
+}
+
 /// See [`HEAPS`]: `segheap-win11-24h2-x64.dmp`.
 fn segheap_24h2() -> (MinidumpBuilder, Facts) {
     let mut b = ProcessBuilder::new(Windows::Win11v24H2, Kind::Native64, r"C:\app\modern.exe");
@@ -477,15 +521,18 @@ fn segheap_24h2() -> (MinidumpBuilder, Facts) {
     b.add_nt_heap(&rich_heap(64, false, vec![]));
     // Above 4 GB, where the two LFH offset encodings differ.
     b.next_private = 0x2_7a00_0000;
-    b.add_rich_segment_heap(&crate::segment_heap::SegmentHeapSpec {
-        vs: vec![Some(0x30), None, Some(0x200), Some(0x18)],
-        lfh: vec![(
-            0x20,
-            (0..12).map(|i| (i % 4 != 3).then_some(0x10 + i)).collect(),
-        )],
-        backend: vec![0x1_8000],
-        large: vec![0x9_0000],
-    });
+    b.add_rich_segment_heap(
+        64,
+        &crate::segment_heap::SegmentHeapSpec {
+            vs: vec![Some(0x30), None, Some(0x200), Some(0x18)],
+            lfh: vec![(
+                0x20,
+                (0..12).map(|i| (i % 4 != 3).then_some(0x10 + i)).collect(),
+            )],
+            backend: vec![0x1_8000],
+            large: vec![0x9_0000],
+        },
+    );
     b.finish()
 }
 

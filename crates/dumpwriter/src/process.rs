@@ -604,7 +604,9 @@ impl ProcessBuilder {
                 (4, 0x24, 0x44)
             };
             m.write_ptr(bits, ctx, mask);
-            m.write(ctx + shift_off, &[shift, 0, 2]);
+            // FirstDescriptorIndex: the descriptors fill the first 0x2000 (x64) / 0x1000 (x86).
+            let first_index = if bits == 64 { 2 } else { 1 };
+            m.write(ctx + shift_off, &[shift, 0, first_index]);
             m.write_ptr(bits, ctx + heap_off, heap);
             let links: Vec<u64> = if i == 0 { vec![seg] } else { vec![] };
             write_circular_list(m, bits, ctx + list_off, &links);

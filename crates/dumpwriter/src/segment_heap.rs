@@ -30,64 +30,151 @@ pub struct SegmentHeapSpec {
 const SEGMENT_SIGNATURE_KEY: u64 = 0xa2e6_4ead_a2e6_4ead;
 const PAGE: u64 = 0x1000;
 
+/// Offsets of one width: x64 from the 1809+ layouts, x86 from reference §6 (page segment
+/// signature +0x08, 0x10-byte descriptors with RangeFlags +0x0C and UnitSize +0x0F, VS subsegment
+/// Size +0x14 and first chunk +0x18 with 8-byte chunk headers in 8-byte units, LFH BlockCount
+/// +0x12, BlockOffsets +0x18, bitmap +0x20, LargeAllocMetadata +0x44 and large nodes with
+/// VirtualAddress +0x0C).
+struct Shape {
+    p: u64,
+    mask: u64,
+    sig: u64,
+    desc: u64,
+    flags: u64,
+    unit_size: u64,
+    first_unit: u64,
+    vs_size: u64,
+    vs_first: u64,
+    vs_header: u64,
+    vs_unit: u64,
+    lfh_count: u64,
+    lfh_offsets: u64,
+    lfh_bitmap: u64,
+    large_tree: u64,
+    large_va: u64,
+}
+
+impl Shape {
+    fn new(bits: u32) -> Self {
+        if bits == 64 {
+            Shape {
+                p: 8,
+                mask: u64::MAX,
+                sig: 0x10,
+                desc: 0x20,
+                flags: 0x18,
+                unit_size: 0x1f,
+                first_unit: 2,
+                vs_size: 0x20,
+                vs_first: 0x30,
+                vs_header: 0x10,
+                vs_unit: 16,
+                lfh_count: 0x22,
+                lfh_offsets: 0x28,
+                lfh_bitmap: 0x30,
+                large_tree: 0x48,
+                large_va: 0x18,
+            }
+        } else {
+            Shape {
+                p: 4,
+                mask: u64::from(u32::MAX),
+                sig: 0x08,
+                desc: 0x10,
+                flags: 0x0c,
+                unit_size: 0x0f,
+                first_unit: 1,
+                vs_size: 0x14,
+                vs_first: 0x18,
+                vs_header: 0x08,
+                vs_unit: 8,
+                lfh_count: 0x12,
+                lfh_offsets: 0x18,
+                lfh_bitmap: 0x20,
+                large_tree: 0x44,
+                large_va: 0x0c,
+            }
+        }
+    }
+}
+
 impl ProcessBuilder {
-    /// A 64-bit segment heap (1809+ layout) holding `spec`'s allocations; returns its address.
-    pub fn add_rich_segment_heap(&mut self, spec: &SegmentHeapSpec) -> u64 {
-        let heap = self.add_segment_heap(64);
+    /// A segment heap of world `bits` (1809+ layout; x86 offsets from reference §6) holding
+    /// `spec`'s allocations; returns its address.
+    pub fn add_rich_segment_heap(&mut self, bits: u32, spec: &SegmentHeapSpec) -> u64 {
+        let o = Shape::new(bits);
+        let heap = self.add_segment_heap(bits);
         let seg = self.facts_heaps().last().expect("just added").segments[0].0;
-        let heap_key = 0x5eed_0000_0000_0000 ^ heap.rotate_left(17).wrapping_mul(0x9e37_79b9);
-        let lfh_key = heap_key.rotate_left(29) ^ 0x1f2e_3d4c_5b6a_7988;
-        let globals = self.ntdll_data(64) + 0x400;
+        let heap_key = (0x5eed_0000_0000_0000
+            ^ heap.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(17))
+            & o.mask;
+        let lfh_key = (heap_key.rotate_left(29) ^ 0x1f2e_3d4c_5b6a_7988) & o.mask;
+        let globals = self.ntdll_data(bits) + 0x400;
         let ctx = heap + self.windows().seg_contexts();
         let v24h2 = self.windows() == crate::process::Windows::Win11v24H2;
         let m = &mut self.dump.memory;
-        m.write_u64(globals, heap_key);
-        m.write_u64(globals + 8, lfh_key);
+        m.write_ptr(bits, globals, heap_key);
+        m.write_ptr(bits, globals + o.p, lfh_key);
         m.capture(seg, 0x2_0000);
-        let constant = if v24h2 { 0 } else { SEGMENT_SIGNATURE_KEY };
-        m.write_u64(seg + 0x10, seg ^ ctx ^ heap_key ^ constant);
+        let constant = if v24h2 {
+            0
+        } else {
+            SEGMENT_SIGNATURE_KEY & o.mask
+        };
+        m.write_ptr(bits, seg + o.sig, seg ^ ctx ^ heap_key ^ constant);
         let mut blocks: Vec<ExpectedBlock> = Vec::new();
-        // Units are pages (UnitShift 12); the 0x2000-byte header takes units 0 and 1.
-        let mut unit = 2u64;
-        let desc = |u: u64| seg + u * 0x20;
+        // Units are pages (UnitShift 12); the header (0x2000 bytes x64, 0x1000 x86) comes first.
+        let mut unit = o.first_unit;
+        let desc = |u: u64| seg + u * o.desc;
         let mut range = |m: &mut ProcessMemory, units: u64, flags: u8, unused: u32| {
             let first = unit;
-            m.write(desc(first) + 0x18, &[flags]);
-            m.write(desc(first) + 0x1f, &[units as u8]);
+            m.write(desc(first) + o.flags, &[flags]);
+            m.write(desc(first) + o.unit_size, &[units as u8]);
             m.write_u32(desc(first) + 4, unused);
             for k in 1..units {
-                m.write(desc(first + k) + 0x18, &[flags & !2]);
-                m.write(desc(first + k) + 0x1f, &[k as u8]);
+                m.write(desc(first + k) + o.flags, &[flags & !2]);
+                m.write(desc(first + k) + o.unit_size, &[k as u8]);
             }
             unit += units;
             seg + first * PAGE
         };
         // VS subsegment: 4 pages.
         let vs = range(m, 4, 0x0f, 0);
-        let vs_units = 4 * PAGE / 16;
-        m.write_u16(vs + 0x20, vs_units as u16);
-        m.write_u16(vs + 0x22, (vs_units as u16) ^ 0x2bed);
+        let vs_units = 4 * PAGE / o.vs_unit;
+        m.write_u16(vs + o.vs_size, vs_units as u16);
+        m.write_u16(vs + o.vs_size + 2, (vs_units as u16) ^ 0x2bed);
+        let hsize = o.vs_header;
         let mut chunks: Vec<(Option<u64>, u64)> = spec
             .vs
             .iter()
-            .map(|c| (*c, c.map_or(0x40, |req| (req + 0x10).div_ceil(16) * 16)))
+            .map(|c| {
+                (
+                    *c,
+                    c.map_or(0x40, |req| (req + hsize).div_ceil(o.vs_unit) * o.vs_unit),
+                )
+            })
             .collect();
         let used: u64 = chunks.iter().map(|c| c.1).sum();
-        assert!(0x30 + used + 0x20 <= 4 * PAGE, "VS chunks do not fit");
+        assert!(o.vs_first + used + 0x20 <= 4 * PAGE, "VS chunks do not fit");
         // The rest of the subsegment is one free chunk.
-        chunks.push((None, 4 * PAGE - 0x30 - used));
-        let mut hdr = vs + 0x30;
+        chunks.push((None, 4 * PAGE - o.vs_first - used));
+        let mut hdr = vs + o.vs_first;
         let mut prev = 0u64;
         for (c, size) in chunks {
             let allocated = u64::from(c.is_some());
-            let sizes = (size / 16) << 16 | (prev / 16) << 32 | allocated << 48;
-            m.write_u64(hdr, sizes ^ hdr ^ heap_key);
+            let (u, pu) = (size / o.vs_unit, prev / o.vs_unit);
+            let sizes = if bits == 64 {
+                u << 16 | pu << 32 | allocated << 48
+            } else {
+                u << 1 | pu << 16 | allocated << 31
+            };
+            m.write_ptr(bits, hdr, (sizes ^ hdr ^ heap_key) & o.mask);
             let page_off = (hdr - vs) / PAGE;
             m.write(
-                hdr + 8,
+                hdr + o.p,
                 &[(page_off as u8) ^ (hdr as u8) ^ (heap_key as u8)],
             );
-            let capacity = size - 0x10;
+            let capacity = size - hsize;
             let (flag, req) = match c {
                 Some(req) if req < capacity => {
                     m.write_u16(hdr + size - 2, (capacity - req) as u16);
@@ -96,10 +183,10 @@ impl ProcessBuilder {
                 Some(req) => (0, req),
                 None => (0, capacity),
             };
-            m.write(hdr + 9, &[flag]);
+            m.write(hdr + o.p + 1, &[flag]);
             blocks.push(ExpectedBlock {
                 entry: hdr,
-                address: hdr + 0x10,
+                address: hdr + hsize,
                 size: req,
                 block_size: size,
                 busy: c.is_some(),
@@ -114,19 +201,19 @@ impl ProcessBuilder {
         for (bsize, list) in &spec.lfh {
             let sub = range(m, 2, 0x0b, 0);
             let count = list.len() as u64;
-            let first = (0x30 + (count * 2).div_ceil(8)).div_ceil(16) * 16;
+            let first = (o.lfh_bitmap + (count * 2).div_ceil(8)).div_ceil(16) * 16;
             assert!(
                 first + count * bsize <= 2 * PAGE,
                 "LFH subsegment too small"
             );
-            m.write_u16(sub + 0x22, count as u16);
+            m.write_u16(sub + o.lfh_count, count as u16);
             let plain = (*bsize as u32) | ((first as u32) << 16);
             let salt = if v24h2 {
                 (sub >> 12) as u32
             } else {
                 (sub as u32) >> 12
             };
-            m.write_u32(sub + 0x28, plain ^ (lfh_key as u32) ^ salt);
+            m.write_u32(sub + o.lfh_offsets, plain ^ (lfh_key as u32) ^ salt);
             let mut bitmap = vec![0u8; (count * 2).div_ceil(8) as usize];
             for (i, b) in list.iter().enumerate() {
                 let at = sub + first + i as u64 * bsize;
@@ -152,7 +239,7 @@ impl ProcessBuilder {
                     trace: 0,
                 });
             }
-            m.write(sub + 0x30, &bitmap);
+            m.write(sub + o.lfh_bitmap, &bitmap);
         }
         // Back-end allocations: one range each, the unused count in the first descriptor.
         for req in &spec.backend {
@@ -172,23 +259,23 @@ impl ProcessBuilder {
         }
         // The rest of the segment: one free range.
         let rest = 256 - unit;
-        m.write(desc(unit) + 0x18, &[0x02]);
-        m.write(desc(unit) + 0x1f, &[rest as u8]);
+        m.write(desc(unit) + o.flags, &[0x02]);
+        m.write(desc(unit) + o.unit_size, &[rest as u8]);
         // Large allocations: nodes in the heap's own allocation, an in-order chain of right links.
-        let tree = heap + 0x48;
+        let tree = heap + o.large_tree;
         let mut nodes = Vec::new();
         for (i, req) in spec.large.iter().enumerate() {
             let pages = req.div_ceil(PAGE);
             let reserve = (pages * PAGE).div_ceil(0x1_0000) * 0x1_0000;
             let va = self.alloc_private(reserve);
-            self.heap_region(va, pages * PAGE, va, MEM_COMMIT, 64);
+            self.heap_region(va, pages * PAGE, va, MEM_COMMIT, bits);
             if reserve > pages * PAGE {
                 self.heap_region(
                     va + pages * PAGE,
                     reserve - pages * PAGE,
                     va,
                     MEM_RESERVE,
-                    64,
+                    bits,
                 );
             }
             self.dump.memory.capture(va, PAGE);
@@ -196,8 +283,8 @@ impl ProcessBuilder {
             let unused = pages * PAGE - req;
             nodes.push(node);
             let m = &mut self.dump.memory;
-            m.write_u64(node + 0x18, va | unused);
-            m.write_u64(node + 0x20, pages << 12);
+            m.write_ptr(bits, node + o.large_va, va | unused);
+            m.write_ptr(bits, node + o.large_va + o.p, pages << 12);
             blocks.push(ExpectedBlock {
                 entry: va,
                 address: va,
@@ -212,11 +299,11 @@ impl ProcessBuilder {
         let m = &mut self.dump.memory;
         for (i, &n) in nodes.iter().enumerate() {
             let right = nodes.get(i + 1).copied().unwrap_or(0);
-            m.write_u64(n, 0);
-            m.write_u64(n + 8, right);
+            m.write_ptr(bits, n, 0);
+            m.write_ptr(bits, n + o.p, right);
         }
-        m.write_u64(tree, nodes.first().copied().unwrap_or(0));
-        m.write_u64(tree + 8, nodes.first().copied().unwrap_or(0));
+        m.write_ptr(bits, tree, nodes.first().copied().unwrap_or(0));
+        m.write_ptr(bits, tree + o.p, nodes.first().copied().unwrap_or(0));
         let facts = self.facts_heaps_mut().last_mut().expect("just added");
         facts.large_blocks = blocks
             .iter()
