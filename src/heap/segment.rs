@@ -12,8 +12,8 @@
 use super::block::{Block, FrontEnd, State};
 use super::HeapWalk;
 use crate::dump::memory::AddressSpace;
-use crate::layout::segment_heap::{candidates, SegmentShape};
-use crate::process::heaps::{large_nodes, walk_list};
+use crate::layout::segment_heap::SegmentShape;
+use crate::process::heaps::{large_nodes, segment_heap_layout, walk_list};
 use crate::process::Heap;
 
 const SIGNATURE_KEY: u64 = 0xa2e6_4ead_a2e6_4ead;
@@ -25,11 +25,7 @@ pub fn walk(mem: AddressSpace<'_>, heap: &Heap, index: u32, ntdll: Option<(u64, 
     let mut out = HeapWalk::new(heap, index);
     let bits = heap.bits;
     let o = SegmentShape::new(bits);
-    let Some(l) = candidates(bits).iter().find(|l| {
-        mem.read_ptr(heap.address.wrapping_add(l.seg_contexts + l.ctx_heap), bits)
-            .ok()
-            == Some(heap.address)
-    }) else {
+    let Some(l) = segment_heap_layout(&mem, heap.address, bits) else {
         out.notes
             .push("no known _SEGMENT_HEAP layout fits this heap; it is not walked".into());
         return out;

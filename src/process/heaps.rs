@@ -394,16 +394,40 @@ fn page_heap_ranges(mem: &AddressSpace<'_>, heap: &mut Heap) {
     }
 }
 
+/// The `_SEGMENT_HEAP` layout of the heap at `heap`: the first candidate whose first segment
+/// context points back to the heap and holds a plausible SegmentMask (a power-of-two segment of
+/// 64 KiB or more) and UnitShift (12–20). The back-pointer alone is not enough: one layout's
+/// second context can sit where another layout expects the first one's `Heap` field.
+pub fn segment_heap_layout(
+    mem: &AddressSpace<'_>,
+    heap: u64,
+    bits: u32,
+) -> Option<&'static SegmentHeapLayout> {
+    let width = if bits == 64 {
+        u64::MAX
+    } else {
+        u64::from(u32::MAX)
+    };
+    segment_heap::candidates(bits).iter().find(|l| {
+        let ctx = heap.wrapping_add(l.seg_contexts);
+        let back = mem.read_ptr(ctx.wrapping_add(l.ctx_heap), bits).ok() == Some(heap);
+        let mask = mem.read_ptr(ctx, bits).unwrap_or(0);
+        let size = (!mask & width).wrapping_add(1);
+        let shift = mem
+            .read(ctx.wrapping_add(l.ctx_unit_shift), 1)
+            .map_or(0, |b| b[0]);
+        back && mask != 0
+            && size.is_power_of_two()
+            && size >= 0x1_0000
+            && (12..=20).contains(&shift)
+    })
+}
+
 /// Page segments and large allocations of a segment heap. The segment contexts are located by
 /// trying the known layouts and keeping the one whose context points back to the heap.
 fn segment_heap(mem: &AddressSpace<'_>, heap: &mut Heap) {
     let bits = heap.bits;
-    let found = segment_heap::candidates(bits).iter().find(|l| {
-        mem.read_ptr(heap.address.wrapping_add(l.seg_contexts + l.ctx_heap), bits)
-            .ok()
-            == Some(heap.address)
-    });
-    let Some(l) = found else {
+    let Some(l) = segment_heap_layout(mem, heap.address, bits) else {
         heap.problems.push(format!(
             "no known _SEGMENT_HEAP layout has segment contexts that point back to heap {:#x}",
             heap.address

@@ -150,6 +150,13 @@ pub const HEAPS: &[Fixture] = &[
         build: segheap_mixed,
     },
     Fixture {
+        name: "segheap-win10-1709-x64.dmp",
+        imitates: "Windows 10 1709 (build 16299) x64 with an NT process heap (1607 _HEAP layout) and a \
+                   segment heap in layout B (SegContexts +0x70, 0x68 bytes each, context Heap +0x60 \
+                   and SegmentListHead +0x20, LargeAllocMetadata +0x50) holding every component",
+        build: segheap_1709,
+    },
+    Fixture {
         name: "segheap-win10-x86.dmp",
         imitates: "Windows 10 22H2 x86 with an NT process heap and a segment heap in the x86 layout \
                    (SegContexts +0x100, 0x80 each; page segment signature u32 +0x08, 0x10-byte range \
@@ -476,6 +483,30 @@ fn page_heap_fixture(windows: Windows, kind: Kind) -> (MinidumpBuilder, Facts) {
             ],
             freed: vec![0x40, 0x1800],
             stacks: st,
+        },
+    );
+    b.finish()
+}
+
+/// See [`HEAPS`]: `segheap-win10-1709-x64.dmp`.
+fn segheap_1709() -> (MinidumpBuilder, Facts) {
+    let mut b = ProcessBuilder::new(
+        Windows::Win10v1709,
+        Kind::Native64,
+        r"C:\app\fallcreators.exe",
+    );
+    b.add_thread();
+    b.add_nt_heap(&rich_heap(64, false, vec![]));
+    b.add_rich_segment_heap(
+        64,
+        &crate::segment_heap::SegmentHeapSpec {
+            vs: vec![None, Some(0x70), Some(0x1), Some(0x180)],
+            lfh: vec![(
+                0x30,
+                (0..16).map(|i| (i % 3 == 0).then_some(0x21 + i)).collect(),
+            )],
+            backend: vec![0x1_2345],
+            large: vec![0x2_0000, 0x1_0001],
         },
     );
     b.finish()

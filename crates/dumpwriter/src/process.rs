@@ -21,6 +21,10 @@ pub enum Windows {
     Win81,
     /// Windows 10 1607, build 14393.
     Win10v1607,
+    /// Windows 10 1709, build 16299: the 1607 `_HEAP`; the 1709 `_SEGMENT_HEAP` (layout B:
+    /// SegContexts +0x70, 0x68 each, context Heap +0x60 and SegmentListHead +0x20,
+    /// LargeAllocMetadata +0x50).
+    Win10v1709,
     /// Windows 10 22H2, build 19045.
     Win10,
     /// Windows 11 23H2, build 22631.
@@ -41,6 +45,7 @@ impl Windows {
             Windows::Win8 => (6, 2, 9200),
             Windows::Win81 => (6, 3, 9600),
             Windows::Win10v1607 => (10, 0, 14393),
+            Windows::Win10v1709 => (10, 0, 16299),
             Windows::Win10 => (10, 0, 19045),
             Windows::Win11 => (10, 0, 22631),
             Windows::Win11v24H2 => (10, 0, 26100),
@@ -52,8 +57,18 @@ impl Windows {
     /// (reference §6.2 layouts D–G).
     pub fn seg_contexts(self) -> u64 {
         match self {
+            Windows::Win10v1709 => 0x70,
             Windows::Win11 | Windows::Win11v24H2 => 0x140,
             _ => 0x100,
+        }
+    }
+
+    /// x64 `_HEAP_SEG_CONTEXT` (size, Heap, SegmentListHead) and `_SEGMENT_HEAP.LargeAllocMetadata`:
+    /// layout B on 1709, D–G from 1809 (reference §6.2–§6.3).
+    pub fn seg_context_x64(self) -> (u64, u64, u64, u64) {
+        match self {
+            Windows::Win10v1709 => (0x68, 0x60, 0x20, 0x50),
+            _ => (0xc0, 0x38, 0x48, 0x48),
         }
     }
 
@@ -587,9 +602,10 @@ impl ProcessBuilder {
         let m = &mut self.dump.memory;
         let sig_off = if bits == 64 { 0x10 } else { 0x08 };
         m.write_u32(heap + sig_off, 0xddee_ddee);
+        let (x64_size, x64_heap, x64_list, _) = self.windows.seg_context_x64();
         let (ctx0, ctx_size) = (
             heap + self.windows.seg_contexts(),
-            if bits == 64 { 0xc0 } else { 0x80 },
+            if bits == 64 { x64_size } else { 0x80 },
         );
         for i in 0..2u64 {
             let ctx = ctx0 + i * ctx_size;
@@ -599,7 +615,7 @@ impl ProcessBuilder {
                 (!(0x100_0000u64 - 1), 16u8)
             };
             let (shift_off, heap_off, list_off) = if bits == 64 {
-                (8, 0x38, 0x48)
+                (8, x64_heap, x64_list)
             } else {
                 (4, 0x24, 0x44)
             };

@@ -262,7 +262,12 @@ impl ProcessBuilder {
         m.write(desc(unit) + o.flags, &[0x02]);
         m.write(desc(unit) + o.unit_size, &[rest as u8]);
         // Large allocations: nodes in the heap's own allocation, an in-order chain of right links.
-        let tree = heap + o.large_tree;
+        let tree = heap
+            + if bits == 64 {
+                self.windows().seg_context_x64().3
+            } else {
+                o.large_tree
+            };
         let mut nodes = Vec::new();
         for (i, req) in spec.large.iter().enumerate() {
             let pages = req.div_ceil(PAGE);
