@@ -20,6 +20,7 @@ fn usage_name(l: &Labeled, wow64: bool) -> String {
         Usage::Free => "Free",
         Usage::Image => "Image",
         Usage::Heap => "Heap",
+        Usage::PageHeap => "PageHeap",
         Usage::Stack => "Stack",
         Usage::Teb => "TEB",
         Usage::Peb => "PEB",

@@ -589,6 +589,19 @@ fn page_heaps_are_walked_with_their_stacks_and_damage_is_reported() {
             assert_eq!(got_frames, want, "{name}");
             assert_eq!(e["bytes"].as_u64(), Some(bytes), "{name}");
         }
+        // !address labels the page heap's reservation PageHeap, whole.
+        let a = json(&["address", p, "--json"]);
+        let ph = a["usage"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["name"] == "PageHeap")
+            .unwrap_or_else(|| panic!("{name}: no PageHeap usage"));
+        assert_eq!(ph["regions"].as_u64(), Some(1), "{name}");
+        assert_eq!(
+            ph["bytes"].as_u64(),
+            Some(page.segments[0].1 - page.segments[0].0)
+        );
         let info = json(&["info", p, "--json"]);
         assert_eq!(answer(&info, "allocation_stacks"), "yes", "{name}");
         assert_eq!(answer(&info, "page_heap"), "yes", "{name}");

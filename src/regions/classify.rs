@@ -10,7 +10,7 @@ use super::{Region, RegionMap, RegionSource, Usage, UsageKind, MEM_FREE, MEM_IMA
 use crate::dump::streams::Module;
 use crate::dump::Dump;
 use crate::layout;
-use crate::process::Process;
+use crate::process::{HeapKind, Process};
 
 /// `KUSER_SHARED_DATA`: the shared user data page, at the same address in every process.
 const SHARED_USER_DATA: u64 = 0x7ffe_0000;
@@ -32,7 +32,7 @@ fn rank(kind: UsageKind) -> u8 {
         UsageKind::Peb => 1,
         UsageKind::Teb => 2,
         UsageKind::Stack => 3,
-        UsageKind::Heap => 4,
+        UsageKind::Heap | UsageKind::PageHeap => 4,
         UsageKind::Other => 5,
         UsageKind::Unknown => 6,
         UsageKind::Free => 7,
@@ -227,7 +227,12 @@ fn labels(process: &Process) -> Vec<Label> {
             }
         }
         for h in &w.heaps {
-            let usage = world_usage(UsageKind::Heap, w.bits);
+            let kind = if h.kind == HeapKind::PageHeap {
+                UsageKind::PageHeap
+            } else {
+                UsageKind::Heap
+            };
+            let usage = world_usage(kind, w.bits);
             out.push(Label {
                 start: h.address,
                 end: h.address.saturating_add(1),
@@ -237,12 +242,14 @@ fn labels(process: &Process) -> Vec<Label> {
             });
             let parts = [(&h.segments, "segment"), (&h.large_blocks, "large block")];
             for (ranges, what) in parts {
+                // Page heap ranges are reservations page heap carves blocks from: label them
+                // whole rather than splitting regions at the carved edges.
                 out.extend(ranges.iter().map(|r| Label {
                     start: r.start,
                     end: r.end,
                     usage,
                     detail: format!("heap {:#x} {what}", h.address),
-                    whole_allocation: false,
+                    whole_allocation: kind == UsageKind::PageHeap,
                 }));
             }
         }

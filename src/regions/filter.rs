@@ -62,6 +62,7 @@ impl RegionFilter {
                     "FREE" => UsageKind::Free,
                     "IMAGE" => UsageKind::Image,
                     "HEAP" => UsageKind::Heap,
+                    "PAGEHEAP" => UsageKind::PageHeap,
                     "STACK" => UsageKind::Stack,
                     "TEB" => UsageKind::Teb,
                     "PEB" => UsageKind::Peb,
@@ -69,7 +70,7 @@ impl RegionFilter {
                     "<UNKNOWN>" | "UNKNOWN" | "VAR" => UsageKind::Unknown,
                     _ => {
                         return Err(format!(
-                            "unknown filter '{token}': use usage names (Heap, Heap32, Stack, Image, Free, TEB, PEB, Other, VAR), \
+                            "unknown filter '{token}': use usage names (Heap, Heap32, PageHeap, Stack, Image, Free, TEB, PEB, Other, VAR), \
                              MEM_IMAGE/MEM_MAPPED/MEM_PRIVATE, MEM_COMMIT/MEM_RESERVE/MEM_FREE or PAGE_* protections"
                         ))
                     }

@@ -33,6 +33,8 @@ pub enum UsageKind {
     Image,
     /// `Heap`: NT heap segments and large blocks, segment-heap segments and large allocations.
     Heap,
+    /// `PageHeap`: the memory of a full page heap (`+hpa`): its root pages and virtual storage.
+    PageHeap,
     /// `Stack`: a thread stack's whole reservation.
     Stack,
     /// `TEB`.
@@ -53,6 +55,7 @@ impl UsageKind {
             UsageKind::Free => "Free",
             UsageKind::Image => "Image",
             UsageKind::Heap => "Heap",
+            UsageKind::PageHeap => "PageHeap",
             UsageKind::Stack => "Stack",
             UsageKind::Teb => "TEB",
             UsageKind::Peb => "PEB",
@@ -70,10 +73,11 @@ impl UsageKind {
     }
 
     /// All usages.
-    pub const ALL: [UsageKind; 8] = [
+    pub const ALL: [UsageKind; 9] = [
         UsageKind::Free,
         UsageKind::Image,
         UsageKind::Heap,
+        UsageKind::PageHeap,
         UsageKind::Stack,
         UsageKind::Teb,
         UsageKind::Peb,

@@ -136,7 +136,7 @@ impl ProcessBuilder {
         }
 
         let heap = self.alloc_private(RESERVE);
-        self.heap_region(heap, RESERVE, heap, MEM_COMMIT, bits);
+        self.page_heap_region(heap, RESERVE, bits);
         let root = heap + PAGE;
         let m = &mut self.dump.memory;
         m.capture(heap, 0x1_0000);

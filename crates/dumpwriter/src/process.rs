@@ -97,6 +97,8 @@ pub enum Usage {
     Image,
     /// `Heap`.
     Heap,
+    /// `PageHeap`: a full page heap's reservation.
+    PageHeap,
     /// `Stack`.
     Stack,
     /// `TEB`.
@@ -698,6 +700,19 @@ impl ProcessBuilder {
             state,
             protect,
             Usage::Heap,
+            bits,
+        );
+    }
+
+    /// A committed page-heap reservation of world `bits`.
+    pub(crate) fn page_heap_region(&mut self, base: u64, size: u64, bits: u32) {
+        self.world_region_full(
+            base,
+            size,
+            base,
+            MEM_COMMIT,
+            PAGE_READWRITE,
+            Usage::PageHeap,
             bits,
         );
     }
