@@ -165,11 +165,18 @@ pub const HEAPS: &[Fixture] = &[
         build: segheap_x86,
     },
     Fixture {
+        name: "segheap-win11-x64.dmp",
+        imitates: "Windows 11 23H2 (build 22631) x64 with an NT process heap and a segment heap above \
+                   4 GB in layout G (SegContexts +0x140) with the classic signature \
+                   `seg ^ ctx ^ HeapKey ^ 0xA2E64EADA2E64EAD` and LFH salt `u32(subsegment) >> 12`",
+        build: || segheap_high(Windows::Win11),
+    },
+    Fixture {
         name: "segheap-win11-24h2-x64.dmp",
         imitates: "Windows 11 24H2 (build 26100) x64 with an NT process heap and a segment heap above \
                    4 GB: layout G (SegContexts +0x140), the 24H2 page-segment signature \
                    `seg ^ ctx ^ HeapKey` and LFH offsets encoded with `u32(subsegment >> 12)`",
-        build: segheap_24h2,
+        build: || segheap_high(Windows::Win11v24H2),
     },
     Fixture {
         name: "diff-before.dmp",
@@ -545,9 +552,9 @@ fn segheap_x86() -> (MinidumpBuilder, Facts) {
     b.finish()
 }
 
-/// See [`HEAPS`]: `segheap-win11-24h2-x64.dmp`.
-fn segheap_24h2() -> (MinidumpBuilder, Facts) {
-    let mut b = ProcessBuilder::new(Windows::Win11v24H2, Kind::Native64, r"C:\app\modern.exe");
+/// See [`HEAPS`]: `segheap-win11-x64.dmp` and `segheap-win11-24h2-x64.dmp`.
+fn segheap_high(windows: Windows) -> (MinidumpBuilder, Facts) {
+    let mut b = ProcessBuilder::new(windows, Kind::Native64, r"C:\app\modern.exe");
     b.add_thread();
     b.add_nt_heap(&rich_heap(64, false, vec![]));
     // Above 4 GB, where the two LFH offset encodings differ.
