@@ -580,12 +580,7 @@ fn page_heaps_are_walked_with_their_stacks_and_damage_is_reported() {
                 .iter()
                 .find(|e| e["key"] == hex(*record))
                 .unwrap_or_else(|| panic!("{name}: no stack {record:#x}"));
-            let got_frames: Vec<String> = e["frames"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|f| f["address"].as_str().unwrap().to_string())
-                .collect();
+            let got_frames = frame_addresses(e);
             assert_eq!(got_frames, want, "{name}");
             assert_eq!(e["bytes"].as_u64(), Some(bytes), "{name}");
         }

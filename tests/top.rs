@@ -75,12 +75,7 @@ fn by_stack_totals_and_frames_match_construction() {
             .map(|(r, f)| (hex(*r), f.iter().map(|a| hex(*a)).collect()))
             .collect();
         for e in got["entries"].as_array().unwrap() {
-            let got_frames: Vec<String> = e["frames"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|f| f["address"].as_str().unwrap().to_string())
-                .collect();
+            let got_frames = frame_addresses(e);
             assert_eq!(&got_frames, &frames[e["key"].as_str().unwrap()], "{name}");
         }
         assert_eq!(got["traced_bytes"], got["total_busy_bytes"], "{name}");

@@ -111,3 +111,13 @@ pub fn answer(v: &serde_json::Value, key: &str) -> String {
         .map(|c| c["answer"].as_str().unwrap().to_string())
         .unwrap_or_default()
 }
+
+/// The frame addresses (`"0x…"`) of a `top --json` entry, innermost first.
+pub fn frame_addresses(entry: &serde_json::Value) -> Vec<String> {
+    entry["frames"]
+        .as_array()
+        .expect("frames")
+        .iter()
+        .map(|f| f["address"].as_str().expect("address").to_string())
+        .collect()
+}
