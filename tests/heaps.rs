@@ -642,6 +642,24 @@ fn page_heaps_are_walked_with_their_stacks_and_damage_is_reported() {
             "{name}: the damaged block is kept"
         );
         assert_eq!(h["free_blocks"].as_u64(), Some(2), "{name}");
+
+        // A busy tree whose root points at the top of the address space: no blocks, a note.
+        let (mut dump, _) = (dumpwriter::fixtures::by_name(name).unwrap().build)();
+        let table_root = root + if bits == 64 { 0x38 + 0x10 } else { 0x20 + 0x8 };
+        let top = if bits == 64 {
+            u64::MAX - 7
+        } else {
+            0xffff_fffc
+        };
+        dump.memory.write_ptr(bits, table_root, top);
+        let bad = write_temp(&format!("wild-root-{name}"), &dump.to_bytes());
+        let h = &json(&["heaps", bad.to_str().unwrap(), "--json"])[1];
+        assert_eq!(h["busy_blocks"].as_u64(), Some(0), "{name}");
+        assert!(
+            h["notes"].to_string().contains("is not in the dump"),
+            "{name}: {}",
+            h["notes"]
+        );
     }
 }
 

@@ -27,7 +27,7 @@ pub fn walk(mem: AddressSpace<'_>, heap: &Heap, index: u32) -> HeapWalk {
     out.walked = true;
     let flags_off = if heap.bits == 64 { 0x70 } else { 0x40 };
     out.flags = mem.read_u32(heap.address.wrapping_add(flags_off)).ok();
-    if let Ok(normal) = mem.read_ptr(root + l.normal_heap, l.bits) {
+    if let Ok(normal) = mem.read_ptr(root.wrapping_add(l.normal_heap), l.bits) {
         if normal != 0 {
             out.notes.push(format!(
                 "allocations the page heap does not take go to its normal heap {normal:#x}"
@@ -36,9 +36,9 @@ pub fn walk(mem: AddressSpace<'_>, heap: &Heap, index: u32) -> HeapWalk {
     }
     let mut seen = HashSet::new();
     // Busy: the AVL tree under BalancedRoot.RightChild, depth first with an explicit stack.
-    let expected_busy = mem.read_u32(root + l.busy_count).unwrap_or(0);
+    let expected_busy = mem.read_u32(root.wrapping_add(l.busy_count)).unwrap_or(0);
     let top = mem
-        .read_ptr(root + l.busy_table + 2 * l.ptr(), l.bits)
+        .read_ptr(root.wrapping_add(l.busy_table + 2 * l.ptr()), l.bits)
         .unwrap_or(0);
     let mut pending = vec![top];
     let mut busy = 0u32;
@@ -55,8 +55,8 @@ pub fn walk(mem: AddressSpace<'_>, heap: &Heap, index: u32) -> HeapWalk {
             continue;
         }
         let (Ok(left), Ok(right)) = (
-            mem.read_ptr(node + l.ptr(), l.bits),
-            mem.read_ptr(node + 2 * l.ptr(), l.bits),
+            mem.read_ptr(node.wrapping_add(l.ptr()), l.bits),
+            mem.read_ptr(node.wrapping_add(2 * l.ptr()), l.bits),
         ) else {
             out.notes.push(format!(
                 "busy node {node:#x} is not in the dump; its subtree is not walked"
@@ -77,8 +77,10 @@ pub fn walk(mem: AddressSpace<'_>, heap: &Heap, index: u32) -> HeapWalk {
         ));
     }
     // Freed: the pNextAlloc chain.
-    let expected_free = mem.read_u32(root + l.free_count).unwrap_or(0);
-    let mut node = mem.read_ptr(root + l.free_head, l.bits).unwrap_or(0);
+    let expected_free = mem.read_u32(root.wrapping_add(l.free_count)).unwrap_or(0);
+    let mut node = mem
+        .read_ptr(root.wrapping_add(l.free_head), l.bits)
+        .unwrap_or(0);
     let mut freed = 0u32;
     while node != 0 {
         if !seen.insert(node) || seen.len() > MAX_NODES {
@@ -123,7 +125,7 @@ fn node_block(
     state: State,
     out: &mut HeapWalk,
 ) -> Option<Block> {
-    let read = |off: u64| mem.read_ptr(node + off, l.bits);
+    let read = |off: u64| mem.read_ptr(node.wrapping_add(off), l.bits);
     let (Ok(user), Ok(va), Ok(vsize), Ok(requested), Ok(trace)) = (
         read(l.user),
         read(l.virtual_block),
@@ -179,7 +181,7 @@ fn check_info(mem: AddressSpace<'_>, l: &PageHeapLayout, b: &Block, out: &mut He
         });
         return;
     }
-    if let Ok(size) = mem.read_ptr(info + l.info_requested, l.bits) {
+    if let Ok(size) = mem.read_ptr(info.wrapping_add(l.info_requested), l.bits) {
         if size != b.size {
             out.corruptions.push(Corruption {
                 address: info,

@@ -101,6 +101,16 @@ pub fn walk(mem: AddressSpace<'_>, heap: &Heap, index: u32, ntdll: Option<(u64, 
         );
     }
     for &(seg, ctx, shift, first) in &segments {
+        // Everything below is addressed from `seg` within the segment's span; a segment that
+        // would wrap the address space is not one.
+        if seg.checked_add(DESCRIPTORS << shift).is_none() {
+            out.corruptions.push(super::Corruption {
+                address: seg,
+                segment: seg,
+                what: "page segment address leaves no room for the segment".into(),
+            });
+            continue;
+        }
         match mem.read_ptr(seg.wrapping_add(o.signature), bits) {
             Ok(sig) if scheme.key(sig, ctx, seg) & o.mask() == heap_key => {}
             _ => {
@@ -172,8 +182,10 @@ pub fn walk(mem: AddressSpace<'_>, heap: &Heap, index: u32, ntdll: Option<(u64, 
                     true,
                     FrontEnd::Large,
                 ));
-                out.large_committed += bytes;
-                out.large_reserved += bytes.div_ceil(0x1_0000) * 0x1_0000;
+                out.large_committed = out.large_committed.saturating_add(bytes);
+                out.large_reserved = out
+                    .large_reserved
+                    .saturating_add(bytes.div_ceil(0x1_0000).saturating_mul(0x1_0000));
             }
             out.notes.extend(problem);
         }

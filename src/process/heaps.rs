@@ -364,7 +364,7 @@ fn page_heap_ranges(mem: &AddressSpace<'_>, heap: &mut Heap) {
         end: root.saturating_add(0x1000),
     });
     let mut node = mem
-        .read_ptr(root + l.virtual_storage_head, l.bits)
+        .read_ptr(root.wrapping_add(l.virtual_storage_head), l.bits)
         .unwrap_or(0);
     let mut seen = HashSet::new();
     while node != 0 {
@@ -375,8 +375,8 @@ fn page_heap_ranges(mem: &AddressSpace<'_>, heap: &mut Heap) {
             break;
         }
         let (Ok(va), Ok(size), Ok(next)) = (
-            mem.read_ptr(node + l.virtual_block, l.bits),
-            mem.read_ptr(node + l.virtual_size, l.bits),
+            mem.read_ptr(node.wrapping_add(l.virtual_block), l.bits),
+            mem.read_ptr(node.wrapping_add(l.virtual_size), l.bits),
             mem.read_ptr(node, l.bits),
         ) else {
             heap.problems.push(format!(
