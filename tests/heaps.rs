@@ -694,3 +694,65 @@ fn a_24h2_segment_heap_above_4gb_is_decoded_with_the_24h2_schemes() {
         )
     );
 }
+
+#[test]
+fn segment_heap_keys_come_from_ntdll_pdb_when_given() {
+    let name = "segheap-future-x64.dmp";
+    let path = fixture(name);
+    let p = path.to_str().unwrap();
+    let facts = facts(name);
+    let seg = &facts.heaps[1];
+    let pdb_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/pdb");
+    // Without symbols the keys are found by searching ntdll's data.
+    let h = &json(&["heaps", p, "--json"])[1];
+    assert!(
+        !h["notes"].to_string().contains("RtlpHpHeapGlobals"),
+        "{}",
+        h["notes"]
+    );
+    assert_eq!(h["corruptions"].as_array().unwrap().len(), 0);
+    // With ntdll.pdb: the keys from RtlpHpHeapGlobals, every block exactly.
+    let h = &json(&["heaps", p, "--json", "--symbols", pdb_dir])[1];
+    assert!(
+        h["notes"]
+            .to_string()
+            .contains("heap keys read from RtlpHpHeapGlobals"),
+        "{}",
+        h["notes"]
+    );
+    let got = walked_rows(&json(&[
+        "blocks",
+        p,
+        "--heap",
+        &hex(seg.address),
+        "--json",
+        "--symbols",
+        pdb_dir,
+    ]));
+    assert_eq!(
+        got,
+        expected_rows(name, |b| !b.internal && seg.blocks.contains(b))
+    );
+    // A PDB address whose HeapKey disagrees with the segments is not trusted.
+    let (mut dump, _) = (dumpwriter::fixtures::by_name(name).unwrap().build)();
+    let ntdll = dump.modules[1].base;
+    dump.memory.write_u64(
+        ntdll + dumpwriter::fixtures::FUTURE_HP_GLOBALS_RVA,
+        0x1234_5678,
+    );
+    let bad = write_temp("segheap-future-bad-key.dmp", &dump.to_bytes());
+    let h = &json(&[
+        "heaps",
+        bad.to_str().unwrap(),
+        "--json",
+        "--symbols",
+        pdb_dir,
+    ])[1];
+    assert!(
+        h["notes"]
+            .to_string()
+            .contains("does not match the page segments"),
+        "{}",
+        h["notes"]
+    );
+}

@@ -79,6 +79,8 @@ pub struct NtdllSymbols {
     pub layout: PdbLayout,
     /// `RtlpLFHKey` (low 32 bits) read from ntdll's data at the PDB's address.
     pub lfh_key: Option<u32>,
+    /// Address of `RtlpHpHeapGlobals` in the dump (segment heaps' keys).
+    pub hp_globals: Option<u64>,
     /// The PDB file.
     pub path: std::path::PathBuf,
 }
@@ -101,14 +103,13 @@ pub fn ntdll_symbols(
         return Ok(None);
     };
     let file = name.rsplit(['\\', '/']).next().unwrap_or(name);
-    let Some(family) = process
+    // The NT family the PDB's offsets refine; a world with segment heaps only still has ntdll.
+    let family = process
         .worlds
         .iter()
         .find(|w| w.bits == bits)
         .and_then(|w| w.heaps.iter().find_map(|h| h.family))
-    else {
-        return Ok(None);
-    };
+        .unwrap_or(NtFamily::Win10v1809);
     let mut refused = Vec::new();
     for cand in symbols.candidates(file, guid, age) {
         match crate::pdbfile::open_matching(&cand, guid, age) {
@@ -118,9 +119,11 @@ pub fn ntdll_symbols(
                 let lfh_key = layout
                     .lfh_key_rva
                     .and_then(|rva| dump.memory().read_u32(ntdll.base + u64::from(rva)).ok());
+                let hp_globals = layout.hp_globals_rva.map(|rva| ntdll.base + u64::from(rva));
                 return Ok(Some(NtdllSymbols {
                     layout,
                     lfh_key,
+                    hp_globals,
                     path: cand,
                 }));
             }
@@ -169,7 +172,11 @@ pub fn walk_all_with(dump: &Dump, process: &Process, symbols: &SymbolPath) -> Ve
                 HeapKind::Segment => {
                     let ntdll = crate::process::ntdll_of(&dump.modules, h.bits, process.wow64)
                         .map(|m| (m.base, m.end()));
-                    segment::walk(mem, h, index, ntdll)
+                    let globals = world
+                        .and_then(|s| s.as_ref().ok())
+                        .and_then(Option::as_ref)
+                        .and_then(|s| s.hp_globals);
+                    segment::walk(mem, h, index, ntdll, globals)
                 }
                 HeapKind::PageHeap => page::walk(mem, h, index),
                 HeapKind::NotCaptured => {

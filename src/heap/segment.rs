@@ -21,7 +21,16 @@ const SIGNATURE_KEY: u64 = 0xa2e6_4ead_a2e6_4ead;
 const DESCRIPTORS: u64 = 256;
 
 /// Walk one segment heap; `ntdll` is the world's ntdll `[base, end)`, where the keys live.
-pub fn walk(mem: AddressSpace<'_>, heap: &Heap, index: u32, ntdll: Option<(u64, u64)>) -> HeapWalk {
+///
+/// `globals` is `RtlpHpHeapGlobals`' address from ntdll's PDB, when given: its HeapKey is taken
+/// when the segments' signatures agree with it under one of the schemes.
+pub fn walk(
+    mem: AddressSpace<'_>,
+    heap: &Heap,
+    index: u32,
+    ntdll: Option<(u64, u64)>,
+    globals: Option<u64>,
+) -> HeapWalk {
     let mut out = HeapWalk::new(heap, index);
     let bits = heap.bits;
     let o = SegmentShape::new(bits);
@@ -68,10 +77,35 @@ pub fn walk(mem: AddressSpace<'_>, heap: &Heap, index: u32, ntdll: Option<(u64, 
             .all(|&(sig, ctx, seg)| s.key(sig, ctx, seg) & o.mask() == key)
             .then_some(key)
     };
-    let found = Scheme::ALL.iter().find_map(|&s| {
-        let key = agreed(s)?;
-        let (base, end) = ntdll?;
-        find_lfh_key(&mem, (base, end), key, bits).map(|lfh| (s, key, Some(lfh)))
+    let p = u64::from(bits / 8);
+    let from_pdb = globals.and_then(|g| {
+        let (Ok(hk), Ok(lk)) = (
+            mem.read_ptr(g, bits),
+            mem.read_ptr(g.wrapping_add(p), bits),
+        ) else {
+            out.notes.push(format!(
+                "RtlpHpHeapGlobals at {g:#x} (from ntdll's PDB) is not in the dump"
+            ));
+            return None;
+        };
+        let s = Scheme::ALL.into_iter().find(|&s| agreed(s) == Some(hk));
+        if s.is_none() {
+            out.notes.push(format!(
+                "RtlpHpHeapGlobals.HeapKey at {g:#x} (from ntdll's PDB) does not match the page segments' signatures; searching ntdll's data instead"
+            ));
+        }
+        s.map(|s| (s, hk, Some(lk)))
+    });
+    if from_pdb.is_some() {
+        out.notes
+            .push("heap keys read from RtlpHpHeapGlobals (ntdll's PDB)".into());
+    }
+    let found = from_pdb.or_else(|| {
+        Scheme::ALL.iter().find_map(|&s| {
+            let key = agreed(s)?;
+            let (base, end) = ntdll?;
+            find_lfh_key(&mem, (base, end), key, bits).map(|lfh| (s, key, Some(lfh)))
+        })
     });
     let (scheme, heap_key, lfh_key) = match found {
         Some(f) => f,

@@ -1,4 +1,5 @@
-//! NT heap structure offsets and `RtlpLFHKey` read from ntdll's PDB, when the user has it.
+//! NT heap structure offsets, `RtlpLFHKey` and `RtlpHpHeapGlobals` read from ntdll's PDB, when the
+//! user has it.
 //!
 //! The built-in tables ([`super::nt_heap`]) cover the Windows builds whose layouts are documented;
 //! a PDB that matches the dump's ntdll (GUID and age) gives the exact offsets of any build, and the
@@ -17,6 +18,8 @@ pub struct PdbLayout {
     pub members: usize,
     /// RVA of `RtlpLFHKey` in ntdll.
     pub lfh_key_rva: Option<u32>,
+    /// RVA of `RtlpHpHeapGlobals` (segment heaps' HeapKey, then LfhKey) in ntdll.
+    pub hp_globals_rva: Option<u32>,
 }
 
 type Members = HashMap<String, HashMap<String, u64>>;
@@ -167,6 +170,7 @@ pub fn nt_layout(bytes: &[u8], base: NtHeapLayout) -> Result<PdbLayout, String> 
         layout: l,
         members: n,
         lfh_key_rva: global_rva(&mut p, "RtlpLFHKey"),
+        hp_globals_rva: global_rva(&mut p, "RtlpHpHeapGlobals"),
     })
 }
 

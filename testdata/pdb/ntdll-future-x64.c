@@ -1,5 +1,6 @@
 /* A stand-in ntdll for heapdiag's tests: the NT heap structures laid out as a future Windows build
-   might (FrontEndHeap at +0x1A8), with the member names of the real ntdll.pdb, and RtlpLFHKey. */
+   might (FrontEndHeap at +0x1A8), with the member names of the real ntdll.pdb, RtlpLFHKey and
+   RtlpHpHeapGlobals. */
 #include <stddef.h>
 typedef struct _LIST_ENTRY { struct _LIST_ENTRY *Flink; struct _LIST_ENTRY *Blink; } LIST_ENTRY;
 typedef struct _HEAP_ENTRY { unsigned long long PreviousBlockPrivateData; unsigned long long CompactHeader; } HEAP_ENTRY;
@@ -41,4 +42,6 @@ _Static_assert(offsetof(HEAP_USERDATA_HEADER, BusyBitmap) == 0x20, "BusyBitmap")
 _Static_assert(sizeof(HEAP_VIRTUAL_ALLOC_ENTRY) == 0x40, "vae");
 HEAP TheHeap; HEAP_UCR_DESCRIPTOR TheUcr; HEAP_VIRTUAL_ALLOC_ENTRY TheVae; LFH_HEAP TheLfh; HEAP_SUBSEGMENT TheSub; HEAP_USERDATA_HEADER TheUb;
 unsigned long long RtlpLFHKey = 0x1234;
-long long entry(void) { return (long long)RtlpLFHKey; }
+/* RtlpHpHeapGlobals: HeapKey, LfhKey (segment heaps). */
+unsigned long long RtlpHpHeapGlobals[2] = {0x5678, 0x9abc};
+long long entry(void) { return (long long)(RtlpLFHKey ^ RtlpHpHeapGlobals[0] ^ RtlpHpHeapGlobals[1]); }

@@ -157,6 +157,13 @@ pub const HEAPS: &[Fixture] = &[
         build: segheap_1709,
     },
     Fixture {
+        name: "segheap-future-x64.dmp",
+        imitates: "the imagined future build of heap-future-x64.dmp (ntdll named by testdata/pdb/ntdll.pdb) \
+                   with a segment heap (layout G, classic schemes) whose RtlpHpHeapGlobals sit where \
+                   the PDB puts them (RVA 0x3010)",
+        build: segheap_future,
+    },
+    Fixture {
         name: "segheap-win10-x86.dmp",
         imitates: "Windows 10 22H2 x86 with an NT process heap and a segment heap in the x86 layout \
                    (SegContexts +0x100, 0x80 each; page segment signature u32 +0x08, 0x10-byte range \
@@ -418,9 +425,11 @@ fn crash_fixture(age: u32) -> (MinidumpBuilder, Facts) {
 }
 
 /// GUID of `testdata/pdb/ntdll.pdb` (built by `scripts/make-ntdll-pdb.sh`), age 1.
-pub const FUTURE_NTDLL_GUID: &str = "DB4B0EB9-99D7-509B-4C4C-44205044422E";
+pub const FUTURE_NTDLL_GUID: &str = "4122395C-6AF1-7BC1-4C4C-44205044422E";
 /// RVA of `RtlpLFHKey` in that PDB.
 pub const FUTURE_LFH_KEY_RVA: u64 = 0x3000;
+/// RVA of `RtlpHpHeapGlobals` in that PDB.
+pub const FUTURE_HP_GLOBALS_RVA: u64 = 0x3010;
 
 /// See [`HEAPS`]: `heap-future-x64.dmp`.
 fn heap_future_x64() -> (MinidumpBuilder, Facts) {
@@ -493,6 +502,47 @@ fn page_heap_fixture(windows: Windows, kind: Kind) -> (MinidumpBuilder, Facts) {
         },
     );
     b.finish()
+}
+
+/// See [`HEAPS`]: `segheap-future-x64.dmp`.
+fn segheap_future() -> (MinidumpBuilder, Facts) {
+    let mut b = ProcessBuilder::new(Windows::Future, Kind::Native64, r"C:\app\future.exe");
+    b.add_thread();
+    b.add_nt_heap(&rich_heap(64, false, vec![]));
+    b.add_rich_segment_heap(
+        64,
+        &crate::segment_heap::SegmentHeapSpec {
+            vs: vec![Some(0x44), None, Some(0x10)],
+            lfh: vec![(0x40, (0..8).map(|i| (i != 5).then_some(0x38 + i)).collect())],
+            backend: vec![0x5000],
+            large: vec![0x3_0000],
+        },
+    );
+    // Move RtlpHpHeapGlobals to the PDB's RVA.
+    let searched = b.ntdll_data(64) + 0x400;
+    let (heap_key, lfh_key) = (
+        b.dump.memory.read_u64(searched),
+        b.dump.memory.read_u64(searched + 8),
+    );
+    b.dump.memory.write_u64(searched, 0);
+    b.dump.memory.write_u64(searched + 8, 0);
+    let ntdll = b.dump.modules[1].base;
+    let globals = ntdll + FUTURE_HP_GLOBALS_RVA;
+    b.dump.memory.capture(globals & !0xfff, 0x1000);
+    b.dump.memory.write_u64(globals, heap_key);
+    b.dump.memory.write_u64(globals + 8, lfh_key);
+    let (mut dump, facts) = b.finish();
+    let m = dump
+        .modules
+        .iter_mut()
+        .find(|m| m.name.ends_with("ntdll.dll"))
+        .expect("ntdll");
+    m.pdb = Some((
+        crate::process::guid_bytes(FUTURE_NTDLL_GUID),
+        1,
+        "ntdll.pdb".into(),
+    ));
+    (dump, facts)
 }
 
 /// See [`HEAPS`]: `segheap-win10-1709-x64.dmp`.
