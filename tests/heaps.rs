@@ -567,9 +567,11 @@ fn page_heaps_are_walked_with_their_stacks_and_damage_is_reported() {
         let entries = got["entries"].as_array().unwrap();
         for (record, frames) in &page.stacks {
             let want: Vec<String> = frames.iter().map(|a| hex(*a)).collect();
-            let bytes: u64 = page
-                .blocks
+            // Full page heap blocks and light ones in the normal heap share the records.
+            let bytes: u64 = facts
+                .heaps
                 .iter()
+                .flat_map(|h| h.blocks.iter())
                 .filter(|b| b.busy && b.trace == *record)
                 .map(|b| b.size)
                 .sum();
@@ -642,6 +644,22 @@ fn page_heaps_are_walked_with_their_stacks_and_damage_is_reported() {
             "{name}: the damaged block is kept"
         );
         assert_eq!(h["free_blocks"].as_u64(), Some(2), "{name}");
+
+        // A light page-heap block whose information claims more than its block holds.
+        let light = facts.heaps[0]
+            .blocks
+            .iter()
+            .find(|b| b.front_end == "pageheap" && b.busy)
+            .expect("a light page-heap block");
+        let info_at = light.address - info_size;
+        let (mut dump, _) = (dumpwriter::fixtures::by_name(name).unwrap().build)();
+        dump.memory
+            .write_ptr(bits, info_at + 2 * u64::from(bits / 8), 0x7fff_0000);
+        let bad = write_temp(&format!("light-{name}"), &dump.to_bytes());
+        let h = &json(&["heaps", bad.to_str().unwrap(), "--json"])[0];
+        let c = &h["corruptions"][0];
+        assert_eq!(c["address"], hex(info_at), "{name}: {}", h["corruptions"]);
+        assert!(c["what"].as_str().unwrap().contains("light page heap"));
 
         // A busy tree whose root points at the top of the address space: no blocks, a note.
         let (mut dump, _) = (dumpwriter::fixtures::by_name(name).unwrap().build)();

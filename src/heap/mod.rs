@@ -154,6 +154,12 @@ pub fn walk_all_with(dump: &Dump, process: &Process, symbols: &SymbolPath) -> Ve
         .collect();
     let heaps: Vec<&Heap> = process.worlds.iter().flat_map(|w| w.heaps.iter()).collect();
     let mem = dump.memory();
+    // The normal heaps of page heaps hold light page-heap blocks.
+    let normals: Vec<u64> = heaps
+        .iter()
+        .filter(|h| h.kind == HeapKind::PageHeap)
+        .filter_map(|h| page::normal_heap(mem, h))
+        .collect();
     heaps
         .par_iter()
         .enumerate()
@@ -166,6 +172,9 @@ pub fn walk_all_with(dump: &Dump, process: &Process, symbols: &SymbolPath) -> Ve
                     let mut w = nt::walk(mem, h, index, syms);
                     if let Some(Err(why)) = world {
                         w.notes.push(why.clone());
+                    }
+                    if normals.contains(&h.address) {
+                        page::adopt_light_blocks(mem, &mut w);
                     }
                     w
                 }

@@ -11,13 +11,73 @@
 use super::block::{Block, Corruption, Coverage, FrontEnd, State};
 use super::HeapWalk;
 use crate::dump::memory::AddressSpace;
-use crate::layout::page_heap::{PageHeapLayout, BUSY_START_STAMP, ROOT_OFFSET};
+use crate::layout::page_heap::{
+    PageHeapLayout, BUSY_START_STAMP, LIGHT_BUSY_START_STAMP, LIGHT_FREED_START_STAMP, ROOT_OFFSET,
+};
 use crate::process::Heap;
 use std::collections::HashSet;
 
 /// The most nodes one list or tree may have before the walk calls it absurd.
 const MAX_NODES: usize = 1 << 24;
 const PAGE: u64 = 0x1000;
+
+/// The normal heap of the page heap `heap` (`_DPH_HEAP_ROOT.NormalHeap`), where light page-heap
+/// blocks live.
+pub fn normal_heap(mem: AddressSpace<'_>, heap: &Heap) -> Option<u64> {
+    let l = PageHeapLayout::new(heap.bits);
+    let root = heap.address.wrapping_add(ROOT_OFFSET);
+    mem.read_ptr(root.wrapping_add(l.normal_heap), l.bits)
+        .ok()
+        .filter(|&a| a != 0)
+}
+
+/// Light page heap: in a page heap's normal heap, a busy block whose user data starts with a
+/// `_DPH_BLOCK_INFORMATION` stamped 0xABCDAAAA is an application allocation made through page
+/// heap — its user data follows the information block, its requested size and stack are the
+/// information block's. Stamped 0xABCDAAA9, the application freed it and page heap still holds it
+/// (its delay-free queue): it is reported free. Both become front end `pageheap`; an information
+/// block whose size does not fit the block is reported as corruption and the block left as it was.
+pub fn adopt_light_blocks(mem: AddressSpace<'_>, walk: &mut HeapWalk) {
+    let l = PageHeapLayout::new(walk.bits);
+    let mut bad = Vec::new();
+    for b in walk
+        .blocks
+        .iter_mut()
+        .filter(|b| b.state == State::Busy && !b.internal)
+    {
+        let Ok(stamp) = mem.read_u32(b.address) else {
+            continue;
+        };
+        if stamp != LIGHT_BUSY_START_STAMP && stamp != LIGHT_FREED_START_STAMP {
+            continue;
+        }
+        let info = b.address;
+        let (Ok(requested), Ok(trace)) = (
+            mem.read_ptr(info.wrapping_add(l.info_requested), l.bits),
+            mem.read_ptr(info.wrapping_add(l.info_stack_trace), l.bits),
+        ) else {
+            continue;
+        };
+        if requested > b.size.saturating_sub(l.info_size) {
+            bad.push(Corruption {
+                address: info,
+                segment: b.entry,
+                what: format!(
+                    "light page heap block information: requested size {requested:#x} does not fit the block's {:#x} bytes",
+                    b.size
+                ),
+            });
+            continue;
+        }
+        let freed = stamp == LIGHT_FREED_START_STAMP;
+        b.address = info + l.info_size;
+        b.size = requested;
+        b.front_end = FrontEnd::PageHeap;
+        b.state = if freed { State::Free } else { State::Busy };
+        b.trace = if freed { 0 } else { trace };
+    }
+    walk.corruptions.extend(bad);
+}
 
 /// Walk one page heap.
 pub fn walk(mem: AddressSpace<'_>, heap: &Heap, index: u32) -> HeapWalk {

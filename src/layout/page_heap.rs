@@ -8,6 +8,10 @@ pub const ROOT_SIGNATURE: u32 = 0xffee_ddcc;
 pub const ROOT_OFFSET: u64 = 0x1000;
 /// `_DPH_BLOCK_INFORMATION.StartStamp` of a busy full-page-heap block.
 pub const BUSY_START_STAMP: u32 = 0xabcd_bbbb;
+/// `StartStamp` of a busy light-page-heap block (in the page heap's normal heap).
+pub const LIGHT_BUSY_START_STAMP: u32 = 0xabcd_aaaa;
+/// `StartStamp` of a light-page-heap block the application freed and page heap still holds.
+pub const LIGHT_FREED_START_STAMP: u32 = 0xabcd_aaa9;
 
 /// Offsets for one pointer width.
 #[derive(Clone, Copy, Debug)]
@@ -42,6 +46,8 @@ pub struct PageHeapLayout {
     pub info_size: u64,
     /// `_DPH_BLOCK_INFORMATION.RequestedSize`.
     pub info_requested: u64,
+    /// `_DPH_BLOCK_INFORMATION.StackTrace`.
+    pub info_stack_trace: u64,
 }
 
 impl PageHeapLayout {
@@ -64,6 +70,7 @@ impl PageHeapLayout {
                 stack_trace: 0x60,
                 info_size: 0x40,
                 info_requested: 0x10,
+                info_stack_trace: 0x30,
             }
         } else {
             PageHeapLayout {
@@ -82,6 +89,7 @@ impl PageHeapLayout {
                 stack_trace: 0x30,
                 info_size: 0x20,
                 info_requested: 0x08,
+                info_stack_trace: 0x18,
             }
         }
     }

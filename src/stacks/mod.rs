@@ -2,7 +2,7 @@
 //!
 //! On Windows 7 to 11 a traced NT-heap block points to a record `{Next, Hash, Depth, Frames[]}` of
 //! `RtlpHeapStackTraceLog` (reference §5.4); identical stacks share one record, so the record's
-//! address is the stack's identity within a dump. Page-heap blocks (`+hpa`) point to a classic
+//! address is the stack's identity within a dump. Page-heap blocks (`+hpa`, full or light) point to a classic
 //! `_RTL_STACK_TRACE_ENTRY` instead (reference §5.5): Depth is a u16 at +0xE/+0xA, frames start at
 //! +0x10/+0xC. [`StackTable::collect`] reads every distinct
 //! record the blocks point to; [`symbols`] turns frames into `module!function+offset`.
@@ -11,8 +11,7 @@ pub mod symbols;
 
 use crate::dump::memory::AddressSpace;
 use crate::fasthash::{FastMap, FastSet};
-use crate::heap::HeapWalk;
-use crate::process::HeapKind;
+use crate::heap::{FrontEnd, HeapWalk};
 use rayon::prelude::*;
 
 /// The deepest record heapdiag accepts (Windows captures at most 32 frames; some builds 62/64).
@@ -47,15 +46,17 @@ impl StackTable {
         let per_heap: Vec<FastSet<(u32, u64, Format)>> = walks
             .par_iter()
             .map(|w| {
-                let format = if w.kind == HeapKind::PageHeap {
-                    Format::Classic
-                } else {
-                    Format::HeapLog
-                };
                 w.blocks
                     .iter()
                     .filter(|b| b.trace != 0)
-                    .map(|b| (w.bits, b.trace, format))
+                    .map(|b| {
+                        let format = if b.front_end == FrontEnd::PageHeap {
+                            Format::Classic
+                        } else {
+                            Format::HeapLog
+                        };
+                        (w.bits, b.trace, format)
+                    })
                     .collect()
             })
             .collect();

@@ -204,7 +204,9 @@ pub const HEAPS: &[Fixture] = &[
         imitates: "Windows 10 22H2 x64 with full page heap (+hpa): an NT heap (the page heap's normal \
                    heap) and a page heap (_DPH_HEAP_ROOT one page after the handle, Win10 x64 _DPH \
                    layouts) with five busy blocks (four with classic stack-trace-database stacks) and \
-                   two freed ones",
+                   two freed ones; every third busy back-end block of the normal heap is a light \
+                   page-heap block (_DPH_BLOCK_INFORMATION first; stamps 0xABCDAAAA, or 0xABCDAAA9 \
+                   when page heap holds it freed)",
         build: || page_heap_fixture(Windows::Win10, Kind::Native64),
     },
     Fixture {
@@ -501,6 +503,15 @@ fn page_heap_fixture(windows: Windows, kind: Kind) -> (MinidumpBuilder, Facts) {
             stacks: st,
         },
     );
+    let records: Vec<u64> = b
+        .facts_heaps()
+        .last()
+        .expect("page heap")
+        .stacks
+        .iter()
+        .map(|s| s.0)
+        .collect();
+    b.add_light_page_heap_blocks(bits, normal, &records, 3);
     b.finish()
 }
 

@@ -23,6 +23,10 @@ pub const DPH_SIGNATURE: u32 = 0xffee_ddcc;
 pub const BUSY_START_STAMP: u32 = 0xabcd_bbbb;
 /// `_DPH_BLOCK_INFORMATION.EndStamp` of a busy full-page-heap block.
 pub const BUSY_END_STAMP: u32 = 0xdcba_bbbb;
+/// `StartStamp` of a busy light-page-heap block (a block of the page heap's normal heap).
+pub const LIGHT_BUSY_START_STAMP: u32 = 0xabcd_aaaa;
+/// `EndStamp` of a busy light-page-heap block.
+pub const LIGHT_BUSY_END_STAMP: u32 = 0xdcba_aaaa;
 const RESERVE: u64 = 0x10_0000;
 
 /// What a page heap holds.
@@ -56,6 +60,7 @@ struct Dph {
     actual: u64,
     trace: u64,
     info: u64,
+    info_trace: u64,
     align: u64,
 }
 
@@ -80,6 +85,7 @@ fn dph(bits: u32) -> Dph {
             actual: 0x48,
             trace: 0x60,
             info: 0x40,
+            info_trace: 0x30,
             align: 16,
         }
     } else {
@@ -102,6 +108,7 @@ fn dph(bits: u32) -> Dph {
             actual: 0x24,
             trace: 0x30,
             info: 0x20,
+            info_trace: 0x18,
             align: 8,
         }
     }
@@ -181,7 +188,7 @@ impl ProcessBuilder {
             m.write_ptr(bits, info + p, heap);
             m.write_ptr(bits, info + 2 * p, *req);
             m.write_ptr(bits, info + 3 * p, va + accessible - user);
-            m.write_ptr(bits, info + d.info - 4 - p, trace);
+            m.write_ptr(bits, info + d.info_trace, trace);
             m.write_u32(info + d.info - 4, BUSY_END_STAMP);
             busy_nodes.push((user, n));
             blocks.push(ExpectedBlock {
@@ -255,6 +262,59 @@ impl ProcessBuilder {
             },
         );
         heap
+    }
+}
+
+impl ProcessBuilder {
+    /// Turn busy back-end blocks of the NT heap `normal` (a page heap's normal heap) into light
+    /// page-heap blocks: `_DPH_BLOCK_INFORMATION` at the start of the block's user data, the
+    /// application's data after it. Every `every`-th eligible block becomes one; the odd ones of
+    /// those are left "freed" (start stamp 0xABCDAAA9: page heap holds them in its delay-free
+    /// queue). Stacks cycle through `records`. The facts are updated to match.
+    pub fn add_light_page_heap_blocks(
+        &mut self,
+        bits: u32,
+        normal: u64,
+        records: &[u64],
+        every: usize,
+    ) {
+        let d = dph(bits);
+        let p = d.p;
+        let facts = self
+            .facts_heaps_mut()
+            .iter_mut()
+            .find(|h| h.address == normal)
+            .expect("the normal heap");
+        let mut changed = Vec::new();
+        let eligible = facts.blocks.iter_mut().filter(|b| {
+            b.busy && !b.internal && b.front_end == "backend" && b.size >= d.info + 0x10
+        });
+        for (k, b) in eligible.step_by(every.max(1)).enumerate() {
+            let info = b.address;
+            let requested = (b.size - d.info) / 2;
+            let trace = records[k % records.len()];
+            let freed = k % 2 == 1;
+            changed.push((info, requested, trace, freed));
+            b.address = info + d.info;
+            b.size = requested;
+            b.front_end = "pageheap";
+            b.busy = !freed;
+            b.trace = if freed { 0 } else { trace };
+        }
+        let m = &mut self.dump.memory;
+        for (info, requested, trace, freed) in changed {
+            let stamp = if freed {
+                LIGHT_BUSY_START_STAMP - 1
+            } else {
+                LIGHT_BUSY_START_STAMP
+            };
+            m.write_u32(info, stamp);
+            m.write_ptr(bits, info + p, normal);
+            m.write_ptr(bits, info + 2 * p, requested);
+            m.write_ptr(bits, info + 3 * p, requested);
+            m.write_ptr(bits, info + d.info_trace, trace);
+            m.write_u32(info + d.info - 4, LIGHT_BUSY_END_STAMP - u32::from(freed));
+        }
     }
 }
 
