@@ -70,7 +70,7 @@ pub fn adopt_light_blocks(mem: AddressSpace<'_>, walk: &mut HeapWalk) {
             continue;
         }
         let freed = stamp == LIGHT_FREED_START_STAMP;
-        b.address = info + l.info_size;
+        b.address = info.wrapping_add(l.info_size);
         b.size = requested;
         b.front_end = FrontEnd::PageHeap;
         b.state = if freed { State::Free } else { State::Busy };
@@ -87,12 +87,10 @@ pub fn walk(mem: AddressSpace<'_>, heap: &Heap, index: u32) -> HeapWalk {
     out.walked = true;
     let flags_off = if heap.bits == 64 { 0x70 } else { 0x40 };
     out.flags = mem.read_u32(heap.address.wrapping_add(flags_off)).ok();
-    if let Ok(normal) = mem.read_ptr(root.wrapping_add(l.normal_heap), l.bits) {
-        if normal != 0 {
-            out.notes.push(format!(
-                "allocations the page heap does not take go to its normal heap {normal:#x}"
-            ));
-        }
+    if let Some(normal) = normal_heap(mem, heap) {
+        out.notes.push(format!(
+            "allocations the page heap does not take go to its normal heap {normal:#x}"
+        ));
     }
     let mut seen = HashSet::new();
     // Busy: the AVL tree under BalancedRoot.RightChild, depth first with an explicit stack.
