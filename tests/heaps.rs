@@ -774,3 +774,74 @@ fn segment_heap_keys_come_from_ntdll_pdb_when_given() {
         h["notes"]
     );
 }
+
+#[test]
+fn segment_heap_allocations_carry_their_ust_stacks() {
+    for name in ["segheap-ust-win10-x64.dmp", "segheap-ust-win10-x86.dmp"] {
+        let path = fixture(name);
+        let p = path.to_str().unwrap();
+        let facts = facts(name);
+        let seg = &facts.heaps[1];
+        // The fixture traces every component (so the walk test above compares real stacks).
+        for fe in ["vs", "lfh", "backend", "large"] {
+            assert!(
+                seg.blocks
+                    .iter()
+                    .any(|b| b.front_end == fe && b.busy && b.trace != 0),
+                "{name}: no traced {fe} block"
+            );
+        }
+        // Each stack's bytes across both heaps, and its frames exactly.
+        let got = json(&["top", p, "--by", "stack", "--limit", "100", "--json"]);
+        let entries = got["entries"].as_array().unwrap();
+        for (record, frames) in &seg.stacks {
+            let bytes: u64 = facts
+                .heaps
+                .iter()
+                .flat_map(|h| h.blocks.iter())
+                .filter(|b| b.busy && !b.internal && b.trace == *record)
+                .map(|b| b.size)
+                .sum();
+            let e = entries
+                .iter()
+                .find(|e| e["key"] == hex(*record))
+                .unwrap_or_else(|| panic!("{name}: no stack {record:#x}"));
+            let want: Vec<String> = frames.iter().map(|a| hex(*a)).collect();
+            assert_eq!(frame_addresses(e), want, "{name}");
+            assert_eq!(e["bytes"].as_u64(), Some(bytes), "{name}");
+        }
+
+        // A VS block whose extra names another interceptor keeps its size and loses its stack;
+        // nothing else changes.
+        let bits = seg.bits;
+        let ptr = u64::from(bits / 8);
+        let vs = seg
+            .blocks
+            .iter()
+            .find(|b| b.front_end == "vs" && b.trace != 0)
+            .unwrap();
+        let (mut dump, _) = (dumpwriter::fixtures::by_name(name).unwrap().build)();
+        let extra = vs.address + vs.size.div_ceil(ptr) * ptr;
+        dump.memory.write(extra + 2, &[2]);
+        let bad = write_temp(&format!("extra-{name}"), &dump.to_bytes());
+        let b = bad.to_str().unwrap();
+        let rows = json(&["blocks", b, "--json"]);
+        let row = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["address"] == hex(vs.address))
+            .unwrap();
+        assert_eq!(row["size"].as_u64(), Some(vs.size), "{name}");
+        assert!(row["trace"].is_null(), "{name}: {row}");
+        let traced = |v: &Value| {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| !r["trace"].is_null())
+                .count()
+        };
+        let whole = json(&["blocks", p, "--json"]);
+        assert_eq!(traced(&rows) + 1, traced(&whole), "{name}");
+    }
+}

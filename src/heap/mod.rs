@@ -5,6 +5,7 @@ pub mod block;
 pub mod nt;
 pub mod page;
 pub mod segment;
+pub mod segment_extra;
 
 use crate::dump::Dump;
 use crate::layout::nt_heap::{NtFamily, NtHeapLayout};

@@ -7,13 +7,15 @@
 //! with `seg >> 20` seen once); the scheme is the one whose key all segments agree on and ntdll's
 //! data holds: that copy is `RtlpHpHeapGlobals`, and `LfhKey` is the next field. The 24H2 scheme
 //! also selects 24H2's LFH offset salt, `u32(sub >> 12)` instead of `u32(sub) >> 12`. x86 heaps
-//! use 32-bit keys, signatures and chunk headers (see [`SegmentShape`]).
+//! use 32-bit keys, signatures and chunk headers (see [`SegmentShape`]). Allocations with
+//! ExtraPresent carry their +ust record pointer in their tail (see [`super::segment_extra`]).
 
 use super::block::{Block, FrontEnd, State};
+use super::segment_extra::tail_trace;
 use super::HeapWalk;
 use crate::dump::memory::AddressSpace;
 use crate::layout::segment_heap::SegmentShape;
-use crate::process::heaps::{large_nodes, segment_heap_layout, walk_list};
+use crate::process::heaps::{large_nodes, segment_heap_layout, walk_list, LargeNode};
 use crate::process::Heap;
 
 const SIGNATURE_KEY: u64 = 0xa2e6_4ead_a2e6_4ead;
@@ -179,16 +181,21 @@ pub fn walk(
             if flags & 1 != 0 {
                 match flags & 0x0c {
                     0x00 => {
-                        let unused = u64::from(mem.read_u32(d + 4).unwrap_or(0));
-                        out.blocks.push(block(
+                        let unused = u64::from(mem.read_u32(d + 4).unwrap_or(0)).min(len);
+                        let mut b = block(
                             index,
                             base,
                             base,
-                            len.saturating_sub(unused),
+                            len - unused,
                             len,
                             true,
                             FrontEnd::Backend,
-                        ));
+                        );
+                        // ExtraPresent, bit 0 of the descriptor's byte +8 (§6.5).
+                        if mem.read(d + 8, 1).is_ok_and(|e| e[0] & 1 != 0) {
+                            b.trace = tail_trace(&mem, base + len - unused, base + len, bits);
+                        }
+                        out.blocks.push(b);
                     }
                     0x08 => {
                         if let Some(k) = lfh_key {
@@ -204,18 +211,23 @@ pub fn walk(
     }
     match large_nodes(&mem, heap.address, bits, l) {
         Ok((nodes, problem)) => {
-            for (va, bytes) in nodes {
-                let unused = va & 0xffff;
+            for LargeNode { va, bytes, extra } in nodes {
+                let unused = (va & 0xffff).min(bytes);
                 let start = va & !0xffff;
-                out.blocks.push(block(
+                let mut b = block(
                     index,
                     start,
                     start,
-                    bytes.saturating_sub(unused),
+                    bytes - unused,
                     bytes,
                     true,
                     FrontEnd::Large,
-                ));
+                );
+                if extra {
+                    let end = start.saturating_add(bytes);
+                    b.trace = tail_trace(&mem, end - unused, end, bits);
+                }
+                out.blocks.push(b);
                 out.large_committed = out.large_committed.saturating_add(bytes);
                 out.large_reserved = out
                     .large_reserved
@@ -368,21 +380,31 @@ fn vs(
             .read(hdr + unit / 2 + 1, 1)
             .map(|b| b[0] & 1 != 0)
             .unwrap_or(false);
-        let requested = if allocated && has_unused {
-            let unused = u64::from(mem.read_u16(hdr + chunk - 2).unwrap_or(0) & 0x1fff);
-            capacity.saturating_sub(unused)
+        // `_HEAP_VS_UNUSED_BYTES_INFO`: UnusedBytes 13 bits, ExtraPresent 0x4000, OneByteUnused
+        // 0x8000 (then one byte is unused and the rest of the u16 is data).
+        let info = if allocated && has_unused {
+            mem.read_u16(hdr + chunk - 2).unwrap_or(0)
         } else {
-            capacity
+            0
         };
-        out.blocks.push(block(
+        let unused = if info & 0x8000 != 0 {
+            1
+        } else {
+            u64::from(info & 0x1fff).min(capacity)
+        };
+        let mut b = block(
             index,
             hdr,
             hdr + unit,
-            requested,
+            capacity - unused,
             chunk,
             allocated,
             FrontEnd::Vs,
-        ));
+        );
+        if info & 0xc000 == 0x4000 {
+            b.trace = tail_trace(mem, hdr + chunk - unused, hdr + chunk, o.bits);
+        }
+        out.blocks.push(b);
         hdr += chunk;
     }
 }
@@ -428,27 +450,30 @@ fn lfh(
     for i in 0..count {
         let bits = (bitmap[(i / 4) as usize] >> ((i % 4) * 2)) & 3;
         let at = base + first + i * bsize;
-        let requested = if bits & 1 == 0 {
-            bsize
-        } else if bits & 2 != 0 {
-            let info = mem.read_u16(at + bsize - 2).unwrap_or(0);
-            let unused = if info & 0x8000 != 0 {
-                1
-            } else {
-                u64::from(info & 0x3fff)
-            };
-            bsize.saturating_sub(unused)
+        // `_HEAP_LFH_UNUSED_BYTES_INFO` in the last two bytes when the second bit is set:
+        // UnusedBytes 14 bits, ExtraPresent 0x4000, OneByteUnused 0x8000.
+        let info = if bits == 3 {
+            mem.read_u16(at + bsize - 2).unwrap_or(0)
         } else {
-            bsize
+            0
         };
-        out.blocks.push(block(
+        let unused = if info & 0x8000 != 0 {
+            1
+        } else {
+            u64::from(info & 0x3fff).min(bsize)
+        };
+        let mut b = block(
             index,
             at,
             at,
-            requested,
+            bsize - unused,
             bsize,
             bits & 1 != 0,
             FrontEnd::Lfh,
-        ));
+        );
+        if info & 0xc000 == 0x4000 {
+            b.trace = tail_trace(mem, at + bsize - unused, at + bsize, o.bits);
+        }
+        out.blocks.push(b);
     }
 }

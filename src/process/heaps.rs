@@ -467,18 +467,29 @@ fn segment_heap(mem: &AddressSpace<'_>, heap: &mut Heap) {
     large_allocations(mem, heap, l);
 }
 
-/// Large allocations `(VirtualAddress as stored, allocated bytes)` and why the walk stopped early.
-pub type LargeNodes = (Vec<(u64, u64)>, Option<String>);
+/// One node of a segment heap's large-allocation tree (`_HEAP_LARGE_ALLOC_DATA`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LargeNode {
+    /// `VirtualAddress` as stored: the allocation's base, its low 16 bits the unused byte count.
+    pub va: u64,
+    /// `AllocatedPages` in bytes.
+    pub bytes: u64,
+    /// `ExtraPresent`: the unused tail holds an `_SEGMENT_HEAP_EXTRA` (+ust).
+    pub extra: bool,
+}
+
+/// Large allocations and why the walk stopped early.
+pub type LargeNodes = (Vec<LargeNode>, Option<String>);
 
 /// Put the large allocations of a segment heap on its list of large blocks.
 fn large_allocations(mem: &AddressSpace<'_>, heap: &mut Heap, l: &SegmentHeapLayout) {
     match large_nodes(mem, heap.address, heap.bits, l) {
         Ok((nodes, problem)) => {
-            for (va, bytes) in nodes {
-                let start = va & !0xffff;
+            for n in nodes {
+                let start = n.va & !0xffff;
                 heap.large_blocks.push(Range {
                     start,
-                    end: start.saturating_add(bytes),
+                    end: start.saturating_add(n.bytes),
                 });
             }
             heap.problems.extend(problem);
@@ -487,7 +498,7 @@ fn large_allocations(mem: &AddressSpace<'_>, heap: &mut Heap, l: &SegmentHeapLay
     }
 }
 
-/// The large allocations of a segment heap: `(VirtualAddress as stored, allocated bytes)` per node
+/// The large allocations of a segment heap, one [`LargeNode`] per node
 /// of the `_RTL_RB_TREE` at `LargeAllocMetadata`, in order (bounded, loop-safe), and why the walk
 /// stopped early if it did. Encoded trees are not decoded: their link encoding is not verified
 /// (reference §6.8).
@@ -534,7 +545,11 @@ pub fn large_nodes(
         match (va, word) {
             (Ok(va), Ok(word)) => {
                 let pages = (word >> 12) & ((1u64 << l.large_pages_bits) - 1);
-                out.push((va, pages * 0x1000));
+                out.push(LargeNode {
+                    va,
+                    bytes: pages * 0x1000,
+                    extra: word & 1 != 0,
+                });
             }
             _ => problem = Some(format!("large allocation node at {n:#x} is not captured")),
         }

@@ -186,6 +186,21 @@ pub const HEAPS: &[Fixture] = &[
         build: || segheap_high(Windows::Win11v24H2),
     },
     Fixture {
+        name: "segheap-ust-win10-x64.dmp",
+        imitates: "Windows 10 22H2 x64 with +ust: an NT process heap whose blocks carry +ust prefixes \
+                   and a segment heap (1809+ layout) whose busy VS, LFH, back-end and large \
+                   allocations keep their stack in an _SEGMENT_HEAP_EXTRA {InterceptorIndex 1, \
+                   ExtraSizeInUnits 1} after their data, followed by the record pointer \
+                   (ExtraPresent 0x4000 in the last-u16 unused info; descriptor / large node bit)",
+        build: || segheap_ust(Kind::Native64),
+    },
+    Fixture {
+        name: "segheap-ust-win10-x86.dmp",
+        imitates: "the same on Windows 10 22H2 x86 (8-byte extra, 4-byte record pointer in an \
+                   8-byte unit)",
+        build: || segheap_ust(Kind::Native32),
+    },
+    Fixture {
         name: "diff-before.dmp",
         imitates: "Windows 10 22H2 x64 with +ust, service.exe: 3 blocks of 0x100 from a leaking stack, 6 \
                    of 0x80 from a shrinking stack, 4 of 0x40 from an unchanged stack, 0x20000 bytes of \
@@ -475,6 +490,7 @@ fn segheap_mixed() -> (MinidumpBuilder, Facts) {
             ],
             backend: vec![0x3_0123],
             large: vec![0x12_3456, 0x40_0000],
+            stacks: vec![],
         },
     );
     b.finish()
@@ -527,6 +543,7 @@ fn segheap_future() -> (MinidumpBuilder, Facts) {
             lfh: vec![(0x40, (0..8).map(|i| (i != 5).then_some(0x38 + i)).collect())],
             backend: vec![0x5000],
             large: vec![0x3_0000],
+            stacks: vec![],
         },
     );
     // Move RtlpHpHeapGlobals to the PDB's RVA.
@@ -575,6 +592,7 @@ fn segheap_1709() -> (MinidumpBuilder, Facts) {
             )],
             backend: vec![0x1_2345],
             large: vec![0x2_0000, 0x1_0001],
+            stacks: vec![],
         },
     );
     b.finish()
@@ -608,6 +626,38 @@ fn segheap_x86() -> (MinidumpBuilder, Facts) {
             ],
             backend: vec![0x2_1000, 0x8000],
             large: vec![0x8_8888],
+            stacks: vec![],
+        },
+    );
+    b.finish()
+}
+
+/// See [`HEAPS`]: `segheap-ust-win10-x64.dmp` / `segheap-ust-win10-x86.dmp`.
+fn segheap_ust(kind: Kind) -> (MinidumpBuilder, Facts) {
+    let bits = if kind == Kind::Native64 { 64 } else { 32 };
+    let mut b = ProcessBuilder::new(Windows::Win10, kind, r"C:\app\traced.exe");
+    b.set_nt_global_flag(0x1000);
+    b.add_thread();
+    let st = stacks(&b, bits);
+    b.add_nt_heap(&rich_heap(bits, true, st.clone()));
+    b.add_rich_segment_heap(
+        bits,
+        &crate::segment_heap::SegmentHeapSpec {
+            vs: vec![Some(0x20), None, Some(0x123), Some(0x1), Some(0x400)],
+            lfh: vec![
+                // Slack too small for an extra: these blocks carry no stack.
+                (
+                    0x20,
+                    (0..8).map(|i| (i % 4 != 3).then_some(0x18 + i)).collect(),
+                ),
+                (
+                    0x80,
+                    (0..6).map(|i| (i != 2).then_some(0x10 + 3 * i)).collect(),
+                ),
+            ],
+            backend: vec![0x2_2222],
+            large: vec![0x10_0000 - 0x80],
+            stacks: st,
         },
     );
     b.finish()
@@ -630,6 +680,7 @@ fn segheap_high(windows: Windows) -> (MinidumpBuilder, Facts) {
             )],
             backend: vec![0x1_8000],
             large: vec![0x9_0000],
+            stacks: vec![],
         },
     );
     b.finish()

@@ -323,6 +323,48 @@ struct HeapWriter<'a> {
 }
 
 impl ProcessBuilder {
+    /// `RtlpHeapStackTraceLog` records `{Next, Hash, Depth, Frames}` of a `bits`-bit world for
+    /// `stacks`, in a private region of their own; their addresses in order. Like the process-wide
+    /// stack trace database, a stack recorded earlier in the same world keeps its record.
+    pub(crate) fn stack_records(&mut self, bits: u32, stacks: &[Vec<u64>]) -> Vec<u64> {
+        let ptr = u64::from(bits / 8);
+        let record_size = |s: &Vec<u64>| ptr + 8 + ptr * s.len() as u64;
+        let mut fresh: Vec<&Vec<u64>> = Vec::new();
+        for s in stacks {
+            if !self.stack_records.contains_key(&(bits, s.clone())) && !fresh.contains(&s) {
+                fresh.push(s);
+            }
+        }
+        let size: u64 = fresh.iter().map(|s| record_size(s)).sum();
+        let mut at = 0;
+        if size > 0 {
+            let region = round_up(size, 0x1000);
+            let base = self.add_private_usage(round_up(region, 0x1_0000), region, Usage::Unknown);
+            self.dump.memory.capture(base, region);
+            at = base;
+        }
+        let mut out = Vec::new();
+        for s in stacks {
+            if let Some(&r) = self.stack_records.get(&(bits, s.clone())) {
+                out.push(r);
+                continue;
+            }
+            let hash = s.iter().fold(0u32, |a, f| a.wrapping_add(*f as u32));
+            let m = &mut self.dump.memory;
+            m.write_ptr(bits, at, 0);
+            let hd = at + ptr;
+            m.write_u32(hd, hash);
+            m.write_u32(hd + 4, s.len() as u32);
+            for (i, frame) in s.iter().enumerate() {
+                m.write_ptr(bits, hd + 8 + ptr * i as u64, *frame);
+            }
+            self.stack_records.insert((bits, s.clone()), at);
+            out.push(at);
+            at += record_size(s);
+        }
+        out
+    }
+
     /// Build an NT heap from `spec` in the world of `spec.bits`, append it to that world's
     /// ProcessHeaps, and return its address. The facts record every block.
     pub fn add_nt_heap(&mut self, spec: &NtHeapSpec) -> u64 {
@@ -426,49 +468,9 @@ impl ProcessBuilder {
 }
 
 impl HeapWriter<'_> {
-    /// Stack records `{Next, Hash, Depth, Frames}`, in a private region of their own. Like the
-    /// process-wide stack trace database, a stack recorded by an earlier heap of the same world
-    /// keeps its record.
+    /// Records of `stacks`, in order (see [`ProcessBuilder::stack_records`]).
     fn write_stacks(&mut self, stacks: &[Vec<u64>]) {
-        let ptr = u64::from(self.bits / 8);
-        let record_size = |s: &Vec<u64>| ptr + 8 + ptr * s.len() as u64;
-        let size: u64 = stacks
-            .iter()
-            .filter(|s| {
-                !self
-                    .b
-                    .stack_records
-                    .contains_key(&(self.bits, (*s).clone()))
-            })
-            .map(record_size)
-            .sum();
-        let mut at = 0;
-        if size > 0 {
-            let region = round_up(size, 0x1000);
-            let base = self
-                .b
-                .add_private_usage(round_up(region, 0x1_0000), region, Usage::Unknown);
-            self.b.dump.memory.capture(base, region);
-            at = base;
-        }
-        for s in stacks {
-            if let Some(&r) = self.b.stack_records.get(&(self.bits, s.clone())) {
-                self.traces.push(r);
-                continue;
-            }
-            let hash = s.iter().fold(0u32, |a, f| a.wrapping_add(*f as u32));
-            let m = &mut self.b.dump.memory;
-            m.write_ptr(self.bits, at, 0);
-            let hd = at + ptr;
-            m.write_u32(hd, hash);
-            m.write_u32(hd + 4, s.len() as u32);
-            for (i, frame) in s.iter().enumerate() {
-                m.write_ptr(self.bits, hd + 8 + ptr * i as u64, *frame);
-            }
-            self.b.stack_records.insert((self.bits, s.clone()), at);
-            self.traces.push(at);
-            at += record_size(s);
-        }
+        self.traces = self.b.stack_records(self.bits, stacks);
     }
 
     fn trace(&self, t: Option<usize>) -> u64 {

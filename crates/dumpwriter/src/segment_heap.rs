@@ -14,7 +14,7 @@ use crate::nt_heap::ExpectedBlock;
 use crate::process::ProcessBuilder;
 
 /// What a segment heap holds.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct SegmentHeapSpec {
     /// VS chunks in one VS subsegment: `Some(requested)` busy, `None` free.
     pub vs: Vec<Option<u64>>,
@@ -24,6 +24,51 @@ pub struct SegmentHeapSpec {
     pub backend: Vec<u64>,
     /// Large allocations (requested sizes): their own VirtualAlloc each.
     pub large: Vec<u64>,
+    /// +ust call stacks (return addresses, innermost first). When not empty, the busy allocations
+    /// record them in turn (VS, LFH, back end, large): each gets ExtraPresent and, right after its
+    /// data (pointer-aligned), an `_SEGMENT_HEAP_EXTRA` {AllocationTag 0, InterceptorIndex 1,
+    /// ExtraSizeInUnits 1, Settable 0} followed by one unit (0x10 / 8 bytes) holding the pointer to
+    /// the stack's record (reference §6.9, `_SEGMENT_HEAP_EXTRA` type dump). LFH blocks whose slack
+    /// cannot hold it are not traced.
+    pub stacks: Vec<Vec<u64>>,
+}
+
+/// Writes the +ust extras of one heap's allocations.
+struct Tracer {
+    records: Vec<u64>,
+    next: usize,
+    p: u64,
+}
+
+impl Tracer {
+    /// Bytes an extra takes: the header (two pointers) and one unit of interceptor data.
+    fn len(&self) -> u64 {
+        4 * self.p
+    }
+
+    /// Bytes an allocation of `req` bytes needs to hold its extra too (0 extra when untraced).
+    fn need(&self, req: u64) -> u64 {
+        if self.records.is_empty() {
+            req
+        } else {
+            req.div_ceil(self.p) * self.p + self.len()
+        }
+    }
+
+    /// Write the extra of the allocation at `user` with `req` bytes requested, if the heap is
+    /// traced; the record pointer or 0.
+    fn write(&mut self, m: &mut ProcessMemory, bits: u32, user: u64, req: u64) -> u64 {
+        if self.records.is_empty() {
+            return 0;
+        }
+        let record = self.records[self.next % self.records.len()];
+        self.next += 1;
+        let at = user + req.div_ceil(self.p) * self.p;
+        m.write(at, &vec![0u8; (2 * self.p) as usize]);
+        m.write(at + 2, &[1, 1]);
+        m.write_ptr(bits, at + 2 * self.p, record);
+        record
+    }
 }
 
 /// `0xA2E64EADA2E64EAD`, the page-segment signature constant (Windows 10 1709 – 11 23H2).
@@ -103,6 +148,12 @@ impl ProcessBuilder {
     /// `spec`'s allocations; returns its address.
     pub fn add_rich_segment_heap(&mut self, bits: u32, spec: &SegmentHeapSpec) -> u64 {
         let o = Shape::new(bits);
+        let records = self.stack_records(bits, &spec.stacks);
+        let mut tracer = Tracer {
+            records,
+            next: 0,
+            p: o.p,
+        };
         let heap = self.add_segment_heap(bits);
         let seg = self.facts_heaps().last().expect("just added").segments[0].0;
         let heap_key = (0x5eed_0000_0000_0000
@@ -150,7 +201,9 @@ impl ProcessBuilder {
             .map(|c| {
                 (
                     *c,
-                    c.map_or(0x40, |req| (req + hsize).div_ceil(o.vs_unit) * o.vs_unit),
+                    c.map_or(0x40, |req| {
+                        (tracer.need(req) + hsize).div_ceil(o.vs_unit) * o.vs_unit
+                    }),
                 )
             })
             .collect();
@@ -175,9 +228,14 @@ impl ProcessBuilder {
                 &[(page_off as u8) ^ (hdr as u8) ^ (heap_key as u8)],
             );
             let capacity = size - hsize;
+            let trace = match c {
+                Some(req) => tracer.write(m, bits, hdr + hsize, req),
+                None => 0,
+            };
+            let extra = if trace != 0 { 0x4000 } else { 0 };
             let (flag, req) = match c {
                 Some(req) if req < capacity => {
-                    m.write_u16(hdr + size - 2, (capacity - req) as u16);
+                    m.write_u16(hdr + size - 2, (capacity - req) as u16 | extra);
                     (1u8, req)
                 }
                 Some(req) => (0, req),
@@ -192,7 +250,7 @@ impl ProcessBuilder {
                 busy: c.is_some(),
                 front_end: "vs",
                 internal: false,
-                trace: 0,
+                trace,
             });
             prev = size;
             hdr += size;
@@ -217,12 +275,17 @@ impl ProcessBuilder {
             let mut bitmap = vec![0u8; (count * 2).div_ceil(8) as usize];
             for (i, b) in list.iter().enumerate() {
                 let at = sub + first + i as u64 * bsize;
+                let mut trace = 0;
                 let (busy, req) = match b {
                     Some(req) => {
                         bitmap[i / 4] |= 1 << ((i % 4) * 2);
+                        if tracer.need(*req) + 2 <= *bsize {
+                            trace = tracer.write(m, bits, at, *req);
+                        }
                         if *req < *bsize {
                             bitmap[i / 4] |= 2 << ((i % 4) * 2);
-                            m.write_u16(at + bsize - 2, (bsize - req) as u16);
+                            let extra = if trace != 0 { 0x4000 } else { 0 };
+                            m.write_u16(at + bsize - 2, (bsize - req) as u16 | extra);
                         }
                         (true, *req)
                     }
@@ -236,16 +299,25 @@ impl ProcessBuilder {
                     busy,
                     front_end: "lfh",
                     internal: false,
-                    trace: 0,
+                    trace,
                 });
             }
             m.write(sub + o.lfh_bitmap, &bitmap);
         }
         // Back-end allocations: one range each, the unused count in the first descriptor.
         for req in &spec.backend {
-            let units = req.div_ceil(PAGE);
+            let units = tracer.need(*req).div_ceil(PAGE);
             let unused = units * PAGE - req;
             let at = range(m, units, 0x03, unused as u32);
+            if !tracer.records.is_empty() {
+                // The extra sits in the last page, which the segment's capture may not reach.
+                m.capture(at + (units - 1) * PAGE, PAGE);
+            }
+            let trace = tracer.write(m, bits, at, *req);
+            if trace != 0 {
+                // ExtraPresent: bit 0 of the first descriptor's byte +8.
+                m.write(seg + (at - seg) / PAGE * o.desc + 8, &[1]);
+            }
             blocks.push(ExpectedBlock {
                 entry: at,
                 address: at,
@@ -254,7 +326,7 @@ impl ProcessBuilder {
                 busy: true,
                 front_end: "backend",
                 internal: false,
-                trace: 0,
+                trace,
             });
         }
         // The rest of the segment: one free range.
@@ -270,7 +342,7 @@ impl ProcessBuilder {
             };
         let mut nodes = Vec::new();
         for (i, req) in spec.large.iter().enumerate() {
-            let pages = req.div_ceil(PAGE);
+            let pages = tracer.need(*req).div_ceil(PAGE);
             let reserve = (pages * PAGE).div_ceil(0x1_0000) * 0x1_0000;
             let va = self.alloc_private(reserve);
             self.heap_region(va, pages * PAGE, va, MEM_COMMIT, bits);
@@ -284,12 +356,21 @@ impl ProcessBuilder {
                 );
             }
             self.dump.memory.capture(va, PAGE);
+            if !tracer.records.is_empty() {
+                self.dump.memory.capture(va + (pages - 1) * PAGE, PAGE);
+            }
             let node = heap + 0x2000 + i as u64 * 0x40;
             let unused = pages * PAGE - req;
             nodes.push(node);
             let m = &mut self.dump.memory;
+            let trace = tracer.write(m, bits, va, *req);
             m.write_ptr(bits, node + o.large_va, va | unused);
-            m.write_ptr(bits, node + o.large_va + o.p, pages << 12);
+            // AllocatedPages from bit 12; ExtraPresent is bit 0.
+            m.write_ptr(
+                bits,
+                node + o.large_va + o.p,
+                pages << 12 | u64::from(trace != 0),
+            );
             blocks.push(ExpectedBlock {
                 entry: va,
                 address: va,
@@ -298,7 +379,7 @@ impl ProcessBuilder {
                 busy: true,
                 front_end: "large",
                 internal: false,
-                trace: 0,
+                trace,
             });
         }
         let m = &mut self.dump.memory;
@@ -316,6 +397,11 @@ impl ProcessBuilder {
             .map(|b| (b.entry, b.block_size.div_ceil(0x1_0000) * 0x1_0000))
             .collect();
         facts.blocks = blocks;
+        facts.stacks = tracer
+            .records
+            .into_iter()
+            .zip(spec.stacks.clone())
+            .collect();
         heap
     }
 }
