@@ -33,8 +33,8 @@ else
   echo "clang/lld not installed: no symbol-loading figure (apt-get install clang lld)" >&2
 fi
 
-A="$CACHE/bench-${GIB}g.dmp"
-B="$CACHE/bench-${GIB}g-later.dmp"
+A="$CACHE/bench-v2-${GIB}g.dmp"
+B="$CACHE/bench-v2-${GIB}g-later.dmp"
 if [ ! -s "$A" ]; then
   echo "generating $A" >&2
   /usr/bin/time -f "  generated in %e s" "$GEN" "$A" "$GIB" 0 20000 $PE >&2

@@ -1,5 +1,6 @@
 //! The benchmark generator writes dumps that heapdiag walks completely: every busy block it made
-//! is found, with no corruption, and the leak variant adds exactly the leaked blocks.
+//! is found (NT and segment heaps), with no corruption, and the leak variant adds exactly the
+//! leaked blocks.
 
 use dumpwriter::bench::{realistic, BenchSpec};
 use heapdiag::analysis::heaps::summarize;
@@ -27,7 +28,9 @@ fn busy(leak: u64) -> (u64, u64) {
         assert_eq!(s.unexplained, 0);
         found += s.busy_blocks;
     }
-    assert_eq!(walks.len(), 4);
+    // Four NT heaps and 24 segment heaps.
+    assert_eq!(walks.len(), 28);
+    assert!(walks.iter().all(|w| w.walked));
     (found, facts.busy_blocks)
 }
 

@@ -40,7 +40,10 @@ pub fn tail_trace(mem: &AddressSpace<'_>, start: u64, end: u64, bits: u32) -> u6
 /// The first pointer after an `_SEGMENT_HEAP_EXTRA` of the stack interceptor in `tail`.
 fn find(tail: &[u8], ptr: usize) -> u64 {
     let header = 2 * ptr;
-    for at in 0..=tail.len().saturating_sub(header + ptr) {
+    let Some(last) = tail.len().checked_sub(header + ptr) else {
+        return 0;
+    };
+    for at in 0..=last {
         let h = &tail[at..at + header];
         if h[2] & 0x0f != STACK_INTERCEPTOR || h[3] == 0 || h[4..].iter().any(|&b| b != 0) {
             continue;

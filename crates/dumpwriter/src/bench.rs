@@ -5,11 +5,13 @@
 //! kB, a few multi-MB large blocks, some free blocks), a few thousand distinct allocation stacks
 //! over those modules with a skewed popularity, and tens of thousands of other private regions.
 //! With `leak > 0` the same process (same seed) is written as it would look later: one stack has
-//! allocated `leak` more 422-byte blocks, for diffing.
+//! allocated `leak` more 422-byte blocks, for diffing. Besides, 24 segment heaps (one page segment
+//! each: 120 LFH subsegments of small blocks, VS chunks, a back-end range, a large allocation).
 
 use crate::minidump::MinidumpBuilder;
 use crate::nt_heap::{BlockSpec, NtHeapSpec, RunSpec, SegmentSpec, UserBlockSpec};
 use crate::process::{Kind, ProcessBuilder, Windows};
+use crate::segment_heap::SegmentHeapSpec;
 
 /// What to generate.
 #[derive(Clone, Debug)]
@@ -70,6 +72,9 @@ const STACKS: u64 = 3000;
 const SEGMENT: u64 = 16 << 20;
 const LEAK_SIZE: u64 = 422;
 const LEAK_STACK: usize = 7;
+/// Segment heaps of the process, and LFH subsegments (two pages each) in each one.
+const SEGMENT_HEAPS: u64 = 24;
+const LFH_SUBSEGMENTS: u64 = 120;
 
 /// Generate the process and its dump.
 pub fn realistic(spec: &BenchSpec) -> (MinidumpBuilder, BenchFacts) {
@@ -143,6 +148,34 @@ pub fn realistic(spec: &BenchSpec) -> (MinidumpBuilder, BenchFacts) {
             heap.segments.extend(leak_segments(spec.leak, &mut facts));
         }
         b.add_nt_heap(&heap);
+    }
+    // Segment heaps (as packaged apps and many services have): each one page segment of LFH
+    // subsegments full of small blocks, a few VS chunks, a back-end range and a large allocation,
+    // every busy allocation with room traced.
+    for _ in 0..SEGMENT_HEAPS {
+        let lfh = (0..LFH_SUBSEGMENTS)
+            .map(|_| {
+                let bsize = [0x20u64, 0x30, 0x40, 0x80, 0x100][rng.below(5) as usize];
+                let count = (0x2000 - 0x80) / bsize;
+                let blocks = (0..count)
+                    .map(|_| (rng.below(5) != 0).then(|| bsize / 2 + rng.below(bsize / 2 + 1)))
+                    .collect();
+                (bsize, blocks)
+            })
+            .collect();
+        let spec = SegmentHeapSpec {
+            vs: (0..8)
+                .map(|_| (rng.below(4) != 0).then(|| 0x100 + rng.below(0x300)))
+                .collect(),
+            lfh,
+            backend: vec![0x4000 + rng.below(0x4000)],
+            large: vec![0x20_0000 + rng.below(0x10_0000)],
+            stacks: stacks.clone(),
+        };
+        b.add_rich_segment_heap(64, &spec);
+        let made = &b.facts_heaps().last().expect("just added").blocks;
+        facts.blocks += made.len() as u64;
+        facts.busy_blocks += made.iter().filter(|x| x.busy).count() as u64;
     }
     // Other private memory: committed parts averaging the remaining 40 %.
     let n = spec.extra_allocations.max(1);

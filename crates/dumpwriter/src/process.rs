@@ -868,7 +868,11 @@ impl ProcessBuilder {
             let m = &mut self.dump.memory;
             m.write_u32(w.peb + o.nt_global_flag, self.nt_global_flag);
             m.write_u32(w.peb + o.number_of_heaps, w.heaps.len() as u32);
-            m.write_u32(w.peb + o.maximum_number_of_heaps, 16);
+            // The array starts with 16 slots and grows 16 at a time.
+            m.write_u32(
+                w.peb + o.maximum_number_of_heaps,
+                (w.heaps.len() as u32).max(1).div_ceil(16) * 16,
+            );
             m.write_ptr(w.bits, w.peb + o.process_heaps, w.heap_array);
             m.write_ptr(
                 w.bits,

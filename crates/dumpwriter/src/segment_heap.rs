@@ -156,11 +156,12 @@ impl ProcessBuilder {
         };
         let heap = self.add_segment_heap(bits);
         let seg = self.facts_heaps().last().expect("just added").segments[0].0;
+        // The keys are the process's (one RtlpHpHeapGlobals per world), not the heap's.
+        let globals = self.ntdll_data(bits) + 0x400;
         let heap_key = (0x5eed_0000_0000_0000
-            ^ heap.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(17))
+            ^ globals.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(17))
             & o.mask;
         let lfh_key = (heap_key.rotate_left(29) ^ 0x1f2e_3d4c_5b6a_7988) & o.mask;
-        let globals = self.ntdll_data(bits) + 0x400;
         let ctx = heap + self.windows().seg_contexts();
         let v24h2 = self.windows() == crate::process::Windows::Win11v24H2;
         let m = &mut self.dump.memory;
@@ -258,6 +259,7 @@ impl ProcessBuilder {
         // LFH subsegments: 2 pages each.
         for (bsize, list) in &spec.lfh {
             let sub = range(m, 2, 0x0b, 0);
+            m.capture(sub, 2 * PAGE);
             let count = list.len() as u64;
             let first = (o.lfh_bitmap + (count * 2).div_ceil(8)).div_ceil(16) * 16;
             assert!(
