@@ -46,6 +46,16 @@ pub fn candidates(bits: u32) -> &'static [SegmentHeapLayout] {
             seg_contexts: 0x140,
             ..X64_1809
         },
+        // Layout C (Windows 10 1803, ntdll type dump): 0x78-byte contexts at +0x70 with the
+        // back-pointer at +0x70. Tried before B, whose `Heap` (+0xD0) C keeps an EnvHandle at.
+        SegmentHeapLayout {
+            ctx_heap: 0x70,
+            ctx_segment_list: 0x20,
+            seg_contexts: 0x70,
+            ctx_size: 0x78,
+            large_alloc_metadata: Some(0x50),
+            ..X64_1809
+        },
         // Layout B (Windows 10 1709).
         SegmentHeapLayout {
             ctx_heap: 0x60,
@@ -56,18 +66,39 @@ pub fn candidates(bits: u32) -> &'static [SegmentHeapLayout] {
             ..X64_1809
         },
     ];
-    const X86: &[SegmentHeapLayout] = &[SegmentHeapLayout {
+    const X86_1809: SegmentHeapLayout = SegmentHeapLayout {
         ctx_unit_shift: 0x04,
         ctx_heap: 0x24,
         ctx_segment_list: 0x44,
         seg_contexts: 0x100,
         ctx_size: 0x80,
-        // 1903-era x86 `_SEGMENT_HEAP` (ntdiff): LargeAllocMetadata `_RTL_RB_TREE` at +0x44.
         large_alloc_metadata: Some(0x44),
         large_virtual_address: 0x0c,
         large_pages_word: 0x10,
         large_pages_bits: 20,
-    }];
+    };
+    const X86: &[SegmentHeapLayout] = &[
+        // Windows 10 1809 – 22H2 (ntdll type dumps of 1909 and 2004).
+        X86_1809,
+        // Windows 10 1803: 0x40-byte contexts at +0x44, back-pointer +0x3C, LargeAllocMetadata +0x34.
+        SegmentHeapLayout {
+            ctx_heap: 0x3c,
+            ctx_segment_list: 0x14,
+            seg_contexts: 0x44,
+            ctx_size: 0x40,
+            large_alloc_metadata: Some(0x34),
+            ..X86_1809
+        },
+        // Windows 10 1709: 0x38-byte contexts at +0x40, back-pointer +0x34, LargeAllocMetadata +0x30.
+        SegmentHeapLayout {
+            ctx_heap: 0x34,
+            ctx_segment_list: 0x14,
+            seg_contexts: 0x40,
+            ctx_size: 0x38,
+            large_alloc_metadata: Some(0x30),
+            ..X86_1809
+        },
+    ];
     if bits == 64 {
         X64
     } else {

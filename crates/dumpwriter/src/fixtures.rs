@@ -154,7 +154,31 @@ pub const HEAPS: &[Fixture] = &[
         imitates: "Windows 10 1709 (build 16299) x64 with an NT process heap (1607 _HEAP layout) and a \
                    segment heap in layout B (SegContexts +0x70, 0x68 bytes each, context Heap +0x60 \
                    and SegmentListHead +0x20, LargeAllocMetadata +0x50) holding every component",
-        build: segheap_1709,
+        build: || segheap_early(Windows::Win10v1709, Kind::Native64),
+    },
+    Fixture {
+        name: "segheap-win10-1709-x86.dmp",
+        imitates: "Windows 10 1709 (build 16299) x86 with an NT process heap and a segment heap in \
+                   1709's x86 layout (ntdll type dump: SegContexts +0x40, 0x38 bytes each, context \
+                   Heap +0x34 and SegmentListHead +0x14, LargeAllocMetadata +0x30) holding every \
+                   component",
+        build: || segheap_early(Windows::Win10v1709, Kind::Native32),
+    },
+    Fixture {
+        name: "segheap-win10-1803-x64.dmp",
+        imitates: "Windows 10 1803 (build 17134) x64 with an NT process heap (1607 _HEAP layout) and a \
+                   segment heap in layout C (ntdll type dump: SegContexts +0x70, 0x78 bytes each, \
+                   context Heap +0x70 and SegmentListHead +0x20, LargeAllocMetadata +0x50) holding \
+                   every component",
+        build: || segheap_early(Windows::Win10v1803, Kind::Native64),
+    },
+    Fixture {
+        name: "segheap-win10-1803-x86.dmp",
+        imitates: "Windows 10 1803 (build 17134) x86 with an NT process heap and a segment heap in \
+                   1803's x86 layout (ntdll type dump: SegContexts +0x44, 0x40 bytes each, context \
+                   Heap +0x3C and SegmentListHead +0x14, LargeAllocMetadata +0x34) holding every \
+                   component",
+        build: || segheap_early(Windows::Win10v1803, Kind::Native32),
     },
     Fixture {
         name: "segheap-future-x64.dmp",
@@ -573,17 +597,14 @@ fn segheap_future() -> (MinidumpBuilder, Facts) {
     (dump, facts)
 }
 
-/// See [`HEAPS`]: `segheap-win10-1709-x64.dmp`.
-fn segheap_1709() -> (MinidumpBuilder, Facts) {
-    let mut b = ProcessBuilder::new(
-        Windows::Win10v1709,
-        Kind::Native64,
-        r"C:\app\fallcreators.exe",
-    );
+/// See [`HEAPS`]: `segheap-win10-1709-*.dmp` and `segheap-win10-1803-*.dmp`.
+fn segheap_early(windows: Windows, kind: Kind) -> (MinidumpBuilder, Facts) {
+    let bits = if kind == Kind::Native64 { 64 } else { 32 };
+    let mut b = ProcessBuilder::new(windows, kind, r"C:\app\fallcreators.exe");
     b.add_thread();
-    b.add_nt_heap(&rich_heap(64, false, vec![]));
+    b.add_nt_heap(&rich_heap(bits, false, vec![]));
     b.add_rich_segment_heap(
-        64,
+        bits,
         &crate::segment_heap::SegmentHeapSpec {
             vs: vec![None, Some(0x70), Some(0x1), Some(0x180)],
             lfh: vec![(

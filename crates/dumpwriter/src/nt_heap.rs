@@ -147,7 +147,7 @@ impl Family {
             Windows::Win7Sp1 => Family::Win7,
             Windows::Win8 => Family::Win8,
             Windows::Win81 => Family::Win81,
-            Windows::Win10v1607 | Windows::Win10v1709 => Family::Win10v1607,
+            Windows::Win10v1607 | Windows::Win10v1709 | Windows::Win10v1803 => Family::Win10v1607,
             Windows::Win10 | Windows::Win11 | Windows::Win11v24H2 => Family::Win10v1809,
             Windows::Future => Family::Future,
         }

@@ -25,6 +25,8 @@ pub enum Windows {
     /// SegContexts +0x70, 0x68 each, context Heap +0x60 and SegmentListHead +0x20,
     /// LargeAllocMetadata +0x50).
     Win10v1709,
+    /// Windows 10 1803, build 17134: the 1607 `_HEAP`; the 1803 `_SEGMENT_HEAP` (layout C).
+    Win10v1803,
     /// Windows 10 22H2, build 19045.
     Win10,
     /// Windows 11 23H2, build 22631.
@@ -46,6 +48,7 @@ impl Windows {
             Windows::Win81 => (6, 3, 9600),
             Windows::Win10v1607 => (10, 0, 14393),
             Windows::Win10v1709 => (10, 0, 16299),
+            Windows::Win10v1803 => (10, 0, 17134),
             Windows::Win10 => (10, 0, 19045),
             Windows::Win11 => (10, 0, 22631),
             Windows::Win11v24H2 => (10, 0, 26100),
@@ -53,28 +56,52 @@ impl Windows {
         }
     }
 
-    /// `_SEGMENT_HEAP.SegContexts`: +0x100 on Windows 10 1809 – 22H2, +0x140 on Windows 11
-    /// (reference §6.2 layouts D–G).
-    pub fn seg_contexts(self) -> u64 {
-        match self {
-            Windows::Win10v1709 => 0x70,
-            Windows::Win11 | Windows::Win11v24H2 => 0x140,
-            _ => 0x100,
-        }
-    }
-
-    /// x64 `_HEAP_SEG_CONTEXT` (size, Heap, SegmentListHead) and `_SEGMENT_HEAP.LargeAllocMetadata`:
-    /// layout B on 1709, D–G from 1809 (reference §6.2–§6.3).
-    pub fn seg_context_x64(self) -> (u64, u64, u64, u64) {
-        match self {
-            Windows::Win10v1709 => (0x68, 0x60, 0x20, 0x50),
-            _ => (0xc0, 0x38, 0x48, 0x48),
+    /// Where a segment heap of a `bits`-bit world keeps its segment contexts and large
+    /// allocations on this build (reference §6.2–§6.3, and the ntdll type dumps of 1709, 1803,
+    /// 1909/2004 and 11 21H2/22H2 in both widths).
+    pub fn seg_layout(self, bits: u32) -> SegLayout {
+        let l = |contexts, ctx_size, ctx_heap, ctx_list, large| SegLayout {
+            contexts,
+            ctx_size,
+            ctx_heap,
+            ctx_list,
+            large,
+        };
+        match (self, bits) {
+            // Layout B (1709).
+            (Windows::Win10v1709, 64) => l(0x70, 0x68, 0x60, 0x20, 0x50),
+            (Windows::Win10v1709, _) => l(0x40, 0x38, 0x34, 0x14, 0x30),
+            // Layout C (1803).
+            (Windows::Win10v1803, 64) => l(0x70, 0x78, 0x70, 0x20, 0x50),
+            (Windows::Win10v1803, _) => l(0x44, 0x40, 0x3c, 0x14, 0x34),
+            // Layouts F–G (Windows 11): the contexts moved to +0x140.
+            (Windows::Win11 | Windows::Win11v24H2 | Windows::Future, 64) => {
+                l(0x140, 0xc0, 0x38, 0x48, 0x48)
+            }
+            // Layouts D–E (1809 – 22H2).
+            (_, 64) => l(0x100, 0xc0, 0x38, 0x48, 0x48),
+            (_, _) => l(0x100, 0x80, 0x24, 0x44, 0x44),
         }
     }
 
     fn is_win7(self) -> bool {
         self == Windows::Win7Sp1
     }
+}
+
+/// Offsets of a `_SEGMENT_HEAP` and its `_HEAP_SEG_CONTEXT`s, for the writer.
+#[derive(Clone, Copy, Debug)]
+pub struct SegLayout {
+    /// `SegContexts[0]` in the heap.
+    pub contexts: u64,
+    /// `sizeof(_HEAP_SEG_CONTEXT)`.
+    pub ctx_size: u64,
+    /// The context's `Heap` back-pointer.
+    pub ctx_heap: u64,
+    /// The context's `SegmentListHead`.
+    pub ctx_list: u64,
+    /// `LargeAllocMetadata` in the heap.
+    pub large: u64,
 }
 
 /// Process bitness.
@@ -604,11 +631,8 @@ impl ProcessBuilder {
         let m = &mut self.dump.memory;
         let sig_off = if bits == 64 { 0x10 } else { 0x08 };
         m.write_u32(heap + sig_off, 0xddee_ddee);
-        let (x64_size, x64_heap, x64_list, _) = self.windows.seg_context_x64();
-        let (ctx0, ctx_size) = (
-            heap + self.windows.seg_contexts(),
-            if bits == 64 { x64_size } else { 0x80 },
-        );
+        let sl = self.windows.seg_layout(bits);
+        let (ctx0, ctx_size) = (heap + sl.contexts, sl.ctx_size);
         for i in 0..2u64 {
             let ctx = ctx0 + i * ctx_size;
             let (mask, shift) = if i == 0 {
@@ -616,11 +640,8 @@ impl ProcessBuilder {
             } else {
                 (!(0x100_0000u64 - 1), 16u8)
             };
-            let (shift_off, heap_off, list_off) = if bits == 64 {
-                (8, x64_heap, x64_list)
-            } else {
-                (4, 0x24, 0x44)
-            };
+            let shift_off = if bits == 64 { 8 } else { 4 };
+            let (heap_off, list_off) = (sl.ctx_heap, sl.ctx_list);
             m.write_ptr(bits, ctx, mask);
             // FirstDescriptorIndex: the descriptors fill the first 0x2000 (x64) / 0x1000 (x86).
             let first_index = if bits == 64 { 2 } else { 1 };

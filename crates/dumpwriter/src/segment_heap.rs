@@ -78,8 +78,8 @@ const PAGE: u64 = 0x1000;
 /// Offsets of one width: x64 from the 1809+ layouts, x86 from reference §6 (page segment
 /// signature +0x08, 0x10-byte descriptors with RangeFlags +0x0C and UnitSize +0x0F, VS subsegment
 /// Size +0x14 and first chunk +0x18 with 8-byte chunk headers in 8-byte units, LFH BlockCount
-/// +0x12, BlockOffsets +0x18, bitmap +0x20, LargeAllocMetadata +0x44 and large nodes with
-/// VirtualAddress +0x0C).
+/// +0x12, BlockOffsets +0x18, bitmap +0x20, and large nodes with VirtualAddress +0x0C; the same
+/// in every build from 1709). Where the heap keeps its contexts is [`crate::process::SegLayout`].
 struct Shape {
     p: u64,
     mask: u64,
@@ -95,7 +95,6 @@ struct Shape {
     lfh_count: u64,
     lfh_offsets: u64,
     lfh_bitmap: u64,
-    large_tree: u64,
     large_va: u64,
 }
 
@@ -117,7 +116,6 @@ impl Shape {
                 lfh_count: 0x22,
                 lfh_offsets: 0x28,
                 lfh_bitmap: 0x30,
-                large_tree: 0x48,
                 large_va: 0x18,
             }
         } else {
@@ -136,7 +134,6 @@ impl Shape {
                 lfh_count: 0x12,
                 lfh_offsets: 0x18,
                 lfh_bitmap: 0x20,
-                large_tree: 0x44,
                 large_va: 0x0c,
             }
         }
@@ -162,7 +159,7 @@ impl ProcessBuilder {
             ^ globals.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(17))
             & o.mask;
         let lfh_key = (heap_key.rotate_left(29) ^ 0x1f2e_3d4c_5b6a_7988) & o.mask;
-        let ctx = heap + self.windows().seg_contexts();
+        let ctx = heap + self.windows().seg_layout(bits).contexts;
         let v24h2 = self.windows() == crate::process::Windows::Win11v24H2;
         let m = &mut self.dump.memory;
         m.write_ptr(bits, globals, heap_key);
@@ -336,12 +333,7 @@ impl ProcessBuilder {
         m.write(desc(unit) + o.flags, &[0x02]);
         m.write(desc(unit) + o.unit_size, &[rest as u8]);
         // Large allocations: nodes in the heap's own allocation, an in-order chain of right links.
-        let tree = heap
-            + if bits == 64 {
-                self.windows().seg_context_x64().3
-            } else {
-                o.large_tree
-            };
+        let tree = heap + self.windows().seg_layout(bits).large;
         let mut nodes = Vec::new();
         for (i, req) in spec.large.iter().enumerate() {
             let pages = tracer.need(*req).div_ceil(PAGE);
