@@ -500,8 +500,7 @@ fn large_allocations(mem: &AddressSpace<'_>, heap: &mut Heap, l: &SegmentHeapLay
 
 /// The large allocations of a segment heap, one [`LargeNode`] per node
 /// of the `_RTL_RB_TREE` at `LargeAllocMetadata`, in order (bounded, loop-safe), and why the walk
-/// stopped early if it did. Encoded trees are not decoded: their link encoding is not verified
-/// (reference §6.8).
+/// stopped early if it did. Encoded trees are decoded (see the body).
 pub fn large_nodes(
     mem: &AddressSpace<'_>,
     heap: u64,
@@ -524,20 +523,31 @@ pub fn large_nodes(
             "large allocation tree at {tree:#x} is not captured"
         ));
     };
-    if min & 1 != 0 {
-        return Err(format!(
-            "large allocation tree at {tree:#x} is encoded; its allocations are not listed"
-        ));
-    }
+    // `Encoded` (bit 0 of Min): the root is stored XORed with the tree's address and every
+    // non-null child link with the address of the node holding it (the pattern of the kernel's
+    // inline tree searches; reference §6.8 left it open).
+    let encoded = min & 1 != 0;
+    let width = if bits == 64 {
+        u64::MAX
+    } else {
+        u64::from(u32::MAX)
+    };
+    let link = |holder: u64, stored: u64| {
+        if encoded && stored != 0 {
+            (stored ^ holder) & width
+        } else {
+            stored
+        }
+    };
     let mut out = Vec::new();
     let mut problem = None;
     let mut stack = Vec::new();
     let mut seen = HashSet::new();
-    let mut node = root;
+    let mut node = link(tree, root);
     loop {
         while node != 0 && seen.insert(node) && seen.len() <= MAX_LIST {
             stack.push(node);
-            node = mem.read_ptr(node, bits).unwrap_or(0);
+            node = link(node, mem.read_ptr(node, bits).unwrap_or(0));
         }
         let Some(n) = stack.pop() else { break };
         let va = mem.read_ptr(n.wrapping_add(l.large_virtual_address), bits);
@@ -553,7 +563,7 @@ pub fn large_nodes(
             }
             _ => problem = Some(format!("large allocation node at {n:#x} is not captured")),
         }
-        node = mem.read_ptr(n.wrapping_add(step), bits).unwrap_or(0);
+        node = link(n, mem.read_ptr(n.wrapping_add(step), bits).unwrap_or(0));
     }
     if seen.len() > MAX_LIST {
         problem = Some("large allocation tree is too large or loops; stopped".into());

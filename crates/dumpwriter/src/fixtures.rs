@@ -206,7 +206,10 @@ pub const HEAPS: &[Fixture] = &[
         name: "segheap-win11-24h2-x64.dmp",
         imitates: "Windows 11 24H2 (build 26100) x64 with an NT process heap and a segment heap above \
                    4 GB: layout G (SegContexts +0x140), the 24H2 page-segment signature \
-                   `seg ^ ctx ^ HeapKey` and LFH offsets encoded with `u32(subsegment >> 12)`",
+                   `seg ^ ctx ^ HeapKey` and LFH offsets encoded with `u32(subsegment >> 12)`; its \
+                   large-allocation tree is stored encoded (RTL_RB_TREE.Encoded: root ^ tree, child \
+                   ^ node; whether 24H2 encodes this tree is not known — the fixture does, to test \
+                   the decoding)",
         build: || segheap_high(Windows::Win11v24H2),
     },
     Fixture {
@@ -515,6 +518,7 @@ fn segheap_mixed() -> (MinidumpBuilder, Facts) {
             backend: vec![0x3_0123],
             large: vec![0x12_3456, 0x40_0000],
             stacks: vec![],
+            encoded_large_tree: false,
         },
     );
     b.finish()
@@ -568,6 +572,7 @@ fn segheap_future() -> (MinidumpBuilder, Facts) {
             backend: vec![0x5000],
             large: vec![0x3_0000],
             stacks: vec![],
+            encoded_large_tree: false,
         },
     );
     // Move RtlpHpHeapGlobals to the PDB's RVA.
@@ -614,6 +619,7 @@ fn segheap_early(windows: Windows, kind: Kind) -> (MinidumpBuilder, Facts) {
             backend: vec![0x1_2345],
             large: vec![0x2_0000, 0x1_0001],
             stacks: vec![],
+            encoded_large_tree: false,
         },
     );
     b.finish()
@@ -648,6 +654,7 @@ fn segheap_x86() -> (MinidumpBuilder, Facts) {
             backend: vec![0x2_1000, 0x8000],
             large: vec![0x8_8888],
             stacks: vec![],
+            encoded_large_tree: false,
         },
     );
     b.finish()
@@ -679,6 +686,7 @@ fn segheap_ust(kind: Kind) -> (MinidumpBuilder, Facts) {
             backend: vec![0x2_2222],
             large: vec![0x10_0000 - 0x80],
             stacks: st,
+            encoded_large_tree: false,
         },
     );
     b.finish()
@@ -700,8 +708,9 @@ fn segheap_high(windows: Windows) -> (MinidumpBuilder, Facts) {
                 (0..12).map(|i| (i % 4 != 3).then_some(0x10 + i)).collect(),
             )],
             backend: vec![0x1_8000],
-            large: vec![0x9_0000],
+            large: vec![0x9_0000, 0x2_1000, 0x4_4444],
             stacks: vec![],
+            encoded_large_tree: windows == Windows::Win11v24H2,
         },
     );
     b.finish()

@@ -31,6 +31,9 @@ pub struct SegmentHeapSpec {
     /// the stack's record (reference §6.9, `_SEGMENT_HEAP_EXTRA` type dump). LFH blocks whose slack
     /// cannot hold it are not traced.
     pub stacks: Vec<Vec<u64>>,
+    /// Store the large-allocation tree encoded (`RTL_RB_TREE.Encoded`): the root XORed with the
+    /// tree's address, each child link with its node's address, Min as `Min ^ (tree | 1)`.
+    pub encoded_large_tree: bool,
 }
 
 /// Writes the +ust extras of one heap's allocations.
@@ -377,13 +380,26 @@ impl ProcessBuilder {
             });
         }
         let m = &mut self.dump.memory;
+        let enc = |holder: u64, link: u64| {
+            if spec.encoded_large_tree && link != 0 {
+                (link ^ holder) & o.mask
+            } else {
+                link
+            }
+        };
         for (i, &n) in nodes.iter().enumerate() {
             let right = nodes.get(i + 1).copied().unwrap_or(0);
             m.write_ptr(bits, n, 0);
-            m.write_ptr(bits, n + o.p, right);
+            m.write_ptr(bits, n + o.p, enc(n, right));
         }
-        m.write_ptr(bits, tree, nodes.first().copied().unwrap_or(0));
-        m.write_ptr(bits, tree + o.p, nodes.first().copied().unwrap_or(0));
+        let first = nodes.first().copied().unwrap_or(0);
+        m.write_ptr(bits, tree, enc(tree, first));
+        let min = if spec.encoded_large_tree {
+            (first ^ (tree | 1)) & o.mask
+        } else {
+            first
+        };
+        m.write_ptr(bits, tree + o.p, min);
         let facts = self.facts_heaps_mut().last_mut().expect("just added");
         facts.large_blocks = blocks
             .iter()
