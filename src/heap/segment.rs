@@ -209,7 +209,7 @@ pub fn walk(
             i += units;
         }
     }
-    match large_nodes(&mem, heap.address, bits, l) {
+    match large_nodes(&mem, heap.address, bits, &l) {
         Ok((nodes, problem)) => {
             for LargeNode { va, bytes, extra } in nodes {
                 let unused = (va & 0xffff).min(bytes);
@@ -233,8 +233,12 @@ pub fn walk(
                     .large_reserved
                     .saturating_add(bytes.div_ceil(0x1_0000).saturating_mul(0x1_0000));
             }
-            out.notes.extend(problem);
+            // The heap's own reading of the tree (its large blocks) may have said so already.
+            if let Some(p) = problem.filter(|p| !out.notes.contains(p)) {
+                out.notes.push(p);
+            }
         }
+        Err(why) if out.notes.contains(&why) => {}
         Err(why) => out.notes.push(why),
     }
     out

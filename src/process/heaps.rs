@@ -398,21 +398,22 @@ fn page_heap_ranges(mem: &AddressSpace<'_>, heap: &mut Heap) {
 /// context points back to the heap and holds a plausible SegmentMask (a power-of-two segment of
 /// 64 KiB or more) and UnitShift (12–20). The back-pointer alone is not enough: one layout's
 /// second context can sit where another layout expects the first one's `Heap` field.
+///
+/// When no known layout fits (a build whose `_SEGMENT_HEAP` moved its contexts, such as a layout
+/// heapdiag has no type dump for), the contexts are looked for by their shape (reference §6.2):
+/// in the first 0x400 bytes, two consecutive contexts of a known context layout that both point
+/// back to the heap and both hold a plausible mask and unit shift. Such a layout does not know
+/// where `LargeAllocMetadata` is.
 pub fn segment_heap_layout(
     mem: &AddressSpace<'_>,
     heap: u64,
     bits: u32,
-) -> Option<&'static SegmentHeapLayout> {
-    let width = if bits == 64 {
-        u64::MAX
-    } else {
-        u64::from(u32::MAX)
-    };
-    segment_heap::candidates(bits).iter().find(|l| {
-        let ctx = heap.wrapping_add(l.seg_contexts);
+) -> Option<SegmentHeapLayout> {
+    let fits = |l: &SegmentHeapLayout, i: u64| {
+        let ctx = heap.wrapping_add(l.seg_contexts + i * l.ctx_size);
         let back = mem.read_ptr(ctx.wrapping_add(l.ctx_heap), bits).ok() == Some(heap);
         let mask = mem.read_ptr(ctx, bits).unwrap_or(0);
-        let size = (!mask & width).wrapping_add(1);
+        let size = (!mask & width(bits)).wrapping_add(1);
         let shift = mem
             .read(ctx.wrapping_add(l.ctx_unit_shift), 1)
             .map_or(0, |b| b[0]);
@@ -420,7 +421,31 @@ pub fn segment_heap_layout(
             && size.is_power_of_two()
             && size >= 0x1_0000
             && (12..=20).contains(&shift)
+    };
+    let known = segment_heap::candidates(bits);
+    if let Some(l) = known.iter().find(|l| fits(l, 0)) {
+        return Some(*l);
+    }
+    let step = u64::from(bits / 8);
+    known.iter().find_map(|shape| {
+        (0x20..0x400).step_by(step as usize).find_map(|at| {
+            let l = SegmentHeapLayout {
+                seg_contexts: at,
+                large_alloc_metadata: None,
+                ..*shape
+            };
+            (fits(&l, 0) && fits(&l, 1)).then_some(l)
+        })
     })
+}
+
+/// All bits of a pointer of a `bits`-bit world.
+fn width(bits: u32) -> u64 {
+    if bits == 64 {
+        u64::MAX
+    } else {
+        u64::from(u32::MAX)
+    }
 }
 
 /// Page segments and large allocations of a segment heap. The segment contexts are located by
@@ -441,12 +466,7 @@ fn segment_heap(mem: &AddressSpace<'_>, heap: &mut Heap) {
                 .push(format!("segment context {i} at {ctx:#x} is not captured"));
             continue;
         };
-        let width_mask = if bits == 64 {
-            u64::MAX
-        } else {
-            u64::from(u32::MAX)
-        };
-        let seg_size = (!mask & width_mask).wrapping_add(1);
+        let seg_size = (!mask & width(bits)).wrapping_add(1);
         if !seg_size.is_power_of_two() || !(0x1_0000..=1 << 32).contains(&seg_size) {
             heap.problems.push(format!(
                 "segment context {i} at {ctx:#x} has an implausible segment mask {mask:#x}"
@@ -464,7 +484,7 @@ fn segment_heap(mem: &AddressSpace<'_>, heap: &mut Heap) {
             });
         }
     }
-    large_allocations(mem, heap, l);
+    large_allocations(mem, heap, &l);
 }
 
 /// One node of a segment heap's large-allocation tree (`_HEAP_LARGE_ALLOC_DATA`).
@@ -508,10 +528,11 @@ pub fn large_nodes(
     l: &SegmentHeapLayout,
 ) -> Result<LargeNodes, String> {
     let Some(meta) = l.large_alloc_metadata else {
-        return Err(
-            "large allocations of 32-bit segment heaps are not listed yet (layout not verified)"
-                .into(),
-        );
+        return Err(format!(
+            "segment contexts found by their shape at +{:#x} (no known _SEGMENT_HEAP layout): \
+             LargeAllocMetadata's place is not known, so large allocations are not listed",
+            l.seg_contexts
+        ));
     };
     let step = u64::from(bits / 8);
     let tree = heap.wrapping_add(meta);
@@ -527,14 +548,9 @@ pub fn large_nodes(
     // non-null child link with the address of the node holding it (the pattern of the kernel's
     // inline tree searches; reference §6.8 left it open).
     let encoded = min & 1 != 0;
-    let width = if bits == 64 {
-        u64::MAX
-    } else {
-        u64::from(u32::MAX)
-    };
     let link = |holder: u64, stored: u64| {
         if encoded && stored != 0 {
-            (stored ^ holder) & width
+            (stored ^ holder) & width(bits)
         } else {
             stored
         }

@@ -228,6 +228,15 @@ pub const HEAPS: &[Fixture] = &[
         build: || segheap_ust(Kind::Native32),
     },
     Fixture {
+        name: "segheap-moved-wow64-win11.dmp",
+        imitates: "a WoW64 process on Windows 11 23H2 whose 32-bit segment heap keeps its segment \
+                   contexts (1809+ x86 context layout, 0x80 bytes) at +0x180, where no known x86 \
+                   _SEGMENT_HEAP layout has them (no x86 Windows 11 type dump is available): the \
+                   contexts must be found by their shape; no large allocations (their tree's place \
+                   is then unknown)",
+        build: segheap_moved_wow64,
+    },
+    Fixture {
         name: "diff-before.dmp",
         imitates: "Windows 10 22H2 x64 with +ust, service.exe: 3 blocks of 0x100 from a leaking stack, 6 \
                    of 0x80 from a shrinking stack, 4 of 0x40 from an unchanged stack, 0x20000 bytes of \
@@ -687,6 +696,30 @@ fn segheap_ust(kind: Kind) -> (MinidumpBuilder, Facts) {
             large: vec![0x10_0000 - 0x80],
             stacks: st,
             encoded_large_tree: false,
+        },
+    );
+    b.finish()
+}
+
+/// See [`HEAPS`]: `segheap-moved-wow64-win11.dmp`.
+fn segheap_moved_wow64() -> (MinidumpBuilder, Facts) {
+    let mut b = ProcessBuilder::new(Windows::Win11, Kind::Wow64, r"C:\app\legacy32.exe");
+    b.add_thread();
+    b.add_nt_heap(&rich_heap(64, false, vec![]));
+    b.add_nt_heap(&rich_heap(32, false, vec![]));
+    b.moved_seg_contexts = Some(0x180);
+    b.add_rich_segment_heap(
+        32,
+        &crate::segment_heap::SegmentHeapSpec {
+            vs: vec![Some(0x44), None, Some(0x8)],
+            lfh: vec![(
+                0x18,
+                (0..12)
+                    .map(|i| (i % 3 != 0).then_some(0x10 + i % 8))
+                    .collect(),
+            )],
+            backend: vec![0x6000],
+            ..Default::default()
         },
     );
     b.finish()

@@ -245,6 +245,9 @@ pub struct ProcessBuilder {
     worlds: Vec<World>,
     /// Next free address for private allocations.
     pub(crate) next_private: u64,
+    /// Put segment heaps' `SegContexts` here instead of where the build keeps them (imitating a
+    /// build whose `_SEGMENT_HEAP` heapdiag has no layout for).
+    pub(crate) moved_seg_contexts: Option<u64>,
     /// Next TEB address (TEBs are allocated downwards, as Windows does).
     next_teb: u64,
     nt_global_flag: u32,
@@ -288,6 +291,7 @@ impl ProcessBuilder {
             facts: Facts::default(),
             worlds: Vec::new(),
             next_private: 0x0100_0000,
+            moved_seg_contexts: None,
             next_teb: match kind {
                 Kind::Native32 => 0x7ffd_e000,
                 Kind::Wow64 => 0x7efd_0000,
@@ -628,10 +632,10 @@ impl ProcessBuilder {
             bits,
         );
         self.dump.memory.capture(seg, 0x2000);
+        let sl = self.seg_layout(bits);
         let m = &mut self.dump.memory;
         let sig_off = if bits == 64 { 0x10 } else { 0x08 };
         m.write_u32(heap + sig_off, 0xddee_ddee);
-        let sl = self.windows.seg_layout(bits);
         let (ctx0, ctx_size) = (heap + sl.contexts, sl.ctx_size);
         for i in 0..2u64 {
             let ctx = ctx0 + i * ctx_size;
@@ -664,6 +668,15 @@ impl ProcessBuilder {
             },
         );
         heap
+    }
+
+    /// The segment heap layout of a `bits`-bit world of this process.
+    pub(crate) fn seg_layout(&self, bits: u32) -> SegLayout {
+        let mut l = self.windows.seg_layout(bits);
+        if let Some(at) = self.moved_seg_contexts {
+            l.contexts = at;
+        }
+        l
     }
 
     /// The heaps made so far.

@@ -162,7 +162,7 @@ impl ProcessBuilder {
             ^ globals.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(17))
             & o.mask;
         let lfh_key = (heap_key.rotate_left(29) ^ 0x1f2e_3d4c_5b6a_7988) & o.mask;
-        let ctx = heap + self.windows().seg_layout(bits).contexts;
+        let ctx = heap + self.seg_layout(bits).contexts;
         let v24h2 = self.windows() == crate::process::Windows::Win11v24H2;
         let m = &mut self.dump.memory;
         m.write_ptr(bits, globals, heap_key);
@@ -336,7 +336,7 @@ impl ProcessBuilder {
         m.write(desc(unit) + o.flags, &[0x02]);
         m.write(desc(unit) + o.unit_size, &[rest as u8]);
         // Large allocations: nodes in the heap's own allocation, an in-order chain of right links.
-        let tree = heap + self.windows().seg_layout(bits).large;
+        let tree = heap + self.seg_layout(bits).large;
         let mut nodes = Vec::new();
         for (i, req) in spec.large.iter().enumerate() {
             let pages = tracer.need(*req).div_ceil(PAGE);
