@@ -845,3 +845,47 @@ fn segment_heap_allocations_carry_their_ust_stacks() {
         assert_eq!(traced(&rows) + 1, traced(&whole), "{name}");
     }
 }
+
+#[test]
+fn the_segment_heap_layout_follows_ntdll_and_says_when_the_heap_disagrees() {
+    for (name, bits) in [
+        ("segheap-win10-1803-x64.dmp", 64u32),
+        ("segheap-win10-1803-x86.dmp", 32),
+    ] {
+        let want = expected_rows(name, |_| true);
+        // ntdll says 1709, the heap is in 1803's layout: it is still walked exactly, with a note.
+        let (mut dump, _) = (dumpwriter::fixtures::by_name(name).unwrap().build)();
+        let ntdll = dump
+            .modules
+            .iter_mut()
+            .find(|m| m.name.ends_with("ntdll.dll"))
+            .unwrap();
+        ntdll.version = Some([10, 0, 16299, 1]);
+        let path = write_temp(&format!("misdated-{name}"), &dump.to_bytes());
+        let p = path.to_str().unwrap();
+        let got = walked_rows(&json(&["blocks", p, "--internal", "--json"]));
+        assert_eq!(got, want, "{name}");
+        let h = &json(&["heaps", p, "--json"])[1];
+        let notes: Vec<&str> = h["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap())
+            .collect();
+        assert!(
+            notes.contains(
+                &"the Windows 10 1709 _SEGMENT_HEAP layout was expected from the ntdll version, but the Windows 10 1803 layout fits; using it"
+            ),
+            "{name} ({bits}-bit): {notes:?}"
+        );
+        // With the right version there is nothing to say.
+        let h = &json(&["heaps", fixture(name).to_str().unwrap(), "--json"])[1];
+        assert!(
+            h["notes"].as_array().unwrap().iter().all(|n| !n
+                .as_str()
+                .unwrap()
+                .contains("_SEGMENT_HEAP layout was expected")),
+            "{name}"
+        );
+    }
+}

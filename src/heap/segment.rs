@@ -15,7 +15,7 @@ use super::segment_extra::tail_trace;
 use super::HeapWalk;
 use crate::dump::memory::AddressSpace;
 use crate::layout::segment_heap::SegmentShape;
-use crate::process::heaps::{large_nodes, segment_heap_layout, walk_list, LargeNode};
+use crate::process::heaps::{large_nodes, walk_list, LargeNode};
 use crate::process::Heap;
 
 const SIGNATURE_KEY: u64 = 0xa2e6_4ead_a2e6_4ead;
@@ -36,7 +36,7 @@ pub fn walk(
     let mut out = HeapWalk::new(heap, index);
     let bits = heap.bits;
     let o = SegmentShape::new(bits);
-    let Some(l) = segment_heap_layout(&mem, heap.address, bits) else {
+    let Some(l) = heap.segment_layout else {
         out.notes
             .push("no known _SEGMENT_HEAP layout fits this heap; it is not walked".into());
         return out;

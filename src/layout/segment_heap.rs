@@ -4,6 +4,10 @@
 /// Offsets heapdiag needs to find a segment heap's address ranges.
 #[derive(Clone, Copy, Debug)]
 pub struct SegmentHeapLayout {
+    /// The Windows builds it belongs to, for notes (`"10 1809 – 22H2"`).
+    pub name: &'static str,
+    /// The first ntdll build (10.0.x) that uses it; 0 for a layout found by its shape.
+    pub first_build: u32,
     /// `_HEAP_SEG_CONTEXT.UnitShift` (u8).
     pub ctx_unit_shift: u64,
     /// `_HEAP_SEG_CONTEXT.Heap` (back-pointer).
@@ -24,10 +28,13 @@ pub struct SegmentHeapLayout {
     pub large_pages_bits: u32,
 }
 
-/// Candidate layouts for a bitness, tried in order; the one whose context's `Heap` back-pointer
-/// points at the heap wins.
+/// Candidate layouts for a bitness, in the order they are tried when the ntdll version's own
+/// layout does not fit (see [`expected`]); the one whose context's `Heap` back-pointer points at
+/// the heap wins.
 pub fn candidates(bits: u32) -> &'static [SegmentHeapLayout] {
     const X64_1809: SegmentHeapLayout = SegmentHeapLayout {
+        name: "10 1809 – 22H2",
+        first_build: 17763,
         ctx_unit_shift: 0x08,
         ctx_heap: 0x38,
         ctx_segment_list: 0x48,
@@ -43,12 +50,16 @@ pub fn candidates(bits: u32) -> &'static [SegmentHeapLayout] {
         X64_1809,
         // Layouts F–G (Windows 11): the contexts moved to +0x140.
         SegmentHeapLayout {
+            name: "11",
+            first_build: 22000,
             seg_contexts: 0x140,
             ..X64_1809
         },
         // Layout C (Windows 10 1803, ntdll type dump): 0x78-byte contexts at +0x70 with the
         // back-pointer at +0x70. Tried before B, whose `Heap` (+0xD0) C keeps an EnvHandle at.
         SegmentHeapLayout {
+            name: "10 1803",
+            first_build: 17134,
             ctx_heap: 0x70,
             ctx_segment_list: 0x20,
             seg_contexts: 0x70,
@@ -58,6 +69,8 @@ pub fn candidates(bits: u32) -> &'static [SegmentHeapLayout] {
         },
         // Layout B (Windows 10 1709).
         SegmentHeapLayout {
+            name: "10 1709",
+            first_build: 16299,
             ctx_heap: 0x60,
             ctx_segment_list: 0x20,
             seg_contexts: 0x70,
@@ -67,6 +80,8 @@ pub fn candidates(bits: u32) -> &'static [SegmentHeapLayout] {
         },
     ];
     const X86_1809: SegmentHeapLayout = SegmentHeapLayout {
+        name: "10 1809 – 22H2",
+        first_build: 17763,
         ctx_unit_shift: 0x04,
         ctx_heap: 0x24,
         ctx_segment_list: 0x44,
@@ -82,6 +97,8 @@ pub fn candidates(bits: u32) -> &'static [SegmentHeapLayout] {
         X86_1809,
         // Windows 10 1803: 0x40-byte contexts at +0x44, back-pointer +0x3C, LargeAllocMetadata +0x34.
         SegmentHeapLayout {
+            name: "10 1803",
+            first_build: 17134,
             ctx_heap: 0x3c,
             ctx_segment_list: 0x14,
             seg_contexts: 0x44,
@@ -91,6 +108,8 @@ pub fn candidates(bits: u32) -> &'static [SegmentHeapLayout] {
         },
         // Windows 10 1709: 0x38-byte contexts at +0x40, back-pointer +0x34, LargeAllocMetadata +0x30.
         SegmentHeapLayout {
+            name: "10 1709",
+            first_build: 16299,
             ctx_heap: 0x34,
             ctx_segment_list: 0x14,
             seg_contexts: 0x40,
@@ -104,6 +123,15 @@ pub fn candidates(bits: u32) -> &'static [SegmentHeapLayout] {
     } else {
         X86
     }
+}
+
+/// The layout ntdll build `build` (10.0.x) uses in a `bits`-bit world: the candidate with the
+/// latest first build not after it (none before 1709, which had no segment contexts).
+pub fn expected(bits: u32, build: u32) -> Option<&'static SegmentHeapLayout> {
+    candidates(bits)
+        .iter()
+        .filter(|l| l.first_build <= build)
+        .max_by_key(|l| l.first_build)
 }
 
 /// Offsets inside page segments and subsegments, per pointer width (reference §6.4–§6.8; x86 from

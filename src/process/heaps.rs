@@ -79,6 +79,8 @@ pub struct Heap {
     pub large_blocks: Vec<Range>,
     /// The `_HEAP` layout family used (NT heaps).
     pub family: Option<NtFamily>,
+    /// The `_SEGMENT_HEAP` layout used (segment heaps).
+    pub segment_layout: Option<SegmentHeapLayout>,
     /// Problems met while reading this heap, one sentence each.
     pub problems: Vec<String>,
 }
@@ -147,7 +149,7 @@ pub fn list(
     let stale = notes.last().filter(|n| n.starts_with("ntdll ")).cloned();
     let mut heaps: Vec<Heap> = addresses
         .into_iter()
-        .map(|a| describe(mem, a, bits, family))
+        .map(|a| describe(mem, a, bits, family, version.2))
         .collect();
     if let Some(n) = stale {
         for h in heaps.iter_mut().filter(|h| h.kind == HeapKind::Nt) {
@@ -173,7 +175,9 @@ fn family_of(ntdll: Option<&Module>, os: Option<OsVersion>) -> (NtFamily, (u32, 
     )
 }
 
-fn describe(mem: &AddressSpace<'_>, address: u64, bits: u32, family: NtFamily) -> Heap {
+/// One heap: its kind and where its memory is. `family` and `build` (ntdll's) say which layouts
+/// to try first.
+fn describe(mem: &AddressSpace<'_>, address: u64, bits: u32, family: NtFamily, build: u32) -> Heap {
     let mut heap = Heap {
         address,
         bits,
@@ -181,6 +185,7 @@ fn describe(mem: &AddressSpace<'_>, address: u64, bits: u32, family: NtFamily) -
         segments: Vec::new(),
         large_blocks: Vec::new(),
         family: None,
+        segment_layout: None,
         problems: Vec::new(),
     };
     let sig_off = if bits == 64 { 0x10 } else { 0x08 };
@@ -194,7 +199,7 @@ fn describe(mem: &AddressSpace<'_>, address: u64, bits: u32, family: NtFamily) -
         }
         0xddee_ddee => {
             heap.kind = HeapKind::Segment;
-            segment_heap(mem, &mut heap);
+            segment_heap(mem, &mut heap, build);
         }
         _ if mem.read_u32(address.wrapping_add(page_heap::ROOT_OFFSET))
             == Ok(page_heap::ROOT_SIGNATURE) =>
@@ -394,10 +399,11 @@ fn page_heap_ranges(mem: &AddressSpace<'_>, heap: &mut Heap) {
     }
 }
 
-/// The `_SEGMENT_HEAP` layout of the heap at `heap`: the first candidate whose first segment
-/// context points back to the heap and holds a plausible SegmentMask (a power-of-two segment of
-/// 64 KiB or more) and UnitShift (12–20). The back-pointer alone is not enough: one layout's
-/// second context can sit where another layout expects the first one's `Heap` field.
+/// The `_SEGMENT_HEAP` layout of the heap at `heap`, trying first the layout of ntdll build
+/// `build` (see [`segment_heap::expected`]), then every other candidate: the first whose first
+/// segment context points back to the heap and holds a plausible SegmentMask (a power-of-two
+/// segment of 64 KiB or more) and UnitShift (12–20). The back-pointer alone is not enough: one
+/// layout's second context can sit where another layout expects the first one's `Heap` field.
 ///
 /// When no known layout fits (a build whose `_SEGMENT_HEAP` moved its contexts, such as a layout
 /// heapdiag has no type dump for), the contexts are looked for by their shape (reference §6.2):
@@ -408,6 +414,7 @@ pub fn segment_heap_layout(
     mem: &AddressSpace<'_>,
     heap: u64,
     bits: u32,
+    build: u32,
 ) -> Option<SegmentHeapLayout> {
     let fits = |l: &SegmentHeapLayout, i: u64| {
         let ctx = heap.wrapping_add(l.seg_contexts + i * l.ctx_size);
@@ -423,13 +430,16 @@ pub fn segment_heap_layout(
             && (12..=20).contains(&shift)
     };
     let known = segment_heap::candidates(bits);
-    if let Some(l) = known.iter().find(|l| fits(l, 0)) {
+    let expected = segment_heap::expected(bits, build);
+    if let Some(l) = expected.into_iter().chain(known).find(|l| fits(l, 0)) {
         return Some(*l);
     }
     let step = u64::from(bits / 8);
     known.iter().find_map(|shape| {
         (0x20..0x400).step_by(step as usize).find_map(|at| {
             let l = SegmentHeapLayout {
+                name: "found by its shape",
+                first_build: 0,
                 seg_contexts: at,
                 large_alloc_metadata: None,
                 ..*shape
@@ -449,16 +459,25 @@ fn width(bits: u32) -> u64 {
 }
 
 /// Page segments and large allocations of a segment heap. The segment contexts are located by
-/// trying the known layouts and keeping the one whose context points back to the heap.
-fn segment_heap(mem: &AddressSpace<'_>, heap: &mut Heap) {
+/// trying the known layouts (ntdll build `build`'s first) and keeping the one whose context points
+/// back to the heap.
+fn segment_heap(mem: &AddressSpace<'_>, heap: &mut Heap, build: u32) {
     let bits = heap.bits;
-    let Some(l) = segment_heap_layout(mem, heap.address, bits) else {
+    let Some(l) = segment_heap_layout(mem, heap.address, bits, build) else {
         heap.problems.push(format!(
             "no known _SEGMENT_HEAP layout has segment contexts that point back to heap {:#x}",
             heap.address
         ));
         return;
     };
+    match segment_heap::expected(bits, build) {
+        Some(e) if e.name != l.name && l.first_build != 0 => heap.problems.push(format!(
+            "the Windows {} _SEGMENT_HEAP layout was expected from the ntdll version, but the Windows {} layout fits; using it",
+            e.name, l.name
+        )),
+        _ => {}
+    }
+    heap.segment_layout = Some(l);
     for i in 0..2 {
         let ctx = heap.address.wrapping_add(l.seg_contexts + i * l.ctx_size);
         let Ok(mask) = mem.read_ptr(ctx, bits) else {
