@@ -394,8 +394,9 @@ fn vs(
         let unused = if info & 0x8000 != 0 {
             1
         } else {
-            u64::from(info & 0x1fff).min(capacity)
-        };
+            u64::from(info & 0x1fff)
+        }
+        .min(capacity);
         let mut b = block(
             index,
             hdr,
