@@ -682,7 +682,8 @@ fn segheap_ust(kind: Kind) -> (MinidumpBuilder, Facts) {
         &crate::segment_heap::SegmentHeapSpec {
             vs: vec![Some(0x20), None, Some(0x123), Some(0x1), Some(0x400)],
             lfh: vec![
-                // Slack too small for an extra: these blocks carry no stack.
+                // Slack too small for an extra: these blocks carry no stack, like blocks
+                // allocated before tracing started.
                 (
                     0x20,
                     (0..8).map(|i| (i % 4 != 3).then_some(0x18 + i)).collect(),
