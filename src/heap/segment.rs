@@ -37,8 +37,11 @@ pub fn walk(
     let bits = heap.bits;
     let o = SegmentShape::new(bits);
     let Some(l) = heap.segment_layout else {
-        out.notes
-            .push("no known _SEGMENT_HEAP layout fits this heap; it is not walked".into());
+        // The process model has said which layout did not fit (its problems are the notes).
+        if out.notes.is_empty() {
+            out.notes
+                .push("no known _SEGMENT_HEAP layout fits this heap; it is not walked".into());
+        }
         return out;
     };
     out.walked = true;

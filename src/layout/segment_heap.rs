@@ -199,10 +199,15 @@ impl SegmentShape {
 
     /// All bits of a pointer-sized value.
     pub fn mask(&self) -> u64 {
-        if self.bits == 64 {
-            u64::MAX
-        } else {
-            u64::from(u32::MAX)
-        }
+        pointer_mask(self.bits)
+    }
+}
+
+/// All bits of a pointer of a `bits`-bit world.
+pub fn pointer_mask(bits: u32) -> u64 {
+    if bits == 64 {
+        u64::MAX
+    } else {
+        u64::from(u32::MAX)
     }
 }

@@ -410,7 +410,7 @@ fn page_heap_ranges(mem: &AddressSpace<'_>, heap: &mut Heap) {
 /// in the first 0x400 bytes, two consecutive contexts of a known context layout that both point
 /// back to the heap and both hold a plausible mask and unit shift. Such a layout does not know
 /// where `LargeAllocMetadata` is.
-pub fn segment_heap_layout(
+fn segment_heap_layout(
     mem: &AddressSpace<'_>,
     heap: u64,
     bits: u32,
@@ -420,7 +420,7 @@ pub fn segment_heap_layout(
         let ctx = heap.wrapping_add(l.seg_contexts + i * l.ctx_size);
         let back = mem.read_ptr(ctx.wrapping_add(l.ctx_heap), bits).ok() == Some(heap);
         let mask = mem.read_ptr(ctx, bits).unwrap_or(0);
-        let size = (!mask & width(bits)).wrapping_add(1);
+        let size = (!mask & segment_heap::pointer_mask(bits)).wrapping_add(1);
         let shift = mem
             .read(ctx.wrapping_add(l.ctx_unit_shift), 1)
             .map_or(0, |b| b[0]);
@@ -447,15 +447,6 @@ pub fn segment_heap_layout(
             (fits(&l, 0) && fits(&l, 1)).then_some(l)
         })
     })
-}
-
-/// All bits of a pointer of a `bits`-bit world.
-fn width(bits: u32) -> u64 {
-    if bits == 64 {
-        u64::MAX
-    } else {
-        u64::from(u32::MAX)
-    }
 }
 
 /// Page segments and large allocations of a segment heap. The segment contexts are located by
@@ -485,7 +476,7 @@ fn segment_heap(mem: &AddressSpace<'_>, heap: &mut Heap, build: u32) {
                 .push(format!("segment context {i} at {ctx:#x} is not captured"));
             continue;
         };
-        let seg_size = (!mask & width(bits)).wrapping_add(1);
+        let seg_size = (!mask & segment_heap::pointer_mask(bits)).wrapping_add(1);
         if !seg_size.is_power_of_two() || !(0x1_0000..=1 << 32).contains(&seg_size) {
             heap.problems.push(format!(
                 "segment context {i} at {ctx:#x} has an implausible segment mask {mask:#x}"
@@ -569,7 +560,7 @@ pub fn large_nodes(
     let encoded = min & 1 != 0;
     let link = |holder: u64, stored: u64| {
         if encoded && stored != 0 {
-            (stored ^ holder) & width(bits)
+            (stored ^ holder) & segment_heap::pointer_mask(bits)
         } else {
             stored
         }
