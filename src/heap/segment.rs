@@ -485,3 +485,66 @@ fn lfh(
         out.blocks.push(b);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dump::memory::{MemoryIndex, MemoryRange};
+    use crate::process::HeapKind;
+
+    /// A 64-bit VS subsegment at 0x10000 (one page, heap key 0) whose first chunk is a bare
+    /// header marked allocated, with unused-bytes info saying OneByteUnused, then one free chunk.
+    #[test]
+    fn a_vs_chunk_without_capacity_claiming_one_unused_byte_is_kept_at_size_zero() {
+        let (base, len) = (0x1_0000u64, 0x1000u64);
+        let mut page = vec![0u8; len as usize];
+        let mut put = |at: u64, v: &[u8]| {
+            page[at as usize..at as usize + v.len()].copy_from_slice(v);
+        };
+        let units = (len / 16) as u16;
+        put(0x20, &units.to_le_bytes());
+        put(0x22, &(units ^ 0x2bed).to_le_bytes());
+        let first = base + 0x30;
+        put(0x30, &((1u64 << 16 | 1 << 48) ^ first).to_le_bytes());
+        put(0x39, &[1]); // the chunk's last two bytes hold unused-bytes info
+        put(0x3e, &0x8000u16.to_le_bytes());
+        let rest = (len - 0x40) / 16;
+        put(0x40, &((rest << 16) ^ (first + 0x10)).to_le_bytes());
+        let mut problems = Vec::new();
+        let index = MemoryIndex::build(
+            vec![MemoryRange {
+                base,
+                size: len,
+                offset: 0,
+            }],
+            len,
+            &mut problems,
+        );
+        let mem = AddressSpace::new(&page, &index);
+        let heap = Heap {
+            address: 0x2_0000,
+            bits: 64,
+            kind: HeapKind::Segment,
+            segments: Vec::new(),
+            large_blocks: Vec::new(),
+            family: None,
+            segment_layout: None,
+            problems: Vec::new(),
+        };
+        let mut out = HeapWalk::new(&heap, 0);
+        vs(&mem, &mut out, 0, (base, len), 0, &SegmentShape::new(64));
+        assert!(out.corruptions.is_empty(), "{:?}", out.corruptions);
+        let sizes: Vec<(u64, u64, State)> = out
+            .blocks
+            .iter()
+            .map(|b| (b.size, b.block_size, b.state))
+            .collect();
+        assert_eq!(
+            sizes,
+            vec![
+                (0, 0x10, State::Busy),
+                ((rest - 1) * 16, rest * 16, State::Free)
+            ]
+        );
+    }
+}
