@@ -889,3 +889,58 @@ fn the_segment_heap_layout_follows_ntdll_and_says_when_the_heap_disagrees() {
         );
     }
 }
+
+#[test]
+fn contexts_found_by_shape_say_so_and_an_implausible_assumed_tree_is_not_listed() {
+    let name = "segheap-moved-wow64-win11.dmp";
+    let facts = facts(name);
+    let seg = facts.heaps.iter().find(|h| h.segment_heap).unwrap();
+    assert_eq!(
+        seg.blocks.iter().filter(|b| b.front_end == "large").count(),
+        2
+    );
+    let path = fixture(name);
+    let heaps = json(&["heaps", path.to_str().unwrap(), "--json"]);
+    let h = heaps
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["address"] == hex(seg.address))
+        .unwrap();
+    assert_eq!(h["notes"][0], "no known _SEGMENT_HEAP layout fits: its segment contexts were found by their shape at +0x180, and large allocations are looked for at +0x44, where Windows 10 1809 – 22H2 keeps them");
+    // The tree's root replaced by a pointer to the heap's first bytes: nodes that describe no
+    // allocation. The large allocations are dropped with a note; everything else is walked.
+    let (mut dump, _) = (dumpwriter::fixtures::by_name(name).unwrap().build)();
+    dump.memory.write_ptr(32, seg.address + 0x44, seg.address);
+    let bad = write_temp(&format!("tree-{name}"), &dump.to_bytes());
+    let b = bad.to_str().unwrap();
+    let dropped: Vec<u64> = seg
+        .blocks
+        .iter()
+        .filter(|b| b.front_end == "large")
+        .map(|b| b.address)
+        .collect();
+    let want = expected_rows(name, |b| !dropped.contains(&b.address));
+    let got = walked_rows(&json(&["blocks", b, "--internal", "--json"]));
+    assert_eq!(got, want);
+    let heaps = json(&["heaps", b, "--json"]);
+    let h = heaps
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["address"] == hex(seg.address))
+        .unwrap();
+    let notes: Vec<&str> = h["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert!(
+        notes.contains(&format!(
+            "no plausible large-allocation tree at {:#x} (its place was assumed): large allocations are not listed",
+            seg.address + 0x44
+        ).as_str()),
+        "{notes:?}"
+    );
+}

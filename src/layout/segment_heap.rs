@@ -18,8 +18,8 @@ pub struct SegmentHeapLayout {
     pub seg_contexts: u64,
     /// `sizeof(_HEAP_SEG_CONTEXT)`.
     pub ctx_size: u64,
-    /// `_SEGMENT_HEAP.LargeAllocMetadata` (`_RTL_RB_TREE`), when known for this layout.
-    pub large_alloc_metadata: Option<u64>,
+    /// `_SEGMENT_HEAP.LargeAllocMetadata` (`_RTL_RB_TREE`).
+    pub large_alloc_metadata: u64,
     /// `_HEAP_LARGE_ALLOC_DATA.VirtualAddress`.
     pub large_virtual_address: u64,
     /// Offset of the `AllocatedPages` bitfield word in `_HEAP_LARGE_ALLOC_DATA`.
@@ -40,7 +40,7 @@ pub fn candidates(bits: u32) -> &'static [SegmentHeapLayout] {
         ctx_segment_list: 0x48,
         seg_contexts: 0x100,
         ctx_size: 0xc0,
-        large_alloc_metadata: Some(0x48),
+        large_alloc_metadata: 0x48,
         large_virtual_address: 0x18,
         large_pages_word: 0x20,
         large_pages_bits: 52,
@@ -64,7 +64,7 @@ pub fn candidates(bits: u32) -> &'static [SegmentHeapLayout] {
             ctx_segment_list: 0x20,
             seg_contexts: 0x70,
             ctx_size: 0x78,
-            large_alloc_metadata: Some(0x50),
+            large_alloc_metadata: 0x50,
             ..X64_1809
         },
         // Layout B (Windows 10 1709).
@@ -75,7 +75,7 @@ pub fn candidates(bits: u32) -> &'static [SegmentHeapLayout] {
             ctx_segment_list: 0x20,
             seg_contexts: 0x70,
             ctx_size: 0x68,
-            large_alloc_metadata: Some(0x50),
+            large_alloc_metadata: 0x50,
             ..X64_1809
         },
     ];
@@ -87,7 +87,7 @@ pub fn candidates(bits: u32) -> &'static [SegmentHeapLayout] {
         ctx_segment_list: 0x44,
         seg_contexts: 0x100,
         ctx_size: 0x80,
-        large_alloc_metadata: Some(0x44),
+        large_alloc_metadata: 0x44,
         large_virtual_address: 0x0c,
         large_pages_word: 0x10,
         large_pages_bits: 20,
@@ -103,7 +103,7 @@ pub fn candidates(bits: u32) -> &'static [SegmentHeapLayout] {
             ctx_segment_list: 0x14,
             seg_contexts: 0x44,
             ctx_size: 0x40,
-            large_alloc_metadata: Some(0x34),
+            large_alloc_metadata: 0x34,
             ..X86_1809
         },
         // Windows 10 1709: 0x38-byte contexts at +0x40, back-pointer +0x34, LargeAllocMetadata +0x30.
@@ -114,7 +114,7 @@ pub fn candidates(bits: u32) -> &'static [SegmentHeapLayout] {
             ctx_segment_list: 0x14,
             seg_contexts: 0x40,
             ctx_size: 0x38,
-            large_alloc_metadata: Some(0x30),
+            large_alloc_metadata: 0x30,
             ..X86_1809
         },
     ];

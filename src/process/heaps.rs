@@ -408,8 +408,9 @@ fn page_heap_ranges(mem: &AddressSpace<'_>, heap: &mut Heap) {
 /// When no known layout fits (a build whose `_SEGMENT_HEAP` moved its contexts, such as a layout
 /// heapdiag has no type dump for), the contexts are looked for by their shape (reference §6.2):
 /// in the first 0x400 bytes, two consecutive contexts of a known context layout that both point
-/// back to the heap and both hold a plausible mask and unit shift. Such a layout does not know
-/// where `LargeAllocMetadata` is.
+/// back to the heap and both hold a plausible mask and unit shift. `LargeAllocMetadata` is then
+/// assumed where the builds of that context layout keep it (Windows 11 x64 moved its contexts
+/// but not the fields before them), and its tree must prove itself (see [`large_nodes`]).
 fn segment_heap_layout(
     mem: &AddressSpace<'_>,
     heap: u64,
@@ -437,11 +438,10 @@ fn segment_heap_layout(
     let step = u64::from(bits / 8);
     known.iter().find_map(|shape| {
         (0x20..0x400).step_by(step as usize).find_map(|at| {
+            // `first_build` 0 marks a layout found by its shape; `name` stays the shape's.
             let l = SegmentHeapLayout {
-                name: "found by its shape",
                 first_build: 0,
                 seg_contexts: at,
-                large_alloc_metadata: None,
                 ..*shape
             };
             (fits(&l, 0) && fits(&l, 1)).then_some(l)
@@ -467,6 +467,12 @@ fn segment_heap(mem: &AddressSpace<'_>, heap: &mut Heap, build: u32) {
             e.name, l.name
         )),
         _ => {}
+    }
+    if l.first_build == 0 {
+        heap.problems.push(format!(
+            "no known _SEGMENT_HEAP layout fits: its segment contexts were found by their shape at +{:#x}, and large allocations are looked for at +{:#x}, where Windows {} keeps them",
+            l.seg_contexts, l.large_alloc_metadata, l.name
+        ));
     }
     heap.segment_layout = Some(l);
     for i in 0..2 {
@@ -537,13 +543,7 @@ pub fn large_nodes(
     bits: u32,
     l: &SegmentHeapLayout,
 ) -> Result<LargeNodes, String> {
-    let Some(meta) = l.large_alloc_metadata else {
-        return Err(format!(
-            "segment contexts found by their shape at +{:#x} (no known _SEGMENT_HEAP layout): \
-             LargeAllocMetadata's place is not known, so large allocations are not listed",
-            l.seg_contexts
-        ));
-    };
+    let meta = l.large_alloc_metadata;
     let step = u64::from(bits / 8);
     let tree = heap.wrapping_add(meta);
     let (Ok(root), Ok(min)) = (
@@ -593,6 +593,17 @@ pub fn large_nodes(
     }
     if seen.len() > MAX_LIST {
         problem = Some("large allocation tree is too large or loops; stopped".into());
+    }
+    // Where the tree's place was assumed (contexts found by their shape), it must read whole and
+    // every node must describe a real allocation: a 64 KiB-aligned base, pages, fewer unused bytes
+    // than pages.
+    let plausible = |n: &LargeNode| {
+        n.va & !0xffff != 0 && n.bytes != 0 && (n.va & 0xffff) < n.bytes && n.bytes < 1 << 44
+    };
+    if l.first_build == 0 && (problem.is_some() || !out.iter().all(plausible)) {
+        return Err(format!(
+            "no plausible large-allocation tree at {tree:#x} (its place was assumed): large allocations are not listed"
+        ));
     }
     Ok((out, problem))
 }

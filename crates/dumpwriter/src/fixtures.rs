@@ -232,8 +232,8 @@ pub const HEAPS: &[Fixture] = &[
         imitates: "a WoW64 process on Windows 11 23H2 whose 32-bit segment heap keeps its segment \
                    contexts (1809+ x86 context layout, 0x80 bytes) at +0x180, where no known x86 \
                    _SEGMENT_HEAP layout has them (no x86 Windows 11 type dump is available): the \
-                   contexts must be found by their shape; no large allocations (their tree's place \
-                   is then unknown)",
+                   contexts must be found by their shape; two large allocations in the tree at \
+                   +0x44, where the 1809+ x86 layout keeps LargeAllocMetadata",
         build: segheap_moved_wow64,
     },
     Fixture {
@@ -720,6 +720,7 @@ fn segheap_moved_wow64() -> (MinidumpBuilder, Facts) {
                     .collect(),
             )],
             backend: vec![0x6000],
+            large: vec![0x3_3333, 0x1_0000],
             ..Default::default()
         },
     );
