@@ -18,3 +18,4 @@ pub mod process;
 pub mod regions;
 pub mod report;
 pub mod stacks;
+pub mod symsrv;
