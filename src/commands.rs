@@ -228,7 +228,9 @@ pub fn block(dump: &Dump, format: Format, addr: u64, symbols: &SymbolPath) -> (S
                     Some(s) => {
                         let mut lines = String::from("    Allocation stack:\n");
                         for &f in &s.frames {
-                            lines.push_str(&format!("        {:#x} {}\n", f, sym.display(f)));
+                            for l in sym.lines(f) {
+                                lines.push_str(&format!("        {f:#x} {l}\n"));
+                            }
                         }
                         lines
                     }
@@ -320,6 +322,18 @@ pub fn top(
         Format::Json => to_json(&top::TopJson::new(&t, &sym, limit, &notes)),
         Format::Csv => top::top_csv(&t, &sym, limit),
         Format::Text => top::top_text(&t, &sym, limit, &notes),
+    }
+}
+
+/// `heapdiag symbols`: every loaded module with its PDB and where it was found, or why not
+/// (servers on the symbol path are asked for all of them).
+pub fn symbols(dump: &Dump, format: Format, path: &SymbolPath) -> String {
+    let modules = ModuleMap::new(&dump.modules, &[]);
+    let all: Vec<usize> = (0..modules.len()).collect();
+    let lookups = crate::stacks::symbols::look_up(&modules, &all, path);
+    match format {
+        Format::Json => to_json(&report::symbols::SymbolsJson::new(&modules, &lookups, path)),
+        _ => report::symbols::symbols_text(&modules, &lookups, path),
     }
 }
 

@@ -9,11 +9,13 @@ use heapdiag::error::Error;
 use heapdiag::heap::{FrontEnd, State};
 use heapdiag::pdbfile::SymbolPath;
 use heapdiag::regions::filter::RegionFilter;
+use heapdiag::symsrv::{http::FetchOptions, SymbolOptions};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 /// Where did the memory go? Offline analysis of Windows user-mode dumps.
 #[derive(Parser)]
@@ -146,6 +148,17 @@ enum Command {
         #[command(flatten)]
         output: Output,
     },
+    /// Every module with its PDB (name, GUID, age) and where it was found, or why not, like `lm`
+    /// with `!sym noisy`; downloads from the symbol servers on the path.
+    Symbols {
+        /// The dump file (.dmp).
+        dump: PathBuf,
+        #[command(flatten)]
+        symbols: SymbolArgs,
+        /// Machine-readable JSON (see docs/json.md).
+        #[arg(long)]
+        json: bool,
+    },
     /// The heap block that holds an address, like `!heap -p -a` (exit code 5 when none does).
     Block {
         /// The dump file (.dmp).
@@ -163,17 +176,39 @@ enum Command {
 
 #[derive(Args)]
 struct SymbolArgs {
-    /// Folders with PDBs, flat or in symbol-store layout (name.pdb/GUIDAGE/name.pdb); repeatable.
-    /// The local cache folders of _NT_SYMBOL_PATH are searched too. ntdll.pdb gives the heap
-    /// structure offsets of any Windows build; module PDBs give function names.
+    /// Where PDBs are: a folder (flat or in symbol-store layout, name.pdb/GUIDAGE/name.pdb) or a
+    /// symbol path like _NT_SYMBOL_PATH (cache*DIR, srv*CACHE*https://server); repeatable, searched
+    /// before _NT_SYMBOL_PATH. ntdll.pdb gives the heap structure offsets of any Windows build;
+    /// module PDBs give function names and lines.
     #[arg(long = "symbols", value_name = "PATH")]
-    paths: Vec<PathBuf>,
+    paths: Vec<String>,
+    /// Never download from symbol servers; only folders and caches are searched.
+    #[arg(long)]
+    offline: bool,
+    /// The longest wait for a symbol server (connection, answer, or between two pieces of a
+    /// download); a whole file gets at most 15 times this.
+    #[arg(long, value_name = "SECONDS", default_value_t = 20.0)]
+    symbol_timeout: f64,
 }
 
 impl SymbolArgs {
-    fn path(&self) -> SymbolPath {
-        let env = std::env::var("_NT_SYMBOL_PATH").ok();
-        SymbolPath::new(&self.paths, env.as_deref())
+    fn path(&self) -> Result<SymbolPath, Failure> {
+        if !(self.symbol_timeout > 0.0 && self.symbol_timeout <= 3600.0) {
+            return Err(Failure::Usage(
+                "--symbol-timeout must be more than 0 and at most 3600 seconds".into(),
+            ));
+        }
+        let mut texts = self.paths.clone();
+        texts.extend(std::env::var("_NT_SYMBOL_PATH").ok());
+        let options = SymbolOptions {
+            offline: self.offline,
+            fetch: FetchOptions {
+                timeout: Duration::from_secs_f64(self.symbol_timeout),
+                progress: Some(|line| eprintln!("heapdiag: {line}")),
+                ..FetchOptions::default()
+            },
+        };
+        Ok(SymbolPath::with_options(&texts, options))
     }
 }
 
@@ -402,7 +437,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<String, Failure> {
             }
             let dump = Dump::open(&dump)?;
             let f = format(output.json, output.csv);
-            let symbols = symbols.path();
+            let symbols = symbols.path()?;
             if stat {
                 Ok(commands::heap_stat(&dump, f, heap, limit, &symbols)?)
             } else {
@@ -447,7 +482,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<String, Failure> {
                 &dump,
                 format(output.json, output.csv),
                 &filter,
-                &symbols.path(),
+                &symbols.path()?,
                 out,
             )?;
             Ok(String::new())
@@ -466,7 +501,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<String, Failure> {
                 format(output.json, output.csv),
                 by.into(),
                 limit,
-                &symbols.path(),
+                &symbols.path()?,
                 &skip,
             ))
         }
@@ -489,7 +524,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<String, Failure> {
                 format(output.json, output.csv),
                 by.into(),
                 limit,
-                &symbols.path(),
+                &symbols.path()?,
                 &skip,
                 per_stack,
             )
@@ -516,6 +551,15 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<String, Failure> {
                 _ => Ok(outcome.text),
             }
         }
+        Command::Symbols {
+            dump,
+            symbols,
+            json,
+        } => {
+            let symbols = symbols.path()?;
+            let dump = Dump::open(&dump)?;
+            Ok(commands::symbols(&dump, format(json, false), &symbols))
+        }
         Command::Block {
             dump,
             address,
@@ -523,7 +567,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<String, Failure> {
             json,
         } => {
             let dump = Dump::open(&dump)?;
-            match commands::block(&dump, format(json, false), address, &symbols.path()) {
+            match commands::block(&dump, format(json, false), address, &symbols.path()?) {
                 (text, true) => Ok(text),
                 (text, false) => Err(Failure::NotFound(text)),
             }

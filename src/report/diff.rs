@@ -122,8 +122,8 @@ pub fn diff_text(v: &DiffView<'_>) -> String {
             );
             if let Some(s) = &e.stack {
                 let sym = if e.stack_from_new { v.sym.1 } else { v.sym.0 };
-                for &f in &s.frames {
-                    let _ = writeln!(out, "\t{}", sym.display(f));
+                for line in s.frames.iter().flat_map(|&f| sym.lines(f)) {
+                    let _ = writeln!(out, "\t{line}");
                 }
             }
             out.push('\n');

@@ -9,4 +9,5 @@ pub mod heap_json;
 pub mod heaps;
 pub mod info;
 pub mod json;
+pub mod symbols;
 pub mod top;

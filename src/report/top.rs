@@ -2,7 +2,7 @@
 
 use super::format::{addr, human};
 use crate::analysis::top::{By, Entry, Top};
-use crate::stacks::symbols::Symbolizer;
+use crate::stacks::symbols::{inline_text, Symbolizer};
 use serde::Serialize;
 use std::fmt::Write;
 
@@ -58,8 +58,8 @@ pub fn top_text(t: &Top, sym: &Symbolizer, limit: usize, notes: &[String]) -> St
                 e.key
             );
             if let Some(s) = &e.stack {
-                for &f in &s.frames {
-                    let _ = writeln!(out, "        {}", sym.display(f));
+                for line in s.frames.iter().flat_map(|&f| sym.lines(f)) {
+                    let _ = writeln!(out, "        {line}");
                 }
             }
             out.push('\n');
@@ -104,7 +104,7 @@ pub fn top_text(t: &Top, sym: &Symbolizer, limit: usize, notes: &[String]) -> St
     out
 }
 
-/// A frame in JSON.
+/// A frame in JSON: `text` is the line the text views print.
 #[derive(Serialize)]
 pub struct FrameJson {
     address: String,
@@ -114,18 +114,50 @@ pub struct FrameJson {
     function: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     function_offset: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<u32>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    inlined: Vec<InlineJson>,
+    text: String,
+}
+
+/// A function inlined at a frame's call, in JSON.
+#[derive(Serialize)]
+struct InlineJson {
+    function: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<u32>,
+    text: String,
 }
 
 impl FrameJson {
     /// Build the view of the frame at `address`.
     pub fn new(sym: &Symbolizer, address: u64) -> Self {
         let f = sym.frame(address);
+        let short = f.module.map_or("", |m| sym.modules().get(m).short.as_str());
         FrameJson {
             address: addr(address),
             module: f.module.map(|m| sym.modules().get(m).name.clone()),
             offset: addr(f.offset),
-            function: f.function.as_ref().map(|(n, _)| n.clone()),
-            function_offset: f.function.as_ref().map(|(_, o)| addr(*o)),
+            function: f.function.map(|(n, _)| n.to_string()),
+            function_offset: f.function.map(|(_, o)| addr(o)),
+            file: f.source.map(|s| s.file.clone()),
+            line: f.source.map(|s| s.line),
+            inlined: f
+                .inlined
+                .iter()
+                .map(|i| InlineJson {
+                    function: i.function.clone(),
+                    file: i.source.as_ref().map(|s| s.file.clone()),
+                    line: i.source.as_ref().map(|s| s.line),
+                    text: inline_text(short, i),
+                })
+                .collect(),
+            text: sym.display(address),
         }
     }
 }
@@ -186,7 +218,8 @@ impl TopJson {
     }
 }
 
-/// CSV rows `key,count,bytes,pct_traced,pct_busy,frames` (frames innermost first, `;`-separated).
+/// CSV rows `key,count,bytes,pct_traced,pct_busy,frames` (frames innermost first, inlined
+/// functions included, `;`-separated).
 pub fn top_csv(t: &Top, sym: &Symbolizer, limit: usize) -> String {
     let mut out = String::from("key,count,bytes,pct_traced,pct_busy,frames\n");
     for e in t.entries.iter().take(limit) {
@@ -196,7 +229,7 @@ pub fn top_csv(t: &Top, sym: &Symbolizer, limit: usize) -> String {
             .map(|s| {
                 s.frames
                     .iter()
-                    .map(|&f| sym.display(f))
+                    .flat_map(|&f| sym.lines(f))
                     .collect::<Vec<_>>()
                     .join(";")
             })
