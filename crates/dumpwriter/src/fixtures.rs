@@ -275,7 +275,10 @@ pub const HEAPS: &[Fixture] = &[
 
 /// Look a fixture up by file name.
 pub fn by_name(name: &str) -> Option<&'static Fixture> {
-    ALL.iter().chain(HEAPS).find(|f| f.name == name)
+    ALL.iter()
+        .chain(HEAPS)
+        .chain(crate::symbol_fixtures::SYMBOLS)
+        .find(|f| f.name == name)
 }
 
 /// Call stacks for +ust fixtures: return addresses inside the modules of the world `bits`.
