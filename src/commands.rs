@@ -469,8 +469,12 @@ pub fn diff(
     } else {
         0
     };
-    notes.extend(a.sym.warnings.iter().cloned());
-    notes.extend(b.sym.warnings.iter().cloned());
+    // Symbol notes once, even when both dumps miss the same PDBs.
+    for w in a.sym.warnings.iter().chain(&b.sym.warnings) {
+        if !notes.contains(w) {
+            notes.push(w.clone());
+        }
+    }
     let address = diff::address_delta(&a.address, &b.address);
     let totals = (
         (top_a.health.busy_bytes, top_a.health.busy_blocks),

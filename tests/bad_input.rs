@@ -12,6 +12,7 @@ use heapdiag::commands::{self, Format};
 use heapdiag::dump::Dump;
 use heapdiag::pdbfile::SymbolPath;
 use heapdiag::regions::filter::RegionFilter;
+use heapdiag::symsrv::SymbolOptions;
 use predicates::str::contains;
 use std::path::Path;
 
@@ -207,6 +208,22 @@ fn run_every_view(name: &str, bytes: Vec<u8>) {
             );
         }
         commands::block(&dump, Format::Text, 0x1234_5678, &SymbolPath::default());
+        // Damaged CodeView names go through the name checks and a folder lookup (offline: a
+        // symbol server is on the path but never asked; nothing is written).
+        let folder = std::env::temp_dir().join("heapdiag-bad-input-no-such-folder");
+        let syms = SymbolPath::with_options(
+            &[
+                folder.display().to_string(),
+                format!("srv*{}*http://127.0.0.1:9", folder.display()),
+            ],
+            SymbolOptions {
+                offline: true,
+                ..SymbolOptions::default()
+            },
+        );
+        for f in [Format::Text, Format::Json] {
+            commands::symbols(&dump, f, &syms);
+        }
         for by in [By::Module, By::Function, By::Stack] {
             commands::top(&dump, Format::Text, by, 20, &SymbolPath::default(), &[]);
         }
@@ -228,6 +245,7 @@ fn thousands_of_mutated_dumps_never_panic() {
     let mut inputs: Vec<(String, Vec<u8>)> = fixtures::ALL
         .iter()
         .chain(fixtures::HEAPS)
+        .chain(dumpwriter::symbol_fixtures::SYMBOLS)
         .map(|f| (f.name.to_string(), (f.build)().0.to_bytes()))
         .collect();
     for p in all_real() {

@@ -239,9 +239,13 @@ pub fn follow(from: &str, location: &str) -> Result<String, String> {
     Ok(to)
 }
 
-/// `12.3 MB`.
+/// `12.3 MB`, or `61440 bytes` under a megabyte.
 fn mb(bytes: u64) -> String {
-    format!("{:.1} MB", bytes as f64 / 1e6)
+    if bytes < 1_000_000 {
+        format!("{bytes} bytes")
+    } else {
+        format!("{:.1} MB", bytes as f64 / 1e6)
+    }
 }
 
 /// Bytes of one download so far, and its size when the server said.

@@ -49,7 +49,8 @@ impl PdbName {
         if is_device_name(stem) {
             return refuse("is a Windows device name");
         }
-        if file.len() < 5 || !file[file.len() - 4..].eq_ignore_ascii_case(".pdb") {
+        let ext = file.len().checked_sub(4).and_then(|i| file.get(i..));
+        if file.len() < 5 || !ext.is_some_and(|e| e.eq_ignore_ascii_case(".pdb")) {
             return refuse("is not a .pdb file");
         }
         Ok(PdbName(file.to_string()))
@@ -147,6 +148,9 @@ mod tests {
             "/etc/passwd",
             ".pdb",
             "a?.pdb",
+            "é",
+            "xé",
+            "\u{1F600}.pd",
         ] {
             let e = PdbName::parse(raw).unwrap_err();
             assert!(e.starts_with("its PDB name '"), "{raw:?}: {e}");
