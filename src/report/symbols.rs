@@ -3,7 +3,7 @@
 
 use super::format::addr;
 use crate::stacks::symbols::{ModuleMap, ModuleSymbols};
-use crate::symsrv::name::shown;
+use crate::symsrv::name::{printable, shown};
 use crate::symsrv::{Source, SymbolPath};
 use comfy_table::{presets::NOTHING, Table};
 use serde::Serialize;
@@ -38,7 +38,13 @@ pub fn symbols_text(modules: &ModuleMap, lookups: &[ModuleSymbols], path: &Symbo
             Some((p, Source::Server(url))) => format!("{} (downloaded from {url})", p.display()),
             None => format!("missing: {}", l.why_missing()),
         };
-        t.add_row(vec![addr(m.base), m.name.clone(), pdb, id, status]);
+        t.add_row(vec![
+            addr(m.base),
+            printable(&m.name).into_owned(),
+            pdb,
+            id,
+            printable(&status).into_owned(),
+        ]);
     }
     let _ = writeln!(out, "{t}");
     let found = lookups.iter().filter(|l| l.found()).count();

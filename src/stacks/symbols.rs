@@ -10,6 +10,7 @@
 
 use crate::dump::streams::Module;
 use crate::pdbfile::{open_matching, SymbolPath};
+use crate::symsrv::name::printable;
 use crate::symsrv::{Lookup, MissKind};
 use pdb_addr2line::pdb::{self, FallibleIterator};
 use rayon::prelude::*;
@@ -332,7 +333,7 @@ impl Symbolizer {
         if let Some(src) = f.source {
             s.push_str(&source_text(src));
         }
-        s
+        printable(&s).into_owned()
     }
 
     /// The frame as WinDbg's `k` lists it: a line for each function inlined at the call,
@@ -352,7 +353,7 @@ impl Symbolizer {
 /// The line of an inlined function: `crash!f [file @ line] (inline)`.
 pub fn inline_text(module: &str, i: &InlineFrame) -> String {
     let src = i.source.as_ref().map(source_text).unwrap_or_default();
-    format!("{module}!{}{src} (inline)", i.function)
+    printable(&format!("{module}!{}{src} (inline)", i.function)).into_owned()
 }
 
 /// ` [file @ line]`, WinDbg's form.
@@ -362,10 +363,10 @@ fn source_text(s: &SourceLine) -> String {
 
 /// The note naming the modules whose symbols are missing, grouped by why, if any is.
 fn missing_note(modules: &ModuleMap, lookups: &[ModuleSymbols]) -> Option<String> {
-    let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
+    let mut groups: Vec<(String, Vec<std::borrow::Cow<'_, str>>)> = Vec::new();
     for l in lookups.iter().filter(|l| !l.found()) {
         let why = l.why_missing();
-        let name = modules.get(l.module).name.as_str();
+        let name = printable(&modules.get(l.module).name);
         match groups.iter_mut().find(|(w, _)| *w == why) {
             Some((_, names)) => names.push(name),
             None => groups.push((why, vec![name])),

@@ -98,6 +98,26 @@ pub fn shown(raw: &str) -> String {
     format!("'{s}'")
 }
 
+/// Text from a dump or a PDB as a terminal may show it: control characters escaped (`\u{1b}`), the
+/// rest unchanged.
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.chars().any(char::is_control) {
+        std::borrow::Cow::Owned(
+            s.chars()
+                .map(|c| {
+                    if c.is_control() {
+                        c.escape_debug().collect()
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect(),
+        )
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
 /// `CON`, `PRN`, `AUX`, `NUL`, `COM1`–`COM9`, `LPT1`–`LPT9`: names Windows maps to devices in
 /// every folder.
 fn is_device_name(stem: &str) -> bool {
@@ -159,6 +179,12 @@ mod tests {
         assert!(PdbName::parse("evil\0.pdb")
             .unwrap_err()
             .contains(r"'evil\0.pdb'"));
+    }
+
+    #[test]
+    fn control_characters_are_escaped_for_display() {
+        assert_eq!(printable("a\u{1b}[31mb\0"), r"a\u{1b}[31mb\0");
+        assert_eq!(printable("std::vector<int>"), "std::vector<int>");
     }
 
     #[test]
