@@ -376,9 +376,21 @@ fn missing_note(modules: &ModuleMap, lookups: &[ModuleSymbols]) -> Option<String
         return None;
     }
     let count: usize = groups.iter().map(|(_, n)| n.len()).sum();
+    // At most ten names per reason: `heapdiag symbols` lists them all.
     let parts: Vec<String> = groups
         .iter()
-        .map(|(why, names)| format!("{} ({why})", names.join(", ")))
+        .map(|(why, names)| {
+            let shown = names
+                .iter()
+                .take(10)
+                .map(|n| n.as_ref())
+                .collect::<Vec<_>>();
+            let more = match names.len().saturating_sub(10) {
+                0 => String::new(),
+                n => format!(" and {n} more"),
+            };
+            format!("{}{more} ({why})", shown.join(", "))
+        })
         .collect();
     Some(format!(
         "symbols missing for {count} module{}, whose frames read module+offset: {} (heapdiag symbols DUMP lists every module)",
@@ -567,6 +579,38 @@ mod tests {
         assert_eq!(undecorate("RtlAllocateHeap", true), "RtlAllocateHeap");
         // A malformed decorated name is kept as it is.
         assert_eq!(undecorate("?broken", false), "?broken");
+    }
+
+    #[test]
+    fn the_missing_note_groups_modules_by_why() {
+        let m = |i: u64| Module {
+            path: format!(r"C:\m\m{i:02}.dll"),
+            base: 0x1000_0000 * (i + 1),
+            size: 0x1000,
+            timestamp: 0,
+            version: None,
+            pdb_name: None,
+            pdb_guid: None,
+            pdb_age: None,
+        };
+        let mods: Vec<Module> = (0..13).map(m).collect();
+        let map = ModuleMap::new(&mods, &[]);
+        let lookups: Vec<ModuleSymbols> = (0..13)
+            .map(|i| ModuleSymbols {
+                module: i,
+                lookup: Lookup::not_looked_up(
+                    MissKind::NotFound,
+                    if i == 5 { "elsewhere" } else { "not in /s" }.into(),
+                ),
+            })
+            .collect();
+        assert_eq!(
+            missing_note(&map, &lookups).unwrap(),
+            "symbols missing for 13 modules, whose frames read module+offset: m00.dll, m01.dll, \
+             m02.dll, m03.dll, m04.dll, m06.dll, m07.dll, m08.dll, m09.dll, m10.dll and 2 more (not \
+             in /s); m05.dll (elsewhere) (heapdiag symbols DUMP lists every module)"
+        );
+        assert_eq!(missing_note(&map, &[]), None);
     }
 
     #[test]
