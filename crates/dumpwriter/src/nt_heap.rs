@@ -776,16 +776,18 @@ impl HeapWriter<'_> {
         m.write_ptr(bits, entry + vae_reserve, reserve);
         let data = entry + vae_size;
         let t = self.trace(trace);
-        let (user, requested_unused, byte) = if self.ust {
-            // Reference §11: requested = commit − unused + prefix.
-            let unused = commit + prefix - size;
-            self.prefix(data, t, unused);
-            (data + prefix, unused, 0x44)
+        let user = if self.ust {
+            // Reference §11: requested = commit − unused + prefix, the unused count in the
+            // pseudo header.
+            self.prefix(data, t, commit + prefix - size);
+            data + prefix
         } else {
-            (data, commit - size, 0x04)
+            data
         };
-        // In a large block's BusyBlock, Size holds the unused byte count.
-        self.header(entry + vae_busy, requested_unused as u16, 0x0b, 0, 0, byte);
+        // The BusyBlock as the real code leaves it (reference §11, §11.1; real Windows 7 and 10
+        // 19041 heaps): Size = commit − requested, Flags BUSY | EXTRA_PRESENT, UnusedBytes 0x04
+        // even when the +ust prefix is there (no 0x40 bit).
+        self.header(entry + vae_busy, (commit - size) as u16, 0x03, 0, 0, 0x04);
         self.expected(ExpectedBlock {
             entry,
             address: user,

@@ -27,6 +27,8 @@ pub(crate) struct Walker<'a> {
     pub dec: Decoder,
     pub heap: u64,
     pub index: u32,
+    /// `_HEAP.Interceptor` is set: the heap records +ust stacks.
+    pub traced: bool,
     pub out: HeapWalk,
 }
 
@@ -77,6 +79,7 @@ pub fn walk(
         dec,
         heap: heap.address,
         index,
+        traced: mem.read_u32(at(l.interceptor)).is_ok_and(|i| i != 0),
         out,
     };
     w.backend();
@@ -375,7 +378,7 @@ impl Walker<'_> {
                 continue;
             }
             let (address, size, trace) =
-                ust::large_user_data(&self.mem, &l, entry, commit, unused, e.unused);
+                ust::large_user_data(&self.mem, &l, entry, commit, unused, e.unused, self.traced);
             self.out.blocks.push(Block {
                 entry,
                 address,
