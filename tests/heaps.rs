@@ -508,7 +508,8 @@ fn segment_heap_case(name: &str) {
             );
         }
     }
-    // Damage the second VS chunk's encoded size: it is reported, the chunks before it stay.
+    // Damage the second VS chunk's encoded size: it is reported at its own header, and only that
+    // chunk is lost: the walk resumes at the next chunk that chains to the subsegment's end.
     let (mut dump, _) = (dumpwriter::fixtures::by_name(name).unwrap().build)();
     let second = seg
         .blocks
@@ -538,11 +539,19 @@ fn segment_heap_case(name: &str) {
         "vs",
         "--json",
     ]);
-    assert_eq!(
-        blocks.as_array().unwrap().len(),
-        1,
-        "only the chunk before the damage"
-    );
+    let got: Vec<&str> = blocks
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["entry"].as_str().unwrap())
+        .collect();
+    let want: Vec<String> = seg
+        .blocks
+        .iter()
+        .filter(|b| b.front_end == "vs" && b.entry != second.entry)
+        .map(|b| hex(b.entry))
+        .collect();
+    assert_eq!(got, want, "every VS chunk but the damaged one");
 }
 
 #[test]
@@ -943,4 +952,44 @@ fn contexts_found_by_shape_say_so_and_an_implausible_assumed_tree_is_not_listed(
         ).as_str()),
         "{notes:?}"
     );
+}
+
+#[test]
+fn healthy_fixture_heaps_walk_clean_and_segment_heaps_commit_what_the_region_table_says() {
+    for f in HEAPS
+        .iter()
+        .filter(|f| !f.name.contains("corrupt") && !f.name.contains("future"))
+    {
+        let path = fixture(f.name);
+        let facts = facts(f.name);
+        let got = json(&["heaps", path.to_str().unwrap(), "--json"]);
+        for (h, want) in got.as_array().unwrap().iter().zip(&facts.heaps) {
+            let at = format!("{} heap {}", f.name, h["address"]);
+            assert_eq!(h["corruptions"], serde_json::json!([]), "{at}");
+            assert_eq!(h["coverage"]["unexplained"], 0, "{at}");
+            assert_eq!(h["coverage"]["corrupt"], 0, "{at}");
+            if !want.segment_heap {
+                continue;
+            }
+            // The heap's own accounting (descriptors' committed pages, large allocations) is the
+            // region table's view of its page segments and large allocations.
+            let committed: u64 = facts
+                .regions
+                .iter()
+                .filter(|r| r.region.state == dumpwriter::memory::MEM_COMMIT)
+                .filter(|r| {
+                    let base = r.region.base;
+                    want.segments.iter().any(|&(s, e)| s <= base && base < e)
+                        || want
+                            .large_blocks
+                            .iter()
+                            .any(|&(s, n)| s <= base && base < s + n)
+                })
+                .map(|r| r.region.size)
+                .sum();
+            assert_eq!(h["committed"].as_u64(), Some(committed), "{at}");
+            assert_eq!(h["coverage"]["not_captured"], 0, "{at}");
+            assert_eq!(h["flags"], 0, "{at}");
+        }
+    }
 }

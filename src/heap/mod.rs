@@ -5,7 +5,6 @@ pub mod block;
 pub mod nt;
 pub mod page;
 pub mod segment;
-pub mod segment_extra;
 
 use crate::dump::Dump;
 use crate::layout::nt_heap::{NtFamily, NtHeapLayout};
@@ -180,13 +179,15 @@ pub fn walk_all_with(dump: &Dump, process: &Process, symbols: &SymbolPath) -> Ve
                     w
                 }
                 HeapKind::Segment => {
-                    let ntdll = crate::process::ntdll_of(&dump.modules, h.bits, process.wow64)
-                        .map(|m| (m.base, m.end()));
-                    let globals = world
-                        .and_then(|s| s.as_ref().ok())
-                        .and_then(Option::as_ref)
-                        .and_then(|s| s.hp_globals);
-                    segment::walk(mem, h, index, ntdll, globals)
+                    let src = segment::Sources {
+                        ntdll: crate::process::ntdll_of(&dump.modules, h.bits, process.wow64)
+                            .map(|m| (m.base, m.end())),
+                        globals: world
+                            .and_then(|s| s.as_ref().ok())
+                            .and_then(Option::as_ref)
+                            .and_then(|s| s.hp_globals),
+                    };
+                    segment::walk(mem, h, index, &src)
                 }
                 HeapKind::PageHeap => page::walk(mem, h, index),
                 HeapKind::NotCaptured => {

@@ -26,6 +26,13 @@ pub struct SegmentHeapLayout {
     pub large_pages_word: u64,
     /// Width of `AllocatedPages` in bits (it starts at bit 12 of that word).
     pub large_pages_bits: u32,
+    /// The range type (`RangeFlags & 0xC`) of LFH subsegments: 0x8, but 0x4 on 1709 (§11.3).
+    pub lfh_range: u8,
+    /// The range type of VS subsegments: 0xC, but 0x8 on 1709 (§11.3).
+    pub vs_range: u8,
+    /// Where `RtlpHpHeapGlobals.LfhKey` lies from `HeapKey`, in pointers: +1, but −1 on 1709
+    /// (§11.3).
+    pub lfh_key_after: bool,
 }
 
 /// Candidate layouts for a bitness, in the order they are tried when the ntdll version's own
@@ -44,6 +51,9 @@ pub fn candidates(bits: u32) -> &'static [SegmentHeapLayout] {
         large_virtual_address: 0x18,
         large_pages_word: 0x20,
         large_pages_bits: 52,
+        lfh_range: 0x8,
+        vs_range: 0xc,
+        lfh_key_after: true,
     };
     const X64: &[SegmentHeapLayout] = &[
         // Layouts D–E (Windows 10 1809 – 22H2).
@@ -76,6 +86,9 @@ pub fn candidates(bits: u32) -> &'static [SegmentHeapLayout] {
             seg_contexts: 0x70,
             ctx_size: 0x68,
             large_alloc_metadata: 0x50,
+            lfh_range: 0x4,
+            vs_range: 0x8,
+            lfh_key_after: false,
             ..X64_1809
         },
     ];
@@ -91,6 +104,9 @@ pub fn candidates(bits: u32) -> &'static [SegmentHeapLayout] {
         large_virtual_address: 0x0c,
         large_pages_word: 0x10,
         large_pages_bits: 20,
+        lfh_range: 0x8,
+        vs_range: 0xc,
+        lfh_key_after: true,
     };
     const X86: &[SegmentHeapLayout] = &[
         // Windows 10 1809 – 22H2 (ntdll type dumps of 1909 and 2004).
@@ -115,6 +131,9 @@ pub fn candidates(bits: u32) -> &'static [SegmentHeapLayout] {
             seg_contexts: 0x40,
             ctx_size: 0x38,
             large_alloc_metadata: 0x30,
+            lfh_range: 0x4,
+            vs_range: 0x8,
+            lfh_key_after: false,
             ..X86_1809
         },
     ];
@@ -161,6 +180,19 @@ pub struct SegmentShape {
     pub lfh_offsets: u64,
     /// `_HEAP_LFH_SUBSEGMENT.BlockBitmap`.
     pub lfh_bitmap: u64,
+    /// `_SEGMENT_HEAP.GlobalFlags` (u32).
+    pub global_flags: u64,
+    /// `CommittedPageCount` of a descriptor: (byte offset, shift, mask) — x64 the u8 at +0x19,
+    /// x86 the top 3 bits of the byte at +0x0C (observed on real 19041 heaps: the pages of the
+    /// unit that are committed).
+    pub committed_pages: (u64, u32, u8),
+    /// Bytes of the descriptor array at the start of a page segment (its committed header).
+    pub descriptor_bytes: u64,
+    /// `_SEGMENT_HEAP_EXTRA` plus the interceptor's unit: the +ust extra, and the alignment of
+    /// the requested size it follows (0x20 and 16 on x64, 0x10 and 8 on x86; §6.9).
+    pub extra: u64,
+    /// Alignment of the requested size that the +ust extra follows.
+    pub extra_align: u64,
 }
 
 impl SegmentShape {
@@ -179,6 +211,11 @@ impl SegmentShape {
                 lfh_count: 0x22,
                 lfh_offsets: 0x28,
                 lfh_bitmap: 0x30,
+                global_flags: 0x14,
+                committed_pages: (0x19, 0, 0xff),
+                descriptor_bytes: 0x2000,
+                extra: 0x20,
+                extra_align: 16,
             }
         } else {
             SegmentShape {
@@ -193,6 +230,11 @@ impl SegmentShape {
                 lfh_count: 0x12,
                 lfh_offsets: 0x18,
                 lfh_bitmap: 0x20,
+                global_flags: 0x0c,
+                committed_pages: (0x0c, 5, 0x7),
+                descriptor_bytes: 0x1000,
+                extra: 0x10,
+                extra_align: 8,
             }
         }
     }

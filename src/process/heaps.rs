@@ -81,6 +81,8 @@ pub struct Heap {
     pub family: Option<NtFamily>,
     /// The `_SEGMENT_HEAP` layout used (segment heaps).
     pub segment_layout: Option<SegmentHeapLayout>,
+    /// The build number of the ntdll that made the heap (10.0.x; 0 when unknown).
+    pub build: u32,
     /// Problems met while reading this heap, one sentence each.
     pub problems: Vec<String>,
 }
@@ -186,6 +188,7 @@ fn describe(mem: &AddressSpace<'_>, address: u64, bits: u32, family: NtFamily, b
         large_blocks: Vec::new(),
         family: None,
         segment_layout: None,
+        build,
         problems: Vec::new(),
     };
     let sig_off = if bits == 64 { 0x10 } else { 0x08 };

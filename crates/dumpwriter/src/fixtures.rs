@@ -528,6 +528,7 @@ fn segheap_mixed() -> (MinidumpBuilder, Facts) {
             large: vec![0x12_3456, 0x40_0000],
             stacks: vec![],
             encoded_large_tree: false,
+            remote_freed: 0,
         },
     );
     b.finish()
@@ -582,6 +583,7 @@ fn segheap_future() -> (MinidumpBuilder, Facts) {
             large: vec![0x3_0000],
             stacks: vec![],
             encoded_large_tree: false,
+            remote_freed: 0,
         },
     );
     // Move RtlpHpHeapGlobals to the PDB's RVA.
@@ -629,6 +631,7 @@ fn segheap_early(windows: Windows, kind: Kind) -> (MinidumpBuilder, Facts) {
             large: vec![0x2_0000, 0x1_0001],
             stacks: vec![],
             encoded_large_tree: false,
+            remote_freed: 0,
         },
     );
     b.finish()
@@ -664,6 +667,7 @@ fn segheap_x86() -> (MinidumpBuilder, Facts) {
             large: vec![0x8_8888],
             stacks: vec![],
             encoded_large_tree: false,
+            remote_freed: 0,
         },
     );
     b.finish()
@@ -697,6 +701,7 @@ fn segheap_ust(kind: Kind) -> (MinidumpBuilder, Facts) {
             large: vec![0x10_0000 - 0x80],
             stacks: st,
             encoded_large_tree: false,
+            remote_freed: 0,
         },
     );
     b.finish()
@@ -746,6 +751,7 @@ fn segheap_high(windows: Windows) -> (MinidumpBuilder, Facts) {
             large: vec![0x9_0000, 0x2_1000, 0x4_4444],
             stacks: vec![],
             encoded_large_tree: windows == Windows::Win11v24H2,
+            remote_freed: usize::from(windows == Windows::Win11v24H2),
         },
     );
     b.finish()

@@ -594,9 +594,11 @@ impl ProcessBuilder {
         (top, top - committed, base)
     }
 
-    /// Add a segment heap (Windows 10 1809+ x64 layout: `_SEGMENT_HEAP.SegContexts` at +0x100, 0xC0
-    /// bytes each; x86: +0x100, 0x80 each) with one 1 MiB page segment in context 0.
-    pub fn add_segment_heap(&mut self, bits: u32) -> u64 {
+    /// The allocations of a segment heap of world `bits` with its first page segment (1 MB, 4 KiB
+    /// units): the heap's own 64 KiB, both segment contexts (the second with no segment), and the
+    /// page segment with its first `committed` bytes committed and captured (at least its header);
+    /// returns (heap, page segment). The heap and segment contents are the segment-heap writer's.
+    pub(crate) fn segment_heap_memory(&mut self, bits: u32, committed: u64) -> (u64, u64) {
         assert!(!self.windows.is_win7(), "Windows 7 has no segment heap");
         let heap = self.alloc_private(0x1_0000);
         self.world_region_full(
@@ -613,25 +615,28 @@ impl ProcessBuilder {
         // Page segments are aligned to their size.
         self.next_private = self.next_private.div_ceil(seg_size) * seg_size;
         let seg = self.alloc_private(seg_size);
+        let committed = committed.clamp(if bits == 64 { 0x2000 } else { 0x1000 }, seg_size);
         self.world_region_full(
             seg,
-            0x2_0000,
+            committed,
             seg,
             MEM_COMMIT,
             PAGE_READWRITE,
             Usage::Heap,
             bits,
         );
-        self.world_region_full(
-            seg + 0x2_0000,
-            seg_size - 0x2_0000,
-            seg,
-            MEM_RESERVE,
-            0,
-            Usage::Heap,
-            bits,
-        );
-        self.dump.memory.capture(seg, 0x2000);
+        if committed < seg_size {
+            self.world_region_full(
+                seg + committed,
+                seg_size - committed,
+                seg,
+                MEM_RESERVE,
+                0,
+                Usage::Heap,
+                bits,
+            );
+        }
+        self.dump.memory.capture(seg, committed);
         let sl = self.seg_layout(bits);
         let m = &mut self.dump.memory;
         let sig_off = if bits == 64 { 0x10 } else { 0x08 };
@@ -667,7 +672,7 @@ impl ProcessBuilder {
                 stacks: Vec::new(),
             },
         );
-        heap
+        (heap, seg)
     }
 
     /// The segment heap layout of a `bits`-bit world of this process.
