@@ -424,7 +424,7 @@ fn an_unknown_build_says_so_and_its_pdb_gives_the_layout_and_the_key() {
     assert!(
         h["notes"]
             .to_string()
-            .contains("ntdll 10.0.26100 is newer than"),
+            .contains("ntdll 10.0.29000 is newer than"),
         "{}",
         h["notes"]
     );
@@ -992,4 +992,29 @@ fn healthy_fixture_heaps_walk_clean_and_segment_heaps_commit_what_the_region_tab
             assert_eq!(h["flags"], 0, "{at}");
         }
     }
+}
+
+#[test]
+fn windows_11_24h2_heaps_are_found_through_ntdlls_heap_list() {
+    let name = "segheap-win11-24h2-x64.dmp";
+    let path = fixture(name);
+    let facts = facts(name);
+    let info = json(&["info", path.to_str().unwrap(), "--json"]);
+    // ProcessHeaps holds the first heap only; the list in ntdll has them all, in creation order.
+    assert_eq!(info["pebs"][0]["number_of_heaps"], 1);
+    let listed: Vec<&str> = info["heaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["address"].as_str().unwrap())
+        .collect();
+    let want: Vec<String> = facts.heaps.iter().map(|h| hex(h.address)).collect();
+    assert_eq!(listed, want);
+    assert!(
+        info["pebs"][0]["notes"]
+            .to_string()
+            .contains("24H2 heap list"),
+        "{}",
+        info["pebs"][0]["notes"]
+    );
 }

@@ -135,11 +135,14 @@ pub fn list(
         }
     }
     let (family, version) = family_of(ntdll, os);
-    let newest = (10, 0, 22631);
+    if version >= (10, 0, 26100) {
+        merge_24h2_list(mem, peb, bits, ntdll, &mut addresses, &mut notes);
+    }
+    let newest = (10, 0, 26100);
     if version > newest || version < (6, 1, 0) {
         notes.push(format!(
             "ntdll {}.{}.{} is {} the Windows builds whose heap layouts heapdiag knows (Windows 7 SP1 to \
-             11 23H2); its heaps are read with the nearest known layout ({}): pass --symbols with its \
+             11 24H2); its heaps are read with the nearest known layout ({}): pass --symbols with its \
              ntdll.pdb for exact offsets",
             version.0,
             version.1,
@@ -159,6 +162,92 @@ pub fn list(
         }
     }
     (heaps, notes)
+}
+
+/// Windows 11 24H2 keeps only the first heap in `PEB.ProcessHeaps`; every heap has a record in a
+/// list whose head is in ntdll's data (reference §11.2): record x64 `{LIST_ENTRY, Heap @+0x10}`,
+/// x86 `{LIST_ENTRY, Heap @+8}`, and each heap points to its record (NT `_HEAP` +0x188 / +0xDC,
+/// `_SEGMENT_HEAP` +0x38 / +0x24). From `PEB.ProcessHeap`'s record, the list gives every heap in
+/// creation order; heaps of ProcessHeaps the list lacks are kept after them.
+fn merge_24h2_list(
+    mem: &AddressSpace<'_>,
+    peb: &Peb,
+    bits: u32,
+    ntdll: Option<&Module>,
+    addresses: &mut Vec<u64>,
+    notes: &mut Vec<String>,
+) {
+    let x64 = bits == 64;
+    let heap_at = if x64 { 0x10 } else { 8 };
+    let record_of = |h: u64| {
+        let sig_off = if x64 { 0x10 } else { 0x08 };
+        let back = match mem.read_u32(h.wrapping_add(sig_off)).ok()? {
+            0xffee_ffee => {
+                if x64 {
+                    0x188
+                } else {
+                    0xdc
+                }
+            }
+            0xddee_ddee => {
+                if x64 {
+                    0x38
+                } else {
+                    0x24
+                }
+            }
+            _ => return None,
+        };
+        let r = mem.read_ptr(h.wrapping_add(back), bits).ok()?;
+        (mem.read_ptr(r.wrapping_add(heap_at), bits).ok()? == h).then_some(r)
+    };
+    let Some(first) = record_of(peb.process_heap) else {
+        notes.push(format!(
+            "ntdll is Windows 11 24H2 or later, but the process heap {:#x} has no heap-list record: only the {} heap(s) of ProcessHeaps are listed",
+            peb.process_heap,
+            addresses.len()
+        ));
+        return;
+    };
+    // The head is the one link that is no heap's record: inside ntdll's image when it is known.
+    let mut ring = walk_list(mem, first, bits).links;
+    ring.push(first);
+    let head = ring.iter().copied().find(|&r| match ntdll {
+        Some(m) => (m.base..m.end()).contains(&r),
+        None => mem
+            .read_ptr(r.wrapping_add(heap_at), bits)
+            .is_ok_and(|h| record_of(h) != Some(r)),
+    });
+    let Some(head) = head else {
+        notes.push(format!(
+            "the Windows 11 24H2 heap list from {first:#x} has no head in ntdll; only ProcessHeaps is used"
+        ));
+        return;
+    };
+    let walk = walk_list(mem, head, bits);
+    if let Some(p) = walk.problem {
+        notes.push(format!("24H2 heap list: {p}"));
+    }
+    let listed: Vec<u64> = walk
+        .links
+        .iter()
+        .filter_map(|&r| mem.read_ptr(r.wrapping_add(heap_at), bits).ok())
+        .collect();
+    let extra = listed.iter().filter(|h| !addresses.contains(h)).count();
+    if extra > 0 {
+        notes.push(format!(
+            "ProcessHeaps lists {} heap(s); the Windows 11 24H2 heap list in ntdll ({head:#x}) holds {}",
+            addresses.len(),
+            listed.len()
+        ));
+    }
+    let rest: Vec<u64> = addresses
+        .iter()
+        .copied()
+        .filter(|a| !listed.contains(a))
+        .collect();
+    *addresses = listed;
+    addresses.extend(rest);
 }
 
 /// The `_HEAP` family from ntdll's file version, else from the OS version, and that version.

@@ -135,7 +135,7 @@ pub const HEAPS: &[Fixture] = &[
     },
     Fixture {
         name: "heap-future-x64.dmp",
-        imitates: "a Windows build newer than the layouts heapdiag knows (10.0.26100) whose _HEAP has \
+        imitates: "a Windows build newer than the layouts heapdiag knows (10.0.29000) whose _HEAP has \
                    FrontEndHeap at +0x1A8: without symbols the LFH is not found; with \
                    testdata/pdb/ntdll.pdb (which its ntdll names) every block is, and RtlpLFHKey comes \
                    from ntdll's data at the PDB's address",
@@ -206,7 +206,9 @@ pub const HEAPS: &[Fixture] = &[
         name: "segheap-win11-24h2-x64.dmp",
         imitates: "Windows 11 24H2 (build 26100) x64 with an NT process heap and a segment heap above \
                    4 GB: layout G (SegContexts +0x140), the 24H2 page-segment signature \
-                   `seg ^ ctx ^ HeapKey` and LFH offsets encoded with `u32(subsegment >> 12)`; its \
+                   `seg ^ ctx ^ HeapKey`, LFH offsets encoded with `u32(subsegment >> 12)`, the 24H2 \
+                   LFH bitmap (u64 words from +0x40) with a block on the remote-free list, and only \
+                   the first heap in PEB.ProcessHeaps (every heap in ntdll's heap-record list); its \
                    large-allocation tree is stored encoded (RTL_RB_TREE.Encoded: root ^ tree, child \
                    ^ node; whether 24H2 encodes this tree is not known — the fixture does, to test \
                    the decoding)",

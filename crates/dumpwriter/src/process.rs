@@ -34,7 +34,7 @@ pub enum Windows {
     /// Windows 11 24H2, build 26100: the NT heap as on 23H2; segment heaps with the 24H2 page-segment
     /// signature (no constant) and LFH offset encoding (`u32(subsegment >> 12)`).
     Win11v24H2,
-    /// A Windows build newer than the reference documents (10.0.26100), whose `_HEAP` is imagined
+    /// A Windows build newer than the reference documents (10.0.29000, with 24H2's heap list), whose `_HEAP` is imagined
     /// with FrontEndHeap at +0x1A8: the layout only `testdata/pdb/ntdll.pdb` describes.
     Future,
 }
@@ -52,7 +52,7 @@ impl Windows {
             Windows::Win10 => (10, 0, 19045),
             Windows::Win11 => (10, 0, 22631),
             Windows::Win11v24H2 => (10, 0, 26100),
-            Windows::Future => (10, 0, 26100),
+            Windows::Future => (10, 0, 29000),
         }
     }
 
@@ -694,6 +694,52 @@ impl ProcessBuilder {
         &mut self.facts.heaps
     }
 
+    /// Windows 11 24H2's heap list (reference §11.2): a record per heap `{LIST_ENTRY, Heap, u32}`
+    /// (x64 0x30 bytes, Heap at +0x10; x86 0x1C, Heap at +8), linked from a head in ntdll's data,
+    /// and each heap's pointer to its record (NT `_HEAP` +0x188 / +0xDC, `_SEGMENT_HEAP` +0x38 /
+    /// +0x24). The real records are busy blocks of the process heap; here they sit in a private
+    /// page of their own, which changes nothing for a reader of the list.
+    fn heap_records_24h2(&mut self) {
+        for wi in 0..self.worlds.len() {
+            let (bits, heaps) = (self.worlds[wi].bits, self.worlds[wi].heaps.clone());
+            if heaps.is_empty() {
+                continue;
+            }
+            let x64 = bits == 64;
+            let (record_size, heap_at) = if x64 { (0x30, 0x10) } else { (0x1c, 8) };
+            let page = self.add_private(0x1_0000, 0x1000);
+            self.dump.memory.capture(page, 0x1000);
+            let head = self.ntdll_data(bits) + 0x600;
+            let records: Vec<u64> = (0..heaps.len() as u64).map(|i| page + i * 0x40).collect();
+            let segment: Vec<bool> = heaps
+                .iter()
+                .map(|h| {
+                    self.facts
+                        .heaps
+                        .iter()
+                        .any(|f| f.address == *h && f.segment_heap)
+                })
+                .collect();
+            let m = &mut self.dump.memory;
+            write_circular_list(m, bits, head, &records);
+            for ((&r, &h), seg) in records.iter().zip(&heaps).zip(segment) {
+                assert!(
+                    r + record_size <= page + 0x1000,
+                    "too many heaps for one page"
+                );
+                m.write_ptr(bits, r + heap_at, h);
+                m.write_u32(r + heap_at + u64::from(bits / 8), 1);
+                let back = match (seg, x64) {
+                    (false, true) => 0x188,
+                    (false, false) => 0xdc,
+                    (true, true) => 0x38,
+                    (true, false) => 0x24,
+                };
+                m.write_ptr(bits, h + back, r);
+            }
+        }
+    }
+
     /// The captured data page of the world's ntdll (where its ProcessHeaps array lives).
     pub(crate) fn ntdll_data(&self, bits: u32) -> u64 {
         self.worlds
@@ -902,11 +948,22 @@ impl ProcessBuilder {
     /// Write the PEBs' heap lists and NtGlobalFlag, complete the region table with free regions up
     /// to the top of the user address space, and return the dump and the facts.
     pub fn finish(mut self) -> (MinidumpBuilder, Facts) {
+        // A future build is imagined with 24H2's heap list.
+        let v24h2 = matches!(self.windows, Windows::Win11v24H2 | Windows::Future);
+        if v24h2 {
+            self.heap_records_24h2();
+        }
         for w in &self.worlds {
             let o = if w.bits == 64 { &PEB64 } else { &PEB32 };
             let m = &mut self.dump.memory;
             m.write_u32(w.peb + o.nt_global_flag, self.nt_global_flag);
-            m.write_u32(w.peb + o.number_of_heaps, w.heaps.len() as u32);
+            // 24H2 keeps only the first heap in ProcessHeaps (reference §11.2).
+            let listed = if v24h2 {
+                w.heaps.len().min(1)
+            } else {
+                w.heaps.len()
+            };
+            m.write_u32(w.peb + o.number_of_heaps, listed as u32);
             // The array starts with 16 slots and grows 16 at a time.
             m.write_u32(
                 w.peb + o.maximum_number_of_heaps,
@@ -919,7 +976,7 @@ impl ProcessBuilder {
                 w.heaps.first().copied().unwrap_or(0),
             );
             let step = u64::from(w.bits / 8);
-            for (i, h) in w.heaps.iter().enumerate() {
+            for (i, h) in w.heaps.iter().take(listed).enumerate() {
                 m.write_ptr(w.bits, w.heap_array + step * i as u64, *h);
             }
         }
