@@ -556,12 +556,17 @@ fn segment_heap_case(name: &str) {
 
 #[test]
 fn page_heaps_are_walked_with_their_stacks_and_damage_is_reported() {
-    for name in ["pageheap-win10-x64.dmp", "pageheap-win7-x86.dmp"] {
+    for name in [
+        "pageheap-win10-x64.dmp",
+        "pageheap-win10-x86.dmp",
+        "pageheap-win7-x86.dmp",
+    ] {
         let path = fixture(name);
         let p = path.to_str().unwrap();
         let facts = facts(name);
-        let page = &facts.heaps[1];
-        let h = &json(&["heaps", p, "--json"])[1];
+        // Page heap A (full) and its normal heap, page heap B (light) and its normal heap.
+        let page = &facts.heaps[0];
+        let h = &json(&["heaps", p, "--json"])[0];
         assert_eq!(h["type"], "page heap", "{name}");
         assert_eq!(h["walked"], true, "{name}");
         assert_eq!(h["busy_blocks"].as_u64(), Some(5), "{name}");
@@ -603,10 +608,15 @@ fn page_heaps_are_walked_with_their_stacks_and_damage_is_reported() {
             .iter()
             .find(|u| u["name"] == "PageHeap")
             .unwrap_or_else(|| panic!("{name}: no PageHeap usage"));
-        assert_eq!(ph["regions"].as_u64(), Some(1), "{name}");
+        assert_eq!(ph["regions"].as_u64(), Some(2), "{name}");
         assert_eq!(
             ph["bytes"].as_u64(),
-            Some(page.segments[0].1 - page.segments[0].0)
+            Some(
+                [&facts.heaps[0], &facts.heaps[2]]
+                    .iter()
+                    .map(|h| h.segments[0].1 - h.segments[0].0)
+                    .sum()
+            )
         );
         let info = json(&["info", p, "--json"]);
         assert_eq!(answer(&info, "allocation_stacks"), "yes", "{name}");
@@ -635,7 +645,7 @@ fn page_heaps_are_walked_with_their_stacks_and_damage_is_reported() {
         dump.memory.write_ptr(bits, second_free, first_free);
         let bad = write_temp(&format!("damaged-{name}"), &dump.to_bytes());
         let b = bad.to_str().unwrap();
-        let h = &json(&["heaps", b, "--json"])[1];
+        let h = &json(&["heaps", b, "--json"])[0];
         let whats: Vec<&str> = h["corruptions"]
             .as_array()
             .unwrap()
@@ -655,7 +665,7 @@ fn page_heaps_are_walked_with_their_stacks_and_damage_is_reported() {
         assert_eq!(h["free_blocks"].as_u64(), Some(2), "{name}");
 
         // A light page-heap block whose information claims more than its block holds.
-        let light = facts.heaps[0]
+        let light = facts.heaps[3]
             .blocks
             .iter()
             .find(|b| b.front_end == "pageheap" && b.busy)
@@ -665,7 +675,7 @@ fn page_heaps_are_walked_with_their_stacks_and_damage_is_reported() {
         dump.memory
             .write_ptr(bits, info_at + 2 * u64::from(bits / 8), 0x7fff_0000);
         let bad = write_temp(&format!("light-{name}"), &dump.to_bytes());
-        let h = &json(&["heaps", bad.to_str().unwrap(), "--json"])[0];
+        let h = &json(&["heaps", bad.to_str().unwrap(), "--json"])[3];
         let c = &h["corruptions"][0];
         assert_eq!(c["address"], hex(info_at), "{name}: {}", h["corruptions"]);
         assert!(c["what"].as_str().unwrap().contains("light page heap"));
@@ -680,7 +690,7 @@ fn page_heaps_are_walked_with_their_stacks_and_damage_is_reported() {
         };
         dump.memory.write_ptr(bits, table_root, top);
         let bad = write_temp(&format!("wild-root-{name}"), &dump.to_bytes());
-        let h = &json(&["heaps", bad.to_str().unwrap(), "--json"])[1];
+        let h = &json(&["heaps", bad.to_str().unwrap(), "--json"])[0];
         assert_eq!(h["busy_blocks"].as_u64(), Some(0), "{name}");
         assert!(
             h["notes"].to_string().contains("is not in the dump"),
@@ -1017,4 +1027,40 @@ fn windows_11_24h2_heaps_are_found_through_ntdlls_heap_list() {
         "{}",
         info["pebs"][0]["notes"]
     );
+}
+
+#[test]
+fn page_heaps_are_found_through_their_own_list_and_own_their_normal_heaps() {
+    for name in [
+        "pageheap-win10-x64.dmp",
+        "pageheap-win10-x86.dmp",
+        "pageheap-win7-x86.dmp",
+    ] {
+        let path = fixture(name);
+        let facts = facts(name);
+        let info = json(&["info", path.to_str().unwrap(), "--json"]);
+        // ProcessHeaps holds the two normal heaps; the page heaps come from PEB.ProcessHeap's
+        // root and the NextHeap list, each listed just before its normal heap.
+        assert_eq!(info["pebs"][0]["number_of_heaps"], 2, "{name}");
+        assert_eq!(info["pebs"][0]["process_heap"], hex(facts.heaps[0].address));
+        let heaps = info["heaps"].as_array().unwrap();
+        let listed: Vec<&str> = heaps
+            .iter()
+            .map(|h| h["address"].as_str().unwrap())
+            .collect();
+        let want: Vec<String> = facts.heaps.iter().map(|h| hex(h.address)).collect();
+        assert_eq!(listed, want, "{name}");
+        let kinds: Vec<&str> = heaps.iter().map(|h| h["type"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["page heap", "nt", "page heap", "nt"], "{name}");
+        assert_eq!(heaps[0]["page_heap_mode"], "full", "{name}");
+        assert_eq!(heaps[2]["page_heap_mode"], "light", "{name}");
+        assert_eq!(heaps[0]["normal_heap"], listed[1], "{name}");
+        assert_eq!(heaps[1]["normal_heap_of"], listed[0], "{name}");
+        assert_eq!(heaps[3]["normal_heap_of"], listed[2], "{name}");
+        let text = text(&["info", path.to_str().unwrap()]);
+        assert!(
+            text.contains(&format!("normal heap of page heap {}", listed[2])),
+            "{text}"
+        );
+    }
 }

@@ -155,11 +155,7 @@ pub fn walk_all_with(dump: &Dump, process: &Process, symbols: &SymbolPath) -> Ve
     let heaps: Vec<&Heap> = process.worlds.iter().flat_map(|w| w.heaps.iter()).collect();
     let mem = dump.memory();
     // The normal heaps of page heaps hold light page-heap blocks.
-    let normals: Vec<u64> = heaps
-        .iter()
-        .filter(|h| h.kind == HeapKind::PageHeap)
-        .filter_map(|h| page::normal_heap(mem, h))
-        .collect();
+    let normals: Vec<(u64, u64)> = heaps.iter().filter_map(|h| page::normal_heap(h)).collect();
     heaps
         .par_iter()
         .enumerate()
@@ -173,8 +169,8 @@ pub fn walk_all_with(dump: &Dump, process: &Process, symbols: &SymbolPath) -> Ve
                     if let Some(Err(why)) = world {
                         w.notes.push(why.clone());
                     }
-                    if normals.contains(&h.address) {
-                        page::adopt_light_blocks(mem, &mut w);
+                    if let Some(&(_, root)) = normals.iter().find(|n| n.0 == h.address) {
+                        page::adopt_light_blocks(mem, &mut w, root);
                     }
                     w
                 }

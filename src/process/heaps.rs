@@ -83,8 +83,25 @@ pub struct Heap {
     pub segment_layout: Option<SegmentHeapLayout>,
     /// The build number of the ntdll that made the heap (10.0.x; 0 when unknown).
     pub build: u32,
+    /// How the heap belongs with a page heap (`+hpa`), if it does.
+    pub page: Option<PageHeapLink>,
     /// Problems met while reading this heap, one sentence each.
     pub problems: Vec<String>,
+}
+
+/// A page heap and its normal heap (reference §4.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PageHeapLink {
+    /// This heap is a page heap (its `_DPH_HEAP_ROOT` one page after the handle).
+    Root {
+        /// Its normal heap (`_DPH_HEAP_ROOT.NormalHeap`), where light blocks and the allocations
+        /// page heap does not take live.
+        normal: Option<u64>,
+        /// Light page heap (`ExtraFlags & 0x20000`): every block is in the normal heap.
+        light: bool,
+    },
+    /// This NT heap is the normal heap of the page heap whose handle is given.
+    Normal(u64),
 }
 
 /// Read the heap list of `peb` and describe each heap. Returns the heaps and notes about the list.
@@ -152,16 +169,118 @@ pub fn list(
         ));
     }
     let stale = notes.last().filter(|n| n.starts_with("ntdll ")).cloned();
+    let page_heaps = page_heap_roots(mem, peb, bits, &mut notes);
+    let addresses = with_page_heaps(addresses, &page_heaps);
     let mut heaps: Vec<Heap> = addresses
         .into_iter()
         .map(|a| describe(mem, a, bits, family, version.2))
         .collect();
+    for h in &mut heaps {
+        if let Some(&(_, normal, light)) = page_heaps.iter().find(|p| p.0 == h.address) {
+            h.page = Some(PageHeapLink::Root { normal, light });
+        } else if let Some(p) = page_heaps.iter().find(|p| p.1 == Some(h.address)) {
+            h.page = Some(PageHeapLink::Normal(p.0));
+        }
+        if h.kind == HeapKind::PageHeap && h.page.is_none() {
+            let l = PageHeapLayout::new(bits);
+            let root = h.address.wrapping_add(page_heap::ROOT_OFFSET);
+            h.page = Some(PageHeapLink::Root {
+                normal: read_normal(mem, root, &l),
+                light: read_light(mem, root, &l),
+            });
+        }
+    }
     if let Some(n) = stale {
         for h in heaps.iter_mut().filter(|h| h.kind == HeapKind::Nt) {
             h.problems.push(n.clone());
         }
     }
     (heaps, notes)
+}
+
+/// The page heaps of a world, as verifier links them (reference §4.1): `PEB.ProcessHeap` is the
+/// process heap's page-heap handle when page heap is on (its root, one page further, signed
+/// 0xFFEEDDCC), and every root is on the `NextHeap` list, whose head lies in verifier.dll's data
+/// (the one link that is not a root). `PEB.ProcessHeaps` lists their normal heaps, not them.
+/// Returns (handle, normal heap, light) in list order.
+fn page_heap_roots(
+    mem: &AddressSpace<'_>,
+    peb: &Peb,
+    bits: u32,
+    notes: &mut Vec<String>,
+) -> Vec<(u64, Option<u64>, bool)> {
+    let l = PageHeapLayout::new(bits);
+    let is_root = |r: u64| mem.read_u32(r) == Ok(page_heap::ROOT_SIGNATURE);
+    let first = peb.process_heap.wrapping_add(page_heap::ROOT_OFFSET);
+    if !is_root(first) {
+        return Vec::new();
+    }
+    let link = first.wrapping_add(l.next_heap);
+    let mut ring = walk_list(mem, link, bits).links;
+    ring.push(link);
+    let Some(head) = ring
+        .iter()
+        .copied()
+        .find(|&k| !is_root(k.wrapping_sub(l.next_heap)))
+    else {
+        notes.push(format!(
+            "the page heaps' NextHeap list from {link:#x} has no head; only the process heap's page heap is listed"
+        ));
+        return vec![(
+            peb.process_heap,
+            read_normal(mem, first, &l),
+            read_light(mem, first, &l),
+        )];
+    };
+    let walk = walk_list(mem, head, bits);
+    if let Some(p) = walk.problem {
+        notes.push(format!("page heap list: {p}"));
+    }
+    walk.links
+        .iter()
+        .map(|k| k.wrapping_sub(l.next_heap))
+        .filter(|&r| is_root(r))
+        .map(|r| {
+            (
+                r.wrapping_sub(page_heap::ROOT_OFFSET),
+                read_normal(mem, r, &l),
+                read_light(mem, r, &l),
+            )
+        })
+        .collect()
+}
+
+fn read_normal(mem: &AddressSpace<'_>, root: u64, l: &PageHeapLayout) -> Option<u64> {
+    mem.read_ptr(root.wrapping_add(l.normal_heap), l.bits)
+        .ok()
+        .filter(|&a| a != 0)
+}
+
+fn read_light(mem: &AddressSpace<'_>, root: u64, l: &PageHeapLayout) -> bool {
+    mem.read_u32(root.wrapping_add(l.extra_flags))
+        .is_ok_and(|f| f & page_heap::EXTRA_FLAGS_LIGHT != 0)
+}
+
+/// ProcessHeaps' heaps with each page heap placed just before its normal heap (page heaps whose
+/// normal heap is not listed go last).
+fn with_page_heaps(addresses: Vec<u64>, page_heaps: &[(u64, Option<u64>, bool)]) -> Vec<u64> {
+    let mut out = Vec::new();
+    for a in addresses {
+        if let Some(p) = page_heaps.iter().find(|p| p.1 == Some(a)) {
+            if !out.contains(&p.0) {
+                out.push(p.0);
+            }
+        }
+        if !out.contains(&a) {
+            out.push(a);
+        }
+    }
+    for p in page_heaps {
+        if !out.contains(&p.0) {
+            out.push(p.0);
+        }
+    }
+    out
 }
 
 /// Windows 11 24H2 keeps only the first heap in `PEB.ProcessHeaps`; every heap has a record in a
@@ -278,6 +397,7 @@ fn describe(mem: &AddressSpace<'_>, address: u64, bits: u32, family: NtFamily, b
         family: None,
         segment_layout: None,
         build,
+        page: None,
         problems: Vec::new(),
     };
     let sig_off = if bits == 64 { 0x10 } else { 0x08 };

@@ -12,7 +12,7 @@ use crate::dump::memory::AddressSpace;
 use crate::dump::streams::{Arch, Module};
 use crate::dump::Dump;
 use crate::layout::{self, PebLayout, TebLayout};
-pub use heaps::{Heap, HeapKind, Range};
+pub use heaps::{Heap, HeapKind, PageHeapLink, Range};
 
 /// The OS version of the dump.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,7 +5,7 @@ use crate::capabilities::Capability;
 use crate::dump::names::dump_flag_names;
 use crate::dump::{Dump, MemorySource};
 use crate::layout::global_flag_names;
-use crate::process::Process;
+use crate::process::{PageHeapLink, Process};
 use comfy_table::{presets::NOTHING, CellAlignment, Table};
 use std::fmt::Write;
 
@@ -148,6 +148,19 @@ pub fn info_text(dump: &Dump, process: &Process, caps: &[Capability], modules: b
                         let mut notes = Vec::new();
                         if h.address == p.process_heap {
                             notes.push("process heap".to_string());
+                        }
+                        match h.page {
+                            Some(PageHeapLink::Root { normal, light }) => notes.push(format!(
+                                "{} page heap{}",
+                                if light { "light" } else { "full" },
+                                normal
+                                    .map(|n| format!(", normal heap {}", addr(n)))
+                                    .unwrap_or_default()
+                            )),
+                            Some(PageHeapLink::Normal(of)) => {
+                                notes.push(format!("normal heap of page heap {}", addr(of)))
+                            }
+                            None => {}
                         }
                         notes.extend(h.problems.iter().cloned());
                         t.add_row(vec![

@@ -6,7 +6,7 @@ use crate::capabilities::Capability;
 use crate::dump::streams::Module;
 use crate::dump::{Dump, MemorySource};
 use crate::layout::global_flag_names;
-use crate::process::{Heap, Process};
+use crate::process::{Heap, PageHeapLink, Process};
 use crate::regions::summary::{AddressSummary, Row};
 use crate::regions::{protect_name, state_name, type_name, Region, RegionSource};
 use serde::Serialize;
@@ -103,6 +103,12 @@ struct HeapJson {
     process_heap: bool,
     segments: Vec<RangeJson>,
     large_blocks: Vec<RangeJson>,
+    /// Page heaps: `"full"` or `"light"`.
+    page_heap_mode: Option<&'static str>,
+    /// Page heaps: their normal heap.
+    normal_heap: Option<String>,
+    /// Normal heaps of a page heap: the page heap.
+    normal_heap_of: Option<String>,
     problems: Vec<String>,
 }
 
@@ -145,6 +151,20 @@ fn heap_json(h: &Heap, peb: u64, process_heap: u64) -> HeapJson {
         process_heap: h.address == process_heap,
         segments: ranges(&h.segments),
         large_blocks: ranges(&h.large_blocks),
+        page_heap_mode: match h.page {
+            Some(PageHeapLink::Root { light, .. }) => Some(if light { "light" } else { "full" }),
+            _ => None,
+        },
+        normal_heap: match h.page {
+            Some(PageHeapLink::Root {
+                normal: Some(n), ..
+            }) => Some(addr(n)),
+            _ => None,
+        },
+        normal_heap_of: match h.page {
+            Some(PageHeapLink::Normal(p)) => Some(addr(p)),
+            _ => None,
+        },
         problems: h.problems.clone(),
     }
 }

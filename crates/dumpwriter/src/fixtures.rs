@@ -254,18 +254,28 @@ pub const HEAPS: &[Fixture] = &[
     },
     Fixture {
         name: "pageheap-win10-x64.dmp",
-        imitates: "Windows 10 22H2 x64 with full page heap (+hpa): an NT heap (the page heap's normal \
-                   heap) and a page heap (_DPH_HEAP_ROOT one page after the handle, Win10 x64 _DPH \
-                   layouts) with five busy blocks (four with classic stack-trace-database stacks) and \
-                   two freed ones; every third busy back-end block of the normal heap is a light \
-                   page-heap block (_DPH_BLOCK_INFORMATION first; stamps 0xABCDAAAA, or 0xABCDAAA9 \
-                   when page heap holds it freed)",
+        imitates: "Windows 10 22H2 x64 with page heap (+hpa) as verifier builds it (reference §4.1): \
+                   PEB.ProcessHeaps lists the two page heaps' normal heaps, PEB.ProcessHeap is the \
+                   process heap's page-heap handle, the roots (one page after their handles, Win10 \
+                   x64 _DPH layouts) are linked by NextHeap from a head in verifier.dll; a full page \
+                   heap with five busy blocks (four with classic stack-trace-database stacks) and \
+                   two freed ones, and a light page heap (ExtraFlags 0x20000) for which every third \
+                   busy back-end block of its normal heap is a light block (_DPH_BLOCK_INFORMATION \
+                   first, Heap = root | top bit; stamps 0xABCDAAAA, or 0xABCDAAA9 when page heap \
+                   holds it freed)",
         build: || page_heap_fixture(Windows::Win10, Kind::Native64),
     },
     Fixture {
+        name: "pageheap-win10-x86.dmp",
+        imitates: "Windows 10 22H2 x86 with page heap (+hpa), x86 _DPH layouts (free count at root \
+                   +0x74, as the real 19041 verifier keeps it), the same heaps as \
+                   pageheap-win10-x64.dmp",
+        build: || page_heap_fixture(Windows::Win10, Kind::Native32),
+    },
+    Fixture {
         name: "pageheap-win7-x86.dmp",
-        imitates: "Windows 7 SP1 x86 with full page heap (+hpa), Win7 x86 _DPH layouts, the same \
-                   allocations as pageheap-win10-x64.dmp",
+        imitates: "Windows 7 SP1 x86 with page heap (+hpa), Win7 x86 _DPH layouts (nFreeAllocations \
+                   +0x6C), the same heaps as pageheap-win10-x64.dmp",
         build: || page_heap_fixture(Windows::Win7Sp1, Kind::Native32),
     },
     Fixture {
@@ -536,7 +546,9 @@ fn segheap_mixed() -> (MinidumpBuilder, Facts) {
     b.finish()
 }
 
-/// See [`HEAPS`]: `pageheap-win10-x64.dmp` / `pageheap-win7-x86.dmp`.
+/// See [`HEAPS`]: `pageheap-win10-x64.dmp` / `pageheap-win7-x86.dmp`: `+hpa` as verifier sets it
+/// up (reference §4.1): the process heap is a full page heap whose normal heap holds a few blocks
+/// of its own, and a second heap is a light page heap whose blocks are in its normal heap.
 fn page_heap_fixture(windows: Windows, kind: Kind) -> (MinidumpBuilder, Facts) {
     let bits = if kind == Kind::Native64 { 64 } else { 32 };
     let mut b = ProcessBuilder::new(windows, kind, r"C:\app\verified.exe");
@@ -556,18 +568,31 @@ fn page_heap_fixture(windows: Windows, kind: Kind) -> (MinidumpBuilder, Facts) {
                 (0x7, None),
             ],
             freed: vec![0x40, 0x1800],
+            stacks: st.clone(),
+            light: false,
+        },
+    );
+    let light_normal = b.add_nt_heap(&rich_heap(bits, false, vec![]));
+    let light = b.add_page_heap(
+        bits,
+        light_normal,
+        &crate::page_heap::PageHeapSpec {
+            busy: vec![],
+            freed: vec![],
             stacks: st,
+            light: true,
         },
     );
     let records: Vec<u64> = b
         .facts_heaps()
-        .last()
-        .expect("page heap")
+        .iter()
+        .find(|h| h.address == light)
+        .expect("light page heap")
         .stacks
         .iter()
         .map(|s| s.0)
         .collect();
-    b.add_light_page_heap_blocks(bits, normal, &records, 3);
+    b.add_light_page_heap_blocks(bits, (light, light_normal), &records, 3);
     b.finish()
 }
 

@@ -231,6 +231,10 @@ struct World {
     bits: u32,
     peb: u64,
     heaps: Vec<u64>,
+    /// `_DPH_HEAP_ROOT`s of the world's page heaps, in creation order (linked by `NextHeap`).
+    page_roots: Vec<u64>,
+    /// `PEB.ProcessHeap` when it is not `heaps[0]` (page heap: the process heap's page heap).
+    process_heap: Option<u64>,
     /// Address of the ProcessHeaps array (inside ntdll's data section of this world).
     heap_array: u64,
 }
@@ -366,6 +370,8 @@ impl ProcessBuilder {
                 bits,
                 peb,
                 heaps: Vec::new(),
+                page_roots: Vec::new(),
+                process_heap: None,
                 heap_array: arr,
             });
         }
@@ -749,6 +755,61 @@ impl ProcessBuilder {
             .heap_array
     }
 
+    /// A page heap (reference §4.1): its facts go just before its normal heap's, it is not in
+    /// ProcessHeaps (its normal heap is), and its root joins the world's `NextHeap` list; the
+    /// process heap's page heap becomes `PEB.ProcessHeap`.
+    pub(crate) fn register_page_heap(
+        &mut self,
+        bits: u32,
+        facts: HeapFacts,
+        root: u64,
+        normal: u64,
+    ) {
+        let world = self
+            .worlds
+            .iter_mut()
+            .find(|w| w.bits == bits)
+            .expect("no world of that bitness");
+        world.page_roots.push(root);
+        if world.heaps.first() == Some(&normal) {
+            world.process_heap = Some(facts.address);
+        }
+        let at = self
+            .facts
+            .heaps
+            .iter()
+            .position(|h| h.address == normal)
+            .unwrap_or(self.facts.heaps.len());
+        self.facts.heaps.insert(at, facts);
+    }
+
+    /// Link each world's page-heap roots through `NextHeap` (x64 +0x138, x86 +0xA4), the list
+    /// head in verifier.dll's data.
+    fn link_page_heaps(&mut self) {
+        for wi in 0..self.worlds.len() {
+            let (bits, roots) = (self.worlds[wi].bits, self.worlds[wi].page_roots.clone());
+            if roots.is_empty() {
+                continue;
+            }
+            let (major, minor, build) = self.windows.version();
+            let (path, base) = match (bits, self.kind) {
+                (64, _) => (r"C:\Windows\System32\verifier.dll", 0x7fe_f600_0000),
+                (_, Kind::Wow64) => (r"C:\Windows\SysWOW64\verifier.dll", 0x6f00_0000),
+                _ => (r"C:\Windows\System32\verifier.dll", 0x6f00_0000),
+            };
+            let data = self.add_image(
+                path,
+                base,
+                0x8000,
+                [major as u16, minor as u16, build as u16, 1],
+                true,
+            );
+            let next = if bits == 64 { 0x138 } else { 0xa4 };
+            let links: Vec<u64> = roots.iter().map(|r| r + next).collect();
+            write_circular_list(&mut self.dump.memory, bits, data + 0x100, &links);
+        }
+    }
+
     pub(crate) fn register_heap(&mut self, bits: u32, facts: HeapFacts) {
         let world = self
             .worlds
@@ -948,6 +1009,7 @@ impl ProcessBuilder {
     /// Write the PEBs' heap lists and NtGlobalFlag, complete the region table with free regions up
     /// to the top of the user address space, and return the dump and the facts.
     pub fn finish(mut self) -> (MinidumpBuilder, Facts) {
+        self.link_page_heaps();
         // A future build is imagined with 24H2's heap list.
         let v24h2 = matches!(self.windows, Windows::Win11v24H2 | Windows::Future);
         if v24h2 {
@@ -973,7 +1035,7 @@ impl ProcessBuilder {
             m.write_ptr(
                 w.bits,
                 w.peb + o.process_heap,
-                w.heaps.first().copied().unwrap_or(0),
+                w.process_heap.or(w.heaps.first().copied()).unwrap_or(0),
             );
             let step = u64::from(w.bits / 8);
             for (i, h) in w.heaps.iter().take(listed).enumerate() {
