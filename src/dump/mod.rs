@@ -222,7 +222,7 @@ impl Dump {
         let modules = take.ok(4, streams::modules(&md)).unwrap_or_default();
         let unloaded_modules = take.ok(14, streams::unloaded_modules(&md));
         let threads = take.ok(3, streams::threads(&md)).unwrap_or_default();
-        let memory_info = take.ok(16, streams::memory_info(&md));
+        let memory_info = body(16).map(|b| streams::memory_info(b, take.problems));
         let handle_count = take.ok(12, streams::handle_count(&md));
         drop(md);
 

@@ -105,6 +105,8 @@ pub struct NtHeapLayout {
     pub virtual_allocd_blocks: u64,
     /// `_HEAP.SegmentList`.
     pub segment_list: u64,
+    /// `_HEAP.FreeLists` (LIST_ENTRY through the free blocks' `_HEAP_FREE_ENTRY.FreeList`).
+    pub free_lists: u64,
     /// `_HEAP.FrontEndHeap`.
     pub front_end_heap: u64,
     /// `_HEAP.FrontEndHeapType` (u8; 2 = LFH).
@@ -179,6 +181,11 @@ impl NtHeapLayout {
                 pick(0x128, 0xa8)
             } else {
                 pick(0x120, 0xa4)
+            },
+            free_lists: if win7 {
+                pick(0x158, 0xc4)
+            } else {
+                pick(0x150, 0xc0)
             },
             front_end_heap: front_end,
             front_end_heap_type: front_end_type,

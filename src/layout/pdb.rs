@@ -43,6 +43,7 @@ const MEMBERS: &[Member] = &[
         "VirtualAllocdBlocks",
     ),
     (|l| &mut l.segment_list, "_HEAP", "SegmentList"),
+    (|l| &mut l.free_lists, "_HEAP", "FreeLists"),
     (|l| &mut l.front_end_heap, "_HEAP", "FrontEndHeap"),
     (|l| &mut l.front_end_heap_type, "_HEAP", "FrontEndHeapType"),
     (

@@ -166,6 +166,7 @@ struct L {
     signature: u64,
     virtual_allocd_blocks: u64,
     segment_list: u64,
+    free_lists: u64,
     front_end_heap: u64,
     front_end_heap_type: u64,
     // _HEAP_SEGMENT
@@ -231,6 +232,7 @@ impl L {
             signature: if win7 { p(0xa0, 0x64) } else { p(0x98, 0x60) },
             virtual_allocd_blocks: if win7 { p(0x118, 0xa0) } else { p(0x110, 0x9c) },
             segment_list: if win7 { p(0x128, 0xa8) } else { p(0x120, 0xa4) },
+            free_lists: if win7 { p(0x158, 0xc4) } else { p(0x150, 0xc0) },
             front_end_heap: feh,
             front_end_heap_type: feht,
             seg_signature: p(0x10, 0x08),
@@ -438,6 +440,17 @@ impl ProcessBuilder {
         for (i, (s, &base)) in spec.segments.iter().zip(&bases).enumerate() {
             w.segment_blocks(s, base, i as u8);
         }
+        // `_HEAP.FreeLists`: every free back-end block, smallest first, through the LIST_ENTRY
+        // after its header (`_HEAP_FREE_ENTRY.FreeList`).
+        let mut free: Vec<(u64, u64)> = w
+            .blocks
+            .iter()
+            .filter(|b| !b.busy && b.front_end == "backend")
+            .map(|b| (b.block_size, b.entry + l.unit))
+            .collect();
+        free.sort_unstable();
+        let links: Vec<u64> = free.into_iter().map(|f| f.1).collect();
+        w.b.write_list(bits, heap + l.free_lists, &links);
         let facts = HeapFacts {
             address: heap,
             bits,

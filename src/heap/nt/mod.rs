@@ -83,6 +83,7 @@ pub fn walk(
         out,
     };
     w.backend();
+    w.free_lists();
     w.large_blocks();
     let front_end_type = mem.read(at(l.front_end_heap_type), 1).map(|b| b[0]).ok();
     if front_end_type == Some(2) {
@@ -339,6 +340,48 @@ impl Walker<'_> {
             b.trace = trace;
         }
         self.out.blocks.push(b);
+    }
+
+    /// Check `_HEAP.FreeLists` (bounded, loop-safe) against the segment walk: every entry must be
+    /// the `FreeList` link of a free back-end block the walk found (`!heap -v` checks the same).
+    fn free_lists(&mut self) {
+        let head = self.heap.wrapping_add(self.l.free_lists);
+        let free: std::collections::HashSet<u64> = self
+            .out
+            .blocks
+            .iter()
+            .filter(|b| b.state == State::Free && b.front_end == FrontEnd::Backend)
+            .map(|b| b.entry)
+            .collect();
+        let walk = walk_list(&self.mem, head, self.l.bits);
+        if let Some(p) = walk.problem {
+            self.corrupt(head, self.heap, format!("free list: {p}"));
+        }
+        let mut strays = 0usize;
+        for link in walk.links {
+            let entry = link.wrapping_sub(self.l.unit);
+            if free.contains(&entry) {
+                continue;
+            }
+            strays += 1;
+            // One report per stray entry, at most a few: the rest are counted.
+            if strays <= 8 {
+                self.corrupt(
+                    link,
+                    self.heap,
+                    format!(
+                        "free list entry {link:#x} is not the link of a free block (none starts at {entry:#x})"
+                    ),
+                );
+            }
+        }
+        if strays > 8 {
+            self.corrupt(
+                head,
+                self.heap,
+                format!("free list: {} more entries are not free blocks", strays - 8),
+            );
+        }
     }
 
     /// VirtualAlloc'd blocks of `_HEAP.VirtualAllocdBlocks`.
