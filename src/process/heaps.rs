@@ -113,24 +113,85 @@ pub fn list(
     os: Option<OsVersion>,
 ) -> (Vec<Heap>, Vec<String>) {
     let mut notes = Vec::new();
-    let mut count = peb.number_of_heaps;
-    if count > MAX_HEAPS
-        || (peb.maximum_number_of_heaps != 0 && count > peb.maximum_number_of_heaps)
-    {
+    let mut addresses = process_heaps(mem, peb, bits, &mut notes);
+    let (family, version) = family_of(ntdll, os);
+    if version >= (10, 0, 26100) {
+        merge_24h2_list(mem, peb, bits, ntdll, &mut addresses, &mut notes);
+    }
+    let page_heaps = page_heap_roots(mem, peb, bits, &mut notes);
+    let addresses = with_page_heaps(addresses, &page_heaps);
+    let mut heaps = describe_all(mem, &addresses, bits, (family, version), &mut notes);
+    for h in &mut heaps {
+        h.page = page_link(mem, h, &page_heaps);
+    }
+    (heaps, notes)
+}
+
+/// Heaps found without a heap list (the PEB or its ProcessHeaps array is not captured): the
+/// allocations starting at `candidates` whose first bytes are an NT heap (a `_HEAP` whose
+/// segment names itself as its heap) or a segment heap.
+pub fn scan(
+    mem: &AddressSpace<'_>,
+    candidates: &[u64],
+    bits: u32,
+    ntdll: Option<&Module>,
+    os: Option<OsVersion>,
+) -> (Vec<Heap>, Vec<String>) {
+    let mut notes = Vec::new();
+    let found: Vec<u64> = candidates
+        .iter()
+        .copied()
+        .filter(|&a| is_heap(mem, a, bits, false))
+        .collect();
+    if !found.is_empty() {
         notes.push(format!(
-            "PEB at {:#x} claims {} heaps (maximum {}); reading at most {}",
-            peb.address,
-            count,
-            peb.maximum_number_of_heaps,
-            MAX_HEAPS.min(peb.maximum_number_of_heaps.max(1))
+            "the heap list is not in the dump: {} heap(s) were found by their signatures in the captured memory (their ProcessHeaps order is unknown)",
+            found.len()
         ));
-        count = MAX_HEAPS.min(peb.maximum_number_of_heaps.max(1)).min(count);
+    }
+    let heaps = describe_all(mem, &found, bits, family_of(ntdll, os), &mut notes);
+    (heaps, notes)
+}
+
+/// Whether `a` starts a heap of a `bits`-bit world: an NT heap whose `_HEAP_SEGMENT.Heap` is
+/// itself (an NT heap's other segments name their heap), a segment heap, or (`page`) a page heap
+/// (its root one page further).
+fn is_heap(mem: &AddressSpace<'_>, a: u64, bits: u32, page: bool) -> bool {
+    let (sig_off, seg_heap) = if bits == 64 { (0x10, 0x28) } else { (0x08, 0x18) };
+    match mem.read_u32(a.wrapping_add(sig_off)) {
+        Ok(SEGMENT_SIGNATURE) => mem.read_ptr(a.wrapping_add(seg_heap), bits) == Ok(a),
+        Ok(0xddee_ddee) => true,
+        _ => {
+            page && mem.read_u32(a.wrapping_add(page_heap::ROOT_OFFSET))
+                == Ok(page_heap::ROOT_SIGNATURE)
+        }
+    }
+}
+
+/// The entries of `PEB.ProcessHeaps`. A count above `MaximumNumberOfHeaps` (or absurd) is capped;
+/// entries that cannot be heaps (null, not page-aligned, or — when the count was absurd — without
+/// a heap signature) are left out and counted in one note.
+fn process_heaps(mem: &AddressSpace<'_>, peb: &Peb, bits: u32, notes: &mut Vec<String>) -> Vec<u64> {
+    let mut count = peb.number_of_heaps;
+    let absurd = count > MAX_HEAPS
+        || (peb.maximum_number_of_heaps != 0 && count > peb.maximum_number_of_heaps);
+    if absurd {
+        let cap = MAX_HEAPS.min(peb.maximum_number_of_heaps.max(1)).min(count);
+        notes.push(format!(
+            "PEB at {:#x} claims {} heaps (maximum {}); reading at most {cap}",
+            peb.address, count, peb.maximum_number_of_heaps
+        ));
+        count = cap;
     }
     let step = u64::from(bits / 8);
     let mut addresses = Vec::new();
+    let mut rejected = 0u32;
     for i in 0..u64::from(count) {
         let at = peb.process_heaps.wrapping_add(i * step);
         match mem.read_ptr(at, bits) {
+            Ok(a) if a == 0 || a % 0x1000 != 0 || (absurd && !is_heap(mem, a, bits, true)) => {
+                rejected += 1;
+            }
             Ok(a) => addresses.push(a),
             Err(_) => {
                 notes.push(format!(
@@ -151,13 +212,28 @@ pub fn list(
             }
         }
     }
-    let (family, version) = family_of(ntdll, os);
-    if version >= (10, 0, 26100) {
-        merge_24h2_list(mem, peb, bits, ntdll, &mut addresses, &mut notes);
-    }
-    let newest = (10, 0, 26100);
-    if version > newest || version < (6, 1, 0) {
+    if rejected > 0 {
         notes.push(format!(
+            "{rejected} of the {count} ProcessHeaps entries at {:#x} are not heaps (null, not page-aligned{}) and are not listed",
+            peb.process_heaps,
+            if absurd { ", or without a heap signature" } else { "" }
+        ));
+    }
+    addresses
+}
+
+/// Describe each heap; a note (also on each NT heap) when ntdll's version is outside the builds
+/// whose layouts heapdiag knows.
+fn describe_all(
+    mem: &AddressSpace<'_>,
+    addresses: &[u64],
+    bits: u32,
+    (family, version): (NtFamily, (u32, u32, u32)),
+    notes: &mut Vec<String>,
+) -> Vec<Heap> {
+    let newest = (10, 0, 26100);
+    let stale = (version > newest || version < (6, 1, 0)).then(|| {
+        format!(
             "ntdll {}.{}.{} is {} the Windows builds whose heap layouts heapdiag knows (Windows 7 SP1 to \
              11 24H2); its heaps are read with the nearest known layout ({}): pass --symbols with its \
              ntdll.pdb for exact offsets",
@@ -166,36 +242,41 @@ pub fn list(
             version.2,
             if version > newest { "newer than" } else { "older than" },
             family.name()
-        ));
-    }
-    let stale = notes.last().filter(|n| n.starts_with("ntdll ")).cloned();
-    let page_heaps = page_heap_roots(mem, peb, bits, &mut notes);
-    let addresses = with_page_heaps(addresses, &page_heaps);
+        )
+    });
     let mut heaps: Vec<Heap> = addresses
-        .into_iter()
-        .map(|a| describe(mem, a, bits, family, version.2))
+        .iter()
+        .map(|&a| describe(mem, a, bits, family, version.2))
         .collect();
-    for h in &mut heaps {
-        if let Some(&(_, normal, light)) = page_heaps.iter().find(|p| p.0 == h.address) {
-            h.page = Some(PageHeapLink::Root { normal, light });
-        } else if let Some(p) = page_heaps.iter().find(|p| p.1 == Some(h.address)) {
-            h.page = Some(PageHeapLink::Normal(p.0));
-        }
-        if h.kind == HeapKind::PageHeap && h.page.is_none() {
-            let l = PageHeapLayout::new(bits);
-            let root = h.address.wrapping_add(page_heap::ROOT_OFFSET);
-            h.page = Some(PageHeapLink::Root {
-                normal: read_normal(mem, root, &l),
-                light: read_light(mem, root, &l),
-            });
-        }
-    }
     if let Some(n) = stale {
         for h in heaps.iter_mut().filter(|h| h.kind == HeapKind::Nt) {
             h.problems.push(n.clone());
         }
+        notes.push(n);
     }
-    (heaps, notes)
+    heaps
+}
+
+/// How heap `h` belongs with a page heap of `page_heaps` (handle, normal heap, light).
+fn page_link(
+    mem: &AddressSpace<'_>,
+    h: &Heap,
+    page_heaps: &[(u64, Option<u64>, bool)],
+) -> Option<PageHeapLink> {
+    if let Some(&(_, normal, light)) = page_heaps.iter().find(|p| p.0 == h.address) {
+        return Some(PageHeapLink::Root { normal, light });
+    }
+    if let Some(p) = page_heaps.iter().find(|p| p.1 == Some(h.address)) {
+        return Some(PageHeapLink::Normal(p.0));
+    }
+    (h.kind == HeapKind::PageHeap).then(|| {
+        let l = PageHeapLayout::new(h.bits);
+        let root = h.address.wrapping_add(page_heap::ROOT_OFFSET);
+        PageHeapLink::Root {
+            normal: read_normal(mem, root, &l),
+            light: read_light(mem, root, &l),
+        }
+    })
 }
 
 /// The page heaps of a world, as verifier links them (reference §4.1): `PEB.ProcessHeap` is the
@@ -436,6 +517,8 @@ pub struct ListWalk {
     pub links: Vec<u64>,
     /// Why the walk stopped early, if it did.
     pub problem: Option<String>,
+    /// The walk stopped because an entry is not in the dump (missing memory, not damage).
+    pub not_captured: bool,
 }
 
 /// Follow Flink pointers from `head` until they return to it, bounded and loop-safe.
@@ -450,31 +533,34 @@ pub fn walk_list(mem: &AddressSpace<'_>, head: u64, bits: u32) -> ListWalk {
                 return ListWalk {
                     links,
                     problem: Some(format!("list entry at {cur:#x} is unreadable: {e}")),
+                    not_captured: true,
                 }
             }
         };
+        let stop = |problem: Option<String>, links: Vec<u64>| ListWalk {
+            links,
+            problem,
+            not_captured: false,
+        };
         if next == head {
-            return ListWalk {
-                links,
-                problem: None,
-            };
+            return stop(None, links);
         }
         if next == 0 || !seen.insert(next) {
-            return ListWalk {
-                links,
-                problem: Some(format!(
+            return stop(
+                Some(format!(
                     "list from {head:#x} is broken at {cur:#x} (next = {next:#x}: {})",
                     if next == 0 { "null" } else { "a loop" }
                 )),
-            };
+                links,
+            );
         }
         if links.len() >= MAX_LIST {
-            return ListWalk {
-                links,
-                problem: Some(format!(
+            return stop(
+                Some(format!(
                     "list from {head:#x} has over {MAX_LIST} entries; stopped"
                 )),
-            };
+                links,
+            );
         }
         links.push(next);
         cur = next;
@@ -522,6 +608,12 @@ fn nt_heap(mem: &AddressSpace<'_>, heap: &mut Heap, family: NtFamily) {
     }
     for link in walk.links {
         let seg = link.wrapping_sub(l.seg_list_entry);
+        if !mem.is_captured(seg, l.seg_first_entry) {
+            heap.problems.push(format!(
+                "segment at {seg:#x} is not in the dump; the segment list is not followed further"
+            ));
+            break;
+        }
         if !segment_ok(mem, seg, heap.address, &l, bits) {
             heap.problems.push(format!(
                 "segment at {seg:#x} has a bad signature or does not point back to its heap; the list is not followed further"

@@ -89,6 +89,27 @@ pub struct Process {
     pub worlds: Vec<World>,
 }
 
+/// Where a heap may start when no heap list says: the start of every committed private
+/// allocation of the region table, or, without one, every 64 KiB-aligned captured range.
+fn allocation_starts(dump: &Dump) -> Vec<u64> {
+    const MEM_COMMIT: u32 = 0x1000;
+    const MEM_PRIVATE: u32 = 0x2_0000;
+    match &dump.memory_info {
+        Some(info) => info
+            .iter()
+            .filter(|r| r.base == r.allocation_base && r.state == MEM_COMMIT && r.kind == MEM_PRIVATE)
+            .map(|r| r.base)
+            .collect(),
+        None => dump
+            .memory()
+            .ranges()
+            .iter()
+            .map(|r| r.base)
+            .filter(|b| b % 0x1_0000 == 0)
+            .collect(),
+    }
+}
+
 impl Process {
     /// Build the process model from a dump.
     pub fn load(dump: &Dump) -> Process {
@@ -159,11 +180,12 @@ impl Process {
         }
         for w in &mut worlds {
             let ntdll = find_ntdll(&dump.modules, w.bits, wow64);
-            if let Some(peb) = &w.peb {
-                let (heaps, notes) = heaps::list(&mem, peb, w.bits, ntdll, os);
-                w.heaps = heaps;
-                w.notes.extend(notes);
-            }
+            let (heaps, notes) = match &w.peb {
+                Some(peb) => heaps::list(&mem, peb, w.bits, ntdll, os),
+                None => heaps::scan(&mem, &allocation_starts(dump), w.bits, ntdll, os),
+            };
+            w.heaps = heaps;
+            w.notes.extend(notes);
         }
         Process {
             arch,

@@ -160,8 +160,13 @@ impl Walker<'_> {
         // Uncommitted ranges of this segment, sorted.
         let mut ucrs: Vec<(u64, u64)> = Vec::new();
         let walk = walk_list(&self.mem, seg.wrapping_add(l.seg_ucr_list), l.bits);
-        if let Some(p) = walk.problem {
-            self.corrupt(seg, seg, format!("uncommitted range list: {p}"));
+        match walk.problem {
+            Some(p) if walk.not_captured => self
+                .out
+                .notes
+                .push(format!("segment {seg:#x}: uncommitted range list: {p}")),
+            Some(p) => self.corrupt(seg, seg, format!("uncommitted range list: {p}")),
+            None => {}
         }
         let mut descriptors = Vec::new();
         for link in walk.links.into_iter().take(MAX_UCRS) {
@@ -354,13 +359,18 @@ impl Walker<'_> {
             .map(|b| b.entry)
             .collect();
         let walk = walk_list(&self.mem, head, self.l.bits);
-        if let Some(p) = walk.problem {
-            self.corrupt(head, self.heap, format!("free list: {p}"));
+        match walk.problem {
+            Some(p) if walk.not_captured => self.out.notes.push(format!(
+                "free list: {p}; the rest of the list is not checked"
+            )),
+            Some(p) => self.corrupt(head, self.heap, format!("free list: {p}")),
+            None => {}
         }
         let mut strays = 0usize;
         for link in walk.links {
             let entry = link.wrapping_sub(self.l.unit);
-            if free.contains(&entry) {
+            // An entry in memory the dump lacks cannot be checked.
+            if free.contains(&entry) || !self.mem.is_captured(entry, 2 * self.l.unit) {
                 continue;
             }
             strays += 1;
