@@ -213,7 +213,13 @@ impl Dump {
         } else {
             (MemorySource::None, Vec::new())
         };
-        let memory = MemoryIndex::build(raw_ranges, data.len() as u64, &mut problems);
+        let mut memory = MemoryIndex::build(raw_ranges, data.len() as u64, &mut problems);
+        // MiniDumpWithFullMemory in a Memory64List that the file holds whole.
+        memory.set_complete(
+            memory_source == MemorySource::List64
+                && header.flags & 0x2 != 0
+                && memory.truncated_bytes() == 0,
+        );
 
         let mut take = StreamTaker {
             directory: &directory,

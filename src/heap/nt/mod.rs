@@ -161,7 +161,7 @@ impl Walker<'_> {
         let mut ucrs: Vec<(u64, u64)> = Vec::new();
         let walk = walk_list(&self.mem, seg.wrapping_add(l.seg_ucr_list), l.bits);
         match walk.problem {
-            Some(p) if walk.not_captured => self
+            Some(p) if walk.not_captured && !self.mem.is_complete() => self
                 .out
                 .notes
                 .push(format!("segment {seg:#x}: uncommitted range list: {p}")),
@@ -360,17 +360,19 @@ impl Walker<'_> {
             .collect();
         let walk = walk_list(&self.mem, head, self.l.bits);
         match walk.problem {
-            Some(p) if walk.not_captured => self.out.notes.push(format!(
-                "free list: {p}; the rest of the list is not checked"
-            )),
+            Some(p) if walk.not_captured && !self.mem.is_complete() => self.out.notes.push(
+                format!("free list: {p}; the rest of the list is not checked"),
+            ),
             Some(p) => self.corrupt(head, self.heap, format!("free list: {p}")),
             None => {}
         }
         let mut strays = 0usize;
         for link in walk.links {
             let entry = link.wrapping_sub(self.l.unit);
-            // An entry in memory the dump lacks cannot be checked.
-            if free.contains(&entry) || !self.mem.is_captured(entry, 2 * self.l.unit) {
+            // An entry in memory a partial dump lacks cannot be checked.
+            if free.contains(&entry)
+                || (!self.mem.is_complete() && !self.mem.is_captured(entry, 2 * self.l.unit))
+            {
                 continue;
             }
             strays += 1;
