@@ -88,6 +88,8 @@ pub struct Dump {
     pub threads: Vec<Thread>,
     /// The region table, when the MemoryInfoList stream is present.
     pub memory_info: Option<Vec<MemoryInfo>>,
+    /// Damage found in the MemoryInfoList stream (also in [`Dump::problems`]).
+    pub memory_info_problems: Vec<String>,
     /// Number of handles, when the HandleData stream is present.
     pub handle_count: Option<usize>,
     /// Which stream the captured memory came from.
@@ -108,6 +110,14 @@ impl Dump {
         let meta = std::fs::metadata(path).map_err(|e| open_err(describe_io(&e)))?;
         if meta.is_dir() {
             return Err(open_err("is a directory, not a dump file".into()));
+        }
+        // Opening a FIFO would wait for a writer, and a device can be endless: dumps are regular
+        // files (checked before opening, through symbolic links).
+        if !meta.is_file() {
+            return Err(open_err(
+                "is not a regular file (a FIFO, socket or device); heapdiag reads dumps from files"
+                    .into(),
+            ));
         }
         let file = File::open(path).map_err(|e| open_err(describe_io(&e)))?;
         if meta.len() == 0 {
@@ -228,7 +238,9 @@ impl Dump {
         let modules = take.ok(4, streams::modules(&md)).unwrap_or_default();
         let unloaded_modules = take.ok(14, streams::unloaded_modules(&md));
         let threads = take.ok(3, streams::threads(&md)).unwrap_or_default();
-        let memory_info = body(16).map(|b| streams::memory_info(b, take.problems));
+        let mut memory_info_problems = Vec::new();
+        let memory_info = body(16).map(|b| streams::memory_info(b, &mut memory_info_problems));
+        take.problems.extend(memory_info_problems.iter().cloned());
         let handle_count = take.ok(12, streams::handle_count(&md));
         drop(md);
 
@@ -243,6 +255,7 @@ impl Dump {
             unloaded_modules,
             threads,
             memory_info,
+            memory_info_problems,
             handle_count,
             memory_source,
             memory,

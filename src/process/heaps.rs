@@ -157,7 +157,11 @@ pub fn scan(
 /// itself (an NT heap's other segments name their heap), a segment heap, or (`page`) a page heap
 /// (its root one page further).
 fn is_heap(mem: &AddressSpace<'_>, a: u64, bits: u32, page: bool) -> bool {
-    let (sig_off, seg_heap) = if bits == 64 { (0x10, 0x28) } else { (0x08, 0x18) };
+    let (sig_off, seg_heap) = if bits == 64 {
+        (0x10, 0x28)
+    } else {
+        (0x08, 0x18)
+    };
     match mem.read_u32(a.wrapping_add(sig_off)) {
         Ok(SEGMENT_SIGNATURE) => mem.read_ptr(a.wrapping_add(seg_heap), bits) == Ok(a),
         Ok(0xddee_ddee) => true,
@@ -171,7 +175,12 @@ fn is_heap(mem: &AddressSpace<'_>, a: u64, bits: u32, page: bool) -> bool {
 /// The entries of `PEB.ProcessHeaps`. A count above `MaximumNumberOfHeaps` (or absurd) is capped;
 /// entries that cannot be heaps (null, not page-aligned, or — when the count was absurd — without
 /// a heap signature) are left out and counted in one note.
-fn process_heaps(mem: &AddressSpace<'_>, peb: &Peb, bits: u32, notes: &mut Vec<String>) -> Vec<u64> {
+fn process_heaps(
+    mem: &AddressSpace<'_>,
+    peb: &Peb,
+    bits: u32,
+    notes: &mut Vec<String>,
+) -> Vec<u64> {
     let mut count = peb.number_of_heaps;
     let absurd = count > MAX_HEAPS
         || (peb.maximum_number_of_heaps != 0 && count > peb.maximum_number_of_heaps);

@@ -97,7 +97,9 @@ fn allocation_starts(dump: &Dump) -> Vec<u64> {
     match &dump.memory_info {
         Some(info) => info
             .iter()
-            .filter(|r| r.base == r.allocation_base && r.state == MEM_COMMIT && r.kind == MEM_PRIVATE)
+            .filter(|r| {
+                r.base == r.allocation_base && r.state == MEM_COMMIT && r.kind == MEM_PRIVATE
+            })
             .map(|r| r.base)
             .collect(),
         None => dump

@@ -42,7 +42,7 @@ fn rank(kind: UsageKind) -> u8 {
 /// Classify the regions of `dump` using the process model.
 pub fn classify(dump: &Dump, process: &Process) -> RegionMap {
     let bits = process.arch.and_then(|a| a.bits()).unwrap_or(64);
-    let mut problems = Vec::new();
+    let mut problems = dump.memory_info_problems.clone();
     let (mut regions, source) = match &dump.memory_info {
         Some(info) => (
             from_memory_info(info, &mut problems),

@@ -132,60 +132,11 @@ pub fn info_text(dump: &Dump, process: &Process, caps: &[Capability], modules: b
                     },
                     p.number_of_heaps
                 );
-                if !w.heaps.is_empty() {
-                    let mut t = Table::new();
-                    t.load_style(NOTHING);
-                    t.set_header(vec![
-                        "  Heap",
-                        "Type",
-                        "Segments",
-                        "Reserved",
-                        "Large blocks",
-                        "Notes",
-                    ]);
-                    for h in &w.heaps {
-                        let reserved: u64 = h.segments.iter().map(|s| s.size()).sum();
-                        let mut notes = Vec::new();
-                        if h.address == p.process_heap {
-                            notes.push("process heap".to_string());
-                        }
-                        match h.page {
-                            Some(PageHeapLink::Root { normal, light }) => notes.push(format!(
-                                "{} page heap{}",
-                                if light { "light" } else { "full" },
-                                normal
-                                    .map(|n| format!(", normal heap {}", addr(n)))
-                                    .unwrap_or_default()
-                            )),
-                            Some(PageHeapLink::Normal(of)) => {
-                                notes.push(format!("normal heap of page heap {}", addr(of)))
-                            }
-                            None => {}
-                        }
-                        notes.extend(h.problems.iter().cloned());
-                        t.add_row(vec![
-                            format!("  {}", addr(h.address)),
-                            h.kind.name().to_string(),
-                            h.segments.len().to_string(),
-                            if h.segments.is_empty() {
-                                String::new()
-                            } else {
-                                human(reserved).trim().to_string()
-                            },
-                            h.large_blocks.len().to_string(),
-                            notes.join("; "),
-                        ]);
-                    }
-                    for i in 2..5 {
-                        if let Some(c) = t.column_mut(i) {
-                            c.set_cell_alignment(CellAlignment::Right);
-                        }
-                    }
-                    let _ = writeln!(out, "{t}");
-                }
+                heap_table(&mut out, &w.heaps, Some(p.process_heap));
             }
             None => {
                 let _ = writeln!(out, "PEB{suffix}: not found");
+                heap_table(&mut out, &w.heaps, None);
             }
         }
         for n in &w.notes {
@@ -225,4 +176,60 @@ pub fn info_text(dump: &Dump, process: &Process, caps: &[Capability], modules: b
         }
     }
     out
+}
+
+/// The heaps of one world, one row each (nothing when there are none).
+fn heap_table(out: &mut String, heaps: &[crate::process::Heap], process_heap: Option<u64>) {
+    if heaps.is_empty() {
+        return;
+    }
+    let mut t = Table::new();
+    t.load_style(NOTHING);
+    t.set_header(vec![
+        "  Heap",
+        "Type",
+        "Segments",
+        "Reserved",
+        "Large blocks",
+        "Notes",
+    ]);
+    for h in heaps {
+        let reserved: u64 = h.segments.iter().map(|s| s.size()).sum();
+        let mut notes = Vec::new();
+        if Some(h.address) == process_heap {
+            notes.push("process heap".to_string());
+        }
+        match h.page {
+            Some(PageHeapLink::Root { normal, light }) => notes.push(format!(
+                "{} page heap{}",
+                if light { "light" } else { "full" },
+                normal
+                    .map(|n| format!(", normal heap {}", addr(n)))
+                    .unwrap_or_default()
+            )),
+            Some(PageHeapLink::Normal(of)) => {
+                notes.push(format!("normal heap of page heap {}", addr(of)))
+            }
+            None => {}
+        }
+        notes.extend(h.problems.iter().cloned());
+        t.add_row(vec![
+            format!("  {}", addr(h.address)),
+            h.kind.name().to_string(),
+            h.segments.len().to_string(),
+            if h.segments.is_empty() {
+                String::new()
+            } else {
+                human(reserved).trim().to_string()
+            },
+            h.large_blocks.len().to_string(),
+            notes.join("; "),
+        ]);
+    }
+    for i in 2..5 {
+        if let Some(c) = t.column_mut(i) {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    let _ = writeln!(out, "{t}");
 }

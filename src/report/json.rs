@@ -99,7 +99,7 @@ struct HeapJson {
     #[serde(rename = "type")]
     kind: &'static str,
     bits: u32,
-    peb: String,
+    peb: Option<String>,
     process_heap: bool,
     segments: Vec<RangeJson>,
     large_blocks: Vec<RangeJson>,
@@ -134,7 +134,7 @@ fn module_json(m: &Module) -> ModuleJson {
     }
 }
 
-fn heap_json(h: &Heap, peb: u64, process_heap: u64) -> HeapJson {
+fn heap_json(h: &Heap, peb: Option<u64>, process_heap: u64) -> HeapJson {
     let ranges = |v: &[crate::process::Range]| {
         v.iter()
             .map(|r| RangeJson {
@@ -147,8 +147,8 @@ fn heap_json(h: &Heap, peb: u64, process_heap: u64) -> HeapJson {
         address: addr(h.address),
         kind: h.kind.name(),
         bits: h.bits,
-        peb: addr(peb),
-        process_heap: h.address == process_heap,
+        peb: peb.map(addr),
+        process_heap: peb.is_some() && h.address == process_heap,
         segments: ranges(&h.segments),
         large_blocks: ranges(&h.large_blocks),
         page_heap_mode: match h.page {
@@ -186,12 +186,15 @@ impl InfoJson {
                     process_heap: addr(p.process_heap),
                     notes: w.notes.clone(),
                 });
-                heaps.extend(
-                    w.heaps
-                        .iter()
-                        .map(|h| heap_json(h, p.address, p.process_heap)),
-                );
             }
+            // Without a PEB the heaps were found by their signatures.
+            heaps.extend(w.heaps.iter().map(|h| {
+                heap_json(
+                    h,
+                    w.peb.as_ref().map(|p| p.address),
+                    w.peb.as_ref().map_or(0, |p| p.process_heap),
+                )
+            }));
         }
         let flag = process.app_world().peb.as_ref().map(|p| p.nt_global_flag);
         InfoJson {

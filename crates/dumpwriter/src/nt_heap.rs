@@ -9,7 +9,7 @@
 //! answer by construction.
 
 use crate::memory::*;
-use crate::process::{HeapFacts, ProcessBuilder, Usage, Windows};
+use crate::process::{HeapFacts, ProcessBuilder, Structure, StructureKind, Usage, Windows};
 
 /// A block of a committed run, in address order.
 #[derive(Clone, Debug)]
@@ -451,6 +451,23 @@ impl ProcessBuilder {
         free.sort_unstable();
         let links: Vec<u64> = free.into_iter().map(|f| f.1).collect();
         w.b.write_list(bits, heap + l.free_lists, &links);
+        let structures = vec![
+            Structure {
+                kind: StructureKind::FreeLists,
+                address: heap + l.free_lists,
+                covers: Vec::new(),
+            },
+            Structure {
+                kind: StructureKind::LargeList,
+                address: heap + l.virtual_allocd_blocks,
+                covers: w
+                    .blocks
+                    .iter()
+                    .filter(|b| b.front_end == "large")
+                    .map(|b| b.entry)
+                    .collect(),
+            },
+        ];
         let facts = HeapFacts {
             address: heap,
             bits,
@@ -474,6 +491,7 @@ impl ProcessBuilder {
                 .copied()
                 .zip(spec.stacks.iter().cloned())
                 .collect(),
+            structures,
         };
         self.register_heap(bits, facts);
         heap
@@ -565,7 +583,13 @@ impl HeapWriter<'_> {
                 .get(i + 1)
                 .map_or(base + s.reserve, |n| run_end + n.gap_before);
             let mut p = run_start;
-            let mut prev = 0u16;
+            // The first block's PreviousSize is the segment header block's size (as the real
+            // heaps have it); a run after an uncommitted range starts from 0.
+            let mut prev = if i == 0 {
+                ((run_start - base) / self.l.unit) as u16
+            } else {
+                0u16
+            };
             for spec in &r.blocks {
                 let (size, units) = self.block(p, spec, prev, index);
                 prev = units;

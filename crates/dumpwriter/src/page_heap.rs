@@ -276,6 +276,7 @@ impl ProcessBuilder {
                     .zip(&spec.stacks)
                     .map(|(r, f)| (*r, f.clone()))
                     .collect(),
+                structures: Vec::new(),
             },
             root,
             normal,

@@ -169,6 +169,35 @@ pub struct HeapFacts {
     pub lfh_key: Option<u32>,
     /// +ust stack records written: (record address, frames innermost first).
     pub stacks: Vec<(u64, Vec<u64>)>,
+    /// Heap structures laid out, for damage tests ([`crate::damage`]).
+    pub structures: Vec<Structure>,
+}
+
+/// A heap structure the writer laid out: what it is, where, and the blocks (by entry) that
+/// depend on it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Structure {
+    /// What it is.
+    pub kind: StructureKind,
+    /// Its address.
+    pub address: u64,
+    /// Entries of the blocks it describes.
+    pub covers: Vec<u64>,
+}
+
+/// Kinds of [`Structure`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StructureKind {
+    /// `_HEAP.FreeLists` (the list head).
+    FreeLists,
+    /// `_HEAP.VirtualAllocdBlocks` (the list head), covering the large blocks.
+    LargeList,
+    /// A segment heap's LFH subsegment.
+    LfhSubsegment,
+    /// A segment heap's VS subsegment.
+    VsSubsegment,
+    /// The first page-range descriptor of a segment-heap range.
+    RangeDescriptor,
 }
 
 /// Everything the builder made, for tests to compare with.
@@ -676,6 +705,7 @@ impl ProcessBuilder {
                 blocks: Vec::new(),
                 lfh_key: None,
                 stacks: Vec::new(),
+                structures: Vec::new(),
             },
         );
         (heap, seg)

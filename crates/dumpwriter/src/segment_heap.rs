@@ -16,7 +16,7 @@
 
 use crate::memory::*;
 use crate::nt_heap::ExpectedBlock;
-use crate::process::{ProcessBuilder, Windows};
+use crate::process::{ProcessBuilder, Structure, StructureKind, Windows};
 
 /// What a segment heap holds.
 #[derive(Clone, Debug, Default)]
@@ -161,9 +161,9 @@ impl Shape {
         }
     }
 
-    /// Write a range's first descriptor and its continuation descriptors (allocated ranges: flags
-    /// 1 and UnitOffset k; free ranges: only the last one's UnitOffset), each unit committed when
-    /// `committed`.
+    /// Write a range's first descriptor and its continuation descriptors (allocated ranges:
+    /// RangeFlags 1 and UnitOffset k; free ranges: only the last one's UnitOffset), each unit
+    /// committed when `committed`.
     fn range(
         &self,
         m: &mut ProcessMemory,
@@ -182,9 +182,11 @@ impl Shape {
             }
         };
         for k in 0..units {
+            // Continuations of an allocated range say just "allocated" (RangeFlags 1), as on the
+            // real 19041 heaps.
             let f = match k {
                 0 => flags,
-                _ if flags & 1 != 0 => flags & !2,
+                _ if flags & 1 != 0 => 1,
                 _ => 0,
             };
             m.write(desc(first + k) + self.flags, &[f]);
@@ -296,8 +298,18 @@ impl ProcessBuilder {
             unit += units;
             seg + (unit - units) * PAGE
         };
+        let mut structures = Vec::new();
+        let mut record = |kind, address, covers: &[ExpectedBlock]| {
+            structures.push(Structure {
+                kind,
+                address,
+                covers: covers.iter().map(|b| b.entry).collect(),
+            })
+        };
+        let descriptor = |at: u64| seg + (at - seg) / PAGE * o.desc;
         if !spec.vs.is_empty() {
             let vs = range(m, 4, build.vs_flags, 0);
+            let from = blocks.len();
             write_vs(
                 m,
                 &o,
@@ -306,6 +318,12 @@ impl ProcessBuilder {
                 &spec.vs,
                 &mut tracer,
                 &mut blocks,
+            );
+            record(StructureKind::VsSubsegment, vs, &blocks[from..]);
+            record(
+                StructureKind::RangeDescriptor,
+                descriptor(vs),
+                &blocks[from..],
             );
         }
         for (bsize, list) in &spec.lfh {
@@ -317,7 +335,14 @@ impl ProcessBuilder {
                 v24h2: build.v24h2,
                 remote_freed: spec.remote_freed,
             };
+            let from = blocks.len();
             lfh.write(m, &o, list, &mut tracer, &mut blocks);
+            record(StructureKind::LfhSubsegment, sub, &blocks[from..]);
+            record(
+                StructureKind::RangeDescriptor,
+                descriptor(sub),
+                &blocks[from..],
+            );
         }
         // Back-end allocations: one range each, the unused count in the first descriptor.
         for (req, units) in spec.backend.iter().zip(&backend_units) {
@@ -338,6 +363,11 @@ impl ProcessBuilder {
                 internal: false,
                 trace,
             });
+            record(
+                StructureKind::RangeDescriptor,
+                descriptor(at),
+                &blocks[blocks.len() - 1..],
+            );
         }
         // The rest of the segment: one free range, not committed.
         o.range(m, seg, (unit, 256 - unit), 0x02, false);
@@ -350,6 +380,7 @@ impl ProcessBuilder {
             .map(|b| (b.entry, b.block_size.div_ceil(0x1_0000) * 0x1_0000))
             .collect();
         facts.blocks = blocks;
+        facts.structures = structures;
         facts.stacks = tracer
             .records
             .into_iter()
@@ -532,17 +563,30 @@ impl Lfh {
     ) {
         let (sub, bsize) = (self.base, self.bsize);
         let bits = if o.p == 8 { 64 } else { 32 };
-        let count = list.len() as u64;
-        let (bitmap_at, bitmap_len) = if self.v24h2 {
-            (LFH_24H2_BITMAP, count.div_ceil(32) * 8)
-        } else {
-            (o.lfh_bitmap, (count * 2).div_ceil(8))
+        // As on the real heaps, the blocks fill the subsegment: `list`'s blocks first, the rest
+        // free. The bitmap's size depends on the count and the count on where the blocks start.
+        let len = 2 * PAGE;
+        let layout = |count: u64| {
+            let (at, bytes) = if self.v24h2 {
+                (LFH_24H2_BITMAP, count.div_ceil(32) * 8)
+            } else {
+                (o.lfh_bitmap, (count * 2).div_ceil(8))
+            };
+            (at, bytes, (at + bytes).div_ceil(16) * 16)
         };
-        let first = (bitmap_at + bitmap_len).div_ceil(16) * 16;
-        assert!(
-            first + count * bsize <= 2 * PAGE,
-            "LFH subsegment too small"
-        );
+        let mut count = len / bsize;
+        while count * bsize + layout(count).2 > len {
+            count -= 1;
+        }
+        let (bitmap_at, bitmap_len, first) = layout(count);
+        assert!(list.len() as u64 <= count, "LFH subsegment too small");
+        let list: Vec<Option<u64>> = list
+            .iter()
+            .copied()
+            .chain(std::iter::repeat(None))
+            .take(count as usize)
+            .collect();
+        let list = &list[..];
         m.write_u16(sub + o.lfh_count, count as u16);
         let plain = (bsize as u32) | ((first as u32) << 16);
         let salt = if self.v24h2 {

@@ -196,9 +196,11 @@ impl Walker<'_> {
         // Committed runs: [first, ucr0), [ucr0 end, ucr1), …, [last ucr end, last).
         let walked_from = self.out.blocks.len();
         let mut start = first;
+        // The first block's PreviousSize is the segment header block's size.
+        let mut prev = u16::try_from((first - seg) / l.unit).ok();
         for (a, s) in ucrs.iter().copied().chain(std::iter::once((last, 0))) {
             if a > start {
-                self.run(start, a, seg, &mut cov);
+                self.run(start, a, (seg, prev.take()), &mut cov);
             }
             start = start.max(a + s);
         }
@@ -218,10 +220,10 @@ impl Walker<'_> {
     }
 
     /// Walk the blocks of one committed run `[start, end)`.
-    fn run(&mut self, start: u64, end: u64, seg: u64, cov: &mut Coverage) {
+    fn run(&mut self, start: u64, end: u64, (seg, prev): (u64, Option<u16>), cov: &mut Coverage) {
         let unit = self.l.unit;
         let mut p = start;
-        let mut prev: Option<u16> = None;
+        let mut prev = prev;
         while p < end {
             if !self.mem.is_captured(p, unit) {
                 // Missing memory: skip to where the dump has memory again, then resynchronize.

@@ -88,12 +88,21 @@ pub fn walk(
     } else {
         (o.lfh_bitmap, (count * 2).div_ceil(8))
     };
-    if bsize < 8 || first < bitmap_at + bitmap_len || first + count * bsize > len {
+    // On the real heaps the blocks fill the subsegment: BlockCount is how many fit after the
+    // first, both offsets are multiples of the granularity (16 x64, 8 x86).
+    let grain = if o.bits == 64 { 16 } else { 8 };
+    let fits = bsize >= 8
+        && bsize % grain == 0
+        && first % grain == 0
+        && first >= bitmap_at + bitmap_len
+        && first < len
+        && (len - first) / bsize == count;
+    if !fits {
         sink.corrupt(
             base,
             base,
             format!(
-                "LFH subsegment offsets decode to block size {bsize:#x} and first block {first:#x}: not plausible for {count} blocks"
+                "LFH subsegment offsets decode to block size {bsize:#x} and first block {first:#x}: not how {count} blocks fill its {len:#x} bytes"
             ),
         );
         return len;

@@ -138,10 +138,7 @@ impl Segment<'_> {
         }
         let mut i = u64::from(self.s.first);
         while i < n {
-            let end = self
-                .range_end(i)
-                .filter(|&e| e == n || self.range_end(e).is_some());
-            match end {
+            match self.trusted_end(sink, i) {
                 Some(e) => {
                     self.range(sink, keys, cov, i, e);
                     i = e;
@@ -164,6 +161,50 @@ impl Segment<'_> {
                     i = next;
                 }
             }
+        }
+    }
+
+    /// The end of the range whose first descriptor is `i`, when the descriptors confirm it: an
+    /// allocated range's continuation descriptors say RangeFlags 1 and their distance back to
+    /// `i`, a free range's last one its distance back; one mismatching continuation is reported
+    /// and tolerated when the range ends where another begins.
+    fn trusted_end(&self, sink: &mut Sink<'_>, i: u64) -> Option<u64> {
+        let e = self.range_end(i)?;
+        let d = self.descriptors[i as usize];
+        let tail: Vec<u64> = if d.flags & 1 != 0 {
+            (i + 1..e).collect()
+        } else {
+            (e - 1..e).filter(|&k| k > i).collect()
+        };
+        let mut wrong: Vec<u64> = tail
+            .into_iter()
+            .filter(|&k| {
+                let c = self.descriptors[k as usize];
+                c.units != k - i || (d.flags & 1 != 0 && c.flags != 1)
+            })
+            .collect();
+        // An allocated range whose next descriptor continues it is longer than it says.
+        if e < DESCRIPTORS && d.flags & 1 != 0 {
+            let c = self.descriptors[e as usize];
+            if c.flags == 1 && c.units == e - i {
+                wrong.push(e);
+            }
+        }
+        let next_ok = e == DESCRIPTORS || self.range_end(e).is_some();
+        match wrong.as_slice() {
+            [] => Some(e),
+            [k] if next_ok => {
+                sink.corrupt(
+                    self.s.address + k * self.o.descriptor,
+                    self.s.address,
+                    format!(
+                        "page range descriptor {k} does not continue the range of descriptor {i} (RangeFlags {:#04x}, UnitOffset {})",
+                        self.descriptors[*k as usize].flags, self.descriptors[*k as usize].units
+                    ),
+                );
+                Some(e)
+            }
+            _ => None,
         }
     }
 

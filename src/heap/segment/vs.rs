@@ -91,29 +91,38 @@ pub fn walk(sink: &mut Sink<'_>, o: &SegmentShape, key: u64, base: u64, len: u64
 }
 
 impl Subsegment<'_, '_> {
+    /// The header at `hdr` decoded, plausible or not, and whether its Allocated byte is 0 or 1
+    /// with a zero byte after it (x64).
+    fn decode(&self, hdr: u64) -> Option<(Chunk, bool)> {
+        let raw = self.sink.mem.read_ptr(hdr, self.o.bits).ok()?;
+        let sizes = (raw ^ hdr ^ self.key) & self.o.mask();
+        Some(if self.o.bits == 64 {
+            let allocated = (sizes >> 48) & 0xff;
+            (
+                Chunk {
+                    size: ((sizes >> 16) & 0xffff) * 16,
+                    prev: ((sizes >> 32) & 0xffff) * 16,
+                    allocated: allocated == 1,
+                },
+                allocated <= 1 && sizes >> 56 == 0,
+            )
+        } else {
+            (
+                Chunk {
+                    size: ((sizes >> 1) & 0x7fff) * 8,
+                    prev: ((sizes >> 16) & 0x7fff) * 8,
+                    allocated: sizes >> 31 != 0,
+                },
+                true,
+            )
+        })
+    }
+
     /// The chunk header at `hdr` when it is plausible on its own.
     fn chunk(&self, hdr: u64) -> Option<Chunk> {
         let mem = self.sink.mem;
-        let raw = mem.read_ptr(hdr, self.o.bits).ok()?;
-        let sizes = (raw ^ hdr ^ self.key) & self.o.mask();
-        let c = if self.o.bits == 64 {
-            let allocated = (sizes >> 48) & 0xff;
-            if allocated > 1 || sizes >> 56 != 0 {
-                return None;
-            }
-            Chunk {
-                size: ((sizes >> 16) & 0xffff) * 16,
-                prev: ((sizes >> 32) & 0xffff) * 16,
-                allocated: allocated == 1,
-            }
-        } else {
-            Chunk {
-                size: ((sizes >> 1) & 0x7fff) * 8,
-                prev: ((sizes >> 16) & 0x7fff) * 8,
-                allocated: sizes >> 31 != 0,
-            }
-        };
-        if c.size < self.unit || hdr.checked_add(c.size)? > self.end {
+        let (c, flags_ok) = self.decode(hdr)?;
+        if !flags_ok || c.size < self.unit || hdr.checked_add(c.size)? > self.end {
             return None;
         }
         if c.allocated {
@@ -178,6 +187,8 @@ impl Subsegment<'_, '_> {
                     || next == q
                     || (next < q
                         && (at(next).is_some_and(|d| d.prev == c.size)
+                            // A header damaged in its size alone still names this chunk.
+                            || self.decode(next).is_some_and(|(d, _)| d.prev == c.size)
                             || (q < end && at(q).is_some_and(|d| d.prev == q - next))))
             });
             match trusted {
@@ -197,12 +208,34 @@ impl Subsegment<'_, '_> {
                     hdr += c.size;
                 }
                 None => {
-                    let what = match at(hdr) {
-                        Some(c) => format!(
+                    // A plausible chunk that chains back, followed by an implausible header with
+                    // nothing after it to confirm either (no anchored chunk up to the end): one of
+                    // the two is damaged, and which one cannot be told; both are reported.
+                    let ambiguous = at(hdr)
+                        .filter(|c| q == end && expected == Some(c.prev))
+                        .map(|c| hdr + c.size)
+                        .filter(|&n| n < q && at(n).is_none());
+                    let what = match (ambiguous, at(hdr)) {
+                        (Some(n), Some(c)) => {
+                            self.sink.corrupt(
+                                n,
+                                self.base,
+                                format!(
+                                    "VS chunk header does not decode to a plausible chunk (it follows the chunk at {hdr:#x}, which this one or that one's damage leaves unconfirmed)"
+                                ),
+                            );
+                            format!(
+                                "VS chunk header decodes to size {:#x}, which leads to {n:#x}, where no plausible chunk starts: this header or that one is damaged",
+                                c.size
+                            )
+                        }
+                        (_, Some(c)) => format!(
                             "VS chunk header decodes to size {:#x}, which leads to no valid chunk",
                             c.size
                         ),
-                        None => "VS chunk header does not decode to a plausible chunk".to_string(),
+                        (_, None) => {
+                            "VS chunk header does not decode to a plausible chunk".to_string()
+                        }
                     };
                     self.sink.corrupt(
                         hdr,
