@@ -1,17 +1,19 @@
-//! The `heapdiag` command line: parses arguments, wires the layers together, prints.
+//! The `heapdiag` command line: parses the arguments, calls a command, renders its view, exits
+//! with the README's exit code.
 
 use clap::{Args, Parser, Subcommand};
 use heapdiag::analysis::blocks::BlockFilter;
 use heapdiag::analysis::top::By;
-use heapdiag::commands::{self, Format};
+use heapdiag::commands::{self, Ranking};
 use heapdiag::dump::Dump;
-use heapdiag::error::Error;
+use heapdiag::error::{Error, Exit};
 use heapdiag::heap::{FrontEnd, State};
 use heapdiag::pdbfile::SymbolPath;
 use heapdiag::regions::filter::RegionFilter;
+use heapdiag::report::{render, Format, Render};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -45,7 +47,12 @@ enum Command {
         regions: bool,
         /// With --regions: keep regions matching these names, like `!address -f:` (comma-separated;
         /// e.g. Heap,Stack or MEM_COMMIT or PAGE_READWRITE; names of one kind OR, kinds AND).
-        #[arg(short = 'f', long = "filter", value_name = "NAMES")]
+        #[arg(
+            short = 'f',
+            long = "filter",
+            value_name = "NAMES",
+            requires = "regions"
+        )]
         filter: Vec<String>,
         #[command(flatten)]
         output: Output,
@@ -58,7 +65,7 @@ enum Command {
         #[arg(long)]
         stat: bool,
         /// With --stat: only this heap (address in hex, e.g. 0x700000 or 700000).
-        #[arg(long, value_name = "ADDR", value_parser = parse_address)]
+        #[arg(long, value_name = "ADDR", value_parser = parse_address, requires = "stat")]
         heap: Option<u64>,
         /// With --stat: at most this many sizes per heap.
         #[arg(long, default_value_t = 20)]
@@ -72,27 +79,8 @@ enum Command {
     Blocks {
         /// The dump file (.dmp).
         dump: PathBuf,
-        /// Only blocks of this heap (address in hex).
-        #[arg(long, value_name = "ADDR", value_parser = parse_address)]
-        heap: Option<u64>,
-        /// Only busy blocks.
-        #[arg(long, conflicts_with = "free")]
-        busy: bool,
-        /// Only free blocks.
-        #[arg(long)]
-        free: bool,
-        /// Only blocks of this front end.
-        #[arg(long, value_enum)]
-        front_end: Option<FrontEndArg>,
-        /// Requested size exactly, like `!heap -flt s` (decimal, or hex with 0x).
-        #[arg(long, value_parser = parse_size)]
-        size: Option<u64>,
-        /// Requested size within MIN..=MAX, like `!heap -flt r` (decimal, or hex with 0x).
-        #[arg(long, num_args = 2, value_names = ["MIN", "MAX"], value_parser = parse_size)]
-        size_range: Option<Vec<u64>>,
-        /// Include heap metadata (LFH user blocks and zones, range markers, the LFH front end).
-        #[arg(long)]
-        internal: bool,
+        #[command(flatten)]
+        filter: BlockArgs,
         #[command(flatten)]
         symbols: SymbolArgs,
         #[command(flatten)]
@@ -106,15 +94,8 @@ enum Command {
         /// What to rank by.
         #[arg(long, value_enum, default_value = "module")]
         by: ByArg,
-        /// At most this many entries.
-        #[arg(long, default_value_t = 20)]
-        limit: usize,
         #[command(flatten)]
-        symbols: SymbolArgs,
-        /// Also treat frames matching this pattern as allocator plumbing (`module!function` or a
-        /// function name, `*` wildcards; e.g. `mylib!PoolAlloc*`). Repeatable.
-        #[arg(long, value_name = "PATTERN")]
-        skip: Vec<String>,
+        ranking: RankArgs,
         #[command(flatten)]
         output: Output,
     },
@@ -128,14 +109,8 @@ enum Command {
         /// What to compare by.
         #[arg(long, value_enum, default_value = "stack")]
         by: ByArg,
-        /// At most this many changes.
-        #[arg(long, default_value_t = 20)]
-        limit: usize,
         #[command(flatten)]
-        symbols: SymbolArgs,
-        /// Also treat frames matching this pattern as allocator plumbing. Repeatable.
-        #[arg(long, value_name = "PATTERN")]
-        skip: Vec<String>,
+        ranking: RankArgs,
         /// CI gate: exit with code 1 when busy heap memory grew by more than BYTES (decimal, or
         /// hex with 0x).
         #[arg(long, value_name = "BYTES", value_parser = parse_size)]
@@ -177,6 +152,74 @@ impl SymbolArgs {
     }
 }
 
+/// `blocks`' filters, like `!heap -flt`.
+#[derive(Args)]
+struct BlockArgs {
+    /// Only blocks of this heap (address in hex).
+    #[arg(long, value_name = "ADDR", value_parser = parse_address)]
+    heap: Option<u64>,
+    /// Only busy blocks.
+    #[arg(long, conflicts_with = "free")]
+    busy: bool,
+    /// Only free blocks.
+    #[arg(long)]
+    free: bool,
+    /// Only blocks of this front end.
+    #[arg(long, value_enum)]
+    front_end: Option<FrontEndArg>,
+    /// Requested size exactly, like `!heap -flt s` (decimal, or hex with 0x).
+    #[arg(long, value_parser = parse_size)]
+    size: Option<u64>,
+    /// Requested size within MIN..=MAX, like `!heap -flt r` (decimal, or hex with 0x).
+    #[arg(long, num_args = 2, value_names = ["MIN", "MAX"], value_parser = parse_size)]
+    size_range: Option<Vec<u64>>,
+    /// Include heap metadata (LFH user blocks and zones, range markers, the LFH front end).
+    #[arg(long)]
+    internal: bool,
+}
+
+impl From<BlockArgs> for BlockFilter {
+    fn from(a: BlockArgs) -> BlockFilter {
+        BlockFilter {
+            heap: a.heap,
+            state: match (a.busy, a.free) {
+                (true, _) => Some(State::Busy),
+                (_, true) => Some(State::Free),
+                _ => None,
+            },
+            front_end: a.front_end.map(FrontEnd::from),
+            size: a.size,
+            size_range: a.size_range.map(|v| (v[0], v[1])),
+            internal: a.internal,
+        }
+    }
+}
+
+/// The options `top` and `diff` share (each has its own `--by`, whose defaults differ).
+#[derive(Args)]
+struct RankArgs {
+    /// At most this many entries.
+    #[arg(long, default_value_t = 20)]
+    limit: usize,
+    #[command(flatten)]
+    symbols: SymbolArgs,
+    /// Also treat frames matching this pattern as allocator plumbing (`module!function` or a
+    /// function name, `*` wildcards; e.g. `mylib!PoolAlloc*`). Repeatable.
+    #[arg(long, value_name = "PATTERN")]
+    skip: Vec<String>,
+}
+
+impl RankArgs {
+    fn ranking(self, by: ByArg) -> Ranking {
+        Ranking {
+            by: by.into(),
+            limit: self.limit,
+            symbols: self.symbols.path(),
+            skip: self.skip,
+        }
+    }
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum ByArg {
     Module,
@@ -208,6 +251,18 @@ enum FrontEndArg {
     PageHeap,
 }
 
+impl From<FrontEndArg> for FrontEnd {
+    fn from(f: FrontEndArg) -> FrontEnd {
+        match f {
+            FrontEndArg::Backend => FrontEnd::Backend,
+            FrontEndArg::Lfh => FrontEnd::Lfh,
+            FrontEndArg::Large => FrontEnd::Large,
+            FrontEndArg::Vs => FrontEnd::Vs,
+            FrontEndArg::PageHeap => FrontEnd::PageHeap,
+        }
+    }
+}
+
 /// An address: hex, with or without `0x`, WinDbg's backtick allowed.
 fn parse_address(s: &str) -> Result<u64, String> {
     let t = s
@@ -237,6 +292,12 @@ struct Output {
     /// CSV.
     #[arg(long)]
     csv: bool,
+}
+
+impl Output {
+    fn format(&self) -> Format {
+        format(self.json, self.csv)
+    }
 }
 
 /// The system allocator, counting live and peak bytes so that `HEAPDIAG_MEMSTATS=1` can report
@@ -297,57 +358,14 @@ fn real_main() -> ExitCode {
     let result = run(cli, &mut stdout);
     // A closed pipe (`| head`) is not an error worth reporting.
     let _ = stdout.flush();
-    match result {
-        Ok(text) => {
-            let _ = stdout.write_all(text.as_bytes());
-            let _ = stdout.flush();
-            ExitCode::SUCCESS
-        }
-        Err(Failure::Dump(e)) => {
+    let exit = match result {
+        Ok(exit) => exit,
+        Err(e) => {
             eprintln!("heapdiag: {e}");
-            ExitCode::from(e.exit_code() as u8)
+            e.exit
         }
-        Err(Failure::Usage(m)) => {
-            eprintln!("heapdiag: {m}");
-            ExitCode::from(2)
-        }
-        Err(Failure::NotFound(text)) => {
-            let _ = std::io::stdout().lock().write_all(text.as_bytes());
-            ExitCode::from(5)
-        }
-        Err(Failure::Incomparable(m)) => {
-            eprintln!("heapdiag: {m}");
-            ExitCode::from(6)
-        }
-        Err(Failure::Gate(text, m)) => {
-            let _ = std::io::stdout().lock().write_all(text.as_bytes());
-            eprintln!("heapdiag: {m}");
-            ExitCode::from(1)
-        }
-    }
-}
-
-enum Failure {
-    Dump(Error),
-    Usage(String),
-    /// The answer is "not there": printed, with exit code 5.
-    NotFound(String),
-    /// Two dumps that cannot be compared: exit code 6.
-    Incomparable(String),
-    /// The `--fail-over` gate tripped: the output, and why (exit code 1).
-    Gate(String, String),
-}
-
-impl From<commands::NoSuchHeap> for Failure {
-    fn from(e: commands::NoSuchHeap) -> Self {
-        Failure::Usage(e.0)
-    }
-}
-
-impl From<Error> for Failure {
-    fn from(e: Error) -> Self {
-        Failure::Dump(e)
-    }
+    };
+    ExitCode::from(exit.code())
 }
 
 fn format(json: bool, csv: bool) -> Format {
@@ -360,34 +378,37 @@ fn format(json: bool, csv: bool) -> Format {
     }
 }
 
-/// Run a command: small views come back as text; large ones (`blocks`) are streamed to `out`.
-fn run(cli: Cli, out: &mut dyn Write) -> Result<String, Failure> {
+/// Write `view`; write errors (a closed pipe) end the output quietly.
+fn show<V: Render>(view: &V, format: Format, out: &mut dyn Write) -> Result<Exit, Error> {
+    let _ = render(view, format, out);
+    Ok(Exit::Success)
+}
+
+fn open(path: &Path) -> Result<Dump, Error> {
+    Dump::open(path)
+}
+
+/// Run a command and render its view to `out`; the result says how the run ends.
+fn run(cli: Cli, out: &mut dyn Write) -> Result<Exit, Error> {
     match cli.command {
         Command::Info {
             dump,
             modules,
             json,
-        } => {
-            let dump = Dump::open(&dump)?;
-            Ok(commands::info(&dump, format(json, false), modules))
-        }
+        } => show(
+            &commands::info(&open(&dump)?, modules),
+            format(json, false),
+            out,
+        ),
         Command::Address {
             dump,
             regions,
             filter,
             output,
         } => {
-            let filter = RegionFilter::parse(&filter).map_err(Failure::Usage)?;
-            if !filter.is_empty() && !regions {
-                return Err(Failure::Usage("--filter applies to --regions".into()));
-            }
-            let dump = Dump::open(&dump)?;
-            Ok(commands::address(
-                &dump,
-                format(output.json, output.csv),
-                regions,
-                &filter,
-            ))
+            let filter = RegionFilter::parse(&filter).map_err(|m| Error::new(Exit::Usage, m))?;
+            let view = commands::address(&open(&dump)?, regions, &filter);
+            show(&view, output.format(), out)
         }
         Command::Heaps {
             dump,
@@ -397,124 +418,45 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<String, Failure> {
             symbols,
             output,
         } => {
-            if heap.is_some() && !stat {
-                return Err(Failure::Usage("--heap applies to --stat".into()));
-            }
-            let dump = Dump::open(&dump)?;
-            let f = format(output.json, output.csv);
-            let symbols = symbols.path();
+            let (dump, symbols) = (open(&dump)?, symbols.path());
             if stat {
-                Ok(commands::heap_stat(&dump, f, heap, limit, &symbols)?)
+                let view = commands::heap_stat(&dump, heap, limit, &symbols)?;
+                show(&view, output.format(), out)
             } else {
-                Ok(commands::heaps(&dump, f, &symbols))
+                show(&commands::heaps(&dump, &symbols), output.format(), out)
             }
         }
         Command::Blocks {
             dump,
-            heap,
-            busy,
-            free,
-            front_end,
-            size,
-            size_range,
-            internal,
+            filter,
             symbols,
             output,
         } => {
-            let filter = BlockFilter {
-                heap,
-                state: if busy {
-                    Some(State::Busy)
-                } else if free {
-                    Some(State::Free)
-                } else {
-                    None
-                },
-                front_end: front_end.map(|f| match f {
-                    FrontEndArg::Backend => FrontEnd::Backend,
-                    FrontEndArg::Lfh => FrontEnd::Lfh,
-                    FrontEndArg::Large => FrontEnd::Large,
-                    FrontEndArg::Vs => FrontEnd::Vs,
-                    FrontEndArg::PageHeap => FrontEnd::PageHeap,
-                }),
-                size,
-                size_range: size_range.map(|v| (v[0], v[1])),
-                internal,
-            };
-            let dump = Dump::open(&dump)?;
-            // Write errors (a closed pipe) end the output quietly.
-            let _ = commands::blocks(
-                &dump,
-                format(output.json, output.csv),
-                &filter,
-                &symbols.path(),
-                out,
-            )?;
-            Ok(String::new())
+            let view = commands::blocks(&open(&dump)?, filter.into(), &symbols.path())?;
+            show(&view, output.format(), out)
         }
         Command::Top {
             dump,
             by,
-            limit,
-            symbols,
-            skip,
+            ranking,
             output,
         } => {
-            let dump = Dump::open(&dump)?;
-            Ok(commands::top(
-                &dump,
-                format(output.json, output.csv),
-                by.into(),
-                limit,
-                &symbols.path(),
-                &skip,
-            ))
+            let view = commands::top(&open(&dump)?, &ranking.ranking(by));
+            show(&view, output.format(), out)
         }
         Command::Diff {
             old,
             new,
             by,
-            limit,
-            symbols,
-            skip,
+            ranking,
             fail_over,
             per_stack,
             output,
         } => {
-            let old = Dump::open(&old)?;
-            let new = Dump::open(&new)?;
-            let outcome = commands::diff(
-                &old,
-                &new,
-                format(output.json, output.csv),
-                by.into(),
-                limit,
-                &symbols.path(),
-                &skip,
-                per_stack,
-            )
-            .map_err(|e| Failure::Incomparable(e.0))?;
-            match fail_over {
-                Some(limit) if per_stack && outcome.max_stack_growth > i128::from(limit) => {
-                    Err(Failure::Gate(
-                        outcome.text,
-                        format!(
-                            "a call stack grew by {} bytes, over --fail-over {limit}",
-                            outcome.max_stack_growth
-                        ),
-                    ))
-                }
-                Some(limit) if !per_stack && outcome.growth > i128::from(limit) => {
-                    Err(Failure::Gate(
-                        outcome.text,
-                        format!(
-                            "busy heap memory grew by {} bytes, over --fail-over {limit}",
-                            outcome.growth
-                        ),
-                    ))
-                }
-                _ => Ok(outcome.text),
-            }
+            let (old, new) = (open(&old)?, open(&new)?);
+            let view = commands::diff(&old, &new, &ranking.ranking(by), per_stack)?;
+            show(&view, output.format(), out)?;
+            commands::gate(&view, fail_over, per_stack).map(|()| Exit::Success)
         }
         Command::Block {
             dump,
@@ -522,11 +464,12 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<String, Failure> {
             symbols,
             json,
         } => {
-            let dump = Dump::open(&dump)?;
-            match commands::block(&dump, format(json, false), address, &symbols.path()) {
-                (text, true) => Ok(text),
-                (text, false) => Err(Failure::NotFound(text)),
-            }
+            let view = commands::block(&open(&dump)?, address, &symbols.path());
+            show(&view, format(json, false), out)?;
+            Ok(match view.found {
+                Some(_) => Exit::Success,
+                None => Exit::NotAnswerable,
+            })
         }
     }
 }

@@ -7,7 +7,7 @@ pub mod memory;
 pub mod names;
 pub mod streams;
 
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, Exit};
 use memmap2::Mmap;
 use memory::{AddressSpace, MemoryIndex};
 use std::fs::File;
@@ -103,8 +103,8 @@ const SIGNATURE: &[u8; 4] = b"MDMP";
 impl Dump {
     /// Open and decode the dump at `path`.
     pub fn open(path: &Path) -> Result<Dump, Error> {
-        let open_err = |m: String| Error::new(ErrorKind::Open, path, m);
-        let bad = |m: String| Error::new(ErrorKind::NotMinidump, path, m);
+        let open_err = |m: String| Error::file(Exit::Open, path, m);
+        let bad = |m: String| Error::file(Exit::NotMinidump, path, m);
         let meta = std::fs::metadata(path).map_err(|e| open_err(describe_io(&e)))?;
         if meta.is_dir() {
             return Err(open_err("is a directory, not a dump file".into()));
@@ -124,8 +124,8 @@ impl Dump {
     /// that make dumps on the fly; the command line always maps the file.
     pub fn from_bytes(name: &Path, bytes: Vec<u8>) -> Result<Dump, Error> {
         if bytes.is_empty() {
-            return Err(Error::new(
-                ErrorKind::NotMinidump,
+            return Err(Error::file(
+                Exit::NotMinidump,
                 name,
                 "empty file (0 bytes), not a minidump",
             ));
@@ -134,7 +134,7 @@ impl Dump {
     }
 
     fn decode(path: &Path, map: Backing) -> Result<Dump, Error> {
-        let bad = |m: String| Error::new(ErrorKind::NotMinidump, path, m);
+        let bad = |m: String| Error::file(Exit::NotMinidump, path, m);
         let data: &[u8] = &map;
         if data.len() < HEADER_SIZE {
             return Err(bad(format!(
