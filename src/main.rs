@@ -13,7 +13,7 @@ use heapdiag::regions::filter::RegionFilter;
 use heapdiag::report::{render, Format, Render};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -28,112 +28,140 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Process facts and what this dump can and cannot answer.
-    Info {
-        /// The dump file (.dmp).
-        dump: PathBuf,
-        /// List every module.
-        #[arg(long)]
-        modules: bool,
-        /// Machine-readable output (see docs/json.md).
-        #[arg(long)]
-        json: bool,
-    },
+    Info(InfoArgs),
     /// Address-space usage, like WinDbg's `!address -summary`.
-    Address {
-        /// The dump file (.dmp).
-        dump: PathBuf,
-        /// List every region instead of the summary.
-        #[arg(long)]
-        regions: bool,
-        /// With --regions: keep regions matching these names, like `!address -f:` (comma-separated;
-        /// e.g. Heap,Stack or MEM_COMMIT or PAGE_READWRITE; names of one kind OR, kinds AND).
-        #[arg(
-            short = 'f',
-            long = "filter",
-            value_name = "NAMES",
-            requires = "regions"
-        )]
-        filter: Vec<String>,
-        #[command(flatten)]
-        output: Output,
-    },
+    Address(AddressArgs),
     /// Every heap with its totals, like `!heap -s`; with --stat the size histogram, like `!heap -stat -h`.
-    Heaps {
-        /// The dump file (.dmp).
-        dump: PathBuf,
-        /// Busy blocks by requested size (count, total, % of busy bytes), largest total first.
-        #[arg(long)]
-        stat: bool,
-        /// With --stat: only this heap (address in hex, e.g. 0x700000 or 700000).
-        #[arg(long, value_name = "ADDR", value_parser = parse_address, requires = "stat")]
-        heap: Option<u64>,
-        /// With --stat: at most this many sizes per heap.
-        #[arg(long, default_value_t = 20)]
-        limit: usize,
-        #[command(flatten)]
-        symbols: SymbolArgs,
-        #[command(flatten)]
-        output: Output,
-    },
+    Heaps(HeapsArgs),
     /// Heap blocks, with filters like `!heap -flt`.
-    Blocks {
-        /// The dump file (.dmp).
-        dump: PathBuf,
-        #[command(flatten)]
-        filter: BlockArgs,
-        #[command(flatten)]
-        symbols: SymbolArgs,
-        #[command(flatten)]
-        output: Output,
-    },
+    Blocks(BlocksArgs),
     /// Outstanding (busy) memory ranked by allocating module, function, call stack, size or heap,
     /// from the +ust allocation stacks (like UMDH / DebugDiag leak analysis).
-    Top {
-        /// The dump file (.dmp).
-        dump: PathBuf,
-        /// What to rank by.
-        #[arg(long, value_enum, default_value = "module")]
-        by: ByArg,
-        #[command(flatten)]
-        ranking: RankArgs,
-        #[command(flatten)]
-        output: Output,
-    },
+    Top(TopArgs),
     /// What grew between two dumps of the same program, by call stack, module, function, size or
     /// heap, plus the address-usage tables (like UMDH/Dhcmp, offline).
-    Diff {
-        /// The older dump.
-        old: PathBuf,
-        /// The newer dump.
-        new: PathBuf,
-        /// What to compare by.
-        #[arg(long, value_enum, default_value = "stack")]
-        by: ByArg,
-        #[command(flatten)]
-        ranking: RankArgs,
-        /// CI gate: exit with code 1 when busy heap memory grew by more than BYTES (decimal, or
-        /// hex with 0x).
-        #[arg(long, value_name = "BYTES", value_parser = parse_size)]
-        fail_over: Option<u64>,
-        /// With --fail-over: compare the growth of each call stack, not the total.
-        #[arg(long, requires = "fail_over")]
-        per_stack: bool,
-        #[command(flatten)]
-        output: Output,
-    },
+    Diff(DiffArgs),
     /// The heap block that holds an address, like `!heap -p -a` (exit code 5 when none does).
-    Block {
-        /// The dump file (.dmp).
-        dump: PathBuf,
-        /// Any address inside the block (hex, e.g. 0x70bce5, 70bce5 or 0000015d`85bb0000).
-        #[arg(value_parser = parse_address)]
-        address: u64,
-        #[command(flatten)]
-        symbols: SymbolArgs,
-        /// Machine-readable JSON: the block, or null.
-        #[arg(long)]
-        json: bool,
-    },
+    Block(BlockArgs),
+}
+
+/// `heapdiag info`.
+#[derive(Args)]
+struct InfoArgs {
+    /// The dump file (.dmp).
+    dump: PathBuf,
+    /// List every module.
+    #[arg(long)]
+    modules: bool,
+    /// Machine-readable output (see docs/json.md).
+    #[arg(long)]
+    json: bool,
+}
+
+/// `heapdiag address`.
+#[derive(Args)]
+struct AddressArgs {
+    /// The dump file (.dmp).
+    dump: PathBuf,
+    /// List every region instead of the summary.
+    #[arg(long)]
+    regions: bool,
+    /// With --regions: keep regions matching these names, like `!address -f:` (comma-separated;
+    /// e.g. Heap,Stack or MEM_COMMIT or PAGE_READWRITE; names of one kind OR, kinds AND).
+    #[arg(
+        short = 'f',
+        long = "filter",
+        value_name = "NAMES",
+        requires = "regions"
+    )]
+    filter: Vec<String>,
+    #[command(flatten)]
+    output: Output,
+}
+
+/// `heapdiag heaps`.
+#[derive(Args)]
+struct HeapsArgs {
+    /// The dump file (.dmp).
+    dump: PathBuf,
+    /// Busy blocks by requested size (count, total, % of busy bytes), largest total first.
+    #[arg(long)]
+    stat: bool,
+    /// With --stat: only this heap (address in hex, e.g. 0x700000 or 700000).
+    #[arg(long, value_name = "ADDR", value_parser = parse_address, requires = "stat")]
+    heap: Option<u64>,
+    /// With --stat: at most this many sizes per heap.
+    #[arg(long, default_value_t = 20)]
+    limit: usize,
+    #[command(flatten)]
+    symbols: SymbolArgs,
+    #[command(flatten)]
+    output: Output,
+}
+
+/// `heapdiag blocks`.
+#[derive(Args)]
+struct BlocksArgs {
+    /// The dump file (.dmp).
+    dump: PathBuf,
+    #[command(flatten)]
+    filter: BlockFilterArgs,
+    #[command(flatten)]
+    symbols: SymbolArgs,
+    #[command(flatten)]
+    output: Output,
+}
+
+/// `heapdiag top`.
+#[derive(Args)]
+struct TopArgs {
+    /// The dump file (.dmp).
+    dump: PathBuf,
+    /// What to rank by.
+    #[arg(long, value_enum, default_value = "module")]
+    by: ByArg,
+    #[command(flatten)]
+    ranking: RankArgs,
+    #[command(flatten)]
+    output: Output,
+}
+
+/// `heapdiag diff`.
+#[derive(Args)]
+struct DiffArgs {
+    /// The older dump.
+    old: PathBuf,
+    /// The newer dump.
+    new: PathBuf,
+    /// What to compare by.
+    #[arg(long, value_enum, default_value = "stack")]
+    by: ByArg,
+    #[command(flatten)]
+    ranking: RankArgs,
+    /// CI gate: exit with code 1 when busy heap memory grew by more than BYTES (decimal, or
+    /// hex with 0x).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    fail_over: Option<u64>,
+    /// With --fail-over: compare the growth of each call stack, not the total.
+    #[arg(long, requires = "fail_over")]
+    per_stack: bool,
+    #[command(flatten)]
+    output: Output,
+}
+
+/// `heapdiag block`.
+#[derive(Args)]
+struct BlockArgs {
+    /// The dump file (.dmp).
+    dump: PathBuf,
+    /// Any address inside the block (hex, e.g. 0x70bce5, 70bce5 or 0000015d`85bb0000).
+    #[arg(value_parser = parse_address)]
+    address: u64,
+    #[command(flatten)]
+    symbols: SymbolArgs,
+    /// Machine-readable JSON: the block, or null.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -154,7 +182,7 @@ impl SymbolArgs {
 
 /// `blocks`' filters, like `!heap -flt`.
 #[derive(Args)]
-struct BlockArgs {
+struct BlockFilterArgs {
     /// Only blocks of this heap (address in hex).
     #[arg(long, value_name = "ADDR", value_parser = parse_address)]
     heap: Option<u64>,
@@ -178,8 +206,8 @@ struct BlockArgs {
     internal: bool,
 }
 
-impl From<BlockArgs> for BlockFilter {
-    fn from(a: BlockArgs) -> BlockFilter {
+impl From<BlockFilterArgs> for BlockFilter {
+    fn from(a: BlockFilterArgs) -> BlockFilter {
         BlockFilter {
             heap: a.heap,
             state: match (a.busy, a.free) {
@@ -384,92 +412,78 @@ fn show<V: Render>(view: &V, format: Format, out: &mut dyn Write) -> Result<Exit
     Ok(Exit::Success)
 }
 
-fn open(path: &Path) -> Result<Dump, Error> {
-    Dump::open(path)
-}
-
 /// Run a command and render its view to `out`; the result says how the run ends.
 fn run(cli: Cli, out: &mut dyn Write) -> Result<Exit, Error> {
     match cli.command {
-        Command::Info {
-            dump,
-            modules,
-            json,
-        } => show(
-            &commands::info(&open(&dump)?, modules),
-            format(json, false),
-            out,
-        ),
-        Command::Address {
-            dump,
-            regions,
-            filter,
-            output,
-        } => {
-            let filter = RegionFilter::parse(&filter).map_err(|m| Error::new(Exit::Usage, m))?;
-            let view = commands::address(&open(&dump)?, regions, &filter);
-            show(&view, output.format(), out)
+        Command::Info(a) => a.run(out),
+        Command::Address(a) => a.run(out),
+        Command::Heaps(a) => a.run(out),
+        Command::Blocks(a) => a.run(out),
+        Command::Top(a) => a.run(out),
+        Command::Diff(a) => a.run(out),
+        Command::Block(a) => a.run(out),
+    }
+}
+
+impl InfoArgs {
+    fn run(self, out: &mut dyn Write) -> Result<Exit, Error> {
+        let view = commands::info(&Dump::open(&self.dump)?, self.modules);
+        show(&view, format(self.json, false), out)
+    }
+}
+
+impl AddressArgs {
+    fn run(self, out: &mut dyn Write) -> Result<Exit, Error> {
+        let filter = RegionFilter::parse(&self.filter).map_err(|m| Error::new(Exit::Usage, m))?;
+        let view = commands::address(&Dump::open(&self.dump)?, self.regions, &filter);
+        show(&view, self.output.format(), out)
+    }
+}
+
+impl HeapsArgs {
+    fn run(self, out: &mut dyn Write) -> Result<Exit, Error> {
+        let (dump, symbols) = (Dump::open(&self.dump)?, self.symbols.path());
+        if self.stat {
+            let view = commands::heap_stat(&dump, self.heap, self.limit, &symbols)?;
+            show(&view, self.output.format(), out)
+        } else {
+            show(&commands::heaps(&dump, &symbols), self.output.format(), out)
         }
-        Command::Heaps {
-            dump,
-            stat,
-            heap,
-            limit,
-            symbols,
-            output,
-        } => {
-            let (dump, symbols) = (open(&dump)?, symbols.path());
-            if stat {
-                let view = commands::heap_stat(&dump, heap, limit, &symbols)?;
-                show(&view, output.format(), out)
-            } else {
-                show(&commands::heaps(&dump, &symbols), output.format(), out)
-            }
-        }
-        Command::Blocks {
-            dump,
-            filter,
-            symbols,
-            output,
-        } => {
-            let view = commands::blocks(&open(&dump)?, filter.into(), &symbols.path())?;
-            show(&view, output.format(), out)
-        }
-        Command::Top {
-            dump,
-            by,
-            ranking,
-            output,
-        } => {
-            let view = commands::top(&open(&dump)?, &ranking.ranking(by));
-            show(&view, output.format(), out)
-        }
-        Command::Diff {
-            old,
-            new,
-            by,
-            ranking,
-            fail_over,
-            per_stack,
-            output,
-        } => {
-            let (old, new) = (open(&old)?, open(&new)?);
-            let view = commands::diff(&old, &new, &ranking.ranking(by), per_stack)?;
-            show(&view, output.format(), out)?;
-            commands::gate(&view, fail_over, per_stack).map(|()| Exit::Success)
-        }
-        Command::Block {
-            dump,
-            address,
-            symbols,
-            json,
-        } => {
-            let view = commands::block(&open(&dump)?, address, &symbols.path());
-            show(&view, format(json, false), out)?;
-            Ok(match view.found {
-                Some(_) => Exit::Success,
-                None => Exit::NotAnswerable,
-            })
-        }
+    }
+}
+
+impl BlocksArgs {
+    fn run(self, out: &mut dyn Write) -> Result<Exit, Error> {
+        let dump = Dump::open(&self.dump)?;
+        let view = commands::blocks(&dump, self.filter.into(), &self.symbols.path())?;
+        show(&view, self.output.format(), out)
+    }
+}
+
+impl TopArgs {
+    fn run(self, out: &mut dyn Write) -> Result<Exit, Error> {
+        let view = commands::top(&Dump::open(&self.dump)?, &self.ranking.ranking(self.by));
+        show(&view, self.output.format(), out)
+    }
+}
+
+impl DiffArgs {
+    fn run(self, out: &mut dyn Write) -> Result<Exit, Error> {
+        let (old, new) = (Dump::open(&self.old)?, Dump::open(&self.new)?);
+        let ranking = self.ranking.ranking(self.by);
+        let view = commands::diff(&old, &new, &ranking, self.per_stack)?;
+        show(&view, self.output.format(), out)?;
+        commands::gate(&view, self.fail_over, self.per_stack).map(|()| Exit::Success)
+    }
+}
+
+impl BlockArgs {
+    fn run(self, out: &mut dyn Write) -> Result<Exit, Error> {
+        let view = commands::block(&Dump::open(&self.dump)?, self.address, &self.symbols.path());
+        show(&view, format(self.json, false), out)?;
+        Ok(match view.found {
+            Some(_) => Exit::Success,
+            None => Exit::NotAnswerable,
+        })
     }
 }
