@@ -14,13 +14,18 @@ pub struct Hex(pub u64);
 /// `0x…`, padded as the format asks (`{:>14}`).
 impl fmt::Display for Hex {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(&format!("{:#x}", self.0))
+        if f.width().is_none() {
+            write!(f, "{:#x}", self.0)
+        } else {
+            f.pad(&format!("{:#x}", self.0))
+        }
     }
 }
 
+/// Written straight into the output: millions of block rows serialize several each.
 impl Serialize for Hex {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        s.collect_str(&format_args!("{:#x}", self.0))
     }
 }
 
