@@ -74,11 +74,6 @@ impl Error {
             message: message.into(),
         }
     }
-
-    /// The process exit code for this error.
-    pub fn exit_code(&self) -> u8 {
-        self.exit.code()
-    }
 }
 
 impl fmt::Display for Error {

@@ -29,12 +29,6 @@ impl Serialize for Hex {
     }
 }
 
-impl From<u64> for Hex {
-    fn from(v: u64) -> Self {
-        Hex(v)
-    }
-}
-
 /// `part` as a share of `whole`, in percent (0 when `whole` is 0).
 pub fn pct(part: u64, whole: u64) -> f64 {
     if whole == 0 {

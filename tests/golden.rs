@@ -19,7 +19,7 @@
 //! and `$ROOT` (the project). Text outputs are kept whole up to 64 KiB; JSON and CSV outputs
 //! (the same facts in another shape) whole up to 2 KiB: a longer one keeps its first and last
 //! lines, its size and a digest of every byte, so that the committed transcripts stay small (about
-//! 3 MB) while every byte is still checked.
+//! 3.5 MB) while every byte is still checked.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -246,6 +246,14 @@ fn first_heap(heaps_json: &str) -> Option<String> {
         .and_then(|h| h["address"].as_str().map(String::from))
 }
 
+/// The format options: text, JSON, CSV.
+const FORMATS: [&[&str]; 3] = [&[], &["--json"], &["--csv"]];
+
+/// `base` followed by `more`.
+fn with<'a>(base: &[&'a str], more: &[&'a str]) -> Vec<&'a str> {
+    base.iter().chain(more).copied().collect()
+}
+
 /// Every single-dump command and format on `dump`.
 fn dump_transcript(places: &Places, dump: &Path) -> String {
     let d = dump.to_str().expect("UTF-8 path");
@@ -253,76 +261,59 @@ fn dump_transcript(places: &Places, dump: &Path) -> String {
     t.cmd(&["info", d]);
     t.cmd(&["info", d, "--modules"]);
     t.cmd(&["info", d, "--json"]);
-    for regions in [&[][..], &["--regions"][..]] {
-        for format in [&[][..], &["--json"], &["--csv"]] {
-            let args: Vec<&str> = ["address", d]
-                .into_iter()
-                .chain(regions.iter().copied())
-                .chain(format.iter().copied())
-                .collect();
-            t.cmd(&args);
+    for regions in [&[][..], &["--regions"]] {
+        for f in FORMATS {
+            t.cmd(&with(&with(&["address", d], regions), f));
         }
     }
-    t.cmd(&[
-        "address",
-        d,
-        "--regions",
-        "-f",
-        "Heap,Stack",
-        "-f",
-        "MEM_COMMIT",
-    ]);
-    let heaps_json = run(&["heaps".into(), d.into(), "--json".into()]).stdout;
-    for format in [&[][..], &["--json"], &["--csv"]] {
-        let args: Vec<&str> = ["heaps", d]
-            .into_iter()
-            .chain(format.iter().copied())
-            .collect();
-        t.with_symbols(&args);
-        let args: Vec<&str> = ["heaps", d, "--stat"]
-            .into_iter()
-            .chain(format.iter().copied())
-            .collect();
-        t.with_symbols(&args);
+    let filter = ["-f", "Heap,Stack", "-f", "MEM_COMMIT"];
+    t.cmd(&with(&["address", d, "--regions"], &filter));
+    heap_commands(&mut t, d);
+    block_commands(&mut t, d);
+    for by in ["module", "function", "stack", "size", "heap"] {
+        for f in FORMATS {
+            t.with_symbols(&with(&["top", d, "--by", by], f));
+        }
+    }
+    t.cmd(&["top", d, "--by", "stack", "--limit", "1"]);
+    let skip = ["--limit", "2", "--skip", "*!main"];
+    t.with_symbols(&with(&["top", d, "--by", "function"], &skip));
+    t.with_symbols(&["diff", d, d]);
+    t.text
+}
+
+/// `heaps` and `heaps --stat` in every format, one heap's histogram.
+fn heap_commands(t: &mut Transcript<'_>, d: &str) {
+    for f in FORMATS {
+        t.with_symbols(&with(&["heaps", d], f));
+        t.with_symbols(&with(&["heaps", d, "--stat"], f));
     }
     t.cmd(&["heaps", d, "--stat", "--limit", "3"]);
+    let heaps_json = run(&["heaps".into(), d.into(), "--json".into()]).stdout;
     if let Some(h) = first_heap(&heaps_json) {
-        for format in [&[][..], &["--json"], &["--csv"]] {
-            let args: Vec<&str> = ["heaps", d, "--stat", "--heap", &h, "--limit", "5"]
-                .into_iter()
-                .chain(format.iter().copied())
-                .collect();
-            t.cmd(&args);
+        for f in FORMATS {
+            t.cmd(&with(
+                &["heaps", d, "--stat", "--heap", &h, "--limit", "5"],
+                f,
+            ));
         }
     }
-    for format in [&[][..], &["--json"], &["--csv"]] {
-        let args: Vec<&str> = ["blocks", d]
-            .into_iter()
-            .chain(format.iter().copied())
-            .collect();
-        t.with_symbols(&args);
+}
+
+/// `blocks` in every format and with filters, `block` on a few addresses.
+fn block_commands(t: &mut Transcript<'_>, d: &str) {
+    for f in FORMATS {
+        t.with_symbols(&with(&["blocks", d], f));
     }
     t.cmd(&["blocks", d, "--internal"]);
     t.cmd(&["blocks", d, "--free", "--csv"]);
-    t.cmd(&[
-        "blocks",
-        d,
-        "--busy",
-        "--front-end",
-        "lfh",
-        "--size-range",
-        "0x10",
-        "0x100",
-    ]);
+    let lfh = ["--front-end", "lfh", "--size-range", "0x10", "0x100"];
+    t.cmd(&with(&["blocks", d, "--busy"], &lfh));
+    let heaps_json = run(&["heaps".into(), d.into(), "--json".into()]).stdout;
     if let Some(h) = first_heap(&heaps_json) {
         t.cmd(&["blocks", d, "--heap", &h, "--size", "0x40", "--internal"]);
     }
-    let all = run(&[
-        "blocks".into(),
-        d.into(),
-        "--internal".into(),
-        "--json".into(),
-    ]);
+    let all = run(&["blocks", d, "--internal", "--json"].map(String::from));
     for a in probe_addresses(&all.stdout)
         .iter()
         .map(String::as_str)
@@ -331,21 +322,6 @@ fn dump_transcript(places: &Places, dump: &Path) -> String {
         t.with_symbols(&["block", d, a]);
         t.with_symbols(&["block", d, a, "--json"]);
     }
-    for by in ["module", "function", "stack", "size", "heap"] {
-        for format in [&[][..], &["--json"], &["--csv"]] {
-            let args: Vec<&str> = ["top", d, "--by", by]
-                .into_iter()
-                .chain(format.iter().copied())
-                .collect();
-            t.with_symbols(&args);
-        }
-    }
-    t.cmd(&["top", d, "--by", "stack", "--limit", "1"]);
-    t.with_symbols(&[
-        "top", d, "--by", "function", "--limit", "2", "--skip", "*!main",
-    ]);
-    t.with_symbols(&["diff", d, d]);
-    t.text
 }
 
 /// `diff` on pairs: the known-growth pair in every order, key and format, the CI gate, two runs

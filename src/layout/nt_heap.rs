@@ -319,81 +319,42 @@ const fn field(
 /// Every layout field, with the structure member (or size) that gives it. Two fields point inside
 /// a member: the 8 meaningful bytes of x64's 16-byte `Encoding`, and the `Buffer` pointer after
 /// `BusyBitmap`'s pointer-sized `SizeOfBitMap`.
+#[rustfmt::skip]
 const FIELDS: &[Field] = &[
-    field("_HEAP_ENTRY", SIZEOF, |l, v| l.unit = v),
-    field("_HEAP", "Flags", |l, v| l.flags = v),
-    field("_HEAP", "EncodeFlagMask", |l, v| l.encode_flag_mask = v),
-    field("_HEAP", "Encoding", |l, v| {
-        l.encoding = v + if l.bits == 64 { 8 } else { 0 }
-    }),
-    field("_HEAP", "Interceptor", |l, v| l.interceptor = v),
-    field("_HEAP", "VirtualAllocdBlocks", |l, v| {
-        l.virtual_allocd_blocks = v
-    }),
-    field("_HEAP", "SegmentList", |l, v| l.segment_list = v),
-    field("_HEAP", "FrontEndHeap", |l, v| l.front_end_heap = v),
-    field("_HEAP", "FrontEndHeapType", |l, v| {
-        l.front_end_heap_type = v
-    }),
-    field("_HEAP_SEGMENT", "SegmentSignature", |l, v| {
-        l.seg_signature = v
-    }),
-    field("_HEAP_SEGMENT", "SegmentListEntry", |l, v| {
-        l.seg_list_entry = v
-    }),
-    field("_HEAP_SEGMENT", "Heap", |l, v| l.seg_heap = v),
-    field("_HEAP_SEGMENT", "BaseAddress", |l, v| l.seg_base = v),
-    field("_HEAP_SEGMENT", "NumberOfPages", |l, v| l.seg_pages = v),
-    field("_HEAP_SEGMENT", "FirstEntry", |l, v| l.seg_first_entry = v),
-    field("_HEAP_SEGMENT", "LastValidEntry", |l, v| {
-        l.seg_last_valid = v
-    }),
-    field("_HEAP_SEGMENT", "UCRSegmentList", |l, v| l.seg_ucr_list = v),
-    field("_HEAP_UCR_DESCRIPTOR", "SegmentEntry", |l, v| {
-        l.ucr_segment_entry = v
-    }),
-    field("_HEAP_UCR_DESCRIPTOR", "Address", |l, v| l.ucr_address = v),
-    field("_HEAP_UCR_DESCRIPTOR", "Size", |l, v| l.ucr_size = v),
-    field("_HEAP_VIRTUAL_ALLOC_ENTRY", SIZEOF, |l, v| l.vae_size = v),
-    field("_HEAP_VIRTUAL_ALLOC_ENTRY", "CommitSize", |l, v| {
-        l.vae_commit = v
-    }),
-    field("_HEAP_VIRTUAL_ALLOC_ENTRY", "ReserveSize", |l, v| {
-        l.vae_reserve = v
-    }),
-    field("_HEAP_VIRTUAL_ALLOC_ENTRY", "BusyBlock", |l, v| {
-        l.vae_busy_block = v
-    }),
-    field("_LFH_HEAP", "SubSegmentZones", |l, v| {
-        l.lfh.sub_segment_zones = v
-    }),
-    field("_HEAP_SUBSEGMENT", "UserBlocks", |l, v| {
-        l.lfh.subseg_user_blocks = v
-    }),
-    field("_HEAP_SUBSEGMENT", "AggregateExchg", |l, v| {
-        l.lfh.subseg_depth = v
-    }),
-    field("_HEAP_SUBSEGMENT", "BlockSize", |l, v| {
-        l.lfh.subseg_block_size = v
-    }),
-    field("_HEAP_SUBSEGMENT", "BlockCount", |l, v| {
-        l.lfh.subseg_block_count = v
-    }),
-    field("_HEAP_USERDATA_HEADER", SIZEOF, |l, v| {
-        l.lfh.ub_first_chunk = v
-    }),
-    field("_HEAP_USERDATA_HEADER", "Signature", |l, v| {
-        l.lfh.ub_signature = v
-    }),
-    field("_HEAP_USERDATA_HEADER", "EncodedOffsets", |l, v| {
-        l.lfh.ub_encoded_offsets = v
-    }),
-    field("_HEAP_USERDATA_HEADER", "BusyBitmap", |l, v| {
-        l.lfh.ub_bitmap_size = v
-    }),
-    field("_HEAP_USERDATA_HEADER", "BusyBitmap", |l, v| {
-        l.lfh.ub_bitmap_buffer = v + u64::from(l.bits / 8)
-    }),
+    field("_HEAP_ENTRY",               SIZEOF,                |l, v| l.unit = v),
+    field("_HEAP",                     "Flags",               |l, v| l.flags = v),
+    field("_HEAP",                     "EncodeFlagMask",      |l, v| l.encode_flag_mask = v),
+    field("_HEAP",                     "Encoding",            |l, v| l.encoding = v + if l.bits == 64 { 8 } else { 0 }),
+    field("_HEAP",                     "Interceptor",         |l, v| l.interceptor = v),
+    field("_HEAP",                     "VirtualAllocdBlocks", |l, v| l.virtual_allocd_blocks = v),
+    field("_HEAP",                     "SegmentList",         |l, v| l.segment_list = v),
+    field("_HEAP",                     "FrontEndHeap",        |l, v| l.front_end_heap = v),
+    field("_HEAP",                     "FrontEndHeapType",    |l, v| l.front_end_heap_type = v),
+    field("_HEAP_SEGMENT",             "SegmentSignature",    |l, v| l.seg_signature = v),
+    field("_HEAP_SEGMENT",             "SegmentListEntry",    |l, v| l.seg_list_entry = v),
+    field("_HEAP_SEGMENT",             "Heap",                |l, v| l.seg_heap = v),
+    field("_HEAP_SEGMENT",             "BaseAddress",         |l, v| l.seg_base = v),
+    field("_HEAP_SEGMENT",             "NumberOfPages",       |l, v| l.seg_pages = v),
+    field("_HEAP_SEGMENT",             "FirstEntry",          |l, v| l.seg_first_entry = v),
+    field("_HEAP_SEGMENT",             "LastValidEntry",      |l, v| l.seg_last_valid = v),
+    field("_HEAP_SEGMENT",             "UCRSegmentList",      |l, v| l.seg_ucr_list = v),
+    field("_HEAP_UCR_DESCRIPTOR",      "SegmentEntry",        |l, v| l.ucr_segment_entry = v),
+    field("_HEAP_UCR_DESCRIPTOR",      "Address",             |l, v| l.ucr_address = v),
+    field("_HEAP_UCR_DESCRIPTOR",      "Size",                |l, v| l.ucr_size = v),
+    field("_HEAP_VIRTUAL_ALLOC_ENTRY", SIZEOF,                |l, v| l.vae_size = v),
+    field("_HEAP_VIRTUAL_ALLOC_ENTRY", "CommitSize",          |l, v| l.vae_commit = v),
+    field("_HEAP_VIRTUAL_ALLOC_ENTRY", "ReserveSize",         |l, v| l.vae_reserve = v),
+    field("_HEAP_VIRTUAL_ALLOC_ENTRY", "BusyBlock",           |l, v| l.vae_busy_block = v),
+    field("_LFH_HEAP",                 "SubSegmentZones",     |l, v| l.lfh.sub_segment_zones = v),
+    field("_HEAP_SUBSEGMENT",          "UserBlocks",          |l, v| l.lfh.subseg_user_blocks = v),
+    field("_HEAP_SUBSEGMENT",          "AggregateExchg",      |l, v| l.lfh.subseg_depth = v),
+    field("_HEAP_SUBSEGMENT",          "BlockSize",           |l, v| l.lfh.subseg_block_size = v),
+    field("_HEAP_SUBSEGMENT",          "BlockCount",          |l, v| l.lfh.subseg_block_count = v),
+    field("_HEAP_USERDATA_HEADER",     SIZEOF,                |l, v| l.lfh.ub_first_chunk = v),
+    field("_HEAP_USERDATA_HEADER",     "Signature",           |l, v| l.lfh.ub_signature = v),
+    field("_HEAP_USERDATA_HEADER",     "EncodedOffsets",      |l, v| l.lfh.ub_encoded_offsets = v),
+    field("_HEAP_USERDATA_HEADER",     "BusyBitmap",          |l, v| l.lfh.ub_bitmap_size = v),
+    field("_HEAP_USERDATA_HEADER",     "BusyBitmap",          |l, v| l.lfh.ub_bitmap_buffer = v + u64::from(l.bits / 8)),
 ];
 
 /// The structures the layout reads members of.
