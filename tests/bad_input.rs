@@ -8,10 +8,11 @@ use common::*;
 use dumpwriter::fixtures;
 use heapdiag::analysis::blocks::BlockFilter;
 use heapdiag::analysis::top::By;
-use heapdiag::commands::{self, Format};
+use heapdiag::commands::{self, Ranking};
 use heapdiag::dump::Dump;
 use heapdiag::pdbfile::SymbolPath;
 use heapdiag::regions::filter::RegionFilter;
+use heapdiag::report::{render, Format, Render};
 use predicates::str::contains;
 use std::path::Path;
 
@@ -185,41 +186,45 @@ fn mutate(rng: &mut Rng, input: &[u8]) -> Vec<u8> {
 }
 
 fn run_every_view(name: &str, bytes: Vec<u8>) {
-    if let Ok(dump) = Dump::from_bytes(Path::new(name), bytes) {
-        let none = RegionFilter::default();
-        let heap = RegionFilter::parse(&["Heap,Stack", "MEM_COMMIT"]).unwrap();
-        let all_blocks = BlockFilter {
-            internal: true,
-            ..BlockFilter::default()
-        };
-        for f in [Format::Text, Format::Json, Format::Csv] {
-            commands::info(&dump, f, true);
-            commands::address(&dump, f, false, &none);
-            commands::address(&dump, f, true, &heap);
-            commands::heaps(&dump, f, &SymbolPath::default());
-            let _ = commands::heap_stat(&dump, f, None, 20, &SymbolPath::default());
-            let _ = commands::blocks(
-                &dump,
-                f,
-                &all_blocks,
-                &SymbolPath::default(),
-                &mut std::io::sink(),
-            );
-        }
-        commands::block(&dump, Format::Text, 0x1234_5678, &SymbolPath::default());
-        for by in [By::Module, By::Function, By::Stack] {
-            commands::top(&dump, Format::Text, by, 20, &SymbolPath::default(), &[]);
-        }
-        let _ = commands::diff(
-            &dump,
-            &dump,
-            Format::Json,
-            By::Stack,
-            20,
-            &SymbolPath::default(),
-            &[],
-            true,
-        );
+    let Ok(dump) = Dump::from_bytes(Path::new(name), bytes) else {
+        return;
+    };
+    let none = RegionFilter::default();
+    let heap = RegionFilter::parse(&["Heap,Stack", "MEM_COMMIT"]).unwrap();
+    let all_blocks = BlockFilter {
+        internal: true,
+        ..BlockFilter::default()
+    };
+    let symbols = SymbolPath::default();
+    let ranking = |by| Ranking {
+        by,
+        limit: 20,
+        skip: Vec::new(),
+        symbols: SymbolPath::default(),
+    };
+    every_format(&commands::info(&dump, true));
+    every_format(&commands::address(&dump, false, &none));
+    every_format(&commands::address(&dump, true, &heap));
+    every_format(&commands::heaps(&dump, &symbols));
+    every_format(&commands::block(&dump, 0x1234_5678, &symbols));
+    if let Ok(v) = commands::heap_stat(&dump, None, 20, &symbols) {
+        every_format(&v);
+    }
+    if let Ok(v) = commands::blocks(&dump, all_blocks, &symbols) {
+        every_format(&v);
+    }
+    for by in [By::Module, By::Function, By::Stack] {
+        every_format(&commands::top(&dump, &ranking(by)));
+    }
+    if let Ok(v) = commands::diff(&dump, &dump, &ranking(By::Stack), true) {
+        every_format(&v);
+    }
+}
+
+/// Render `view` in every format (into nothing).
+fn every_format<V: Render>(view: &V) {
+    for f in [Format::Text, Format::Json, Format::Csv] {
+        render(view, f, &mut std::io::sink()).unwrap();
     }
 }
 

@@ -146,38 +146,7 @@ impl Process {
                     .any(|t| teb32_of(&mem, t.address, os).is_some()));
         let mut worlds = vec![native];
         if wow64 {
-            let mut w32 = World::new(32);
-            for t in worlds[0].tebs.clone() {
-                match teb32_of(&mem, t.address, os) {
-                    Some(a) => w32
-                        .tebs
-                        .push(read_teb(&mem, t.thread_id, a, &layout::TEB32, 32)),
-                    None => w32.notes.push(format!(
-                        "thread {:#x}: its 32-bit TEB could not be located from TEB64 {:#x}",
-                        t.thread_id, t.address
-                    )),
-                }
-            }
-            let mut notes = Vec::new();
-            let mut peb32 = find_peb(&mem, &w32.tebs, 32, os, &mut notes);
-            if peb32.is_none() {
-                // Without a TEB32, the PEB32 sits one page below (Vista/7) or above (8+) the PEB64.
-                if let (Some(p64), Some(v)) = (&worlds[0].peb, os) {
-                    let guess = if (v.major, v.minor) < (6, 2) {
-                        p64.address.wrapping_sub(0x1000)
-                    } else {
-                        p64.address.wrapping_add(0x1000)
-                    };
-                    peb32 = read_peb(&mem, guess, 32, os);
-                    if peb32.is_some() {
-                        notes.push(format!(
-                            "PEB32 found at {guess:#x} from the PEB64's position (no TEB32 led to it)"
-                        ));
-                    }
-                }
-            }
-            w32.notes.extend(notes);
-            w32.peb = peb32;
+            let w32 = wow64_world(&mem, &worlds[0], os);
             worlds.push(w32);
         }
         for w in &mut worlds {
@@ -213,6 +182,44 @@ impl Process {
             .and_then(|p| modules.iter().find(|m| m.base == p.image_base))
             .or(modules.first())
     }
+}
+
+/// The 32-bit world of a WoW64 process: TEB32s from the TEB64s, the PEB32 from a TEB32 or, without
+/// one, from the PEB64's position.
+fn wow64_world(mem: &AddressSpace<'_>, native: &World, os: Option<OsVersion>) -> World {
+    let mut w32 = World::new(32);
+    for t in &native.tebs {
+        match teb32_of(mem, t.address, os) {
+            Some(a) => w32
+                .tebs
+                .push(read_teb(mem, t.thread_id, a, &layout::TEB32, 32)),
+            None => w32.notes.push(format!(
+                "thread {:#x}: its 32-bit TEB could not be located from TEB64 {:#x}",
+                t.thread_id, t.address
+            )),
+        }
+    }
+    let mut notes = Vec::new();
+    let mut peb32 = find_peb(mem, &w32.tebs, 32, os, &mut notes);
+    if peb32.is_none() {
+        // Without a TEB32, the PEB32 sits one page below (Vista/7) or above (8+) the PEB64.
+        if let (Some(p64), Some(v)) = (&native.peb, os) {
+            let guess = if (v.major, v.minor) < (6, 2) {
+                p64.address.wrapping_sub(0x1000)
+            } else {
+                p64.address.wrapping_add(0x1000)
+            };
+            peb32 = read_peb(mem, guess, 32, os);
+            if peb32.is_some() {
+                notes.push(format!(
+                    "PEB32 found at {guess:#x} from the PEB64's position (no TEB32 led to it)"
+                ));
+            }
+        }
+    }
+    w32.notes.extend(notes);
+    w32.peb = peb32;
+    w32
 }
 
 impl World {

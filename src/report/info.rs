@@ -1,106 +1,80 @@
-//! Text view of `heapdiag info`.
+//! `heapdiag info` as text (JSON: the view itself; no CSV).
 
-use super::format::{addr, human, utc};
-use crate::capabilities::Capability;
-use crate::dump::names::dump_flag_names;
-use crate::dump::{Dump, MemorySource};
-use crate::layout::global_flag_names;
-use crate::process::{PageHeapLink, Process};
+use super::format::human;
+use super::Render;
+use crate::dump::MemorySource;
+use crate::view::info::{InfoView, WorldView};
 use comfy_table::{presets::NOTHING, CellAlignment, Table};
-use std::fmt::Write;
+use std::io::{self, Write};
 
-/// Render `info`. With `modules`, every module is listed.
-pub fn info_text(dump: &Dump, process: &Process, caps: &[Capability], modules: bool) -> String {
-    let mut out = String::new();
-    let mem = dump.memory();
-    let _ = writeln!(
+impl Render for InfoView {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        facts(self, out)?;
+        for w in &self.worlds {
+            world(self, w, out)?;
+        }
+        if self.list_modules && !self.modules.is_empty() {
+            modules(self, out)?;
+        }
+        writeln!(out, "\nWhat this dump can answer:")?;
+        for c in &self.capabilities {
+            writeln!(out, "  {:<7}{}: {}", c.answer.word(), c.question, c.reason)?;
+        }
+        if !self.problems.is_empty() {
+            writeln!(out, "\nProblems in the dump file:")?;
+            for p in &self.problems {
+                writeln!(out, "  {p}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `File:` to `Streams:`.
+fn facts(v: &InfoView, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(
         out,
         "File:        {} ({})",
-        dump.path().display(),
-        human(dump.file_len()).trim()
-    );
-    let _ = writeln!(out, "Written:     {}", utc(dump.header.timestamp));
-    let flags = dump_flag_names(dump.header.flags)
+        v.file,
+        human(v.file_size).trim()
+    )?;
+    writeln!(out, "Written:     {}", v.timestamp)?;
+    let flags: Vec<&str> = v
+        .dump_flag_names
         .iter()
         .map(|n| n.trim_start_matches("MiniDump"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let _ = writeln!(
+        .collect();
+    writeln!(
         out,
         "Dump flags:  {:#x}{}",
-        dump.header.flags,
-        if flags.is_empty() {
-            String::new()
-        } else {
-            format!(" ({flags})")
-        }
-    );
-    let source = match dump.memory_source {
+        v.dump_flags,
+        parenthesized(&flags.join(", "))
+    )?;
+    let source = match v.memory.source {
         MemorySource::List64 => "Memory64List (full memory)",
         MemorySource::List => "MemoryList (minidump)",
         MemorySource::None => "no memory stream",
     };
-    let _ = writeln!(
+    writeln!(
         out,
-        "Memory:      {} in {} ranges, from {}",
-        human(mem.captured_bytes()).trim(),
-        mem.ranges().len(),
-        source
-    );
-    match &dump.system {
-        Some(s) => {
-            let _ = writeln!(
-                out,
-                "System:      {} Windows {}.{}.{}{}, {} processors",
-                s.arch.name(),
-                s.major,
-                s.minor,
-                s.build,
-                s.csd
-                    .as_deref()
-                    .map(|c| format!(" {c}"))
-                    .unwrap_or_default(),
-                s.processors
-            );
-        }
-        None => {
-            let _ = writeln!(out, "System:      unknown (no SystemInfo stream)");
-        }
+        "Memory:      {} in {} ranges, from {source}",
+        human(v.memory.captured_bytes).trim(),
+        v.memory.ranges
+    )?;
+    match (&v.arch, &v.os_version, v.processors) {
+        (Some(arch), Some(os), Some(n)) => writeln!(
+            out,
+            "System:      {arch} Windows {os}{}, {n} processors",
+            v.csd_version
+                .as_deref()
+                .map(|c| format!(" {c}"))
+                .unwrap_or_default()
+        )?,
+        _ => writeln!(out, "System:      unknown (no SystemInfo stream)")?,
     }
-    let pid = dump
-        .misc
-        .as_ref()
-        .and_then(|m| m.process_id)
-        .map(|p| format!("pid {p} ({p:#x})"))
-        .unwrap_or_else(|| "pid unknown".into());
-    let image = process
-        .main_module(&dump.modules)
-        .map(|m| m.file_name().to_string())
-        .unwrap_or_else(|| "unknown image".into());
-    let _ = writeln!(
-        out,
-        "Process:     {image}, {pid}{}",
-        if process.wow64 {
-            ", WoW64 (32-bit process on 64-bit Windows)"
-        } else {
-            ""
-        }
-    );
-    let _ = writeln!(
-        out,
-        "Modules:     {} loaded{}",
-        dump.modules.len(),
-        dump.unloaded_modules
-            .as_ref()
-            .map(|u| format!(", {} unloaded", u.len()))
-            .unwrap_or_default()
-    );
-    let _ = writeln!(out, "Threads:     {}", dump.threads.len());
-    if let Some(h) = dump.handle_count {
-        let _ = writeln!(out, "Handles:     {h}");
-    }
-    let names: Vec<String> = dump
-        .directory
+    process(v, out)?;
+    let streams: Vec<String> = v
+        .streams
         .iter()
         .filter(|e| e.kind != 0)
         .map(|e| match e.name {
@@ -108,84 +82,86 @@ pub fn info_text(dump: &Dump, process: &Process, caps: &[Capability], modules: b
             None => format!("{:#x}", e.kind),
         })
         .collect();
-    let _ = writeln!(out, "Streams:     {}", names.join(", "));
-
-    for w in &process.worlds {
-        let suffix = if process.wow64 {
-            w.bits.to_string()
-        } else {
-            String::new()
-        };
-        out.push('\n');
-        match &w.peb {
-            Some(p) => {
-                let flags = global_flag_names(p.nt_global_flag);
-                let _ = writeln!(
-                    out,
-                    "PEB{suffix} at {}: NtGlobalFlag {:#x}{}, NumberOfHeaps {}",
-                    addr(p.address),
-                    p.nt_global_flag,
-                    if flags.is_empty() {
-                        " (none)".to_string()
-                    } else {
-                        format!(" ({})", flags.join(" "))
-                    },
-                    p.number_of_heaps
-                );
-                heap_table(&mut out, &w.heaps, Some(p.process_heap));
-            }
-            None => {
-                let _ = writeln!(out, "PEB{suffix}: not found");
-                heap_table(&mut out, &w.heaps, None);
-            }
-        }
-        for n in &w.notes {
-            let _ = writeln!(out, "  note: {n}");
-        }
-    }
-
-    if modules && !dump.modules.is_empty() {
-        out.push('\n');
-        let mut t = Table::new();
-        t.load_style(NOTHING);
-        t.set_header(vec!["Base", "Size", "Module", "Version", "PDB"]);
-        for m in &dump.modules {
-            t.add_row(vec![
-                addr(m.base),
-                format!("{:#x}", m.size),
-                m.file_name().to_string(),
-                m.version.clone().unwrap_or_default(),
-                match (&m.pdb_name, &m.pdb_guid, m.pdb_age) {
-                    (Some(n), Some(g), Some(a)) => format!("{n} {g} age {a}"),
-                    (Some(n), _, _) => n.clone(),
-                    _ => String::new(),
-                },
-            ]);
-        }
-        let _ = writeln!(out, "{t}");
-    }
-
-    out.push_str("\nWhat this dump can answer:\n");
-    for c in caps {
-        let _ = writeln!(out, "  {:<7}{}: {}", c.answer.word(), c.question, c.reason);
-    }
-    if !dump.problems.is_empty() {
-        out.push_str("\nProblems in the dump file:\n");
-        for p in &dump.problems {
-            let _ = writeln!(out, "  {p}");
-        }
-    }
-    out
+    writeln!(out, "Streams:     {}", streams.join(", "))
 }
 
-/// The heaps of one world, one row each (nothing when there are none).
-fn heap_table(out: &mut String, heaps: &[crate::process::Heap], process_heap: Option<u64>) {
-    if heaps.is_empty() {
-        return;
+/// ` (text)`, or nothing for empty text.
+fn parenthesized(text: &str) -> String {
+    if text.is_empty() {
+        String::new()
+    } else {
+        format!(" ({text})")
     }
-    let mut t = Table::new();
-    t.load_style(NOTHING);
-    t.set_header(vec![
+}
+
+/// `Process:` to `Handles:`.
+fn process(v: &InfoView, out: &mut dyn Write) -> io::Result<()> {
+    let pid = v
+        .process_id
+        .map(|p| format!("pid {p} ({p:#x})"))
+        .unwrap_or_else(|| "pid unknown".into());
+    writeln!(
+        out,
+        "Process:     {}, {pid}{}",
+        v.image.as_deref().unwrap_or("unknown image"),
+        if v.wow64 {
+            ", WoW64 (32-bit process on 64-bit Windows)"
+        } else {
+            ""
+        }
+    )?;
+    writeln!(
+        out,
+        "Modules:     {} loaded{}",
+        v.modules.len(),
+        v.unloaded_modules
+            .as_ref()
+            .map(|u| format!(", {} unloaded", u.len()))
+            .unwrap_or_default()
+    )?;
+    writeln!(out, "Threads:     {}", v.threads.len())?;
+    if let Some(h) = v.handles {
+        writeln!(out, "Handles:     {h}")?;
+    }
+    Ok(())
+}
+
+/// One world: its PEB with its heaps, and its notes.
+fn world(v: &InfoView, w: &WorldView, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out)?;
+    match w.peb.and_then(|a| v.pebs.iter().find(|p| p.address == a)) {
+        Some(p) => {
+            let names = p.nt_global_flag_names.join(" ");
+            writeln!(
+                out,
+                "{} at {}: NtGlobalFlag {:#x}{}, NumberOfHeaps {}",
+                w.label,
+                p.address,
+                p.nt_global_flag,
+                if names.is_empty() {
+                    " (none)".to_string()
+                } else {
+                    parenthesized(&names)
+                },
+                p.number_of_heaps
+            )?;
+        }
+        None => writeln!(out, "{}: not found", w.label)?,
+    }
+    heap_table(v, w.bits, out)?;
+    for n in &w.notes {
+        writeln!(out, "  note: {n}")?;
+    }
+    Ok(())
+}
+
+/// The heaps of the `bits`-bit world (its PEB's, or found by their signatures), if any.
+fn heap_table(v: &InfoView, bits: u32, out: &mut dyn Write) -> io::Result<()> {
+    let heaps: Vec<_> = v.heaps.iter().filter(|h| h.bits == bits).collect();
+    if heaps.is_empty() {
+        return Ok(());
+    }
+    let mut t = table(&[
         "  Heap",
         "Type",
         "Segments",
@@ -194,28 +170,16 @@ fn heap_table(out: &mut String, heaps: &[crate::process::Heap], process_heap: Op
         "Notes",
     ]);
     for h in heaps {
-        let reserved: u64 = h.segments.iter().map(|s| s.size()).sum();
+        let reserved: u64 = h.segments.iter().map(|s| s.size).sum();
         let mut notes = Vec::new();
-        if Some(h.address) == process_heap {
+        if h.process_heap {
             notes.push("process heap".to_string());
         }
-        match h.page {
-            Some(PageHeapLink::Root { normal, light }) => notes.push(format!(
-                "{} page heap{}",
-                if light { "light" } else { "full" },
-                normal
-                    .map(|n| format!(", normal heap {}", addr(n)))
-                    .unwrap_or_default()
-            )),
-            Some(PageHeapLink::Normal(of)) => {
-                notes.push(format!("normal heap of page heap {}", addr(of)))
-            }
-            None => {}
-        }
+        notes.extend(h.page_heap_note());
         notes.extend(h.problems.iter().cloned());
         t.add_row(vec![
-            format!("  {}", addr(h.address)),
-            h.kind.name().to_string(),
+            format!("  {}", h.address),
+            h.kind.to_string(),
             h.segments.len().to_string(),
             if h.segments.is_empty() {
                 String::new()
@@ -231,5 +195,33 @@ fn heap_table(out: &mut String, heaps: &[crate::process::Heap], process_heap: Op
             c.set_cell_alignment(CellAlignment::Right);
         }
     }
-    let _ = writeln!(out, "{t}");
+    writeln!(out, "{t}")
+}
+
+/// Every module.
+fn modules(v: &InfoView, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out)?;
+    let mut t = table(&["Base", "Size", "Module", "Version", "PDB"]);
+    for m in &v.modules {
+        t.add_row(vec![
+            m.base.to_string(),
+            format!("{:#x}", m.size),
+            m.name.clone(),
+            m.version.clone().unwrap_or_default(),
+            match (&m.pdb, &m.pdb_guid, m.pdb_age) {
+                (Some(n), Some(g), Some(a)) => format!("{n} {g} age {a}"),
+                (Some(n), _, _) => n.clone(),
+                _ => String::new(),
+            },
+        ]);
+    }
+    writeln!(out, "{t}")
+}
+
+/// A borderless table with `header`.
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_style(NOTHING);
+    t.set_header(header.to_vec());
+    t
 }
