@@ -1,77 +1,90 @@
-//! The subcommands as functions from an opened dump to the text they print, so that the command
-//! line, the tests and the mutation test all run exactly the same code.
+//! The subcommands as functions from opened dumps to their views, so that the command line, the
+//! tests and the mutation test all run exactly the same code. Rendering is the caller's
+//! ([`crate::report::render`]).
 
-use crate::analysis::{self, blocks::BlockFilter};
-use crate::capabilities;
+use crate::analysis::blocks::BlockFilter;
+use crate::analysis::diff::{self, Amount, Identity, Side};
+use crate::analysis::top::{self, By, SkipList, Top, TraceHealth};
+use crate::capabilities::{self, Facts, UNTRACED};
 use crate::dump::Dump;
-use crate::heap::{self, HeapWalk};
+use crate::error::{Error, Exit};
+use crate::heap::{self, HeapWalk, State};
+use crate::layout::FLG_USER_STACK_TRACE_DB;
 use crate::pdbfile::SymbolPath;
-use crate::process::HeapKind;
 use crate::process::Process;
 use crate::regions::{self, filter::RegionFilter, summary};
-use crate::report::{self, address, csv, heap_json, heaps, info, json, top};
 use crate::stacks::symbols::{ModuleMap, Symbolizer};
 use crate::stacks::StackTable;
-use std::io::Write;
+use crate::value::Hex;
+use crate::view::address::AddressView;
+use crate::view::blocks::{AllocationStack, BlockView, BlocksView, Found};
+use crate::view::diff::{DiffRow, DiffView, Totals};
+use crate::view::frame::FrameView;
+use crate::view::heaps::{HeapStatView, HeapsView};
+use crate::view::info::InfoView;
+use crate::view::symbols::SymbolsView;
+use crate::view::top::TopView;
 
-/// Output format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    /// Human-readable text.
-    Text,
-    /// JSON (docs/json.md).
-    Json,
-    /// CSV.
-    Csv,
+/// What each command needs from the dump beyond its own view: when the dump cannot answer one of
+/// these, the command says why in `info`'s words ([`capabilities::unmet`]).
+pub mod needs {
+    use crate::capabilities::Capability;
+
+    /// `top`: the allocation stacks (the size and heap rankings work without them, and say so).
+    pub const TOP: &[Capability] = &[Capability::AllocationStacks];
+    /// `block ADDR`: the block's allocation stack.
+    pub const BLOCK: &[Capability] = &[Capability::AllocationStacks];
+    /// `diff` by stack, module or function: both dumps' allocation stacks.
+    pub const DIFF: &[Capability] = &[Capability::AllocationStacks];
 }
 
-fn to_json<T: serde::Serialize>(v: &T) -> String {
-    let mut s = serde_json::to_string_pretty(v).expect("views serialize");
-    s.push('\n');
-    s
+/// The options `top` and `diff` share: what to rank by, how many entries, which frames are
+/// allocator plumbing, where the PDBs are.
+#[derive(Clone, Debug)]
+pub struct Ranking {
+    /// What to rank by.
+    pub by: By,
+    /// At most this many entries.
+    pub limit: usize,
+    /// Extra allocator-frame patterns.
+    pub skip: Vec<String>,
+    /// Where the PDBs are.
+    pub symbols: SymbolPath,
 }
 
-/// `heapdiag info`. CSV is not offered for this view; [`Format::Csv`] renders text.
-pub fn info(dump: &Dump, format: Format, list_modules: bool) -> String {
+/// `heapdiag info`: the dump's facts and what it can answer; with `list_modules` the text lists
+/// every module.
+pub fn info(dump: &Dump, list_modules: bool) -> InfoView {
     let process = Process::load(dump);
     // Trace health needs the heaps walked: only when +ust was on.
     let ust = process
         .app_world()
         .peb
         .as_ref()
-        .is_some_and(|p| p.nt_global_flag & crate::layout::FLG_USER_STACK_TRACE_DB != 0);
+        .is_some_and(|p| p.nt_global_flag & FLG_USER_STACK_TRACE_DB != 0);
     let health = ust.then(|| {
         let walks = heap::walk_all(dump, &process);
         let table = StackTable::collect(&dump.memory(), &walks);
-        analysis::top::TraceHealth::of(&walks, &table)
+        TraceHealth::of(&walks, &table)
     });
-    let caps = capabilities::assess(dump, &process, health.as_ref());
-    match format {
-        Format::Json => to_json(&json::InfoJson::new(dump, &process, &caps)),
-        _ => info::info_text(dump, &process, &caps, list_modules),
+    let verdicts = capabilities::assess(Facts {
+        dump,
+        process: &process,
+        health: health.as_ref(),
+    });
+    InfoView {
+        list_modules,
+        ..InfoView::new(dump, &process, verdicts)
     }
 }
 
-/// `heapdiag address`: the summary, or with `list` the regions that pass `filter`.
-pub fn address(dump: &Dump, format: Format, list: bool, filter: &RegionFilter) -> String {
+/// `heapdiag address`: the summary, and with `list` the regions that pass `filter`.
+pub fn address(dump: &Dump, list: bool, filter: &RegionFilter) -> AddressView {
     let process = Process::load(dump);
     let map = regions::classify(dump, &process);
-    let selected = || map.regions.iter().filter(|r| filter.matches(r));
     let summary = summary::summarize(&map);
-    match (format, list) {
-        (Format::Json, _) => {
-            let listed = list.then(|| selected().map(json::RegionJson::new).collect());
-            to_json(&json::AddressJson::new(
-                &summary,
-                listed,
-                map.problems.clone(),
-            ))
-        }
-        (Format::Csv, true) => csv::regions_csv(selected()),
-        (Format::Csv, false) => csv::summary_csv(&summary),
-        (Format::Text, true) => address::regions_text(selected(), map.bits),
-        (Format::Text, false) => address::summary_text(&summary, map.bits, &map.problems),
-    }
+    let listed = list.then(|| map.regions.iter().filter(|r| filter.matches(r)));
+    AddressView::new(&map, summary, listed)
 }
 
 /// The walked heaps of a dump (structure offsets from ntdll's PDB when `symbols` has it).
@@ -82,35 +95,20 @@ fn walk(dump: &Dump, symbols: &SymbolPath) -> (Process, Vec<HeapWalk>) {
 }
 
 /// `heapdiag heaps`: the `!heap -s` view of every heap.
-pub fn heaps(dump: &Dump, format: Format, symbols: &SymbolPath) -> String {
-    let (_, walks) = walk(dump, symbols);
-    let summaries: Vec<_> = walks.iter().map(analysis::heaps::summarize).collect();
-    match format {
-        Format::Json => to_json(
-            &summaries
-                .iter()
-                .map(heap_json::HeapJson::new)
-                .collect::<Vec<_>>(),
-        ),
-        Format::Csv => csv::heaps_csv(&summaries),
-        Format::Text => heaps::summary_text(&summaries),
-    }
+pub fn heaps(dump: &Dump, symbols: &SymbolPath) -> HeapsView {
+    HeapsView::new(&walk(dump, symbols).1)
 }
 
-/// A heap address that is not one of the dump's heaps.
-#[derive(Debug)]
-pub struct NoSuchHeap(pub String);
-
-fn check_heap(walks: &[HeapWalk], heap: Option<u64>) -> Result<(), NoSuchHeap> {
+/// A usage error unless `heap` is `None` or one of the walked heaps.
+fn check_heap(walks: &[HeapWalk], heap: Option<u64>) -> Result<(), Error> {
     match heap {
-        Some(h) if !walks.iter().any(|w| w.heap == h) => Err(NoSuchHeap(format!(
-            "no heap at {h:#x}; the heaps are {}",
-            walks
-                .iter()
-                .map(|w| format!("{:#x}", w.heap))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))),
+        Some(h) if !walks.iter().any(|w| w.heap == h) => {
+            let heaps: Vec<String> = walks.iter().map(|w| Hex(w.heap).to_string()).collect();
+            Err(Error::new(
+                Exit::Usage,
+                format!("no heap at {h:#x}; the heaps are {}", heaps.join(", ")),
+            ))
+        }
         _ => Ok(()),
     }
 }
@@ -118,176 +116,142 @@ fn check_heap(walks: &[HeapWalk], heap: Option<u64>) -> Result<(), NoSuchHeap> {
 /// `heapdiag heaps --stat`: the `!heap -stat -h` histogram of one heap, or of each heap.
 pub fn heap_stat(
     dump: &Dump,
-    format: Format,
     heap: Option<u64>,
     limit: usize,
     symbols: &SymbolPath,
-) -> Result<String, NoSuchHeap> {
+) -> Result<HeapStatView, Error> {
     let (_, walks) = walk(dump, symbols);
     check_heap(&walks, heap)?;
-    let chosen: Vec<&HeapWalk> = walks
-        .iter()
-        .filter(|w| heap.is_none_or(|h| h == w.heap))
-        .collect();
-    type Stat = (
-        u64,
-        u64,
-        Vec<analysis::heaps::SizeRow>,
-        Vec<analysis::heaps::Component>,
-    );
-    let stats: Vec<Stat> = chosen
-        .iter()
-        .map(|w| {
-            let (busy, rows) = analysis::heaps::size_histogram(w.blocks.iter());
-            let components = if w.kind == HeapKind::Nt {
-                Vec::new()
-            } else {
-                analysis::heaps::summarize(w).components
-            };
-            (w.heap, busy, rows, components)
-        })
-        .collect();
-    Ok(match format {
-        Format::Json => to_json(
-            &stats
-                .iter()
-                .map(|(h, busy, rows, c)| heap_json::StatJson::new(Some(*h), *busy, rows, limit, c))
-                .collect::<Vec<_>>(),
-        ),
-        Format::Csv => {
-            let mut out = String::new();
-            for (i, (h, _, rows, _)) in stats.iter().enumerate() {
-                let body = csv::stat_csv(rows, limit);
-                let mut lines = body.lines();
-                let header = lines.next().unwrap_or_default();
-                if i == 0 {
-                    out.push_str(&format!("heap,{header}\n"));
-                }
-                for l in lines {
-                    out.push_str(&format!("{h:#x},{l}\n"));
-                }
-            }
-            out
-        }
-        Format::Text => stats
-            .iter()
-            .map(|(h, busy, rows, c)| heaps::stat_text(Some(*h), *busy, rows, limit, c))
-            .collect::<Vec<_>>()
-            .join("\n"),
-    })
+    let chosen = walks.iter().filter(|w| heap.is_none_or(|h| h == w.heap));
+    Ok(HeapStatView::new(chosen, limit))
 }
 
-/// `heapdiag blocks`: the blocks that pass `filter`, streamed to `out` (millions of lines).
-pub fn blocks(
-    dump: &Dump,
-    format: Format,
-    filter: &BlockFilter,
-    symbols: &SymbolPath,
-    out: &mut dyn Write,
-) -> Result<std::io::Result<()>, NoSuchHeap> {
+/// `heapdiag blocks`: the blocks that pass `filter` (selected while they are written).
+pub fn blocks(dump: &Dump, filter: BlockFilter, symbols: &SymbolPath) -> Result<BlocksView, Error> {
     let (_, walks) = walk(dump, symbols);
     check_heap(&walks, filter.heap)?;
-    let selected = analysis::blocks::select(&walks, filter);
-    Ok(match format {
-        Format::Json => {
-            let table = StackTable::collect(&dump.memory(), &walks);
-            let bits: std::collections::HashMap<u64, u32> =
-                walks.iter().map(|w| (w.heap, w.bits)).collect();
-            heap_json::write_blocks(out, selected.iter().copied(), |heap, b| {
-                table
-                    .get(bits.get(&heap).copied().unwrap_or(64), b.trace)
-                    .map(|s| s.frames.as_slice())
-            })
-        }
-        Format::Csv => csv::blocks_csv(out, selected.iter().copied()),
-        Format::Text => heaps::blocks_text(out, selected.iter().copied()),
-    })
-}
-
-/// `heapdiag block ADDR`: the block that holds `addr`, with its allocation stack; the flag says
-/// whether one does.
-pub fn block(dump: &Dump, format: Format, addr: u64, symbols: &SymbolPath) -> (String, bool) {
-    let (_, walks) = walk(dump, symbols);
-    let found = analysis::blocks::find(&walks, addr);
-    let bits = found.and_then(|(h, _)| walks.iter().find(|w| w.heap == h).map(|w| w.bits));
     let table = StackTable::collect(&dump.memory(), &walks);
-    let stack = found
-        .zip(bits)
-        .and_then(|((_, b), bits)| table.get(bits, b.trace))
-        .cloned();
-    let sym_table = StackTable::from_stacks(stack.iter().cloned().collect());
-    let sym = symbolizer(dump, &sym_table, symbols);
-    let text = match format {
-        Format::Json => to_json(&found.map(|(h, b)| {
-            heap_json::BlockJson::new(h, b).with_stack(stack.as_ref().map(|s| s.frames.as_slice()))
-        })),
-        _ => {
-            let mut t = heaps::block_text(addr, found, bits);
-            if let Some((_, b)) = found {
-                t.push_str(&match &stack {
-                    Some(s) => {
-                        let mut lines = String::from("    Allocation stack:\n");
-                        for &f in &s.frames {
-                            for l in sym.lines(f) {
-                                lines.push_str(&format!("        {f:#x} {l}\n"));
-                            }
-                        }
-                        lines
-                    }
-                    None if b.trace != 0 => {
-                        "    Allocation stack: its record is not readable\n".to_string()
-                    }
-                    None => {
-                        "    Allocation stack: none recorded (was +ust on when it was allocated?)\n"
-                            .to_string()
-                    }
-                });
-                for w in &sym.warnings {
-                    t.push_str(&format!("    Note: {w}\n"));
-                }
-            }
-            t
-        }
-    };
-    (text, found.is_some())
+    Ok(BlocksView::new(walks, filter, table))
 }
 
-/// The symbolizer for every frame of `table`.
-fn symbolizer(dump: &Dump, table: &StackTable, symbols: &SymbolPath) -> Symbolizer {
+/// `heapdiag block ADDR`: the block that holds `addr`, with its allocation stack.
+pub fn block(dump: &Dump, addr: u64, symbols: &SymbolPath) -> BlockView {
+    let (process, walks) = walk(dump, symbols);
+    let found = crate::analysis::blocks::find(&walks, addr).map(|(heap, b)| {
+        let bits = walks.iter().find(|w| w.heap == heap).map(|w| w.bits);
+        let table = StackTable::collect(&dump.memory(), &walks);
+        let recorded = bits.and_then(|bits| table.get(bits, b.trace)).cloned();
+        let sym = symbolizer(dump, recorded.iter().map(|s| s.frames.as_slice()), symbols);
+        let stack = match &recorded {
+            Some(s) => AllocationStack::Frames(FrameView::resolve_all(&sym, &s.frames)),
+            None if b.trace != 0 => AllocationStack::Unreadable,
+            None => AllocationStack::None(why_no_stack(dump, &process, b.state, b.internal)),
+        };
+        Found {
+            heap,
+            bits,
+            block: *b,
+            stack,
+            notes: sym.warnings,
+        }
+    });
+    BlockView {
+        asked: Hex(addr),
+        found,
+    }
+}
+
+/// Why a block has no allocation stack: the dump's reason when it has none at all, else (for a
+/// busy user block on a traced heap) [`UNTRACED`].
+fn why_no_stack(dump: &Dump, process: &Process, state: State, internal: bool) -> Option<String> {
+    let facts = Facts {
+        dump,
+        process,
+        health: None,
+    };
+    let reasons = capabilities::unmet(needs::BLOCK, facts);
+    if !reasons.is_empty() {
+        Some(reasons.join("; "))
+    } else if state == State::Busy && !internal {
+        Some(UNTRACED.to_string())
+    } else {
+        None
+    }
+}
+
+/// The symbolizer for the frames of `stacks`.
+fn symbolizer<'a>(
+    dump: &Dump,
+    stacks: impl Iterator<Item = &'a [u64]>,
+    symbols: &SymbolPath,
+) -> Symbolizer {
     let modules = ModuleMap::new(
         &dump.modules,
         dump.unloaded_modules.as_deref().unwrap_or(&[]),
     );
-    let frames = table.stacks.iter().flat_map(|s| s.frames.iter().copied());
-    Symbolizer::new(modules, symbols, frames)
+    Symbolizer::new(modules, symbols, stacks.flatten().copied())
 }
 
-/// Sentences about the traces for a report: why stacks are missing, PDBs refused.
-fn trace_notes(
-    dump: &Dump,
-    process: &Process,
-    top: &analysis::top::Top,
-    sym: &Symbolizer,
-) -> Vec<String> {
-    let mut notes = Vec::new();
-    let h = &top.health;
-    if h.traced_blocks == 0 {
-        let caps = capabilities::assess(dump, process, Some(h));
-        if let Some(c) = caps.iter().find(|c| c.key == "allocation_stacks") {
-            notes.push(if c.answer == capabilities::Answer::Yes {
-                "no busy block carries a stack record".to_string()
-            } else {
-                c.reason.clone()
-            });
+/// One dump walked and ranked: what `top` shows and each side of a `diff` holds.
+struct Ranked {
+    process: Process,
+    walks: Vec<HeapWalk>,
+    table: StackTable,
+    sym: Symbolizer,
+}
+
+impl Ranked {
+    fn new(dump: &Dump, symbols: &SymbolPath) -> Self {
+        let (process, walks) = walk(dump, symbols);
+        let table = StackTable::collect(&dump.memory(), &walks);
+        let sym = symbolizer(
+            dump,
+            table.stacks.iter().map(|s| s.frames.as_slice()),
+            symbols,
+        );
+        Ranked {
+            process,
+            walks,
+            table,
+            sym,
         }
+    }
+
+    fn rank(&self, skip: &SkipList, by: By) -> Top {
+        top::rank(&self.walks, &self.table, &self.sym, skip, by)
+    }
+
+    fn facts<'a>(&'a self, dump: &'a Dump, health: &'a TraceHealth) -> Facts<'a> {
+        Facts {
+            dump,
+            process: &self.process,
+            health: Some(health),
+        }
+    }
+
+    /// Whether any block carries a stack record.
+    fn traced(&self) -> bool {
+        self.walks
+            .iter()
+            .any(|w| w.blocks.iter().any(|b| b.trace != 0))
+    }
+}
+
+/// Sentences about the traces of a ranking: why stacks are missing, how many blocks have none,
+/// whether the database filled up, records that cannot be read, PDBs refused.
+fn trace_notes(t: &Top, facts: Facts<'_>, sym: &Symbolizer) -> Vec<String> {
+    let h = &t.health;
+    let mut notes = Vec::new();
+    if h.traced_blocks == 0 {
+        notes.extend(capabilities::unmet(needs::TOP, facts));
     }
     if h.untraced_on_traced_heaps > 0 {
         notes.push(format!(
-            "{} busy blocks on traced heaps have no stack: allocated before tracing started or when the stack database was full",
+            "{} busy blocks on traced heaps have no stack: {UNTRACED}",
             h.untraced_on_traced_heaps
         ));
     }
-    if h.traced_blocks > 0 && h.looks_full(process.app_world().bits) {
+    if h.traced_blocks > 0 && h.looks_full(facts.process.app_world().bits) {
         notes.push(format!(
             "the stack records take {} bytes, close to the database's default size: later allocations may not have been recorded",
             h.record_bytes
@@ -303,169 +267,72 @@ fn trace_notes(
     notes
 }
 
-/// `heapdiag top`: outstanding busy memory ranked `by` module, function, stack, size or heap.
-pub fn top(
-    dump: &Dump,
-    format: Format,
-    by: analysis::top::By,
-    limit: usize,
-    symbols: &SymbolPath,
-    skip: &[String],
-) -> String {
-    let (process, walks) = walk(dump, symbols);
-    let table = StackTable::collect(&dump.memory(), &walks);
-    let sym = symbolizer(dump, &table, symbols);
-    let skip = analysis::top::SkipList::new(skip);
-    let t = analysis::top::rank(&walks, &table, &sym, &skip, by);
-    let notes = trace_notes(dump, &process, &t, &sym);
-    match format {
-        Format::Json => to_json(&top::TopJson::new(&t, &sym, limit, &notes)),
-        Format::Csv => top::top_csv(&t, &sym, limit),
-        Format::Text => top::top_text(&t, &sym, limit, &notes),
-    }
+/// `heapdiag top`: outstanding busy memory ranked as `r` asks.
+pub fn top(dump: &Dump, r: &Ranking) -> TopView {
+    let d = Ranked::new(dump, &r.symbols);
+    let t = d.rank(&SkipList::new(&r.skip), r.by);
+    let notes = trace_notes(&t, d.facts(dump, &t.health), &d.sym);
+    TopView::new(&t, &d.sym, r.limit, notes)
 }
 
 /// `heapdiag symbols`: every loaded module with its PDB and where it was found, or why not
 /// (servers on the symbol path are asked for all of them).
-pub fn symbols(dump: &Dump, format: Format, path: &SymbolPath) -> String {
+pub fn symbols(dump: &Dump, path: &SymbolPath) -> SymbolsView {
     let modules = ModuleMap::new(&dump.modules, &[]);
     let all: Vec<usize> = (0..modules.len()).collect();
     let lookups = crate::stacks::symbols::look_up(&modules, &all, path);
-    match format {
-        Format::Json => to_json(&report::symbols::SymbolsJson::new(&modules, &lookups, path)),
-        _ => report::symbols::symbols_text(&modules, &lookups, path),
-    }
+    SymbolsView::new(&modules, &lookups, path)
 }
 
-/// Two dumps that cannot be compared, and why.
-#[derive(Debug)]
-pub struct Incomparable(pub String);
-
-/// What `diff` found, beyond its text: for the `--fail-over` gate.
-pub struct DiffOutcome {
-    /// The rendered view.
-    pub text: String,
-    /// Growth of busy heap bytes (after − before).
-    pub growth: i128,
-    /// The largest growth of one call stack (0 without stacks).
-    pub max_stack_growth: i128,
-}
-
-/// One dump's share of a diff.
-struct DiffSide {
-    walks: Vec<HeapWalk>,
-    table: StackTable,
-    sym: Symbolizer,
-    process: Process,
-    address: summary::AddressSummary,
-}
-
-fn diff_side(dump: &Dump, symbols: &SymbolPath) -> DiffSide {
-    let (process, walks) = walk(dump, symbols);
-    let table = StackTable::collect(&dump.memory(), &walks);
-    let sym = symbolizer(dump, &table, symbols);
-    let address = summary::summarize(&regions::classify(dump, &process));
-    DiffSide {
-        walks,
-        table,
-        sym,
-        process,
-        address,
-    }
-}
-
-fn ntdll_version(dump: &Dump) -> Option<String> {
-    dump.modules
-        .iter()
-        .find(|m| m.file_name().eq_ignore_ascii_case("ntdll.dll"))
-        .and_then(|m| m.version.clone())
-}
-
-/// `heapdiag diff OLD NEW`: what grew, by `by`, plus the address-usage tables. With
-/// `stack_growth`, the largest growth of one call stack is measured too (for a per-stack gate).
-#[allow(clippy::too_many_arguments)]
-pub fn diff(
-    old: &Dump,
-    new: &Dump,
-    format: Format,
-    by: analysis::top::By,
-    limit: usize,
-    symbols: &SymbolPath,
-    skip: &[String],
-    stack_growth: bool,
-) -> Result<DiffOutcome, Incomparable> {
-    use analysis::diff;
-    use analysis::top::{rank, By, SkipList};
-    let arch = |d: &Dump| d.system.as_ref().map(|s| s.arch.name());
-    if arch(old) != arch(new) {
-        return Err(Incomparable(format!(
-            "the dumps are of different architectures ({} and {}); compare dumps of the same program",
-            arch(old).unwrap_or_else(|| "unknown".into()),
-            arch(new).unwrap_or_else(|| "unknown".into())
-        )));
-    }
-    let (a, b) = rayon::join(|| diff_side(old, symbols), || diff_side(new, symbols));
-    let image = |s: &DiffSide, d: &Dump| {
-        s.process
-            .main_module(&d.modules)
-            .map(|m| m.file_name().to_ascii_lowercase())
-    };
-    if image(&a, old) != image(&b, new) {
-        return Err(Incomparable(format!(
-            "the dumps are of different programs ({} and {}); compare two dumps of the same program",
-            image(&a, old).unwrap_or_else(|| "unknown".into()),
-            image(&b, new).unwrap_or_else(|| "unknown".into())
-        )));
-    }
-    let mut notes = Vec::new();
-    let pid = |d: &Dump| d.misc.as_ref().and_then(|m| m.process_id);
-    if pid(old) != pid(new) {
-        notes.push(format!(
-            "the dumps come from two runs (process ids {} and {}): stacks are matched by module and offset",
-            pid(old).map_or("?".into(), |p| p.to_string()),
-            pid(new).map_or("?".into(), |p| p.to_string())
-        ));
-    }
-    if ntdll_version(old) != ntdll_version(new) {
-        notes.push(format!(
-            "ntdll differs ({} and {}): its frames may not match across the dumps",
-            ntdll_version(old).unwrap_or_else(|| "?".into()),
-            ntdll_version(new).unwrap_or_else(|| "?".into())
-        ));
-    }
-    let skip = SkipList::new(skip);
-    let traced = |s: &DiffSide| {
-        s.walks
+fn identity(dump: &Dump, process: &Process) -> Identity {
+    Identity {
+        arch: dump.system.as_ref().map(|s| s.arch.name()),
+        image: process
+            .main_module(&dump.modules)
+            .map(|m| m.file_name().to_ascii_lowercase()),
+        process_id: dump.misc.as_ref().and_then(|m| m.process_id),
+        ntdll: dump
+            .modules
             .iter()
-            .any(|w| w.blocks.iter().any(|b| b.trace != 0))
-    };
-    let mut by = by;
-    if matches!(by, By::Stack | By::Module | By::Function) && !(traced(&a) && traced(&b)) {
-        notes.push(format!(
-            "{} has no allocation stacks (+ust was off), so the diff is by size",
-            if traced(&a) {
-                "the newer dump"
-            } else {
-                "the older dump"
-            }
-        ));
-        by = By::Size;
+            .find(|m| m.file_name().eq_ignore_ascii_case("ntdll.dll"))
+            .and_then(|m| m.version.clone()),
     }
-    let heap_order = |s: &DiffSide| s.walks.iter().map(|w| w.heap).collect::<Vec<_>>();
-    let top_a = rank(&a.walks, &a.table, &a.sym, &skip, by);
-    let top_b = rank(&b.walks, &b.table, &b.sym, &skip, by);
+}
+
+/// `heapdiag diff OLD NEW`: what grew, ranked as `r` asks, plus the address-usage tables. With
+/// `stack_growth`, the largest growth of one call stack is measured too (for a per-stack gate).
+pub fn diff(old: &Dump, new: &Dump, r: &Ranking, stack_growth: bool) -> Result<DiffView, Error> {
+    let ids = (
+        identity(old, &Process::load(old)),
+        identity(new, &Process::load(new)),
+    );
+    diff::comparable(&ids.0, &ids.1).map_err(|m| Error::new(Exit::Incomparable, m))?;
+    let side = |d: &Dump| {
+        let ranked = Ranked::new(d, &r.symbols);
+        let address = summary::summarize(&regions::classify(d, &ranked.process));
+        (ranked, address)
+    };
+    let ((a, address_a), (b, address_b)) = rayon::join(|| side(old), || side(new));
+    let mut notes = diff::identity_notes(&ids.0, &ids.1);
+    let skip = SkipList::new(&r.skip);
+    let (by, lacking) = diff::effective_key(r.by, a.traced(), b.traced());
+    let (top_a, top_b) = (a.rank(&skip, by), b.rank(&skip, by));
+    if let Some(side) = lacking {
+        notes.push(fallback_note(side, (old, &a, &top_a), (new, &b, &top_b)));
+    }
+    let order = |d: &Ranked| d.walks.iter().map(|w| w.heap).collect::<Vec<_>>();
     let entries = diff::compare(
-        diff::side(&top_a, &a.sym, &heap_order(&a)),
-        diff::side(&top_b, &b.sym, &heap_order(&b)),
+        diff::side(&top_a, &a.sym, &order(&a)),
+        diff::side(&top_b, &b.sym, &order(&b)),
     );
     let max_stack_growth = if by == By::Stack {
-        entries.first().map_or(0, |e| e.delta_bytes().max(0))
-    } else if stack_growth && traced(&a) && traced(&b) {
-        let sa = rank(&a.walks, &a.table, &a.sym, &skip, By::Stack);
-        let sb = rank(&b.walks, &b.table, &b.sym, &skip, By::Stack);
-        diff::compare(diff::side(&sa, &a.sym, &[]), diff::side(&sb, &b.sym, &[]))
-            .first()
-            .map_or(0, |e| e.delta_bytes().max(0))
+        diff::max_growth(&entries)
+    } else if stack_growth && a.traced() && b.traced() {
+        let (sa, sb) = (a.rank(&skip, By::Stack), b.rank(&skip, By::Stack));
+        diff::max_growth(&diff::compare(
+            diff::side(&sa, &a.sym, &[]),
+            diff::side(&sb, &b.sym, &[]),
+        ))
     } else {
         0
     };
@@ -475,28 +342,44 @@ pub fn diff(
             notes.push(w.clone());
         }
     }
-    let address = diff::address_delta(&a.address, &b.address);
-    let totals = (
-        (top_a.health.busy_bytes, top_a.health.busy_blocks),
-        (top_b.health.busy_bytes, top_b.health.busy_blocks),
-    );
-    let view = report::diff::DiffView {
+    let busy = |t: &Top| Amount {
+        count: t.health.busy_blocks,
+        bytes: t.health.busy_bytes,
+    };
+    Ok(DiffView {
         by,
-        totals,
-        entries: &entries,
-        address: &address,
-        sym: (&a.sym, &b.sym),
-        notes: &notes,
-        limit,
-    };
-    let text = match format {
-        Format::Json => to_json(&report::diff::DiffJson::new(&view)),
-        Format::Csv => report::diff::diff_csv(&view),
-        Format::Text => report::diff::diff_text(&view),
-    };
-    Ok(DiffOutcome {
-        text,
-        growth: i128::from(totals.1 .0) - i128::from(totals.0 .0),
+        totals: Totals::new(busy(&top_a), busy(&top_b)),
+        entries: entries
+            .iter()
+            .take(r.limit)
+            .map(|e| DiffRow::new(e, by, (&a.sym, &b.sym)))
+            .collect(),
+        address: diff::address_delta(&address_a, &address_b),
+        notes,
+        more: entries.len().saturating_sub(r.limit),
         max_stack_growth,
     })
+}
+
+/// Why the diff fell back to size, in `info`'s words for the dump without stacks.
+fn fallback_note(side: Side, old: (&Dump, &Ranked, &Top), new: (&Dump, &Ranked, &Top)) -> String {
+    let (dump, d, t) = if side == Side::Older { old } else { new };
+    let reasons = capabilities::unmet(needs::DIFF, d.facts(dump, &t.health));
+    let why = if reasons.is_empty() {
+        "no busy block carries a stack record".to_string()
+    } else {
+        reasons.join("; ")
+    };
+    format!(
+        "the diff is by size because of the {} dump: {why}",
+        side.name()
+    )
+}
+
+/// `diff`'s `--fail-over` gate on a view: the error (exit code 1) when it trips.
+pub fn gate(view: &DiffView, limit: Option<u64>, per_stack: bool) -> Result<(), Error> {
+    match limit.and_then(|l| diff::gate(l, per_stack, view.totals.delta, view.max_stack_growth)) {
+        Some(m) => Err(Error::new(Exit::Gate, m)),
+        None => Ok(()),
+    }
 }

@@ -1,9 +1,10 @@
 //! heapdiag: offline analysis of Windows user-mode dumps.
 //!
 //! Data flows one way: [`dump`] (bytes, streams, address space) → [`process`] (TEBs, PEBs,
-//! heap lists) → [`regions`] (`!address` classification and summaries) and [`capabilities`]
-//! (what the dump can answer) → [`report`] (text, JSON, CSV). Lower layers never print and never
-//! know about higher ones.
+//! heap lists) → [`regions`] (`!address` classification and summaries), [`heap`] (walks) and
+//! [`capabilities`] (what the dump can answer) → [`stacks`] → [`analysis`] → [`view`] (one value
+//! per command, built by [`commands`]) → [`report`] (text, JSON, CSV). Lower layers never print
+//! and never know about higher ones.
 
 pub mod analysis;
 pub mod capabilities;
@@ -19,3 +20,5 @@ pub mod regions;
 pub mod report;
 pub mod stacks;
 pub mod symsrv;
+pub mod value;
+pub mod view;

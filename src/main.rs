@@ -1,14 +1,16 @@
-//! The `heapdiag` command line: parses arguments, wires the layers together, prints.
+//! The `heapdiag` command line: parses the arguments, calls a command, renders its view, exits
+//! with the README's exit code.
 
 use clap::{Args, Parser, Subcommand};
 use heapdiag::analysis::blocks::BlockFilter;
 use heapdiag::analysis::top::By;
-use heapdiag::commands::{self, Format};
+use heapdiag::commands::{self, Ranking};
 use heapdiag::dump::Dump;
-use heapdiag::error::Error;
+use heapdiag::error::{Error, Exit};
 use heapdiag::heap::{FrontEnd, State};
 use heapdiag::pdbfile::SymbolPath;
 use heapdiag::regions::filter::RegionFilter;
+use heapdiag::report::{render, Format, Render};
 use heapdiag::symsrv::{http::FetchOptions, SymbolOptions};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::Write;
@@ -28,150 +30,155 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Process facts and what this dump can and cannot answer.
-    Info {
-        /// The dump file (.dmp).
-        dump: PathBuf,
-        /// List every module.
-        #[arg(long)]
-        modules: bool,
-        /// Machine-readable output (see docs/json.md).
-        #[arg(long)]
-        json: bool,
-    },
+    Info(InfoArgs),
     /// Address-space usage, like WinDbg's `!address -summary`.
-    Address {
-        /// The dump file (.dmp).
-        dump: PathBuf,
-        /// List every region instead of the summary.
-        #[arg(long)]
-        regions: bool,
-        /// With --regions: keep regions matching these names, like `!address -f:` (comma-separated;
-        /// e.g. Heap,Stack or MEM_COMMIT or PAGE_READWRITE; names of one kind OR, kinds AND).
-        #[arg(short = 'f', long = "filter", value_name = "NAMES")]
-        filter: Vec<String>,
-        #[command(flatten)]
-        output: Output,
-    },
+    Address(AddressArgs),
     /// Every heap with its totals, like `!heap -s`; with --stat the size histogram, like `!heap -stat -h`.
-    Heaps {
-        /// The dump file (.dmp).
-        dump: PathBuf,
-        /// Busy blocks by requested size (count, total, % of busy bytes), largest total first.
-        #[arg(long)]
-        stat: bool,
-        /// With --stat: only this heap (address in hex, e.g. 0x700000 or 700000).
-        #[arg(long, value_name = "ADDR", value_parser = parse_address)]
-        heap: Option<u64>,
-        /// With --stat: at most this many sizes per heap.
-        #[arg(long, default_value_t = 20)]
-        limit: usize,
-        #[command(flatten)]
-        symbols: SymbolArgs,
-        #[command(flatten)]
-        output: Output,
-    },
+    Heaps(HeapsArgs),
     /// Heap blocks, with filters like `!heap -flt`.
-    Blocks {
-        /// The dump file (.dmp).
-        dump: PathBuf,
-        /// Only blocks of this heap (address in hex).
-        #[arg(long, value_name = "ADDR", value_parser = parse_address)]
-        heap: Option<u64>,
-        /// Only busy blocks.
-        #[arg(long, conflicts_with = "free")]
-        busy: bool,
-        /// Only free blocks.
-        #[arg(long)]
-        free: bool,
-        /// Only blocks of this front end.
-        #[arg(long, value_enum)]
-        front_end: Option<FrontEndArg>,
-        /// Requested size exactly, like `!heap -flt s` (decimal, or hex with 0x).
-        #[arg(long, value_parser = parse_size)]
-        size: Option<u64>,
-        /// Requested size within MIN..=MAX, like `!heap -flt r` (decimal, or hex with 0x).
-        #[arg(long, num_args = 2, value_names = ["MIN", "MAX"], value_parser = parse_size)]
-        size_range: Option<Vec<u64>>,
-        /// Include heap metadata (LFH user blocks and zones, range markers, the LFH front end).
-        #[arg(long)]
-        internal: bool,
-        #[command(flatten)]
-        symbols: SymbolArgs,
-        #[command(flatten)]
-        output: Output,
-    },
+    Blocks(BlocksArgs),
     /// Outstanding (busy) memory ranked by allocating module, function, call stack, size or heap,
     /// from the +ust allocation stacks (like UMDH / DebugDiag leak analysis).
-    Top {
-        /// The dump file (.dmp).
-        dump: PathBuf,
-        /// What to rank by.
-        #[arg(long, value_enum, default_value = "module")]
-        by: ByArg,
-        /// At most this many entries.
-        #[arg(long, default_value_t = 20)]
-        limit: usize,
-        #[command(flatten)]
-        symbols: SymbolArgs,
-        /// Also treat frames matching this pattern as allocator plumbing (`module!function` or a
-        /// function name, `*` wildcards; e.g. `mylib!PoolAlloc*`). Repeatable.
-        #[arg(long, value_name = "PATTERN")]
-        skip: Vec<String>,
-        #[command(flatten)]
-        output: Output,
-    },
+    Top(TopArgs),
     /// What grew between two dumps of the same program, by call stack, module, function, size or
     /// heap, plus the address-usage tables (like UMDH/Dhcmp, offline).
-    Diff {
-        /// The older dump.
-        old: PathBuf,
-        /// The newer dump.
-        new: PathBuf,
-        /// What to compare by.
-        #[arg(long, value_enum, default_value = "stack")]
-        by: ByArg,
-        /// At most this many changes.
-        #[arg(long, default_value_t = 20)]
-        limit: usize,
-        #[command(flatten)]
-        symbols: SymbolArgs,
-        /// Also treat frames matching this pattern as allocator plumbing. Repeatable.
-        #[arg(long, value_name = "PATTERN")]
-        skip: Vec<String>,
-        /// CI gate: exit with code 1 when busy heap memory grew by more than BYTES (decimal, or
-        /// hex with 0x).
-        #[arg(long, value_name = "BYTES", value_parser = parse_size)]
-        fail_over: Option<u64>,
-        /// With --fail-over: compare the growth of each call stack, not the total.
-        #[arg(long, requires = "fail_over")]
-        per_stack: bool,
-        #[command(flatten)]
-        output: Output,
-    },
+    Diff(DiffArgs),
+    /// The heap block that holds an address, like `!heap -p -a` (exit code 5 when none does).
+    Block(BlockArgs),
     /// Every module with its PDB (name, GUID, age) and where it was found, or why not, like `lm`
     /// with `!sym noisy`; downloads from the symbol servers on the path.
-    Symbols {
-        /// The dump file (.dmp).
-        dump: PathBuf,
-        #[command(flatten)]
-        symbols: SymbolArgs,
-        /// Machine-readable JSON (see docs/json.md).
-        #[arg(long)]
-        json: bool,
-    },
-    /// The heap block that holds an address, like `!heap -p -a` (exit code 5 when none does).
-    Block {
-        /// The dump file (.dmp).
-        dump: PathBuf,
-        /// Any address inside the block (hex, e.g. 0x70bce5, 70bce5 or 0000015d`85bb0000).
-        #[arg(value_parser = parse_address)]
-        address: u64,
-        #[command(flatten)]
-        symbols: SymbolArgs,
-        /// Machine-readable JSON: the block, or null.
-        #[arg(long)]
-        json: bool,
-    },
+    Symbols(SymbolsArgs),
+}
+
+/// `heapdiag info`.
+#[derive(Args)]
+struct InfoArgs {
+    /// The dump file (.dmp).
+    dump: PathBuf,
+    /// List every module.
+    #[arg(long)]
+    modules: bool,
+    /// Machine-readable output (see docs/json.md).
+    #[arg(long)]
+    json: bool,
+}
+
+/// `heapdiag address`.
+#[derive(Args)]
+struct AddressArgs {
+    /// The dump file (.dmp).
+    dump: PathBuf,
+    /// List every region instead of the summary.
+    #[arg(long)]
+    regions: bool,
+    /// With --regions: keep regions matching these names, like `!address -f:` (comma-separated;
+    /// e.g. Heap,Stack or MEM_COMMIT or PAGE_READWRITE; names of one kind OR, kinds AND).
+    #[arg(
+        short = 'f',
+        long = "filter",
+        value_name = "NAMES",
+        requires = "regions"
+    )]
+    filter: Vec<String>,
+    #[command(flatten)]
+    output: Output,
+}
+
+/// `heapdiag heaps`.
+#[derive(Args)]
+struct HeapsArgs {
+    /// The dump file (.dmp).
+    dump: PathBuf,
+    /// Busy blocks by requested size (count, total, % of busy bytes), largest total first.
+    #[arg(long)]
+    stat: bool,
+    /// With --stat: only this heap (address in hex, e.g. 0x700000 or 700000).
+    #[arg(long, value_name = "ADDR", value_parser = parse_address, requires = "stat")]
+    heap: Option<u64>,
+    /// With --stat: at most this many sizes per heap.
+    #[arg(long, default_value_t = 20)]
+    limit: usize,
+    #[command(flatten)]
+    symbols: SymbolArgs,
+    #[command(flatten)]
+    output: Output,
+}
+
+/// `heapdiag blocks`.
+#[derive(Args)]
+struct BlocksArgs {
+    /// The dump file (.dmp).
+    dump: PathBuf,
+    #[command(flatten)]
+    filter: BlockFilterArgs,
+    #[command(flatten)]
+    symbols: SymbolArgs,
+    #[command(flatten)]
+    output: Output,
+}
+
+/// `heapdiag top`.
+#[derive(Args)]
+struct TopArgs {
+    /// The dump file (.dmp).
+    dump: PathBuf,
+    /// What to rank by.
+    #[arg(long, value_enum, default_value = "module")]
+    by: ByArg,
+    #[command(flatten)]
+    ranking: RankArgs,
+    #[command(flatten)]
+    output: Output,
+}
+
+/// `heapdiag diff`.
+#[derive(Args)]
+struct DiffArgs {
+    /// The older dump.
+    old: PathBuf,
+    /// The newer dump.
+    new: PathBuf,
+    /// What to compare by.
+    #[arg(long, value_enum, default_value = "stack")]
+    by: ByArg,
+    #[command(flatten)]
+    ranking: RankArgs,
+    /// CI gate: exit with code 1 when busy heap memory grew by more than BYTES (decimal, or
+    /// hex with 0x).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    fail_over: Option<u64>,
+    /// With --fail-over: compare the growth of each call stack, not the total.
+    #[arg(long, requires = "fail_over")]
+    per_stack: bool,
+    #[command(flatten)]
+    output: Output,
+}
+
+/// `heapdiag block`.
+#[derive(Args)]
+struct BlockArgs {
+    /// The dump file (.dmp).
+    dump: PathBuf,
+    /// Any address inside the block (hex, e.g. 0x70bce5, 70bce5 or 0000015d`85bb0000).
+    #[arg(value_parser = parse_address)]
+    address: u64,
+    #[command(flatten)]
+    symbols: SymbolArgs,
+    /// Machine-readable JSON: the block, or null.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `heapdiag symbols`.
+#[derive(Args)]
+struct SymbolsArgs {
+    /// The dump file (.dmp).
+    dump: PathBuf,
+    #[command(flatten)]
+    symbols: SymbolArgs,
+    /// Machine-readable JSON (see docs/json.md).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -187,28 +194,101 @@ struct SymbolArgs {
     offline: bool,
     /// The longest wait for a symbol server (connection, answer, or between two pieces of a
     /// download); a whole file gets at most 15 times this.
-    #[arg(long, value_name = "SECONDS", default_value_t = 20.0)]
-    symbol_timeout: f64,
+    #[arg(long, value_name = "SECONDS", default_value = "20", value_parser = parse_timeout)]
+    symbol_timeout: Duration,
 }
 
 impl SymbolArgs {
-    fn path(&self) -> Result<SymbolPath, Failure> {
-        if !(self.symbol_timeout > 0.0 && self.symbol_timeout <= 3600.0) {
-            return Err(Failure::Usage(
-                "--symbol-timeout must be more than 0 and at most 3600 seconds".into(),
-            ));
-        }
+    fn path(&self) -> SymbolPath {
         let mut texts = self.paths.clone();
         texts.extend(std::env::var("_NT_SYMBOL_PATH").ok());
         let options = SymbolOptions {
             offline: self.offline,
             fetch: FetchOptions {
-                timeout: Duration::from_secs_f64(self.symbol_timeout),
+                timeout: self.symbol_timeout,
                 progress: Some(|line| eprintln!("heapdiag: {line}")),
                 ..FetchOptions::default()
             },
         };
-        Ok(SymbolPath::with_options(&texts, options))
+        SymbolPath::with_options(&texts, options)
+    }
+}
+
+/// Seconds, more than 0 and at most an hour.
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    match s.trim().parse::<f64>() {
+        Ok(t) if t > 0.0 && t <= 3600.0 => Ok(Duration::from_secs_f64(t)),
+        _ => Err(format!(
+            "'{s}' is not a number of seconds (more than 0, at most 3600)"
+        )),
+    }
+}
+
+/// `blocks`' filters, like `!heap -flt`.
+#[derive(Args)]
+struct BlockFilterArgs {
+    /// Only blocks of this heap (address in hex).
+    #[arg(long, value_name = "ADDR", value_parser = parse_address)]
+    heap: Option<u64>,
+    /// Only busy blocks.
+    #[arg(long, conflicts_with = "free")]
+    busy: bool,
+    /// Only free blocks.
+    #[arg(long)]
+    free: bool,
+    /// Only blocks of this front end.
+    #[arg(long, value_enum)]
+    front_end: Option<FrontEndArg>,
+    /// Requested size exactly, like `!heap -flt s` (decimal, or hex with 0x).
+    #[arg(long, value_parser = parse_size)]
+    size: Option<u64>,
+    /// Requested size within MIN..=MAX, like `!heap -flt r` (decimal, or hex with 0x).
+    #[arg(long, num_args = 2, value_names = ["MIN", "MAX"], value_parser = parse_size)]
+    size_range: Option<Vec<u64>>,
+    /// Include heap metadata (LFH user blocks and zones, range markers, the LFH front end).
+    #[arg(long)]
+    internal: bool,
+}
+
+impl From<BlockFilterArgs> for BlockFilter {
+    fn from(a: BlockFilterArgs) -> BlockFilter {
+        BlockFilter {
+            heap: a.heap,
+            state: match (a.busy, a.free) {
+                (true, _) => Some(State::Busy),
+                (_, true) => Some(State::Free),
+                _ => None,
+            },
+            front_end: a.front_end.map(FrontEnd::from),
+            size: a.size,
+            size_range: a.size_range.map(|v| (v[0], v[1])),
+            internal: a.internal,
+        }
+    }
+}
+
+/// The options `top` and `diff` share (each has its own `--by`, whose defaults differ).
+#[derive(Args)]
+struct RankArgs {
+    /// At most this many entries.
+    #[arg(long, default_value_t = 20)]
+    limit: usize,
+    #[command(flatten)]
+    symbols: SymbolArgs,
+    /// Also treat frames matching this pattern as allocator plumbing (`module!function` or a
+    /// function name, `*` wildcards; e.g. `mylib!PoolAlloc*`). Repeatable.
+    #[arg(long, value_name = "PATTERN")]
+    skip: Vec<String>,
+}
+
+impl RankArgs {
+    fn ranking(self, by: ByArg) -> Ranking {
+        Ranking {
+            by: by.into(),
+            limit: self.limit,
+            symbols: self.symbols.path(),
+            skip: self.skip,
+        }
     }
 }
 
@@ -243,6 +323,18 @@ enum FrontEndArg {
     PageHeap,
 }
 
+impl From<FrontEndArg> for FrontEnd {
+    fn from(f: FrontEndArg) -> FrontEnd {
+        match f {
+            FrontEndArg::Backend => FrontEnd::Backend,
+            FrontEndArg::Lfh => FrontEnd::Lfh,
+            FrontEndArg::Large => FrontEnd::Large,
+            FrontEndArg::Vs => FrontEnd::Vs,
+            FrontEndArg::PageHeap => FrontEnd::PageHeap,
+        }
+    }
+}
+
 /// An address: hex, with or without `0x`, WinDbg's backtick allowed.
 fn parse_address(s: &str) -> Result<u64, String> {
     let t = s
@@ -272,6 +364,12 @@ struct Output {
     /// CSV.
     #[arg(long)]
     csv: bool,
+}
+
+impl Output {
+    fn format(&self) -> Format {
+        format(self.json, self.csv)
+    }
 }
 
 /// The system allocator, counting live and peak bytes so that `HEAPDIAG_MEMSTATS=1` can report
@@ -332,57 +430,14 @@ fn real_main() -> ExitCode {
     let result = run(cli, &mut stdout);
     // A closed pipe (`| head`) is not an error worth reporting.
     let _ = stdout.flush();
-    match result {
-        Ok(text) => {
-            let _ = stdout.write_all(text.as_bytes());
-            let _ = stdout.flush();
-            ExitCode::SUCCESS
-        }
-        Err(Failure::Dump(e)) => {
+    let exit = match result {
+        Ok(exit) => exit,
+        Err(e) => {
             eprintln!("heapdiag: {e}");
-            ExitCode::from(e.exit_code() as u8)
+            e.exit
         }
-        Err(Failure::Usage(m)) => {
-            eprintln!("heapdiag: {m}");
-            ExitCode::from(2)
-        }
-        Err(Failure::NotFound(text)) => {
-            let _ = std::io::stdout().lock().write_all(text.as_bytes());
-            ExitCode::from(5)
-        }
-        Err(Failure::Incomparable(m)) => {
-            eprintln!("heapdiag: {m}");
-            ExitCode::from(6)
-        }
-        Err(Failure::Gate(text, m)) => {
-            let _ = std::io::stdout().lock().write_all(text.as_bytes());
-            eprintln!("heapdiag: {m}");
-            ExitCode::from(1)
-        }
-    }
-}
-
-enum Failure {
-    Dump(Error),
-    Usage(String),
-    /// The answer is "not there": printed, with exit code 5.
-    NotFound(String),
-    /// Two dumps that cannot be compared: exit code 6.
-    Incomparable(String),
-    /// The `--fail-over` gate tripped: the output, and why (exit code 1).
-    Gate(String, String),
-}
-
-impl From<commands::NoSuchHeap> for Failure {
-    fn from(e: commands::NoSuchHeap) -> Self {
-        Failure::Usage(e.0)
-    }
-}
-
-impl From<Error> for Failure {
-    fn from(e: Error) -> Self {
-        Failure::Dump(e)
-    }
+    };
+    ExitCode::from(exit.code())
 }
 
 fn format(json: bool, csv: bool) -> Format {
@@ -395,182 +450,92 @@ fn format(json: bool, csv: bool) -> Format {
     }
 }
 
-/// Run a command: small views come back as text; large ones (`blocks`) are streamed to `out`.
-fn run(cli: Cli, out: &mut dyn Write) -> Result<String, Failure> {
+/// Write `view`; write errors (a closed pipe) end the output quietly.
+fn show<V: Render>(view: &V, format: Format, out: &mut dyn Write) -> Result<Exit, Error> {
+    let _ = render(view, format, out);
+    Ok(Exit::Success)
+}
+
+/// Run a command and render its view to `out`; the result says how the run ends.
+fn run(cli: Cli, out: &mut dyn Write) -> Result<Exit, Error> {
     match cli.command {
-        Command::Info {
-            dump,
-            modules,
-            json,
-        } => {
-            let dump = Dump::open(&dump)?;
-            Ok(commands::info(&dump, format(json, false), modules))
+        Command::Info(a) => a.run(out),
+        Command::Address(a) => a.run(out),
+        Command::Heaps(a) => a.run(out),
+        Command::Blocks(a) => a.run(out),
+        Command::Top(a) => a.run(out),
+        Command::Diff(a) => a.run(out),
+        Command::Block(a) => a.run(out),
+        Command::Symbols(a) => a.run(out),
+    }
+}
+
+impl InfoArgs {
+    fn run(self, out: &mut dyn Write) -> Result<Exit, Error> {
+        let view = commands::info(&Dump::open(&self.dump)?, self.modules);
+        show(&view, format(self.json, false), out)
+    }
+}
+
+impl AddressArgs {
+    fn run(self, out: &mut dyn Write) -> Result<Exit, Error> {
+        let filter = RegionFilter::parse(&self.filter).map_err(|m| Error::new(Exit::Usage, m))?;
+        let view = commands::address(&Dump::open(&self.dump)?, self.regions, &filter);
+        show(&view, self.output.format(), out)
+    }
+}
+
+impl HeapsArgs {
+    fn run(self, out: &mut dyn Write) -> Result<Exit, Error> {
+        let (dump, symbols) = (Dump::open(&self.dump)?, self.symbols.path());
+        if self.stat {
+            let view = commands::heap_stat(&dump, self.heap, self.limit, &symbols)?;
+            show(&view, self.output.format(), out)
+        } else {
+            show(&commands::heaps(&dump, &symbols), self.output.format(), out)
         }
-        Command::Address {
-            dump,
-            regions,
-            filter,
-            output,
-        } => {
-            let filter = RegionFilter::parse(&filter).map_err(Failure::Usage)?;
-            if !filter.is_empty() && !regions {
-                return Err(Failure::Usage("--filter applies to --regions".into()));
-            }
-            let dump = Dump::open(&dump)?;
-            Ok(commands::address(
-                &dump,
-                format(output.json, output.csv),
-                regions,
-                &filter,
-            ))
-        }
-        Command::Heaps {
-            dump,
-            stat,
-            heap,
-            limit,
-            symbols,
-            output,
-        } => {
-            if heap.is_some() && !stat {
-                return Err(Failure::Usage("--heap applies to --stat".into()));
-            }
-            let dump = Dump::open(&dump)?;
-            let f = format(output.json, output.csv);
-            let symbols = symbols.path()?;
-            if stat {
-                Ok(commands::heap_stat(&dump, f, heap, limit, &symbols)?)
-            } else {
-                Ok(commands::heaps(&dump, f, &symbols))
-            }
-        }
-        Command::Blocks {
-            dump,
-            heap,
-            busy,
-            free,
-            front_end,
-            size,
-            size_range,
-            internal,
-            symbols,
-            output,
-        } => {
-            let filter = BlockFilter {
-                heap,
-                state: if busy {
-                    Some(State::Busy)
-                } else if free {
-                    Some(State::Free)
-                } else {
-                    None
-                },
-                front_end: front_end.map(|f| match f {
-                    FrontEndArg::Backend => FrontEnd::Backend,
-                    FrontEndArg::Lfh => FrontEnd::Lfh,
-                    FrontEndArg::Large => FrontEnd::Large,
-                    FrontEndArg::Vs => FrontEnd::Vs,
-                    FrontEndArg::PageHeap => FrontEnd::PageHeap,
-                }),
-                size,
-                size_range: size_range.map(|v| (v[0], v[1])),
-                internal,
-            };
-            let dump = Dump::open(&dump)?;
-            // Write errors (a closed pipe) end the output quietly.
-            let _ = commands::blocks(
-                &dump,
-                format(output.json, output.csv),
-                &filter,
-                &symbols.path()?,
-                out,
-            )?;
-            Ok(String::new())
-        }
-        Command::Top {
-            dump,
-            by,
-            limit,
-            symbols,
-            skip,
-            output,
-        } => {
-            let dump = Dump::open(&dump)?;
-            Ok(commands::top(
-                &dump,
-                format(output.json, output.csv),
-                by.into(),
-                limit,
-                &symbols.path()?,
-                &skip,
-            ))
-        }
-        Command::Diff {
-            old,
-            new,
-            by,
-            limit,
-            symbols,
-            skip,
-            fail_over,
-            per_stack,
-            output,
-        } => {
-            let old = Dump::open(&old)?;
-            let new = Dump::open(&new)?;
-            let outcome = commands::diff(
-                &old,
-                &new,
-                format(output.json, output.csv),
-                by.into(),
-                limit,
-                &symbols.path()?,
-                &skip,
-                per_stack,
-            )
-            .map_err(|e| Failure::Incomparable(e.0))?;
-            match fail_over {
-                Some(limit) if per_stack && outcome.max_stack_growth > i128::from(limit) => {
-                    Err(Failure::Gate(
-                        outcome.text,
-                        format!(
-                            "a call stack grew by {} bytes, over --fail-over {limit}",
-                            outcome.max_stack_growth
-                        ),
-                    ))
-                }
-                Some(limit) if !per_stack && outcome.growth > i128::from(limit) => {
-                    Err(Failure::Gate(
-                        outcome.text,
-                        format!(
-                            "busy heap memory grew by {} bytes, over --fail-over {limit}",
-                            outcome.growth
-                        ),
-                    ))
-                }
-                _ => Ok(outcome.text),
-            }
-        }
-        Command::Symbols {
-            dump,
-            symbols,
-            json,
-        } => {
-            let symbols = symbols.path()?;
-            let dump = Dump::open(&dump)?;
-            Ok(commands::symbols(&dump, format(json, false), &symbols))
-        }
-        Command::Block {
-            dump,
-            address,
-            symbols,
-            json,
-        } => {
-            let dump = Dump::open(&dump)?;
-            match commands::block(&dump, format(json, false), address, &symbols.path()?) {
-                (text, true) => Ok(text),
-                (text, false) => Err(Failure::NotFound(text)),
-            }
-        }
+    }
+}
+
+impl BlocksArgs {
+    fn run(self, out: &mut dyn Write) -> Result<Exit, Error> {
+        let dump = Dump::open(&self.dump)?;
+        let view = commands::blocks(&dump, self.filter.into(), &self.symbols.path())?;
+        show(&view, self.output.format(), out)
+    }
+}
+
+impl TopArgs {
+    fn run(self, out: &mut dyn Write) -> Result<Exit, Error> {
+        let view = commands::top(&Dump::open(&self.dump)?, &self.ranking.ranking(self.by));
+        show(&view, self.output.format(), out)
+    }
+}
+
+impl DiffArgs {
+    fn run(self, out: &mut dyn Write) -> Result<Exit, Error> {
+        let (old, new) = (Dump::open(&self.old)?, Dump::open(&self.new)?);
+        let ranking = self.ranking.ranking(self.by);
+        let view = commands::diff(&old, &new, &ranking, self.per_stack)?;
+        show(&view, self.output.format(), out)?;
+        commands::gate(&view, self.fail_over, self.per_stack).map(|()| Exit::Success)
+    }
+}
+
+impl BlockArgs {
+    fn run(self, out: &mut dyn Write) -> Result<Exit, Error> {
+        let view = commands::block(&Dump::open(&self.dump)?, self.address, &self.symbols.path());
+        show(&view, format(self.json, false), out)?;
+        Ok(match view.found {
+            Some(_) => Exit::Success,
+            None => Exit::NotAnswerable,
+        })
+    }
+}
+
+impl SymbolsArgs {
+    fn run(self, out: &mut dyn Write) -> Result<Exit, Error> {
+        let view = commands::symbols(&Dump::open(&self.dump)?, &self.symbols.path());
+        show(&view, format(self.json, false), out)
     }
 }

@@ -8,10 +8,11 @@ use common::*;
 use dumpwriter::fixtures;
 use heapdiag::analysis::blocks::BlockFilter;
 use heapdiag::analysis::top::By;
-use heapdiag::commands::{self, Format};
+use heapdiag::commands::{self, Ranking};
 use heapdiag::dump::Dump;
 use heapdiag::pdbfile::SymbolPath;
 use heapdiag::regions::filter::RegionFilter;
+use heapdiag::report::{render, Format, Render};
 use heapdiag::symsrv::SymbolOptions;
 use predicates::str::contains;
 use std::path::Path;
@@ -186,57 +187,59 @@ fn mutate(rng: &mut Rng, input: &[u8]) -> Vec<u8> {
 }
 
 fn run_every_view(name: &str, bytes: Vec<u8>) {
-    if let Ok(dump) = Dump::from_bytes(Path::new(name), bytes) {
-        let none = RegionFilter::default();
-        let heap = RegionFilter::parse(&["Heap,Stack", "MEM_COMMIT"]).unwrap();
-        let all_blocks = BlockFilter {
-            internal: true,
-            ..BlockFilter::default()
-        };
-        for f in [Format::Text, Format::Json, Format::Csv] {
-            commands::info(&dump, f, true);
-            commands::address(&dump, f, false, &none);
-            commands::address(&dump, f, true, &heap);
-            commands::heaps(&dump, f, &SymbolPath::default());
-            let _ = commands::heap_stat(&dump, f, None, 20, &SymbolPath::default());
-            let _ = commands::blocks(
-                &dump,
-                f,
-                &all_blocks,
-                &SymbolPath::default(),
-                &mut std::io::sink(),
-            );
-        }
-        commands::block(&dump, Format::Text, 0x1234_5678, &SymbolPath::default());
-        // Damaged CodeView names go through the name checks and a folder lookup (offline: a
-        // symbol server is on the path but never asked; nothing is written).
-        let folder = std::env::temp_dir().join("heapdiag-bad-input-no-such-folder");
-        let syms = SymbolPath::with_options(
-            &[
-                folder.display().to_string(),
-                format!("srv*{}*http://127.0.0.1:9", folder.display()),
-            ],
-            SymbolOptions {
-                offline: true,
-                ..SymbolOptions::default()
-            },
-        );
-        for f in [Format::Text, Format::Json] {
-            commands::symbols(&dump, f, &syms);
-        }
-        for by in [By::Module, By::Function, By::Stack] {
-            commands::top(&dump, Format::Text, by, 20, &SymbolPath::default(), &[]);
-        }
-        let _ = commands::diff(
-            &dump,
-            &dump,
-            Format::Json,
-            By::Stack,
-            20,
-            &SymbolPath::default(),
-            &[],
-            true,
-        );
+    let Ok(dump) = Dump::from_bytes(Path::new(name), bytes) else {
+        return;
+    };
+    let none = RegionFilter::default();
+    let heap = RegionFilter::parse(&["Heap,Stack", "MEM_COMMIT"]).unwrap();
+    let all_blocks = BlockFilter {
+        internal: true,
+        ..BlockFilter::default()
+    };
+    let symbols = SymbolPath::default();
+    let ranking = |by| Ranking {
+        by,
+        limit: 20,
+        skip: Vec::new(),
+        symbols: SymbolPath::default(),
+    };
+    every_format(&commands::info(&dump, true));
+    every_format(&commands::address(&dump, false, &none));
+    every_format(&commands::address(&dump, true, &heap));
+    every_format(&commands::heaps(&dump, &symbols));
+    every_format(&commands::block(&dump, 0x1234_5678, &symbols));
+    if let Ok(v) = commands::heap_stat(&dump, None, 20, &symbols) {
+        every_format(&v);
+    }
+    if let Ok(v) = commands::blocks(&dump, all_blocks, &symbols) {
+        every_format(&v);
+    }
+    for by in [By::Module, By::Function, By::Stack] {
+        every_format(&commands::top(&dump, &ranking(by)));
+    }
+    if let Ok(v) = commands::diff(&dump, &dump, &ranking(By::Stack), true) {
+        every_format(&v);
+    }
+    // Damaged CodeView names go through the name checks and a folder lookup (offline: a symbol
+    // server is on the path but never asked; nothing is written).
+    let folder = std::env::temp_dir().join("heapdiag-bad-input-no-such-folder");
+    let offline = SymbolPath::with_options(
+        &[
+            folder.display().to_string(),
+            format!("srv*{}*http://127.0.0.1:9", folder.display()),
+        ],
+        SymbolOptions {
+            offline: true,
+            ..SymbolOptions::default()
+        },
+    );
+    every_format(&commands::symbols(&dump, &offline));
+}
+
+/// Render `view` in every format (into nothing).
+fn every_format<V: Render>(view: &V) {
+    for f in [Format::Text, Format::Json, Format::Csv] {
+        render(view, f, &mut std::io::sink()).unwrap();
     }
 }
 

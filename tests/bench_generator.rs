@@ -25,7 +25,7 @@ fn busy(leak: u64) -> (u64, u64) {
     for w in &walks {
         let s = summarize(w);
         assert!(s.corruptions.is_empty(), "{:?}", s.corruptions.first());
-        assert_eq!(s.unexplained, 0);
+        assert_eq!(s.coverage.unexplained, 0);
         found += s.busy_blocks;
     }
     // Four NT heaps and 24 segment heaps.

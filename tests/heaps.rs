@@ -424,7 +424,7 @@ fn an_unknown_build_says_so_and_its_pdb_gives_the_layout_and_the_key() {
     assert!(
         h["notes"]
             .to_string()
-            .contains("ntdll 10.0.26100 is newer than"),
+            .contains("ntdll 10.0.29000 is newer than"),
         "{}",
         h["notes"]
     );
@@ -508,7 +508,8 @@ fn segment_heap_case(name: &str) {
             );
         }
     }
-    // Damage the second VS chunk's encoded size: it is reported, the chunks before it stay.
+    // Damage the second VS chunk's encoded size: it is reported at its own header, and only that
+    // chunk is lost: the walk resumes at the next chunk that chains to the subsegment's end.
     let (mut dump, _) = (dumpwriter::fixtures::by_name(name).unwrap().build)();
     let second = seg
         .blocks
@@ -538,21 +539,34 @@ fn segment_heap_case(name: &str) {
         "vs",
         "--json",
     ]);
-    assert_eq!(
-        blocks.as_array().unwrap().len(),
-        1,
-        "only the chunk before the damage"
-    );
+    let got: Vec<&str> = blocks
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["entry"].as_str().unwrap())
+        .collect();
+    let want: Vec<String> = seg
+        .blocks
+        .iter()
+        .filter(|b| b.front_end == "vs" && b.entry != second.entry)
+        .map(|b| hex(b.entry))
+        .collect();
+    assert_eq!(got, want, "every VS chunk but the damaged one");
 }
 
 #[test]
 fn page_heaps_are_walked_with_their_stacks_and_damage_is_reported() {
-    for name in ["pageheap-win10-x64.dmp", "pageheap-win7-x86.dmp"] {
+    for name in [
+        "pageheap-win10-x64.dmp",
+        "pageheap-win10-x86.dmp",
+        "pageheap-win7-x86.dmp",
+    ] {
         let path = fixture(name);
         let p = path.to_str().unwrap();
         let facts = facts(name);
-        let page = &facts.heaps[1];
-        let h = &json(&["heaps", p, "--json"])[1];
+        // Page heap A (full) and its normal heap, page heap B (light) and its normal heap.
+        let page = &facts.heaps[0];
+        let h = &json(&["heaps", p, "--json"])[0];
         assert_eq!(h["type"], "page heap", "{name}");
         assert_eq!(h["walked"], true, "{name}");
         assert_eq!(h["busy_blocks"].as_u64(), Some(5), "{name}");
@@ -594,10 +608,15 @@ fn page_heaps_are_walked_with_their_stacks_and_damage_is_reported() {
             .iter()
             .find(|u| u["name"] == "PageHeap")
             .unwrap_or_else(|| panic!("{name}: no PageHeap usage"));
-        assert_eq!(ph["regions"].as_u64(), Some(1), "{name}");
+        assert_eq!(ph["regions"].as_u64(), Some(2), "{name}");
         assert_eq!(
             ph["bytes"].as_u64(),
-            Some(page.segments[0].1 - page.segments[0].0)
+            Some(
+                [&facts.heaps[0], &facts.heaps[2]]
+                    .iter()
+                    .map(|h| h.segments[0].1 - h.segments[0].0)
+                    .sum()
+            )
         );
         let info = json(&["info", p, "--json"]);
         assert_eq!(answer(&info, "allocation_stacks"), "yes", "{name}");
@@ -626,7 +645,7 @@ fn page_heaps_are_walked_with_their_stacks_and_damage_is_reported() {
         dump.memory.write_ptr(bits, second_free, first_free);
         let bad = write_temp(&format!("damaged-{name}"), &dump.to_bytes());
         let b = bad.to_str().unwrap();
-        let h = &json(&["heaps", b, "--json"])[1];
+        let h = &json(&["heaps", b, "--json"])[0];
         let whats: Vec<&str> = h["corruptions"]
             .as_array()
             .unwrap()
@@ -646,7 +665,7 @@ fn page_heaps_are_walked_with_their_stacks_and_damage_is_reported() {
         assert_eq!(h["free_blocks"].as_u64(), Some(2), "{name}");
 
         // A light page-heap block whose information claims more than its block holds.
-        let light = facts.heaps[0]
+        let light = facts.heaps[3]
             .blocks
             .iter()
             .find(|b| b.front_end == "pageheap" && b.busy)
@@ -656,7 +675,7 @@ fn page_heaps_are_walked_with_their_stacks_and_damage_is_reported() {
         dump.memory
             .write_ptr(bits, info_at + 2 * u64::from(bits / 8), 0x7fff_0000);
         let bad = write_temp(&format!("light-{name}"), &dump.to_bytes());
-        let h = &json(&["heaps", bad.to_str().unwrap(), "--json"])[0];
+        let h = &json(&["heaps", bad.to_str().unwrap(), "--json"])[3];
         let c = &h["corruptions"][0];
         assert_eq!(c["address"], hex(info_at), "{name}: {}", h["corruptions"]);
         assert!(c["what"].as_str().unwrap().contains("light page heap"));
@@ -671,7 +690,7 @@ fn page_heaps_are_walked_with_their_stacks_and_damage_is_reported() {
         };
         dump.memory.write_ptr(bits, table_root, top);
         let bad = write_temp(&format!("wild-root-{name}"), &dump.to_bytes());
-        let h = &json(&["heaps", bad.to_str().unwrap(), "--json"])[1];
+        let h = &json(&["heaps", bad.to_str().unwrap(), "--json"])[0];
         assert_eq!(h["busy_blocks"].as_u64(), Some(0), "{name}");
         assert!(
             h["notes"].to_string().contains("is not in the dump"),
@@ -943,4 +962,105 @@ fn contexts_found_by_shape_say_so_and_an_implausible_assumed_tree_is_not_listed(
         ).as_str()),
         "{notes:?}"
     );
+}
+
+#[test]
+fn healthy_fixture_heaps_walk_clean_and_segment_heaps_commit_what_the_region_table_says() {
+    for f in HEAPS
+        .iter()
+        .filter(|f| !f.name.contains("corrupt") && !f.name.contains("future"))
+    {
+        let path = fixture(f.name);
+        let facts = facts(f.name);
+        let got = json(&["heaps", path.to_str().unwrap(), "--json"]);
+        for (h, want) in got.as_array().unwrap().iter().zip(&facts.heaps) {
+            let at = format!("{} heap {}", f.name, h["address"]);
+            assert_eq!(h["corruptions"], serde_json::json!([]), "{at}");
+            assert_eq!(h["coverage"]["unexplained"], 0, "{at}");
+            assert_eq!(h["coverage"]["corrupt"], 0, "{at}");
+            if !want.segment_heap {
+                continue;
+            }
+            // The heap's own accounting (descriptors' committed pages, large allocations) is the
+            // region table's view of its page segments and large allocations.
+            let committed: u64 = facts
+                .regions
+                .iter()
+                .filter(|r| r.region.state == dumpwriter::memory::MEM_COMMIT)
+                .filter(|r| {
+                    let base = r.region.base;
+                    want.segments.iter().any(|&(s, e)| s <= base && base < e)
+                        || want
+                            .large_blocks
+                            .iter()
+                            .any(|&(s, n)| s <= base && base < s + n)
+                })
+                .map(|r| r.region.size)
+                .sum();
+            assert_eq!(h["committed"].as_u64(), Some(committed), "{at}");
+            assert_eq!(h["coverage"]["not_captured"], 0, "{at}");
+            assert_eq!(h["flags"], 0, "{at}");
+        }
+    }
+}
+
+#[test]
+fn windows_11_24h2_heaps_are_found_through_ntdlls_heap_list() {
+    let name = "segheap-win11-24h2-x64.dmp";
+    let path = fixture(name);
+    let facts = facts(name);
+    let info = json(&["info", path.to_str().unwrap(), "--json"]);
+    // ProcessHeaps holds the first heap only; the list in ntdll has them all, in creation order.
+    assert_eq!(info["pebs"][0]["number_of_heaps"], 1);
+    let listed: Vec<&str> = info["heaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["address"].as_str().unwrap())
+        .collect();
+    let want: Vec<String> = facts.heaps.iter().map(|h| hex(h.address)).collect();
+    assert_eq!(listed, want);
+    assert!(
+        info["pebs"][0]["notes"]
+            .to_string()
+            .contains("24H2 heap list"),
+        "{}",
+        info["pebs"][0]["notes"]
+    );
+}
+
+#[test]
+fn page_heaps_are_found_through_their_own_list_and_own_their_normal_heaps() {
+    for name in [
+        "pageheap-win10-x64.dmp",
+        "pageheap-win10-x86.dmp",
+        "pageheap-win7-x86.dmp",
+    ] {
+        let path = fixture(name);
+        let facts = facts(name);
+        let info = json(&["info", path.to_str().unwrap(), "--json"]);
+        // ProcessHeaps holds the two normal heaps; the page heaps come from PEB.ProcessHeap's
+        // root and the NextHeap list, each listed just before its normal heap.
+        assert_eq!(info["pebs"][0]["number_of_heaps"], 2, "{name}");
+        assert_eq!(info["pebs"][0]["process_heap"], hex(facts.heaps[0].address));
+        let heaps = info["heaps"].as_array().unwrap();
+        let listed: Vec<&str> = heaps
+            .iter()
+            .map(|h| h["address"].as_str().unwrap())
+            .collect();
+        let want: Vec<String> = facts.heaps.iter().map(|h| hex(h.address)).collect();
+        assert_eq!(listed, want, "{name}");
+        let kinds: Vec<&str> = heaps.iter().map(|h| h["type"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["page heap", "nt", "page heap", "nt"], "{name}");
+        assert_eq!(heaps[0]["page_heap_mode"], "full", "{name}");
+        assert_eq!(heaps[2]["page_heap_mode"], "light", "{name}");
+        assert_eq!(heaps[0]["normal_heap"], listed[1], "{name}");
+        assert_eq!(heaps[1]["normal_heap_of"], listed[0], "{name}");
+        assert_eq!(heaps[3]["normal_heap_of"], listed[2], "{name}");
+        let text = text(&["info", path.to_str().unwrap()]);
+        assert!(
+            text.contains(&format!("normal heap of page heap {}", listed[2])),
+            "{text}"
+        );
+    }
 }

@@ -9,7 +9,115 @@ use super::top::{By, Entry, Top};
 use crate::regions::summary::{AddressSummary, Row};
 use crate::stacks::symbols::Symbolizer;
 use crate::stacks::Stack;
+use serde::Serialize;
 use std::collections::HashMap;
+
+/// What decides whether two dumps can be compared, and what the comparison should say about them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Identity {
+    /// `x86`, `x64`, … (SystemInfo).
+    pub arch: Option<String>,
+    /// The main executable's file name, lower-case.
+    pub image: Option<String>,
+    /// The process id (MiscInfo).
+    pub process_id: Option<u32>,
+    /// ntdll's file version.
+    pub ntdll: Option<String>,
+}
+
+/// Two dumps can be compared when they are of the same architecture and the same program (two
+/// runs are fine); the error says why not.
+pub fn comparable(old: &Identity, new: &Identity) -> Result<(), String> {
+    let unknown = |v: &Option<String>| v.clone().unwrap_or_else(|| "unknown".into());
+    if old.arch != new.arch {
+        return Err(format!(
+            "the dumps are of different architectures ({} and {}); compare dumps of the same program",
+            unknown(&old.arch),
+            unknown(&new.arch)
+        ));
+    }
+    if old.image != new.image {
+        return Err(format!(
+            "the dumps are of different programs ({} and {}); compare two dumps of the same program",
+            unknown(&old.image),
+            unknown(&new.image)
+        ));
+    }
+    Ok(())
+}
+
+/// What a comparison should say about the two dumps: two runs, two ntdll builds.
+pub fn identity_notes(old: &Identity, new: &Identity) -> Vec<String> {
+    let mut notes = Vec::new();
+    if old.process_id != new.process_id {
+        let pid = |p: Option<u32>| p.map_or("?".into(), |p| p.to_string());
+        notes.push(format!(
+            "the dumps come from two runs (process ids {} and {}): stacks are matched by module and offset",
+            pid(old.process_id),
+            pid(new.process_id)
+        ));
+    }
+    if old.ntdll != new.ntdll {
+        let v = |v: &Option<String>| v.clone().unwrap_or_else(|| "?".into());
+        notes.push(format!(
+            "ntdll differs ({} and {}): its frames may not match across the dumps",
+            v(&old.ntdll),
+            v(&new.ntdll)
+        ));
+    }
+    notes
+}
+
+/// One of the two dumps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// The older dump.
+    Older,
+    /// The newer dump.
+    Newer,
+}
+
+impl Side {
+    /// `older`, `newer`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Older => "older",
+            Side::Newer => "newer",
+        }
+    }
+}
+
+/// The key a diff can use: keys that need stacks fall back to size when a dump has none (the
+/// side is the one without, the older one when neither has them).
+pub fn effective_key(by: By, old_traced: bool, new_traced: bool) -> (By, Option<Side>) {
+    let needs_stacks = matches!(by, By::Stack | By::Module | By::Function);
+    match (needs_stacks, old_traced, new_traced) {
+        (true, false, _) => (By::Size, Some(Side::Older)),
+        (true, true, false) => (By::Size, Some(Side::Newer)),
+        _ => (by, None),
+    }
+}
+
+/// The largest growth of one entry (0 when nothing grew).
+pub fn max_growth(entries: &[DiffEntry]) -> i128 {
+    entries.first().map_or(0, |e| e.delta_bytes().max(0))
+}
+
+/// The CI gate (`--fail-over LIMIT`, `--per-stack`): why it trips, or `None`.
+pub fn gate(limit: u64, per_stack: bool, growth: i128, max_stack_growth: i128) -> Option<String> {
+    let limit_i = i128::from(limit);
+    if per_stack && max_stack_growth > limit_i {
+        Some(format!(
+            "a call stack grew by {max_stack_growth} bytes, over --fail-over {limit}"
+        ))
+    } else if !per_stack && growth > limit_i {
+        Some(format!(
+            "busy heap memory grew by {growth} bytes, over --fail-over {limit}"
+        ))
+    } else {
+        None
+    }
+}
 
 /// One side's entry, re-keyed for matching.
 #[derive(Clone, Debug)]
@@ -23,7 +131,7 @@ pub struct SideEntry {
 }
 
 /// A count and a byte total.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Amount {
     /// Blocks (or regions).
     pub count: u64,
@@ -44,6 +152,25 @@ pub struct DiffEntry {
     pub stack: Option<Stack>,
     /// Whether `stack` comes from the newer dump.
     pub stack_from_new: bool,
+}
+
+/// A change of a count and a byte total: after − before.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Change {
+    /// Blocks (or regions).
+    pub count: i128,
+    /// Bytes.
+    pub bytes: i128,
+}
+
+impl Change {
+    /// `after − before`.
+    pub fn between(before: Amount, after: Amount) -> Self {
+        Change {
+            count: i128::from(after.count) - i128::from(before.count),
+            bytes: i128::from(after.bytes) - i128::from(before.bytes),
+        }
+    }
 }
 
 impl DiffEntry {
@@ -171,7 +298,7 @@ pub fn compare(
 }
 
 /// One row of the address-usage diff.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct UsageDelta {
     /// Usage, type or state name.
     pub name: String,
@@ -179,55 +306,49 @@ pub struct UsageDelta {
     pub before: Amount,
     /// After.
     pub after: Amount,
+    /// After − before.
+    pub delta: Change,
 }
 
 /// The address-usage tables of a diff, each largest growth first.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize)]
 pub struct AddressDelta {
     /// Committed bytes by usage: where committed memory (what Private Bytes counts) grew.
     pub committed: Vec<UsageDelta>,
     /// All busy bytes (reserved + committed) by usage, as `!address -summary`'s Usage table.
     pub usage: Vec<UsageDelta>,
     /// By type.
+    #[serde(rename = "type")]
     pub types: Vec<UsageDelta>,
     /// By state.
+    #[serde(rename = "state")]
     pub states: Vec<UsageDelta>,
 }
 
 /// The address-usage diff of two summaries.
 pub fn address_delta(old: &AddressSummary, new: &AddressSummary) -> AddressDelta {
+    let amount = |r: &Row| Amount {
+        count: r.regions,
+        bytes: r.bytes,
+    };
     let table = |a: &[Row], b: &[Row]| {
-        let mut m: HashMap<String, UsageDelta> = HashMap::new();
+        let mut m: HashMap<&str, (Amount, Amount)> = HashMap::new();
         for r in a {
-            m.entry(r.name.clone())
-                .or_insert_with(|| UsageDelta {
-                    name: r.name.clone(),
-                    before: Amount::default(),
-                    after: Amount::default(),
-                })
-                .before = Amount {
-                count: r.regions,
-                bytes: r.bytes,
-            };
+            m.entry(&r.name).or_default().0 = amount(r);
         }
         for r in b {
-            m.entry(r.name.clone())
-                .or_insert_with(|| UsageDelta {
-                    name: r.name.clone(),
-                    before: Amount::default(),
-                    after: Amount::default(),
-                })
-                .after = Amount {
-                count: r.regions,
-                bytes: r.bytes,
-            };
+            m.entry(&r.name).or_default().1 = amount(r);
         }
-        let mut v: Vec<UsageDelta> = m.into_values().collect();
-        v.sort_by(|x, y| {
-            let dx = i128::from(x.after.bytes) - i128::from(x.before.bytes);
-            let dy = i128::from(y.after.bytes) - i128::from(y.before.bytes);
-            dy.cmp(&dx).then(x.name.cmp(&y.name))
-        });
+        let mut v: Vec<UsageDelta> = m
+            .into_iter()
+            .map(|(name, (before, after))| UsageDelta {
+                name: name.to_string(),
+                before,
+                after,
+                delta: Change::between(before, after),
+            })
+            .collect();
+        v.sort_by(|x, y| y.delta.bytes.cmp(&x.delta.bytes).then(x.name.cmp(&y.name)));
         v
     };
     AddressDelta {

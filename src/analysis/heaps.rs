@@ -8,19 +8,24 @@
 
 use crate::heap::{Block, Corruption, FrontEnd, HeapWalk, State};
 use crate::process::HeapKind;
+use crate::value::{self, pct};
+use serde::{Serialize, Serializer};
 use std::collections::HashMap;
 
-/// One heap's `!heap -s` row and coverage.
-#[derive(Clone, Debug)]
+/// One heap's `!heap -s` row and coverage: the `heaps` view of one heap (serialized, one element
+/// of `heaps --json`).
+#[derive(Clone, Debug, Serialize)]
 pub struct HeapSummary {
     /// Heap address.
+    #[serde(serialize_with = "value::hex")]
     pub address: u64,
     /// `nt`, `segment`, …
+    #[serde(rename = "type", serialize_with = "kind_name")]
     pub kind: HeapKind,
-    /// Whether the heap was walked (false for heaps not captured or of a kind not walked yet).
-    pub analyzed: bool,
     /// 32 or 64.
     pub bits: u32,
+    /// Whether the heap was walked (false for heaps not captured or of a kind not walked yet).
+    pub walked: bool,
     /// `_HEAP.Flags`.
     pub flags: Option<u32>,
     /// Reserved bytes: segments plus large blocks.
@@ -37,53 +42,68 @@ pub struct HeapSummary {
     pub busy_blocks: u64,
     /// Their requested bytes.
     pub busy_bytes: u64,
+    /// Busy user blocks that carry a +ust stack pointer.
+    pub traced_blocks: u64,
+    /// Their requested bytes.
+    pub traced_bytes: u64,
     /// Back-end free blocks (`List length`).
     pub free_blocks: u64,
     /// Their bytes, headers included (`Free`).
     pub free_bytes: u64,
     /// The largest back-end free block.
     pub largest_free: u64,
+    /// External fragmentation in percent: 1 − largest free ÷ total free (0 without free blocks).
+    #[serde(serialize_with = "value::percent2")]
+    pub external_fragmentation: f64,
     /// LFH active.
     pub lfh: bool,
-    /// Busy user blocks that carry a +ust stack pointer.
-    pub traced_blocks: u64,
-    /// Their requested bytes.
-    pub traced_bytes: u64,
     /// Busy LFH chunks.
     pub lfh_busy_blocks: u64,
     /// Their requested bytes.
     pub lfh_busy_bytes: u64,
     /// Free LFH chunks.
     pub lfh_free_blocks: u64,
+    /// The LFH key recovered from the dump.
+    #[serde(serialize_with = "value::hex_opt")]
+    pub lfh_key: Option<u32>,
     /// Heap metadata blocks (LFH containers and zones, range markers, the LFH front end).
     pub internal_blocks: u64,
     /// Their bytes.
     pub internal_bytes: u64,
-    /// Committed segment bytes explained by the walk (header + blocks).
-    pub walked: u64,
-    /// Committed segment bytes of the segment headers.
-    pub header: u64,
-    /// Committed segment bytes missing from the dump.
-    pub not_captured: u64,
-    /// Committed segment bytes skipped as corrupt.
-    pub corrupt: u64,
-    /// Committed segment bytes the walk could not explain.
-    pub unexplained: u64,
-    /// Committed bytes of the segments alone.
-    pub segment_committed: u64,
-    /// Corruptions found.
-    pub corruptions: Vec<Corruption>,
-    /// The LFH key recovered from the dump.
-    pub lfh_key: Option<u32>,
-    /// Why parts were not walked.
-    pub notes: Vec<String>,
     /// User blocks by the component holding them (back end, LFH, VS, large, page heap), in that
     /// order; components without blocks are left out.
     pub components: Vec<Component>,
+    /// How much of the segments' committed memory the walk explained.
+    pub coverage: CoverageTotals,
+    /// Corruptions found.
+    pub corruptions: Vec<Corruption>,
+    /// Why parts were not walked.
+    pub notes: Vec<String>,
+}
+
+fn kind_name<S: Serializer>(k: &HeapKind, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(k.name())
+}
+
+/// The committed bytes of a heap's segments, by what the walk made of them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct CoverageTotals {
+    /// Committed bytes of the segments alone.
+    pub committed: u64,
+    /// Of which segment headers.
+    pub header: u64,
+    /// Of which blocks the walk explained.
+    pub walked: u64,
+    /// Of which memory missing from the dump.
+    pub not_captured: u64,
+    /// Of which memory skipped as corrupt.
+    pub corrupt: u64,
+    /// Of which memory the walk could not explain.
+    pub unexplained: u64,
 }
 
 /// The user blocks one component of a heap holds (heap metadata excluded).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Component {
     /// Which component.
     pub front_end: FrontEnd,
@@ -99,16 +119,38 @@ pub struct Component {
     pub free_bytes: u64,
 }
 
-impl HeapSummary {
-    /// External fragmentation in percent: 1 − largest free ÷ total free (0 without free blocks).
-    pub fn external_fragmentation(&self) -> f64 {
-        if self.free_bytes == 0 {
-            0.0
+impl Component {
+    fn empty(front_end: FrontEnd) -> Self {
+        Component {
+            front_end,
+            busy_blocks: 0,
+            busy_bytes: 0,
+            busy_block_bytes: 0,
+            free_blocks: 0,
+            free_bytes: 0,
+        }
+    }
+
+    fn add(&mut self, b: &Block) {
+        if b.state == State::Busy {
+            self.busy_blocks += 1;
+            self.busy_bytes += b.size;
+            self.busy_block_bytes += b.block_size;
         } else {
-            (1.0 - self.largest_free as f64 / self.free_bytes as f64) * 100.0
+            self.free_blocks += 1;
+            self.free_bytes += b.block_size;
         }
     }
 }
+
+/// The components in the order the views list them.
+const COMPONENTS: [FrontEnd; 5] = [
+    FrontEnd::Backend,
+    FrontEnd::Lfh,
+    FrontEnd::Vs,
+    FrontEnd::Large,
+    FrontEnd::PageHeap,
+];
 
 /// Whether a block is a user allocation in use.
 pub fn is_user_busy(b: &Block) -> bool {
@@ -120,8 +162,8 @@ pub fn summarize(w: &HeapWalk) -> HeapSummary {
     let mut s = HeapSummary {
         address: w.heap,
         kind: w.kind,
-        analyzed: w.walked,
         bits: w.bits,
+        walked: w.walked,
         flags: w.flags,
         reserved: w.large_reserved,
         committed: w.large_committed,
@@ -130,103 +172,89 @@ pub fn summarize(w: &HeapWalk) -> HeapSummary {
         ucr: 0,
         busy_blocks: 0,
         busy_bytes: 0,
+        traced_blocks: 0,
+        traced_bytes: 0,
         free_blocks: 0,
         free_bytes: 0,
         largest_free: 0,
+        external_fragmentation: 0.0,
         lfh: w.lfh.is_some(),
-        traced_blocks: 0,
-        traced_bytes: 0,
         lfh_busy_blocks: 0,
         lfh_busy_bytes: 0,
         lfh_free_blocks: 0,
+        lfh_key: w.lfh_key,
         internal_blocks: 0,
         internal_bytes: 0,
-        walked: 0,
-        header: 0,
-        not_captured: 0,
-        corrupt: 0,
-        unexplained: 0,
-        segment_committed: 0,
-        corruptions: w.corruptions.clone(),
-        lfh_key: w.lfh_key,
-        notes: w.notes.clone(),
         components: Vec::new(),
+        coverage: CoverageTotals::default(),
+        corruptions: w.corruptions.clone(),
+        notes: w.notes.clone(),
     };
-    let order = [
-        FrontEnd::Backend,
-        FrontEnd::Lfh,
-        FrontEnd::Vs,
-        FrontEnd::Large,
-        FrontEnd::PageHeap,
-    ];
-    let mut parts = order.map(|front_end| Component {
-        front_end,
-        busy_blocks: 0,
-        busy_bytes: 0,
-        busy_block_bytes: 0,
-        free_blocks: 0,
-        free_bytes: 0,
-    });
     for c in &w.coverage {
         s.reserved += c.reserved;
         s.committed += c.committed;
-        s.segment_committed += c.committed;
         s.ucr += c.ucr_count;
-        s.walked += c.walked;
-        s.header += c.header;
-        s.not_captured += c.not_captured;
-        s.corrupt += c.corrupt;
-        s.unexplained += c.unexplained();
+        let t = &mut s.coverage;
+        t.committed += c.committed;
+        t.walked += c.walked;
+        t.header += c.header;
+        t.not_captured += c.not_captured;
+        t.corrupt += c.corrupt;
+        t.unexplained += c.unexplained();
     }
+    let mut parts = COMPONENTS.map(Component::empty);
     for b in &w.blocks {
-        if b.front_end == FrontEnd::Large {
-            s.large_blocks += 1;
-        }
-        if b.internal {
-            s.internal_blocks += 1;
-            s.internal_bytes += b.block_size;
-            continue;
-        }
-        if let Some(c) = parts.iter_mut().find(|c| c.front_end == b.front_end) {
-            if b.state == State::Busy {
-                c.busy_blocks += 1;
-                c.busy_bytes += b.size;
-                c.busy_block_bytes += b.block_size;
-            } else {
-                c.free_blocks += 1;
-                c.free_bytes += b.block_size;
-            }
-        }
-        match (b.state, b.front_end) {
-            (State::Busy, fe) => {
-                s.busy_blocks += 1;
-                s.busy_bytes += b.size;
-                if b.trace != 0 {
-                    s.traced_blocks += 1;
-                    s.traced_bytes += b.size;
-                }
-                if fe == FrontEnd::Lfh {
-                    s.lfh_busy_blocks += 1;
-                    s.lfh_busy_bytes += b.size;
-                }
-            }
-            (State::Free, FrontEnd::Lfh) => s.lfh_free_blocks += 1,
-            (State::Free, _) => {
-                s.free_blocks += 1;
-                s.free_bytes += b.block_size;
-                s.largest_free = s.largest_free.max(b.block_size);
-            }
-        }
+        s.add(b, &mut parts);
     }
     s.components = parts
         .into_iter()
         .filter(|c| c.busy_blocks + c.free_blocks > 0)
         .collect();
+    if s.free_bytes > 0 {
+        s.external_fragmentation = (1.0 - s.largest_free as f64 / s.free_bytes as f64) * 100.0;
+    }
     s
 }
 
+impl HeapSummary {
+    /// Count one block (and its component in `parts`).
+    fn add(&mut self, b: &Block, parts: &mut [Component]) {
+        if b.front_end == FrontEnd::Large {
+            self.large_blocks += 1;
+        }
+        if b.internal {
+            self.internal_blocks += 1;
+            self.internal_bytes += b.block_size;
+            return;
+        }
+        if let Some(c) = parts.iter_mut().find(|c| c.front_end == b.front_end) {
+            c.add(b);
+        }
+        match (b.state, b.front_end) {
+            (State::Busy, fe) => {
+                self.busy_blocks += 1;
+                self.busy_bytes += b.size;
+                if b.trace != 0 {
+                    self.traced_blocks += 1;
+                    self.traced_bytes += b.size;
+                }
+                if fe == FrontEnd::Lfh {
+                    self.lfh_busy_blocks += 1;
+                    self.lfh_busy_bytes += b.size;
+                }
+            }
+            (State::Free, FrontEnd::Lfh) => self.lfh_free_blocks += 1,
+            (State::Free, _) => {
+                self.free_blocks += 1;
+                self.free_bytes += b.block_size;
+                self.largest_free = self.largest_free.max(b.block_size);
+            }
+        }
+    }
+}
+
 /// One row of the `!heap -stat` histogram.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SizeRow {
     /// Requested size.
     pub size: u64,
@@ -235,6 +263,7 @@ pub struct SizeRow {
     /// size × count.
     pub total: u64,
     /// Share of the heap's busy bytes, in percent.
+    #[serde(serialize_with = "value::percent4")]
     pub percent: f64,
 }
 
@@ -253,11 +282,7 @@ pub fn size_histogram<'a>(blocks: impl Iterator<Item = &'a Block>) -> (u64, Vec<
             size,
             count,
             total: size * count,
-            percent: if busy == 0 {
-                0.0
-            } else {
-                (size * count) as f64 * 100.0 / busy as f64
-            },
+            percent: pct(size * count, busy),
         })
         .collect();
     rows.sort_by(|a, b| b.total.cmp(&a.total).then(b.size.cmp(&a.size)));

@@ -177,6 +177,13 @@ impl By {
     }
 }
 
+/// As its name.
+impl serde::Serialize for By {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
 /// The key of blocks without a recorded stack.
 pub const NO_STACK: &str = "(no stack)";
 

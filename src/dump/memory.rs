@@ -43,6 +43,10 @@ impl fmt::Display for NotCaptured {
 #[derive(Clone, Debug, Default)]
 pub struct MemoryIndex {
     ranges: Vec<MemoryRange>,
+    /// Bytes the streams claim that lie past the end of the file.
+    truncated: u64,
+    /// Every committed page of the process is captured (see [`MemoryIndex::set_complete`]).
+    complete: bool,
 }
 
 impl MemoryIndex {
@@ -96,7 +100,23 @@ impl MemoryIndex {
                 "{overlaps} memory ranges overlap others; the first copy of each address is used"
             ));
         }
-        Self { ranges }
+        Self {
+            ranges,
+            truncated,
+            complete: false,
+        }
+    }
+
+    /// Bytes of captured memory the streams claim but the file lacks (a truncated dump).
+    pub fn truncated_bytes(&self) -> u64 {
+        self.truncated
+    }
+
+    /// Say that every committed page of the process is captured (a full-memory dump that is not
+    /// truncated): memory missing from it was not committed, so a heap structure that points
+    /// there is damaged rather than uncaptured.
+    pub fn set_complete(&mut self, complete: bool) {
+        self.complete = complete;
     }
 
     /// The ranges, sorted by address, disjoint.
@@ -110,6 +130,7 @@ impl MemoryIndex {
 pub struct AddressSpace<'a> {
     file: &'a [u8],
     ranges: &'a [MemoryRange],
+    complete: bool,
 }
 
 impl<'a> AddressSpace<'a> {
@@ -118,7 +139,13 @@ impl<'a> AddressSpace<'a> {
         Self {
             file,
             ranges: &index.ranges,
+            complete: index.complete,
         }
+    }
+
+    /// Whether every committed page of the process is captured ([`MemoryIndex::set_complete`]).
+    pub fn is_complete(&self) -> bool {
+        self.complete
     }
 
     /// The captured ranges, sorted by address.

@@ -1,37 +1,55 @@
 //! Names of minidump stream types and `MINIDUMP_TYPE` flags, as `minidumpapiset.h` spells them.
 
+use minidump::format::MINIDUMP_STREAM_TYPE as StreamType;
+
+/// Stream types (numbered by the `minidump` crate) and their names: `minidumpapiset.h`'s for
+/// Windows streams, Breakpad's and Crashpad's for theirs.
+const STREAMS: &[(StreamType, &str)] = &[
+    (StreamType::UnusedStream, "UnusedStream"),
+    (StreamType::ThreadListStream, "ThreadListStream"),
+    (StreamType::ModuleListStream, "ModuleListStream"),
+    (StreamType::MemoryListStream, "MemoryListStream"),
+    (StreamType::ExceptionStream, "ExceptionStream"),
+    (StreamType::SystemInfoStream, "SystemInfoStream"),
+    (StreamType::ThreadExListStream, "ThreadExListStream"),
+    (StreamType::Memory64ListStream, "Memory64ListStream"),
+    (StreamType::CommentStreamA, "CommentStreamA"),
+    (StreamType::CommentStreamW, "CommentStreamW"),
+    (StreamType::HandleDataStream, "HandleDataStream"),
+    (StreamType::FunctionTable, "FunctionTableStream"),
+    (
+        StreamType::UnloadedModuleListStream,
+        "UnloadedModuleListStream",
+    ),
+    (StreamType::MiscInfoStream, "MiscInfoStream"),
+    (StreamType::MemoryInfoListStream, "MemoryInfoListStream"),
+    (StreamType::ThreadInfoListStream, "ThreadInfoListStream"),
+    (
+        StreamType::HandleOperationListStream,
+        "HandleOperationListStream",
+    ),
+    (StreamType::TokenStream, "TokenStream"),
+    (StreamType::JavaScriptDataStream, "JavaScriptDataStream"),
+    (StreamType::SystemMemoryInfoStream, "SystemMemoryInfoStream"),
+    (
+        StreamType::ProcessVmCountersStream,
+        "ProcessVmCountersStream",
+    ),
+    (StreamType::IptTraceStream, "IptTraceStream"),
+    (StreamType::ThreadNamesStream, "ThreadNamesStream"),
+    (StreamType::BreakpadInfoStream, "BreakpadInfoStream"),
+    (StreamType::AssertionInfoStream, "AssertionInfoStream"),
+    (StreamType::LinuxCpuInfo, "LinuxCpuInfo"),
+    (StreamType::LinuxProcStatus, "LinuxProcStatus"),
+    (StreamType::CrashpadInfoStream, "CrashpadInfoStream"),
+];
+
 /// The name of a stream type, or `None` for a type this table does not know.
 pub fn stream_name(kind: u32) -> Option<&'static str> {
-    Some(match kind {
-        0 => "UnusedStream",
-        3 => "ThreadListStream",
-        4 => "ModuleListStream",
-        5 => "MemoryListStream",
-        6 => "ExceptionStream",
-        7 => "SystemInfoStream",
-        8 => "ThreadExListStream",
-        9 => "Memory64ListStream",
-        10 => "CommentStreamA",
-        11 => "CommentStreamW",
-        12 => "HandleDataStream",
-        13 => "FunctionTableStream",
-        14 => "UnloadedModuleListStream",
-        15 => "MiscInfoStream",
-        16 => "MemoryInfoListStream",
-        17 => "ThreadInfoListStream",
-        18 => "HandleOperationListStream",
-        19 => "TokenStream",
-        20 => "JavaScriptDataStream",
-        21 => "SystemMemoryInfoStream",
-        22 => "ProcessVmCountersStream",
-        23 => "IptTraceStream",
-        24 => "ThreadNamesStream",
-        0x4767_0001 => "BreakpadRawInfo",
-        0x4767_0003 => "BreakpadInfoStream",
-        0x4767_0004 => "BreakpadAssertionInfoStream",
-        0x4350_0001 => "CrashpadInfoStream",
-        _ => return None,
-    })
+    STREAMS
+        .iter()
+        .find(|(t, _)| *t as u32 == kind)
+        .map(|(_, name)| *name)
 }
 
 /// `MINIDUMP_TYPE` flag bits and names.
@@ -89,6 +107,17 @@ mod tests {
             ]
         );
         assert_eq!(stream_name(9), Some("Memory64ListStream"));
+        assert_eq!(stream_name(13), Some("FunctionTableStream"));
         assert_eq!(stream_name(0x4b6b_0001), None);
+    }
+
+    #[test]
+    fn breakpad_streams_have_breakpads_names() {
+        // MD_BREAKPAD_INFO_STREAM and MD_ASSERTION_INFO_STREAM (electron-windows.dmp has both);
+        // this table used to call the first "BreakpadRawInfo" and leave the second unnamed.
+        assert_eq!(stream_name(0x4767_0001), Some("BreakpadInfoStream"));
+        assert_eq!(stream_name(0x4767_0002), Some("AssertionInfoStream"));
+        assert_eq!(stream_name(0x4767_0003), Some("LinuxCpuInfo"));
+        assert_eq!(stream_name(0x4350_0001), Some("CrashpadInfoStream"));
     }
 }

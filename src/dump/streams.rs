@@ -6,8 +6,8 @@
 
 use super::memory::MemoryRange;
 use minidump::{
-    Minidump, MinidumpHandleDataStream, MinidumpMemoryInfoList, MinidumpModuleList,
-    MinidumpThreadList, MinidumpUnloadedModuleList, Module as _,
+    Minidump, MinidumpHandleDataStream, MinidumpModuleList, MinidumpThreadList,
+    MinidumpUnloadedModuleList, Module as _,
 };
 
 /// `PROCESSOR_ARCHITECTURE_*` of the dump, decided by SystemInfo.
@@ -376,24 +376,44 @@ pub fn threads<T: std::ops::Deref<Target = [u8]>>(
         .collect())
 }
 
-/// MemoryInfoListStream through the `minidump` crate, in file order (its range map, which drops
-/// overlapping entries, is not used).
-pub fn memory_info<T: std::ops::Deref<Target = [u8]>>(
-    md: &Minidump<'_, T>,
-) -> Result<Vec<MemoryInfo>, minidump::Error> {
-    let list = md.get_stream::<MinidumpMemoryInfoList>()?;
-    Ok(list
-        .iter()
-        .map(|i| MemoryInfo {
-            base: i.raw.base_address,
-            allocation_base: i.raw.allocation_base,
-            allocation_protect: i.raw.allocation_protection,
-            size: i.raw.region_size,
-            state: i.raw.state,
-            protect: i.raw.protection,
-            kind: i.raw._type,
+/// Decode MemoryInfoListStream: `u32 SizeOfHeader, u32 SizeOfEntry, u64 NumberOfEntries`, then
+/// entries of `SizeOfEntry` bytes (at least 48): `{u64 BaseAddress, u64 AllocationBase, u32
+/// AllocationProtect, u32 pad, u64 RegionSize, u32 State, u32 Protect, u32 Type, u32 pad}`. The
+/// count is read to its full 64-bit width; entries beyond the stream are dropped and reported.
+pub fn memory_info(body: &[u8], problems: &mut Vec<String>) -> Vec<MemoryInfo> {
+    let (Some(header), Some(entry), Some(count)) =
+        (u32_at(body, 0), u32_at(body, 4), u64_at(body, 8))
+    else {
+        problems.push("MemoryInfoListStream is shorter than its header; no region table".into());
+        return Vec::new();
+    };
+    let (header, entry) = (header as usize, entry as usize);
+    if header < 16 || entry < 48 {
+        problems.push(format!(
+            "MemoryInfoListStream has a {header}-byte header and {entry}-byte entries (at least 16 and 48 expected); no region table"
+        ));
+        return Vec::new();
+    }
+    let fits = (body.len().saturating_sub(header) / entry) as u64;
+    if count > fits {
+        problems.push(format!(
+            "MemoryInfoListStream claims {count} entries but holds {fits}; the rest are ignored"
+        ));
+    }
+    (0..count.min(fits) as usize)
+        .filter_map(|i| {
+            let at = header + entry * i;
+            Some(MemoryInfo {
+                base: u64_at(body, at)?,
+                allocation_base: u64_at(body, at + 8)?,
+                allocation_protect: u32_at(body, at + 16)?,
+                size: u64_at(body, at + 24)?,
+                state: u32_at(body, at + 32)?,
+                protect: u32_at(body, at + 36)?,
+                kind: u32_at(body, at + 40)?,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// The number of handles in HandleDataStream.
@@ -406,6 +426,36 @@ pub fn handle_count<T: std::ops::Deref<Target = [u8]>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memory_info_counts_are_read_to_their_full_width() {
+        let mut body = Vec::new();
+        body.extend_from_slice(&16u32.to_le_bytes());
+        body.extend_from_slice(&48u32.to_le_bytes());
+        body.extend_from_slice(&((1u64 << 32) + 5).to_le_bytes());
+        for i in 0..2u64 {
+            let mut e = [0u8; 48];
+            e[..8].copy_from_slice(&(0x1_0000 * (i + 1)).to_le_bytes());
+            e[24..32].copy_from_slice(&0x1000u64.to_le_bytes());
+            e[32..36].copy_from_slice(&0x1000u32.to_le_bytes());
+            body.extend_from_slice(&e);
+        }
+        let mut problems = Vec::new();
+        let r = memory_info(&body, &mut problems);
+        assert_eq!(r.len(), 2);
+        assert_eq!(
+            (r[1].base, r[1].size, r[1].state),
+            (0x2_0000, 0x1000, 0x1000)
+        );
+        assert_eq!(
+            problems,
+            ["MemoryInfoListStream claims 4294967301 entries but holds 2; the rest are ignored"]
+        );
+        body[8..16].copy_from_slice(&(1u64 << 40).to_le_bytes());
+        let mut problems = Vec::new();
+        assert_eq!(memory_info(&body, &mut problems).len(), 2);
+        assert_eq!(problems.len(), 1);
+    }
 
     #[test]
     fn memory64_list_keeps_good_ranges_when_the_count_lies() {

@@ -1,6 +1,9 @@
 //! What heap walkers produce: blocks (small `Copy` values), corruption records and per-heap
 //! coverage figures.
 
+use crate::value;
+use serde::{Serialize, Serializer};
+
 /// Allocated or free.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum State {
@@ -17,6 +20,13 @@ impl State {
             State::Busy => "busy",
             State::Free => "free",
         }
+    }
+}
+
+/// As its name (`"busy"`, `"free"`).
+impl Serialize for State {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
     }
 }
 
@@ -48,6 +58,13 @@ impl FrontEnd {
     }
 }
 
+/// As its name (`"backend"`, `"lfh"`, …).
+impl Serialize for FrontEnd {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
 /// One heap block. 48 bytes, so that millions fit comfortably.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Block {
@@ -76,11 +93,13 @@ pub struct Block {
 }
 
 /// A place where the heap's own structures are inconsistent.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Corruption {
     /// Address of the bad structure.
+    #[serde(serialize_with = "value::hex")]
     pub address: u64,
     /// The segment (or user block, or large block) it was found in.
+    #[serde(serialize_with = "value::hex")]
     pub segment: u64,
     /// What was wrong: what was expected and what was found.
     pub what: String,

@@ -5,7 +5,6 @@ pub mod block;
 pub mod nt;
 pub mod page;
 pub mod segment;
-pub mod segment_extra;
 
 use crate::dump::Dump;
 use crate::layout::nt_heap::{NtFamily, NtHeapLayout};
@@ -156,11 +155,7 @@ pub fn walk_all_with(dump: &Dump, process: &Process, symbols: &SymbolPath) -> Ve
     let heaps: Vec<&Heap> = process.worlds.iter().flat_map(|w| w.heaps.iter()).collect();
     let mem = dump.memory();
     // The normal heaps of page heaps hold light page-heap blocks.
-    let normals: Vec<u64> = heaps
-        .iter()
-        .filter(|h| h.kind == HeapKind::PageHeap)
-        .filter_map(|h| page::normal_heap(mem, h))
-        .collect();
+    let normals: Vec<(u64, u64)> = heaps.iter().filter_map(|h| page::normal_heap(h)).collect();
     heaps
         .par_iter()
         .enumerate()
@@ -174,19 +169,21 @@ pub fn walk_all_with(dump: &Dump, process: &Process, symbols: &SymbolPath) -> Ve
                     if let Some(Err(why)) = world {
                         w.notes.push(why.clone());
                     }
-                    if normals.contains(&h.address) {
-                        page::adopt_light_blocks(mem, &mut w);
+                    if let Some(&(_, root)) = normals.iter().find(|n| n.0 == h.address) {
+                        page::adopt_light_blocks(mem, &mut w, root);
                     }
                     w
                 }
                 HeapKind::Segment => {
-                    let ntdll = crate::process::ntdll_of(&dump.modules, h.bits, process.wow64)
-                        .map(|m| (m.base, m.end()));
-                    let globals = world
-                        .and_then(|s| s.as_ref().ok())
-                        .and_then(Option::as_ref)
-                        .and_then(|s| s.hp_globals);
-                    segment::walk(mem, h, index, ntdll, globals)
+                    let src = segment::Sources {
+                        ntdll: crate::process::ntdll_of(&dump.modules, h.bits, process.wow64)
+                            .map(|m| (m.base, m.end())),
+                        globals: world
+                            .and_then(|s| s.as_ref().ok())
+                            .and_then(Option::as_ref)
+                            .and_then(|s| s.hp_globals),
+                    };
+                    segment::walk(mem, h, index, &src)
                 }
                 HeapKind::PageHeap => page::walk(mem, h, index),
                 HeapKind::NotCaptured => {

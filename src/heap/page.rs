@@ -14,7 +14,7 @@ use crate::dump::memory::AddressSpace;
 use crate::layout::page_heap::{
     PageHeapLayout, BUSY_START_STAMP, LIGHT_BUSY_START_STAMP, LIGHT_FREED_START_STAMP, ROOT_OFFSET,
 };
-use crate::process::Heap;
+use crate::process::{Heap, PageHeapLink};
 use std::collections::HashSet;
 
 /// The most nodes one list or tree may have before the walk calls it absurd.
@@ -22,23 +22,27 @@ const MAX_NODES: usize = 1 << 24;
 const PAGE: u64 = 0x1000;
 
 /// The normal heap of the page heap `heap` (`_DPH_HEAP_ROOT.NormalHeap`), where light page-heap
-/// blocks live.
-pub fn normal_heap(mem: AddressSpace<'_>, heap: &Heap) -> Option<u64> {
-    let l = PageHeapLayout::new(heap.bits);
-    let root = heap.address.wrapping_add(ROOT_OFFSET);
-    mem.read_ptr(root.wrapping_add(l.normal_heap), l.bits)
-        .ok()
-        .filter(|&a| a != 0)
+/// blocks live, and the page heap's root.
+pub fn normal_heap(heap: &Heap) -> Option<(u64, u64)> {
+    match heap.page {
+        Some(PageHeapLink::Root {
+            normal: Some(normal),
+            ..
+        }) => Some((normal, heap.address.wrapping_add(ROOT_OFFSET))),
+        _ => None,
+    }
 }
 
-/// Light page heap: in a page heap's normal heap, a busy block whose user data starts with a
-/// `_DPH_BLOCK_INFORMATION` stamped 0xABCDAAAA is an application allocation made through page
-/// heap — its user data follows the information block, its requested size and stack are the
-/// information block's. Stamped 0xABCDAAA9, the application freed it and page heap still holds it
-/// (its delay-free queue): it is reported free. Both become front end `pageheap`; an information
-/// block whose size does not fit the block is reported as corruption and the block left as it was.
-pub fn adopt_light_blocks(mem: AddressSpace<'_>, walk: &mut HeapWalk) {
+/// Light page heap (reference §4.1): in a page heap's normal heap, a busy block whose user data
+/// starts with a `_DPH_BLOCK_INFORMATION` stamped 0xABCDAAAA whose `Heap` is the page heap's root
+/// with the pointer's top bit set is an application allocation made through page heap — its user
+/// data follows the information, its requested size and stack are the information's. Stamped
+/// 0xABCDAAA9, the application freed it and page heap still holds it (its delay-free queue): it
+/// is reported free. Both become front end `pageheap`; an information whose size does not fit
+/// the block is reported as corruption and the block left as it was.
+pub fn adopt_light_blocks(mem: AddressSpace<'_>, walk: &mut HeapWalk, root: u64) {
     let l = PageHeapLayout::new(walk.bits);
+    let tag = l.light_heap_tag(root);
     let mut bad = Vec::new();
     for b in walk
         .blocks
@@ -52,12 +56,23 @@ pub fn adopt_light_blocks(mem: AddressSpace<'_>, walk: &mut HeapWalk) {
             continue;
         }
         let info = b.address;
-        let (Ok(requested), Ok(trace)) = (
+        let (Ok(owner), Ok(requested), Ok(trace)) = (
+            mem.read_ptr(info.wrapping_add(l.info_heap), l.bits),
             mem.read_ptr(info.wrapping_add(l.info_requested), l.bits),
             mem.read_ptr(info.wrapping_add(l.info_stack_trace), l.bits),
         ) else {
             continue;
         };
+        if owner != tag {
+            bad.push(Corruption {
+                address: info,
+                segment: b.entry,
+                what: format!(
+                    "light page heap block information names heap {owner:#x}, not this page heap ({tag:#x})"
+                ),
+            });
+            continue;
+        }
         if requested > b.size.saturating_sub(l.info_size) {
             bad.push(Corruption {
                 address: info,
@@ -87,14 +102,26 @@ pub fn walk(mem: AddressSpace<'_>, heap: &Heap, index: u32) -> HeapWalk {
     out.walked = true;
     let flags_off = if heap.bits == 64 { 0x70 } else { 0x40 };
     out.flags = mem.read_u32(heap.address.wrapping_add(flags_off)).ok();
-    if let Some(normal) = normal_heap(mem, heap) {
-        out.notes.push(format!(
-            "allocations the page heap does not take go to its normal heap {normal:#x}"
-        ));
+    match heap.page {
+        Some(PageHeapLink::Root {
+            normal: Some(normal),
+            light,
+        }) => out.notes.push(if light {
+            format!("light page heap: every allocation is a block of its normal heap {normal:#x}")
+        } else {
+            format!(
+                "full page heap; allocations it does not take go to its normal heap {normal:#x}"
+            )
+        }),
+        _ => out
+            .notes
+            .push("full page heap without a normal heap".into()),
     }
     let mut seen = HashSet::new();
     // Busy: the AVL tree under BalancedRoot.RightChild, depth first with an explicit stack.
-    let expected_busy = mem.read_u32(root.wrapping_add(l.busy_count)).unwrap_or(0);
+    let expected_busy = mem
+        .read_u32(root.wrapping_add(l.busy_elements))
+        .unwrap_or(0);
     let top = mem
         .read_ptr(root.wrapping_add(l.busy_table + 2 * l.ptr()), l.bits)
         .unwrap_or(0);
@@ -125,17 +152,21 @@ pub fn walk(mem: AddressSpace<'_>, heap: &Heap, index: u32) -> HeapWalk {
         pending.push(left);
         busy += 1;
         if let Some(b) = node_block(mem, &l, node, index, State::Busy, &mut out) {
-            check_info(mem, &l, &b, &mut out);
+            check_info(mem, &l, root, &b, &mut out);
             out.blocks.push(b);
         }
     }
     if busy != expected_busy {
         out.notes.push(format!(
-            "the busy-node tree has {busy} nodes, the root counts {expected_busy}"
+            "the busy-node tree has {busy} nodes, its table counts {expected_busy}"
         ));
     }
     // Freed: the pNextAlloc chain.
-    let expected_free = mem.read_u32(root.wrapping_add(l.free_count)).unwrap_or(0);
+    let expected_free: Vec<u32> = l
+        .free_count
+        .iter()
+        .filter_map(|&off| mem.read_u32(root.wrapping_add(off)).ok())
+        .collect();
     let mut node = mem
         .read_ptr(root.wrapping_add(l.free_head), l.bits)
         .unwrap_or(0);
@@ -163,9 +194,10 @@ pub fn walk(mem: AddressSpace<'_>, heap: &Heap, index: u32) -> HeapWalk {
         }
         node = next;
     }
-    if freed != expected_free {
+    if !expected_free.contains(&freed) {
         out.notes.push(format!(
-            "the free list has {freed} nodes, the root counts {expected_free}"
+            "the free list has {freed} nodes, the root counts {:?}",
+            expected_free
         ));
     }
     out.blocks.sort_unstable_by_key(|b| b.entry);
@@ -223,32 +255,61 @@ fn node_block(
     })
 }
 
-/// Compare a busy block with the `_DPH_BLOCK_INFORMATION` below its user data.
-fn check_info(mem: AddressSpace<'_>, l: &PageHeapLayout, b: &Block, out: &mut HeapWalk) {
+/// Check a busy block against where page heap puts it (its data ends at the aligned boundary
+/// before the guard page: `user = block + size − 0x1000 − align(requested)`) and against the
+/// `_DPH_BLOCK_INFORMATION` below its user data (stamp, Heap = the root, requested size).
+fn check_info(mem: AddressSpace<'_>, l: &PageHeapLayout, root: u64, b: &Block, out: &mut HeapWalk) {
+    let mut bad = |address: u64, what: String| {
+        out.corruptions.push(Corruption {
+            address,
+            segment: b.entry,
+            what,
+        })
+    };
+    let placed = (b.entry + b.block_size)
+        .wrapping_sub(PAGE)
+        .wrapping_sub(b.size.next_multiple_of(l.align()));
+    if b.address != placed {
+        bad(
+            b.address,
+            format!(
+                "page heap block: user data at {:#x}, but its {:#x} bytes would end at the guard page from {placed:#x}",
+                b.address, b.size
+            ),
+        );
+    }
     let info = b.address.wrapping_sub(l.info_size);
     let Ok(stamp) = mem.read_u32(info) else {
         return;
     };
     if stamp != BUSY_START_STAMP {
-        out.corruptions.push(Corruption {
-            address: info,
-            segment: b.entry,
-            what: format!(
+        bad(
+            info,
+            format!(
                 "page heap block information: start stamp {stamp:#010x}, expected {BUSY_START_STAMP:#010x}"
             ),
-        });
+        );
         return;
+    }
+    if let Ok(owner) = mem.read_ptr(info.wrapping_add(l.info_heap), l.bits) {
+        if owner != root {
+            bad(
+                info,
+                format!(
+                    "page heap block information names heap {owner:#x}, not this root {root:#x}"
+                ),
+            );
+        }
     }
     if let Ok(size) = mem.read_ptr(info.wrapping_add(l.info_requested), l.bits) {
         if size != b.size {
-            out.corruptions.push(Corruption {
-                address: info,
-                segment: b.entry,
-                what: format!(
+            bad(
+                info,
+                format!(
                     "page heap block information: requested size {size:#x}, the node says {:#x}",
                     b.size
                 ),
-            });
+            );
         }
     }
 }

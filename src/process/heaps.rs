@@ -81,8 +81,27 @@ pub struct Heap {
     pub family: Option<NtFamily>,
     /// The `_SEGMENT_HEAP` layout used (segment heaps).
     pub segment_layout: Option<SegmentHeapLayout>,
+    /// The build number of the ntdll that made the heap (10.0.x; 0 when unknown).
+    pub build: u32,
+    /// How the heap belongs with a page heap (`+hpa`), if it does.
+    pub page: Option<PageHeapLink>,
     /// Problems met while reading this heap, one sentence each.
     pub problems: Vec<String>,
+}
+
+/// A page heap and its normal heap (reference §4.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PageHeapLink {
+    /// This heap is a page heap (its `_DPH_HEAP_ROOT` one page after the handle).
+    Root {
+        /// Its normal heap (`_DPH_HEAP_ROOT.NormalHeap`), where light blocks and the allocations
+        /// page heap does not take live.
+        normal: Option<u64>,
+        /// Light page heap (`ExtraFlags & 0x20000`): every block is in the normal heap.
+        light: bool,
+    },
+    /// This NT heap is the normal heap of the page heap whose handle is given.
+    Normal(u64),
 }
 
 /// Read the heap list of `peb` and describe each heap. Returns the heaps and notes about the list.
@@ -94,24 +113,94 @@ pub fn list(
     os: Option<OsVersion>,
 ) -> (Vec<Heap>, Vec<String>) {
     let mut notes = Vec::new();
-    let mut count = peb.number_of_heaps;
-    if count > MAX_HEAPS
-        || (peb.maximum_number_of_heaps != 0 && count > peb.maximum_number_of_heaps)
-    {
+    let mut addresses = process_heaps(mem, peb, bits, &mut notes);
+    let (family, version) = family_of(ntdll, os);
+    if version >= (10, 0, 26100) {
+        merge_24h2_list(mem, peb, bits, ntdll, &mut addresses, &mut notes);
+    }
+    let page_heaps = page_heap_roots(mem, peb, bits, &mut notes);
+    let addresses = with_page_heaps(addresses, &page_heaps);
+    let mut heaps = describe_all(mem, &addresses, bits, (family, version), &mut notes);
+    for h in &mut heaps {
+        h.page = page_link(mem, h, &page_heaps);
+    }
+    (heaps, notes)
+}
+
+/// Heaps found without a heap list (the PEB or its ProcessHeaps array is not captured): the
+/// allocations starting at `candidates` whose first bytes are an NT heap (a `_HEAP` whose
+/// segment names itself as its heap) or a segment heap.
+pub fn scan(
+    mem: &AddressSpace<'_>,
+    candidates: &[u64],
+    bits: u32,
+    ntdll: Option<&Module>,
+    os: Option<OsVersion>,
+) -> (Vec<Heap>, Vec<String>) {
+    let mut notes = Vec::new();
+    let found: Vec<u64> = candidates
+        .iter()
+        .copied()
+        .filter(|&a| is_heap(mem, a, bits, false))
+        .collect();
+    if !found.is_empty() {
         notes.push(format!(
-            "PEB at {:#x} claims {} heaps (maximum {}); reading at most {}",
-            peb.address,
-            count,
-            peb.maximum_number_of_heaps,
-            MAX_HEAPS.min(peb.maximum_number_of_heaps.max(1))
+            "the heap list is not in the dump: {} heap(s) were found by their signatures in the captured memory (their ProcessHeaps order is unknown)",
+            found.len()
         ));
-        count = MAX_HEAPS.min(peb.maximum_number_of_heaps.max(1)).min(count);
+    }
+    let heaps = describe_all(mem, &found, bits, family_of(ntdll, os), &mut notes);
+    (heaps, notes)
+}
+
+/// Whether `a` starts a heap of a `bits`-bit world: an NT heap whose `_HEAP_SEGMENT.Heap` is
+/// itself (an NT heap's other segments name their heap), a segment heap, or (`page`) a page heap
+/// (its root one page further).
+fn is_heap(mem: &AddressSpace<'_>, a: u64, bits: u32, page: bool) -> bool {
+    let (sig_off, seg_heap) = if bits == 64 {
+        (0x10, 0x28)
+    } else {
+        (0x08, 0x18)
+    };
+    match mem.read_u32(a.wrapping_add(sig_off)) {
+        Ok(SEGMENT_SIGNATURE) => mem.read_ptr(a.wrapping_add(seg_heap), bits) == Ok(a),
+        Ok(0xddee_ddee) => true,
+        _ => {
+            page && mem.read_u32(a.wrapping_add(page_heap::ROOT_OFFSET))
+                == Ok(page_heap::ROOT_SIGNATURE)
+        }
+    }
+}
+
+/// The entries of `PEB.ProcessHeaps`. A count above `MaximumNumberOfHeaps` (or absurd) is capped;
+/// entries that cannot be heaps (null, not page-aligned, or — when the count was absurd — without
+/// a heap signature) are left out and counted in one note.
+fn process_heaps(
+    mem: &AddressSpace<'_>,
+    peb: &Peb,
+    bits: u32,
+    notes: &mut Vec<String>,
+) -> Vec<u64> {
+    let mut count = peb.number_of_heaps;
+    let absurd = count > MAX_HEAPS
+        || (peb.maximum_number_of_heaps != 0 && count > peb.maximum_number_of_heaps);
+    if absurd {
+        let cap = MAX_HEAPS.min(peb.maximum_number_of_heaps.max(1)).min(count);
+        notes.push(format!(
+            "PEB at {:#x} claims {} heaps (maximum {}); reading at most {cap}",
+            peb.address, count, peb.maximum_number_of_heaps
+        ));
+        count = cap;
     }
     let step = u64::from(bits / 8);
     let mut addresses = Vec::new();
+    let mut rejected = 0u32;
     for i in 0..u64::from(count) {
         let at = peb.process_heaps.wrapping_add(i * step);
         match mem.read_ptr(at, bits) {
+            Ok(a) if a == 0 || a % 0x1000 != 0 || (absurd && !is_heap(mem, a, bits, true)) => {
+                rejected += 1;
+            }
             Ok(a) => addresses.push(a),
             Err(_) => {
                 notes.push(format!(
@@ -132,31 +221,242 @@ pub fn list(
             }
         }
     }
-    let (family, version) = family_of(ntdll, os);
-    let newest = (10, 0, 22631);
-    if version > newest || version < (6, 1, 0) {
+    if rejected > 0 {
         notes.push(format!(
+            "{rejected} of the {count} ProcessHeaps entries at {:#x} are not heaps (null, not page-aligned{}) and are not listed",
+            peb.process_heaps,
+            if absurd { ", or without a heap signature" } else { "" }
+        ));
+    }
+    addresses
+}
+
+/// Describe each heap; a note (also on each NT heap) when ntdll's version is outside the builds
+/// whose layouts heapdiag knows.
+fn describe_all(
+    mem: &AddressSpace<'_>,
+    addresses: &[u64],
+    bits: u32,
+    (family, version): (NtFamily, (u32, u32, u32)),
+    notes: &mut Vec<String>,
+) -> Vec<Heap> {
+    let newest = (10, 0, 26100);
+    let stale = (version > newest || version < (6, 1, 0)).then(|| {
+        format!(
             "ntdll {}.{}.{} is {} the Windows builds whose heap layouts heapdiag knows (Windows 7 SP1 to \
-             11 23H2); its heaps are read with the nearest known layout ({}): pass --symbols with its \
+             11 24H2); its heaps are read with the nearest known layout ({}): pass --symbols with its \
              ntdll.pdb for exact offsets",
             version.0,
             version.1,
             version.2,
             if version > newest { "newer than" } else { "older than" },
             family.name()
-        ));
-    }
-    let stale = notes.last().filter(|n| n.starts_with("ntdll ")).cloned();
+        )
+    });
     let mut heaps: Vec<Heap> = addresses
-        .into_iter()
-        .map(|a| describe(mem, a, bits, family, version.2))
+        .iter()
+        .map(|&a| describe(mem, a, bits, family, version.2))
         .collect();
     if let Some(n) = stale {
         for h in heaps.iter_mut().filter(|h| h.kind == HeapKind::Nt) {
             h.problems.push(n.clone());
         }
+        notes.push(n);
     }
-    (heaps, notes)
+    heaps
+}
+
+/// How heap `h` belongs with a page heap of `page_heaps` (handle, normal heap, light).
+fn page_link(
+    mem: &AddressSpace<'_>,
+    h: &Heap,
+    page_heaps: &[(u64, Option<u64>, bool)],
+) -> Option<PageHeapLink> {
+    if let Some(&(_, normal, light)) = page_heaps.iter().find(|p| p.0 == h.address) {
+        return Some(PageHeapLink::Root { normal, light });
+    }
+    if let Some(p) = page_heaps.iter().find(|p| p.1 == Some(h.address)) {
+        return Some(PageHeapLink::Normal(p.0));
+    }
+    (h.kind == HeapKind::PageHeap).then(|| {
+        let l = PageHeapLayout::new(h.bits);
+        let root = h.address.wrapping_add(page_heap::ROOT_OFFSET);
+        PageHeapLink::Root {
+            normal: read_normal(mem, root, &l),
+            light: read_light(mem, root, &l),
+        }
+    })
+}
+
+/// The page heaps of a world, as verifier links them (reference §4.1): `PEB.ProcessHeap` is the
+/// process heap's page-heap handle when page heap is on (its root, one page further, signed
+/// 0xFFEEDDCC), and every root is on the `NextHeap` list, whose head lies in verifier.dll's data
+/// (the one link that is not a root). `PEB.ProcessHeaps` lists their normal heaps, not them.
+/// Returns (handle, normal heap, light) in list order.
+fn page_heap_roots(
+    mem: &AddressSpace<'_>,
+    peb: &Peb,
+    bits: u32,
+    notes: &mut Vec<String>,
+) -> Vec<(u64, Option<u64>, bool)> {
+    let l = PageHeapLayout::new(bits);
+    let is_root = |r: u64| mem.read_u32(r) == Ok(page_heap::ROOT_SIGNATURE);
+    let first = peb.process_heap.wrapping_add(page_heap::ROOT_OFFSET);
+    if !is_root(first) {
+        return Vec::new();
+    }
+    let link = first.wrapping_add(l.next_heap);
+    let mut ring = walk_list(mem, link, bits).links;
+    ring.push(link);
+    let Some(head) = ring
+        .iter()
+        .copied()
+        .find(|&k| !is_root(k.wrapping_sub(l.next_heap)))
+    else {
+        notes.push(format!(
+            "the page heaps' NextHeap list from {link:#x} has no head; only the process heap's page heap is listed"
+        ));
+        return vec![(
+            peb.process_heap,
+            read_normal(mem, first, &l),
+            read_light(mem, first, &l),
+        )];
+    };
+    let walk = walk_list(mem, head, bits);
+    if let Some(p) = walk.problem {
+        notes.push(format!("page heap list: {p}"));
+    }
+    walk.links
+        .iter()
+        .map(|k| k.wrapping_sub(l.next_heap))
+        .filter(|&r| is_root(r))
+        .map(|r| {
+            (
+                r.wrapping_sub(page_heap::ROOT_OFFSET),
+                read_normal(mem, r, &l),
+                read_light(mem, r, &l),
+            )
+        })
+        .collect()
+}
+
+fn read_normal(mem: &AddressSpace<'_>, root: u64, l: &PageHeapLayout) -> Option<u64> {
+    mem.read_ptr(root.wrapping_add(l.normal_heap), l.bits)
+        .ok()
+        .filter(|&a| a != 0)
+}
+
+fn read_light(mem: &AddressSpace<'_>, root: u64, l: &PageHeapLayout) -> bool {
+    mem.read_u32(root.wrapping_add(l.extra_flags))
+        .is_ok_and(|f| f & page_heap::EXTRA_FLAGS_LIGHT != 0)
+}
+
+/// ProcessHeaps' heaps with each page heap placed just before its normal heap (page heaps whose
+/// normal heap is not listed go last).
+fn with_page_heaps(addresses: Vec<u64>, page_heaps: &[(u64, Option<u64>, bool)]) -> Vec<u64> {
+    let mut out = Vec::new();
+    for a in addresses {
+        if let Some(p) = page_heaps.iter().find(|p| p.1 == Some(a)) {
+            if !out.contains(&p.0) {
+                out.push(p.0);
+            }
+        }
+        if !out.contains(&a) {
+            out.push(a);
+        }
+    }
+    for p in page_heaps {
+        if !out.contains(&p.0) {
+            out.push(p.0);
+        }
+    }
+    out
+}
+
+/// Windows 11 24H2 keeps only the first heap in `PEB.ProcessHeaps`; every heap has a record in a
+/// list whose head is in ntdll's data (reference §11.2): record x64 `{LIST_ENTRY, Heap @+0x10}`,
+/// x86 `{LIST_ENTRY, Heap @+8}`, and each heap points to its record (NT `_HEAP` +0x188 / +0xDC,
+/// `_SEGMENT_HEAP` +0x38 / +0x24). From `PEB.ProcessHeap`'s record, the list gives every heap in
+/// creation order; heaps of ProcessHeaps the list lacks are kept after them.
+fn merge_24h2_list(
+    mem: &AddressSpace<'_>,
+    peb: &Peb,
+    bits: u32,
+    ntdll: Option<&Module>,
+    addresses: &mut Vec<u64>,
+    notes: &mut Vec<String>,
+) {
+    let x64 = bits == 64;
+    let heap_at = if x64 { 0x10 } else { 8 };
+    let record_of = |h: u64| {
+        let sig_off = if x64 { 0x10 } else { 0x08 };
+        let back = match mem.read_u32(h.wrapping_add(sig_off)).ok()? {
+            0xffee_ffee => {
+                if x64 {
+                    0x188
+                } else {
+                    0xdc
+                }
+            }
+            0xddee_ddee => {
+                if x64 {
+                    0x38
+                } else {
+                    0x24
+                }
+            }
+            _ => return None,
+        };
+        let r = mem.read_ptr(h.wrapping_add(back), bits).ok()?;
+        (mem.read_ptr(r.wrapping_add(heap_at), bits).ok()? == h).then_some(r)
+    };
+    let Some(first) = record_of(peb.process_heap) else {
+        notes.push(format!(
+            "ntdll is Windows 11 24H2 or later, but the process heap {:#x} has no heap-list record: only the {} heap(s) of ProcessHeaps are listed",
+            peb.process_heap,
+            addresses.len()
+        ));
+        return;
+    };
+    // The head is the one link that is no heap's record: inside ntdll's image when it is known.
+    let mut ring = walk_list(mem, first, bits).links;
+    ring.push(first);
+    let head = ring.iter().copied().find(|&r| match ntdll {
+        Some(m) => (m.base..m.end()).contains(&r),
+        None => mem
+            .read_ptr(r.wrapping_add(heap_at), bits)
+            .is_ok_and(|h| record_of(h) != Some(r)),
+    });
+    let Some(head) = head else {
+        notes.push(format!(
+            "the Windows 11 24H2 heap list from {first:#x} has no head in ntdll; only ProcessHeaps is used"
+        ));
+        return;
+    };
+    let walk = walk_list(mem, head, bits);
+    if let Some(p) = walk.problem {
+        notes.push(format!("24H2 heap list: {p}"));
+    }
+    let listed: Vec<u64> = walk
+        .links
+        .iter()
+        .filter_map(|&r| mem.read_ptr(r.wrapping_add(heap_at), bits).ok())
+        .collect();
+    let extra = listed.iter().filter(|h| !addresses.contains(h)).count();
+    if extra > 0 {
+        notes.push(format!(
+            "ProcessHeaps lists {} heap(s); the Windows 11 24H2 heap list in ntdll ({head:#x}) holds {}",
+            addresses.len(),
+            listed.len()
+        ));
+    }
+    let rest: Vec<u64> = addresses
+        .iter()
+        .copied()
+        .filter(|a| !listed.contains(a))
+        .collect();
+    *addresses = listed;
+    addresses.extend(rest);
 }
 
 /// The `_HEAP` family from ntdll's file version, else from the OS version, and that version.
@@ -186,6 +486,8 @@ fn describe(mem: &AddressSpace<'_>, address: u64, bits: u32, family: NtFamily, b
         large_blocks: Vec::new(),
         family: None,
         segment_layout: None,
+        build,
+        page: None,
         problems: Vec::new(),
     };
     let sig_off = if bits == 64 { 0x10 } else { 0x08 };
@@ -224,6 +526,8 @@ pub struct ListWalk {
     pub links: Vec<u64>,
     /// Why the walk stopped early, if it did.
     pub problem: Option<String>,
+    /// The walk stopped because an entry is not in the dump (missing memory, not damage).
+    pub not_captured: bool,
 }
 
 /// Follow Flink pointers from `head` until they return to it, bounded and loop-safe.
@@ -238,31 +542,34 @@ pub fn walk_list(mem: &AddressSpace<'_>, head: u64, bits: u32) -> ListWalk {
                 return ListWalk {
                     links,
                     problem: Some(format!("list entry at {cur:#x} is unreadable: {e}")),
+                    not_captured: true,
                 }
             }
         };
+        let stop = |problem: Option<String>, links: Vec<u64>| ListWalk {
+            links,
+            problem,
+            not_captured: false,
+        };
         if next == head {
-            return ListWalk {
-                links,
-                problem: None,
-            };
+            return stop(None, links);
         }
         if next == 0 || !seen.insert(next) {
-            return ListWalk {
-                links,
-                problem: Some(format!(
+            return stop(
+                Some(format!(
                     "list from {head:#x} is broken at {cur:#x} (next = {next:#x}: {})",
                     if next == 0 { "null" } else { "a loop" }
                 )),
-            };
+                links,
+            );
         }
         if links.len() >= MAX_LIST {
-            return ListWalk {
-                links,
-                problem: Some(format!(
+            return stop(
+                Some(format!(
                     "list from {head:#x} has over {MAX_LIST} entries; stopped"
                 )),
-            };
+                links,
+            );
         }
         links.push(next);
         cur = next;
@@ -310,6 +617,12 @@ fn nt_heap(mem: &AddressSpace<'_>, heap: &mut Heap, family: NtFamily) {
     }
     for link in walk.links {
         let seg = link.wrapping_sub(l.seg_list_entry);
+        if !mem.is_captured(seg, l.seg_first_entry) {
+            heap.problems.push(format!(
+                "segment at {seg:#x} is not in the dump; the segment list is not followed further"
+            ));
+            break;
+        }
         if !segment_ok(mem, seg, heap.address, &l, bits) {
             heap.problems.push(format!(
                 "segment at {seg:#x} has a bad signature or does not point back to its heap; the list is not followed further"

@@ -12,7 +12,7 @@ use crate::dump::memory::AddressSpace;
 use crate::dump::streams::{Arch, Module};
 use crate::dump::Dump;
 use crate::layout::{self, PebLayout, TebLayout};
-pub use heaps::{Heap, HeapKind, Range};
+pub use heaps::{Heap, HeapKind, PageHeapLink, Range};
 
 /// The OS version of the dump.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,6 +89,29 @@ pub struct Process {
     pub worlds: Vec<World>,
 }
 
+/// Where a heap may start when no heap list says: the start of every committed private
+/// allocation of the region table, or, without one, every 64 KiB-aligned captured range.
+fn allocation_starts(dump: &Dump) -> Vec<u64> {
+    const MEM_COMMIT: u32 = 0x1000;
+    const MEM_PRIVATE: u32 = 0x2_0000;
+    match &dump.memory_info {
+        Some(info) => info
+            .iter()
+            .filter(|r| {
+                r.base == r.allocation_base && r.state == MEM_COMMIT && r.kind == MEM_PRIVATE
+            })
+            .map(|r| r.base)
+            .collect(),
+        None => dump
+            .memory()
+            .ranges()
+            .iter()
+            .map(|r| r.base)
+            .filter(|b| b % 0x1_0000 == 0)
+            .collect(),
+    }
+}
+
 impl Process {
     /// Build the process model from a dump.
     pub fn load(dump: &Dump) -> Process {
@@ -123,47 +146,17 @@ impl Process {
                     .any(|t| teb32_of(&mem, t.address, os).is_some()));
         let mut worlds = vec![native];
         if wow64 {
-            let mut w32 = World::new(32);
-            for t in worlds[0].tebs.clone() {
-                match teb32_of(&mem, t.address, os) {
-                    Some(a) => w32
-                        .tebs
-                        .push(read_teb(&mem, t.thread_id, a, &layout::TEB32, 32)),
-                    None => w32.notes.push(format!(
-                        "thread {:#x}: its 32-bit TEB could not be located from TEB64 {:#x}",
-                        t.thread_id, t.address
-                    )),
-                }
-            }
-            let mut notes = Vec::new();
-            let mut peb32 = find_peb(&mem, &w32.tebs, 32, os, &mut notes);
-            if peb32.is_none() {
-                // Without a TEB32, the PEB32 sits one page below (Vista/7) or above (8+) the PEB64.
-                if let (Some(p64), Some(v)) = (&worlds[0].peb, os) {
-                    let guess = if (v.major, v.minor) < (6, 2) {
-                        p64.address.wrapping_sub(0x1000)
-                    } else {
-                        p64.address.wrapping_add(0x1000)
-                    };
-                    peb32 = read_peb(&mem, guess, 32, os);
-                    if peb32.is_some() {
-                        notes.push(format!(
-                            "PEB32 found at {guess:#x} from the PEB64's position (no TEB32 led to it)"
-                        ));
-                    }
-                }
-            }
-            w32.notes.extend(notes);
-            w32.peb = peb32;
+            let w32 = wow64_world(&mem, &worlds[0], os);
             worlds.push(w32);
         }
         for w in &mut worlds {
             let ntdll = find_ntdll(&dump.modules, w.bits, wow64);
-            if let Some(peb) = &w.peb {
-                let (heaps, notes) = heaps::list(&mem, peb, w.bits, ntdll, os);
-                w.heaps = heaps;
-                w.notes.extend(notes);
-            }
+            let (heaps, notes) = match &w.peb {
+                Some(peb) => heaps::list(&mem, peb, w.bits, ntdll, os),
+                None => heaps::scan(&mem, &allocation_starts(dump), w.bits, ntdll, os),
+            };
+            w.heaps = heaps;
+            w.notes.extend(notes);
         }
         Process {
             arch,
@@ -189,6 +182,44 @@ impl Process {
             .and_then(|p| modules.iter().find(|m| m.base == p.image_base))
             .or(modules.first())
     }
+}
+
+/// The 32-bit world of a WoW64 process: TEB32s from the TEB64s, the PEB32 from a TEB32 or, without
+/// one, from the PEB64's position.
+fn wow64_world(mem: &AddressSpace<'_>, native: &World, os: Option<OsVersion>) -> World {
+    let mut w32 = World::new(32);
+    for t in &native.tebs {
+        match teb32_of(mem, t.address, os) {
+            Some(a) => w32
+                .tebs
+                .push(read_teb(mem, t.thread_id, a, &layout::TEB32, 32)),
+            None => w32.notes.push(format!(
+                "thread {:#x}: its 32-bit TEB could not be located from TEB64 {:#x}",
+                t.thread_id, t.address
+            )),
+        }
+    }
+    let mut notes = Vec::new();
+    let mut peb32 = find_peb(mem, &w32.tebs, 32, os, &mut notes);
+    if peb32.is_none() {
+        // Without a TEB32, the PEB32 sits one page below (Vista/7) or above (8+) the PEB64.
+        if let (Some(p64), Some(v)) = (&native.peb, os) {
+            let guess = if (v.major, v.minor) < (6, 2) {
+                p64.address.wrapping_sub(0x1000)
+            } else {
+                p64.address.wrapping_add(0x1000)
+            };
+            peb32 = read_peb(mem, guess, 32, os);
+            if peb32.is_some() {
+                notes.push(format!(
+                    "PEB32 found at {guess:#x} from the PEB64's position (no TEB32 led to it)"
+                ));
+            }
+        }
+    }
+    w32.notes.extend(notes);
+    w32.peb = peb32;
+    w32
 }
 
 impl World {

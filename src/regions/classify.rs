@@ -10,7 +10,7 @@ use super::{Region, RegionMap, RegionSource, Usage, UsageKind, MEM_FREE, MEM_IMA
 use crate::dump::streams::Module;
 use crate::dump::Dump;
 use crate::layout;
-use crate::process::{HeapKind, Process};
+use crate::process::{Heap, HeapKind, Peb, Process, Teb};
 
 /// `KUSER_SHARED_DATA`: the shared user data page, at the same address in every process.
 const SHARED_USER_DATA: u64 = 0x7ffe_0000;
@@ -42,7 +42,7 @@ fn rank(kind: UsageKind) -> u8 {
 /// Classify the regions of `dump` using the process model.
 pub fn classify(dump: &Dump, process: &Process) -> RegionMap {
     let bits = process.arch.and_then(|a| a.bits()).unwrap_or(64);
-    let mut problems = Vec::new();
+    let mut problems = dump.memory_info_problems.clone();
     let (mut regions, source) = match &dump.memory_info {
         Some(info) => (
             from_memory_info(info, &mut problems),
@@ -148,12 +148,7 @@ fn from_captured(dump: &Dump) -> Vec<Region> {
 
 /// Every label the process model yields, in no particular order (precedence decides).
 fn labels(process: &Process) -> Vec<Label> {
-    let mut out = Vec::new();
-    let world_usage = |kind: UsageKind, bits: u32| Usage {
-        kind,
-        bits: process.wow64.then_some(bits),
-    };
-    out.push(Label {
+    let mut out = vec![Label {
         start: SHARED_USER_DATA,
         end: SHARED_USER_DATA + 0x1000,
         usage: Usage {
@@ -162,69 +157,23 @@ fn labels(process: &Process) -> Vec<Label> {
         },
         detail: "Shared user data (KUSER_SHARED_DATA)".into(),
         whole_allocation: false,
-    });
+    }];
     for w in &process.worlds {
-        let teb_layout = if w.bits == 64 {
-            &layout::TEB64
-        } else {
-            &layout::TEB32
+        // WoW64 splits the per-world usages (`Heap32`, `Stack64`, …).
+        let usage = |kind: UsageKind| Usage {
+            kind,
+            bits: process.wow64.then_some(w.bits),
         };
         if let Some(peb) = &w.peb {
-            let page = peb.address & !0xfff;
-            out.push(Label {
-                start: page,
-                end: page.saturating_add(0x1000),
-                usage: world_usage(UsageKind::Peb, w.bits),
-                detail: format!(
-                    "PEB{}",
-                    if process.wow64 {
-                        w.bits.to_string()
-                    } else {
-                        String::new()
-                    }
-                ),
-                whole_allocation: false,
-            });
-            for (what, addr) in &peb.shared {
-                out.push(Label {
-                    start: *addr,
-                    end: addr.saturating_add(1),
-                    usage: Usage {
-                        kind: UsageKind::Other,
-                        bits: None,
-                    },
-                    detail: (*what).to_string(),
-                    whole_allocation: true,
-                });
-            }
+            peb_labels(&mut out, peb, usage(UsageKind::Peb));
         }
         for t in &w.tebs {
-            out.push(Label {
-                start: t.address,
-                end: t.address.saturating_add(teb_layout.region_size),
-                usage: world_usage(UsageKind::Teb, w.bits),
-                detail: format!("thread {:#x}", t.thread_id),
-                whole_allocation: false,
-            });
-            // The stack's whole reservation: the allocation at DeallocationStack when the TEB
-            // has it, else the allocation around StackLimit.
-            let anchor = t
-                .deallocation_stack
-                .filter(|&d| d != 0 && t.stack_base.is_some_and(|b| d < b))
-                .or(t.stack_limit.filter(|&l| l != 0));
-            if let Some(a) = anchor {
-                let end = t
-                    .stack_base
-                    .filter(|&b| b > a && b - a <= 1 << 32)
-                    .unwrap_or(a.saturating_add(1));
-                out.push(Label {
-                    start: a,
-                    end,
-                    usage: world_usage(UsageKind::Stack, w.bits),
-                    detail: format!("thread {:#x} stack", t.thread_id),
-                    whole_allocation: true,
-                });
-            }
+            thread_labels(
+                &mut out,
+                t,
+                w.bits,
+                (usage(UsageKind::Teb), usage(UsageKind::Stack)),
+            );
         }
         for h in &w.heaps {
             let kind = if h.kind == HeapKind::PageHeap {
@@ -232,29 +181,94 @@ fn labels(process: &Process) -> Vec<Label> {
             } else {
                 UsageKind::Heap
             };
-            let usage = world_usage(kind, w.bits);
-            out.push(Label {
-                start: h.address,
-                end: h.address.saturating_add(1),
-                usage,
-                detail: format!("heap {:#x}", h.address),
-                whole_allocation: true,
-            });
-            let parts = [(&h.segments, "segment"), (&h.large_blocks, "large block")];
-            for (ranges, what) in parts {
-                // Page heap ranges are reservations page heap carves blocks from: label them
-                // whole rather than splitting regions at the carved edges.
-                out.extend(ranges.iter().map(|r| Label {
-                    start: r.start,
-                    end: r.end,
-                    usage,
-                    detail: format!("heap {:#x} {what}", h.address),
-                    whole_allocation: kind == UsageKind::PageHeap,
-                }));
-            }
+            heap_labels(&mut out, h, usage(kind));
         }
     }
     out
+}
+
+/// The PEB's page and the OS-owned shared regions it points to.
+fn peb_labels(out: &mut Vec<Label>, peb: &Peb, usage: Usage) {
+    let page = peb.address & !0xfff;
+    out.push(Label {
+        start: page,
+        end: page.saturating_add(0x1000),
+        usage,
+        detail: match usage.bits {
+            Some(bits) => format!("PEB{bits}"),
+            None => "PEB".to_string(),
+        },
+        whole_allocation: false,
+    });
+    for (what, addr) in &peb.shared {
+        out.push(Label {
+            start: *addr,
+            end: addr.saturating_add(1),
+            usage: Usage {
+                kind: UsageKind::Other,
+                bits: None,
+            },
+            detail: (*what).to_string(),
+            whole_allocation: true,
+        });
+    }
+}
+
+/// A thread's TEB and its stack's whole reservation (the allocation at DeallocationStack when
+/// the TEB has it, else the allocation around StackLimit).
+fn thread_labels(out: &mut Vec<Label>, t: &Teb, bits: u32, (teb, stack): (Usage, Usage)) {
+    let teb_layout = if bits == 64 {
+        &layout::TEB64
+    } else {
+        &layout::TEB32
+    };
+    out.push(Label {
+        start: t.address,
+        end: t.address.saturating_add(teb_layout.region_size),
+        usage: teb,
+        detail: format!("thread {:#x}", t.thread_id),
+        whole_allocation: false,
+    });
+    let anchor = t
+        .deallocation_stack
+        .filter(|&d| d != 0 && t.stack_base.is_some_and(|b| d < b))
+        .or(t.stack_limit.filter(|&l| l != 0));
+    if let Some(a) = anchor {
+        let end = t
+            .stack_base
+            .filter(|&b| b > a && b - a <= 1 << 32)
+            .unwrap_or(a.saturating_add(1));
+        out.push(Label {
+            start: a,
+            end,
+            usage: stack,
+            detail: format!("thread {:#x} stack", t.thread_id),
+            whole_allocation: true,
+        });
+    }
+}
+
+/// A heap's allocation, its segments and its large blocks.
+fn heap_labels(out: &mut Vec<Label>, h: &Heap, usage: Usage) {
+    out.push(Label {
+        start: h.address,
+        end: h.address.saturating_add(1),
+        usage,
+        detail: format!("heap {:#x}", h.address),
+        whole_allocation: true,
+    });
+    let parts = [(&h.segments, "segment"), (&h.large_blocks, "large block")];
+    for (ranges, what) in parts {
+        // Page heap ranges are reservations page heap carves blocks from: label them whole
+        // rather than splitting regions at the carved edges.
+        out.extend(ranges.iter().map(|r| Label {
+            start: r.start,
+            end: r.end,
+            usage,
+            detail: format!("heap {:#x} {what}", h.address),
+            whole_allocation: usage.kind == UsageKind::PageHeap,
+        }));
+    }
 }
 
 /// Split busy regions at the edges of exact labels, as WinDbg does: a PEB page and the TEBs that

@@ -141,8 +141,9 @@ impl Region {
     }
 }
 
-/// Where the regions came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Where the regions came from (`"memory_info"`, `"captured_memory"` in JSON).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RegionSource {
     /// The MemoryInfoList stream: the whole address space, with state, type and protection.
     MemoryInfo,

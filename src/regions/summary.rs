@@ -6,10 +6,12 @@
 //! the non-free regions. Free rows have no `%ofBusy`. Rows are sorted by size, largest first.
 
 use super::{protect_name, state_name, type_name, RegionMap, RegionSource, Usage, MEM_COMMIT};
+use crate::value::{self, pct};
+use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// One row of a summary table.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Row {
     /// Usage, type, state or protection name as WinDbg prints it.
     pub name: String,
@@ -18,50 +20,98 @@ pub struct Row {
     /// Total bytes.
     pub bytes: u64,
     /// Share of busy bytes, in percent; `None` for free rows.
+    #[serde(serialize_with = "value::percent4_opt")]
     pub pct_busy: Option<f64>,
     /// Share of all bytes, in percent.
+    #[serde(serialize_with = "value::percent4")]
     pub pct_total: f64,
 }
 
 /// The largest region of one usage.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Largest {
     /// Usage name.
     pub usage: String,
     /// Base address.
+    #[serde(serialize_with = "value::hex")]
     pub base: u64,
     /// Size.
     pub size: u64,
 }
 
-/// All five tables.
-#[derive(Clone, Debug)]
+/// All five tables; serialized, the summary part of `address --json`.
+#[derive(Clone, Debug, Serialize)]
 pub struct AddressSummary {
     /// Where the regions came from.
     pub source: RegionSource,
+    /// Sum of all region sizes.
+    pub total_bytes: u64,
+    /// Sum of non-free region sizes.
+    pub busy_bytes: u64,
     /// Usage Summary.
     pub usage: Vec<Row>,
     /// Type Summary (for busy); empty without a region table.
+    #[serde(rename = "type")]
     pub types: Vec<Row>,
     /// State Summary; empty without a region table.
+    #[serde(rename = "state")]
     pub states: Vec<Row>,
     /// Protect Summary (for commit); empty without a region table.
+    #[serde(rename = "protect")]
     pub protects: Vec<Row>,
     /// Largest Region by Usage, in the Usage table's order.
     pub largest: Vec<Largest>,
     /// Committed regions only, by usage (what "private bytes"-style growth shows); empty without
     /// a region table.
+    #[serde(skip)]
     pub committed: Vec<Row>,
-    /// Sum of all region sizes.
-    pub total_bytes: u64,
-    /// Sum of non-free region sizes.
-    pub busy_bytes: u64,
 }
 
 #[derive(Default)]
 struct Acc {
     regions: u64,
     bytes: u64,
+}
+
+impl Acc {
+    fn add(&mut self, size: u64) {
+        self.regions += 1;
+        self.bytes += size;
+    }
+}
+
+/// The regions counted by usage, type, state, protection and committed usage.
+#[derive(Default)]
+struct Tally {
+    usage: BTreeMap<Usage, Acc>,
+    largest: BTreeMap<Usage, (u64, u64)>,
+    types: BTreeMap<String, Acc>,
+    states: BTreeMap<String, Acc>,
+    protects: BTreeMap<String, Acc>,
+    committed: BTreeMap<String, Acc>,
+}
+
+fn tally(map: &RegionMap) -> Tally {
+    let mut t = Tally::default();
+    for r in &map.regions {
+        t.usage.entry(r.usage).or_default().add(r.size);
+        let l = t.largest.entry(r.usage).or_insert((r.base, r.size));
+        if r.size > l.1 {
+            *l = (r.base, r.size);
+        }
+        let Some(s) = r.state else { continue };
+        t.states.entry(state_name(s)).or_default().add(r.size);
+        if let Some(k) = r.kind.filter(|_| r.is_busy()) {
+            t.types.entry(type_name(k)).or_default().add(r.size);
+        }
+        if s == MEM_COMMIT {
+            if let Some(p) = r.protect {
+                t.protects.entry(protect_name(p)).or_default().add(r.size);
+            }
+            t.committed.entry(r.usage.name()).or_default().add(r.size);
+        }
+    }
+    t
 }
 
 /// Compute the summary of a region map.
@@ -73,47 +123,7 @@ pub fn summarize(map: &RegionMap) -> AddressSummary {
         .filter(|r| r.is_busy())
         .map(|r| r.size)
         .sum();
-    let mut usage: BTreeMap<Usage, Acc> = BTreeMap::new();
-    let mut largest: BTreeMap<Usage, (u64, u64)> = BTreeMap::new();
-    let mut types: BTreeMap<String, Acc> = BTreeMap::new();
-    let mut states: BTreeMap<String, Acc> = BTreeMap::new();
-    let mut protects: BTreeMap<String, Acc> = BTreeMap::new();
-    let mut committed: BTreeMap<String, Acc> = BTreeMap::new();
-    let add = |m: &mut BTreeMap<String, Acc>, k: String, size: u64| {
-        let a = m.entry(k).or_default();
-        a.regions += 1;
-        a.bytes += size;
-    };
-    for r in &map.regions {
-        let a = usage.entry(r.usage).or_default();
-        a.regions += 1;
-        a.bytes += r.size;
-        let l = largest.entry(r.usage).or_insert((r.base, r.size));
-        if r.size > l.1 {
-            *l = (r.base, r.size);
-        }
-        if let Some(s) = r.state {
-            add(&mut states, state_name(s), r.size);
-            if r.is_busy() {
-                if let Some(k) = r.kind {
-                    add(&mut types, type_name(k), r.size);
-                }
-            }
-            if s == MEM_COMMIT {
-                if let Some(p) = r.protect {
-                    add(&mut protects, protect_name(p), r.size);
-                }
-                add(&mut committed, r.usage.name(), r.size);
-            }
-        }
-    }
-    let pct = |part: u64, whole: u64| {
-        if whole == 0 {
-            0.0
-        } else {
-            part as f64 * 100.0 / whole as f64
-        }
-    };
+    let t = tally(map);
     let row = |name: String, a: &Acc, free: bool| Row {
         name,
         regions: a.regions,
@@ -121,12 +131,13 @@ pub fn summarize(map: &RegionMap) -> AddressSummary {
         pct_busy: (!free).then(|| pct(a.bytes, busy)),
         pct_total: pct(a.bytes, total),
     };
-    let mut usage_rows: Vec<(Usage, Row)> = usage
+    let mut usage_rows: Vec<(Usage, Row)> = t
+        .usage
         .iter()
-        .map(|(u, a)| (*u, row(u.name(), a, !u_is_busy(u))))
+        .map(|(u, a)| (*u, row(u.name(), a, u.kind == super::UsageKind::Free)))
         .collect();
     usage_rows.sort_by(|a, b| b.1.bytes.cmp(&a.1.bytes).then(a.0.cmp(&b.0)));
-    let sorted = |m: BTreeMap<String, Acc>, free_name: Option<&str>| {
+    let sorted = |m: &BTreeMap<String, Acc>, free_name: Option<&str>| {
         let mut v: Vec<Row> = m
             .iter()
             .map(|(n, a)| row(n.clone(), a, Some(n.as_str()) == free_name))
@@ -139,7 +150,7 @@ pub fn summarize(map: &RegionMap) -> AddressSummary {
         largest: usage_rows
             .iter()
             .map(|(u, r)| {
-                let (base, size) = largest[u];
+                let (base, size) = t.largest[u];
                 Largest {
                     usage: r.name.clone(),
                     base,
@@ -148,17 +159,13 @@ pub fn summarize(map: &RegionMap) -> AddressSummary {
             })
             .collect(),
         usage: usage_rows.into_iter().map(|(_, r)| r).collect(),
-        types: sorted(types, None),
-        states: sorted(states, Some("MEM_FREE")),
-        protects: sorted(protects, None),
-        committed: sorted(committed, None),
+        types: sorted(&t.types, None),
+        states: sorted(&t.states, Some("MEM_FREE")),
+        protects: sorted(&t.protects, None),
+        committed: sorted(&t.committed, None),
         total_bytes: total,
         busy_bytes: busy,
     }
-}
-
-fn u_is_busy(u: &Usage) -> bool {
-    u.kind != super::UsageKind::Free
 }
 
 #[cfg(test)]

@@ -1,103 +1,190 @@
-//! Text views of `heapdiag address`: the `!address -summary` tables in WinDbg's column layout, and
-//! the region list.
+//! `heapdiag address` as text (the `!address -summary` tables in WinDbg's column layout, or the
+//! region list) and CSV.
 
+use super::csv::{self, col, hex, num, opt, Column};
 use super::format::{percent, windbg_hex, windbg_size};
+use super::Render;
 use crate::regions::summary::{AddressSummary, Row};
-use crate::regions::{protect_name, state_name, type_name, Region, RegionSource, MEM_COMMIT};
-use std::fmt::Write;
+use crate::regions::RegionSource;
+use crate::value::Hex;
+use crate::view::address::{AddressView, RegionView};
+use std::io::{self, Write};
 
-const USAGE_HEADER: &str =
-    "--- Usage Summary ---------------- RgnCount ----------- Total Size -------- %ofBusy %ofTotal";
-const TYPE_HEADER: &str =
-    "--- Type Summary (for busy) ------ RgnCount ----------- Total Size -------- %ofBusy %ofTotal";
-const STATE_HEADER: &str =
-    "--- State Summary ---------------- RgnCount ----------- Total Size -------- %ofBusy %ofTotal";
-const PROTECT_HEADER: &str =
-    "--- Protect Summary (for commit) - RgnCount ----------- Total Size -------- %ofBusy %ofTotal";
+impl Render for AddressView {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        match &self.regions {
+            Some(regions) => regions_text(out, regions, self.bits),
+            None => summary_text(out, self),
+        }
+    }
+
+    fn csv(&self, out: &mut dyn Write) -> io::Result<()> {
+        match &self.regions {
+            Some(regions) => csv::table(out, REGION_COLUMNS, regions),
+            None => csv::table(out, SUMMARY_COLUMNS, &summary_lines(&self.summary)),
+        }
+    }
+}
+
+/// The headers of the usage, type, state and protect tables.
+const HEADERS: [&str; 4] = [
+    "--- Usage Summary ---------------- RgnCount ----------- Total Size -------- %ofBusy %ofTotal",
+    "--- Type Summary (for busy) ------ RgnCount ----------- Total Size -------- %ofBusy %ofTotal",
+    "--- State Summary ---------------- RgnCount ----------- Total Size -------- %ofBusy %ofTotal",
+    "--- Protect Summary (for commit) - RgnCount ----------- Total Size -------- %ofBusy %ofTotal",
+];
+
 const LARGEST_HEADER: &str =
     "--- Largest Region by Usage ----------- Base Address -------- Region Size ----------";
 
-fn table(out: &mut String, header: &str, rows: &[Row], bits: u32) {
-    let _ = writeln!(out, "{header}");
-    for r in rows {
-        let _ = writeln!(
-            out,
-            "{:<32}{:>11}{:>18} {}{:>8}{:>9}",
-            r.name,
-            r.regions,
-            windbg_hex(r.bytes, bits),
-            windbg_size(r.bytes),
-            r.pct_busy.map(percent).unwrap_or_default(),
-            percent(r.pct_total)
-        );
-    }
-    out.push('\n');
+/// The summary's tables by name, in `HEADERS` order.
+fn tables(s: &AddressSummary) -> [(&'static str, &[Row]); 4] {
+    [
+        ("usage", &s.usage),
+        ("type", &s.types),
+        ("state", &s.states),
+        ("protect", &s.protects),
+    ]
 }
 
-/// The summary, as `!address -summary` prints it. `bits` is the dump's pointer width.
-pub fn summary_text(s: &AddressSummary, bits: u32, problems: &[String]) -> String {
-    let mut out = String::new();
+/// The summary, as `!address -summary` prints it.
+fn summary_text(out: &mut dyn Write, v: &AddressView) -> io::Result<()> {
+    let (s, bits) = (&v.summary, v.bits);
     if s.source == RegionSource::CapturedMemory {
-        out.push_str(
+        write!(
+            out,
             "Note: this dump has no MemoryInfoList stream, so free, reserved and uncaptured memory are unknown\n\
              and Type, State and Protect cannot be computed. The table covers only the captured memory ranges;\n\
-             %ofTotal is a share of captured bytes. A full dump (procdump -ma) has the region table.\n\n",
-        );
+             %ofTotal is a share of captured bytes. A full dump (procdump -ma) has the region table.\n\n"
+        )?;
     }
-    table(&mut out, USAGE_HEADER, &s.usage, bits);
-    if s.source == RegionSource::MemoryInfo {
-        table(&mut out, TYPE_HEADER, &s.types, bits);
-        table(&mut out, STATE_HEADER, &s.states, bits);
-        table(&mut out, PROTECT_HEADER, &s.protects, bits);
+    let shown = if s.source == RegionSource::MemoryInfo {
+        4
+    } else {
+        1
+    };
+    for (header, (_, rows)) in HEADERS.iter().zip(tables(s)).take(shown) {
+        writeln!(out, "{header}")?;
+        for r in rows {
+            summary_row(out, r, bits)?;
+        }
+        writeln!(out)?;
     }
-    let _ = writeln!(out, "{LARGEST_HEADER}");
+    writeln!(out, "{LARGEST_HEADER}")?;
     for l in &s.largest {
-        let _ = writeln!(
+        writeln!(
             out,
             "{:<32}{:>20}{:>18} {}",
             l.usage,
             windbg_hex(l.base, bits),
             windbg_hex(l.size, bits),
             windbg_size(l.size)
-        );
+        )?;
     }
-    for p in problems {
-        let _ = writeln!(out, "\nwarning: {p}");
+    for p in &v.problems {
+        writeln!(out, "\nwarning: {p}")?;
     }
-    out
+    Ok(())
+}
+
+/// One row of a summary table.
+fn summary_row(out: &mut dyn Write, r: &Row, bits: u32) -> io::Result<()> {
+    writeln!(
+        out,
+        "{:<32}{:>11}{:>18} {}{:>8}{:>9}",
+        r.name,
+        r.regions,
+        windbg_hex(r.bytes, bits),
+        windbg_size(r.bytes),
+        r.pct_busy.map(percent).unwrap_or_default(),
+        percent(r.pct_total)
+    )
 }
 
 /// The region list, one line per region, like `!address` without options.
-pub fn regions_text<'a>(regions: impl Iterator<Item = &'a Region>, bits: u32) -> String {
+fn regions_text(out: &mut dyn Write, regions: &[RegionView], bits: u32) -> io::Result<()> {
     let w = if bits == 64 { 17 } else { 8 };
-    let mut out = String::new();
-    let _ = writeln!(
+    writeln!(
         out,
         "{:>w$} {:>w$} {:>w$} {:<11} {:<11} {:<28} {:<10} Details",
         "BaseAddress", "EndAddress+1", "RegionSize", "Type", "State", "Protect", "Usage"
-    );
-    let mut n = 0usize;
+    )?;
     for r in regions {
-        n += 1;
-        let _ = writeln!(
+        writeln!(
             out,
             "{:>w$} {:>w$} {:>w$} {:<11} {:<11} {:<28} {:<10} {}",
-            windbg_hex(r.base, bits),
-            windbg_hex(r.end(), bits),
+            windbg_hex(r.base.0, bits),
+            windbg_hex(r.end.0, bits),
             windbg_hex(r.size, bits),
-            r.kind
-                .filter(|_| r.is_busy())
-                .map(type_name)
-                .unwrap_or_default(),
-            r.state.map(state_name).unwrap_or_else(|| "captured".into()),
-            r.protect
-                .filter(|_| r.state == Some(MEM_COMMIT))
-                .map(protect_name)
-                .unwrap_or_default(),
-            r.usage.name(),
+            r.kind.as_deref().unwrap_or(""),
+            r.state.as_deref().unwrap_or("captured"),
+            r.protect.as_deref().unwrap_or(""),
+            r.usage,
             r.detail.as_deref().unwrap_or("")
-        );
+        )?;
     }
-    let _ = writeln!(out, "{n} regions");
-    out
+    writeln!(out, "{} regions", regions.len())
 }
+
+/// One line of the summary's CSV: a row of a table, or the largest region of a usage.
+struct SummaryLine {
+    table: &'static str,
+    name: String,
+    regions: u64,
+    bytes: u64,
+    pct_busy: Option<f64>,
+    pct_total: Option<f64>,
+    base: Option<Hex>,
+}
+
+fn summary_lines(s: &AddressSummary) -> Vec<SummaryLine> {
+    let rows = tables(s).into_iter().flat_map(|(table, rows)| {
+        rows.iter().map(move |r| SummaryLine {
+            table,
+            name: r.name.clone(),
+            regions: r.regions,
+            bytes: r.bytes,
+            pct_busy: r.pct_busy,
+            pct_total: Some(r.pct_total),
+            base: None,
+        })
+    });
+    let largest = s.largest.iter().map(|l| SummaryLine {
+        table: "largest",
+        name: l.usage.clone(),
+        regions: 1,
+        bytes: l.size,
+        pct_busy: None,
+        pct_total: None,
+        base: Some(Hex(l.base)),
+    });
+    rows.chain(largest).collect()
+}
+
+/// `table,name,regions,bytes,pct_busy,pct_total,base`; `base` only on `largest` rows.
+const SUMMARY_COLUMNS: &[Column<SummaryLine>] = &[
+    col("table", |r| r.table.to_string()),
+    col("name", |r| r.name.clone()),
+    num("regions", |r| r.regions),
+    num("bytes", |r| r.bytes),
+    col("pct_busy", |r| {
+        r.pct_busy.map(csv::pct4).unwrap_or_default()
+    }),
+    col("pct_total", |r| {
+        r.pct_total.map(csv::pct4).unwrap_or_default()
+    }),
+    col("base", |r| opt(&r.base)),
+];
+
+/// `base,end,size,usage,state,type,protect,allocation_base,detail`.
+const REGION_COLUMNS: &[Column<RegionView>] = &[
+    hex("base", |r| r.base.0),
+    hex("end", |r| r.end.0),
+    num("size", |r| r.size),
+    col("usage", |r| r.usage.clone()),
+    col("state", |r| opt(&r.state)),
+    col("type", |r| opt(&r.kind)),
+    col("protect", |r| opt(&r.protect)),
+    col("allocation_base", |r| opt(&r.allocation_base)),
+    col("detail", |r| opt(&r.detail)),
+];

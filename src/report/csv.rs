@@ -1,247 +1,147 @@
-//! CSV views: one header line, RFC 4180 quoting, addresses as `0x…`.
+//! CSV: one header line, then one line per row, every field quoted as RFC 4180 asks. A view's CSV
+//! is a list of [`Column`]s: a name and how to write the cell of one row (text, a number, or an
+//! address in hex).
 
-use super::format::addr;
-use crate::analysis::heaps::{HeapSummary, SizeRow};
-use crate::heap::Block;
-use crate::regions::summary::AddressSummary;
-use crate::regions::{protect_name, state_name, type_name, Region, MEM_COMMIT};
-use std::fmt::Write;
+use std::fmt::Write as _;
+use std::io::{self, Write};
 
-fn field(s: &str) -> String {
+/// How a column writes its cell.
+pub enum Cell<R: ?Sized> {
+    /// Text (the empty string for a value the row does not have).
+    Text(fn(&R) -> String),
+    /// A number, in decimal.
+    Number(fn(&R) -> u64),
+    /// An address, `0x…`.
+    Hex(fn(&R) -> u64),
+}
+
+/// One CSV column over rows of type `R`.
+pub struct Column<R: ?Sized> {
+    /// Its header.
+    pub name: &'static str,
+    /// Its cell.
+    pub cell: Cell<R>,
+}
+
+/// A text column.
+pub const fn col<R: ?Sized>(name: &'static str, cell: fn(&R) -> String) -> Column<R> {
+    Column {
+        name,
+        cell: Cell::Text(cell),
+    }
+}
+
+/// A number column.
+pub const fn num<R: ?Sized>(name: &'static str, cell: fn(&R) -> u64) -> Column<R> {
+    Column {
+        name,
+        cell: Cell::Number(cell),
+    }
+}
+
+/// An address column.
+pub const fn hex<R: ?Sized>(name: &'static str, cell: fn(&R) -> u64) -> Column<R> {
+    Column {
+        name,
+        cell: Cell::Hex(cell),
+    }
+}
+
+/// Write `s` as a field, quoted when it holds a separator, a quote or a line break.
+fn field(out: &mut dyn Write, s: &str) -> io::Result<()> {
     if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
+        write!(out, "\"{}\"", s.replace('"', "\"\""))
     } else {
-        s.to_string()
+        out.write_all(s.as_bytes())
     }
 }
 
-fn line(out: &mut String, fields: &[String]) {
-    let joined: Vec<String> = fields.iter().map(|f| field(f)).collect();
-    let _ = writeln!(out, "{}", joined.join(","));
-}
-
-/// The summary tables as rows `table,name,regions,bytes,pct_busy,pct_total,base`; `base` is set
-/// only on `largest` rows (the largest region of each usage).
-pub fn summary_csv(s: &AddressSummary) -> String {
-    let mut out = String::new();
-    line(
-        &mut out,
-        &[
-            "table",
-            "name",
-            "regions",
-            "bytes",
-            "pct_busy",
-            "pct_total",
-            "base",
-        ]
-        .map(String::from),
-    );
-    for (table, rows) in [
-        ("usage", &s.usage),
-        ("type", &s.types),
-        ("state", &s.states),
-        ("protect", &s.protects),
-    ] {
-        for r in rows {
-            line(
-                &mut out,
-                &[
-                    table.to_string(),
-                    r.name.clone(),
-                    r.regions.to_string(),
-                    r.bytes.to_string(),
-                    r.pct_busy.map(|p| format!("{p:.4}")).unwrap_or_default(),
-                    format!("{:.4}", r.pct_total),
-                    String::new(),
-                ],
-            );
+/// Write the header of `columns`.
+pub fn header<R: ?Sized>(out: &mut dyn Write, columns: &[Column<R>]) -> io::Result<()> {
+    for (i, c) in columns.iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",")?;
         }
+        field(out, c.name)?;
     }
-    for l in &s.largest {
-        line(
-            &mut out,
-            &[
-                "largest".into(),
-                l.usage.clone(),
-                "1".into(),
-                l.size.to_string(),
-                String::new(),
-                String::new(),
-                addr(l.base),
-            ],
-        );
-    }
-    out
+    out.write_all(b"\n")
 }
 
-/// Regions as rows `base,end,size,usage,state,type,protect,allocation_base,detail`.
-pub fn regions_csv<'a>(regions: impl Iterator<Item = &'a Region>) -> String {
-    let mut out = String::new();
-    line(
-        &mut out,
-        &[
-            "base",
-            "end",
-            "size",
-            "usage",
-            "state",
-            "type",
-            "protect",
-            "allocation_base",
-            "detail",
-        ]
-        .map(String::from),
-    );
-    for r in regions {
-        line(
-            &mut out,
-            &[
-                addr(r.base),
-                addr(r.end()),
-                r.size.to_string(),
-                r.usage.name(),
-                r.state.map(state_name).unwrap_or_default(),
-                r.kind
-                    .filter(|_| r.is_busy())
-                    .map(type_name)
-                    .unwrap_or_default(),
-                r.protect
-                    .filter(|_| r.state == Some(MEM_COMMIT))
-                    .map(protect_name)
-                    .unwrap_or_default(),
-                r.allocation_base
-                    .filter(|_| r.is_busy())
-                    .map(addr)
-                    .unwrap_or_default(),
-                r.detail.clone().unwrap_or_default(),
-            ],
-        );
+/// Write one row; `buf` is scratch space reused from row to row.
+pub fn row<R: ?Sized>(
+    out: &mut dyn Write,
+    columns: &[Column<R>],
+    r: &R,
+    buf: &mut String,
+) -> io::Result<()> {
+    for (i, c) in columns.iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",")?;
+        }
+        buf.clear();
+        let _ = match &c.cell {
+            Cell::Text(f) => write!(buf, "{}", f(r)),
+            Cell::Number(f) => write!(buf, "{}", f(r)),
+            Cell::Hex(f) => write!(buf, "{:#x}", f(r)),
+        };
+        field(out, buf)?;
     }
-    out
+    out.write_all(b"\n")
 }
 
-/// Heaps as rows of their `!heap -s` figures.
-pub fn heaps_csv(heaps: &[HeapSummary]) -> String {
-    let mut out = String::new();
-    line(
-        &mut out,
-        &[
-            "address",
-            "type",
-            "bits",
-            "flags",
-            "reserved",
-            "committed",
-            "virtual_bytes",
-            "large_blocks",
-            "ucr",
-            "busy_blocks",
-            "busy_bytes",
-            "free_blocks",
-            "free_bytes",
-            "external_fragmentation",
-            "lfh",
-            "lfh_busy_blocks",
-            "lfh_busy_bytes",
-            "internal_blocks",
-            "internal_bytes",
-            "corruptions",
-        ]
-        .map(String::from),
-    );
-    for h in heaps {
-        line(
-            &mut out,
-            &[
-                addr(h.address),
-                h.kind.name().to_string(),
-                h.bits.to_string(),
-                h.flags.map(|f| format!("{f:#x}")).unwrap_or_default(),
-                h.reserved.to_string(),
-                h.committed.to_string(),
-                h.virtual_bytes.to_string(),
-                h.large_blocks.to_string(),
-                h.ucr.to_string(),
-                h.busy_blocks.to_string(),
-                h.busy_bytes.to_string(),
-                h.free_blocks.to_string(),
-                h.free_bytes.to_string(),
-                format!("{:.2}", h.external_fragmentation()),
-                h.lfh.to_string(),
-                h.lfh_busy_blocks.to_string(),
-                h.lfh_busy_bytes.to_string(),
-                h.internal_blocks.to_string(),
-                h.internal_bytes.to_string(),
-                h.corruptions.len().to_string(),
-            ],
-        );
-    }
-    out
-}
-
-/// The size histogram as rows `size,count,total,percent`.
-pub fn stat_csv(rows: &[SizeRow], limit: usize) -> String {
-    let mut out = String::new();
-    line(
-        &mut out,
-        &["size", "count", "total", "percent"].map(String::from),
-    );
-    for r in rows.iter().take(limit) {
-        line(
-            &mut out,
-            &[
-                r.size.to_string(),
-                r.count.to_string(),
-                r.total.to_string(),
-                format!("{:.4}", r.percent),
-            ],
-        );
-    }
-    out
-}
-
-/// Blocks as rows `heap,entry,address,size,block_size,state,front_end,flags,internal,trace`,
-/// streamed.
-pub fn blocks_csv<'a>(
-    out: &mut dyn std::io::Write,
-    blocks: impl Iterator<Item = (u64, &'a Block)>,
-) -> std::io::Result<()> {
-    writeln!(
-        out,
-        "heap,entry,address,size,block_size,state,front_end,flags,internal,trace"
-    )?;
-    for (heap, b) in blocks {
-        writeln!(
-            out,
-            "{},{},{},{},{},{},{},{:#04x},{},{}",
-            addr(heap),
-            addr(b.entry),
-            addr(b.address),
-            b.size,
-            b.block_size,
-            b.state.name(),
-            b.front_end.name(),
-            b.flags,
-            b.internal,
-            if b.trace != 0 {
-                addr(b.trace)
-            } else {
-                String::new()
-            }
-        )?;
+/// Write the header and every row.
+pub fn table<'a, R: 'a + ?Sized>(
+    out: &mut dyn Write,
+    columns: &[Column<R>],
+    rows: impl IntoIterator<Item = &'a R>,
+) -> io::Result<()> {
+    header(out, columns)?;
+    let mut buf = String::new();
+    for r in rows {
+        row(out, columns, r, &mut buf)?;
     }
     Ok(())
+}
+
+/// An optional value's cell: its text, or empty.
+pub fn opt<T: ToString>(v: &Option<T>) -> String {
+    v.as_ref().map(T::to_string).unwrap_or_default()
+}
+
+/// A share in percent with four decimals.
+pub fn pct4(p: f64) -> String {
+    format!("{p:.4}")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn quoted(s: &str) -> String {
+        let mut out = Vec::new();
+        field(&mut out, s).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
     #[test]
     fn quoting() {
-        assert_eq!(field("a,b"), "\"a,b\"");
-        assert_eq!(field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(field("<unknown>"), "<unknown>");
+        assert_eq!(quoted("a,b"), "\"a,b\"");
+        assert_eq!(quoted("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(quoted("<unknown>"), "<unknown>");
+    }
+
+    #[test]
+    fn columns_make_a_table() {
+        let cols: [Column<(u64, &str)>; 3] = [
+            num("n", |r| r.0),
+            hex("at", |r| r.0),
+            col("name", |r| r.1.to_string()),
+        ];
+        let mut out = Vec::new();
+        table(&mut out, &cols, &[(1, "a"), (16, "b,c")]).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "n,at,name\n1,0x1,a\n16,0x10,\"b,c\"\n"
+        );
     }
 }

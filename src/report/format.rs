@@ -1,5 +1,9 @@
-//! Number formats shared by the text renderers: WinDbg-style addresses and sizes, percentages,
-//! and UTC timestamps.
+//! What the text renderers share: WinDbg-style addresses and sizes, human sizes, percentages,
+//! signed changes, and stack frames one per line.
+
+use crate::analysis::top::By;
+use crate::view::frame::FrameView;
+use std::io::{self, Write};
 
 /// An address or size in hex as WinDbg prints it for the target: 64-bit targets split the high and
 /// low 32 bits with a backtick (`7df9`74541000`, `0`00001000`), 32-bit targets print plain hex.
@@ -37,31 +41,109 @@ pub fn percent(p: f64) -> String {
     format!("{p:.2}%")
 }
 
-/// `0x7efdf000`.
-pub fn addr(v: u64) -> String {
-    format!("{v:#x}")
+/// A stack's frames, one line per frame and per inlined function after `indent`, then an empty
+/// line.
+pub fn frame_lines(
+    out: &mut dyn Write,
+    frames: &Option<Vec<FrameView>>,
+    indent: &str,
+) -> io::Result<()> {
+    for line in frames.iter().flatten().flat_map(FrameView::lines) {
+        writeln!(out, "{indent}{line}")?;
+    }
+    writeln!(out)
 }
 
-/// Seconds since 1970 as `YYYY-MM-DD HH:MM:SS UTC`.
-pub fn utc(secs: u32) -> String {
-    let days = i64::from(secs / 86_400);
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's public-domain algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+/// What a ranking (`top`, `diff`) prints after its headline: its notes (`Note: …`), an empty
+/// line, then its entries: as UMDH-style `stacks` when ranked `by` stack, else as a `table`.
+pub fn ranked(
+    out: &mut dyn Write,
+    notes: &[String],
+    by: By,
+    stacks: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+    table: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
+    for n in notes {
+        writeln!(out, "Note: {n}")?;
+    }
+    writeln!(out)?;
+    if by == By::Stack {
+        stacks(out)
+    } else {
+        table(out)
+    }
+}
+
+/// `... N more (--limit)` (`what` names them) when the limit left `n` entries out.
+pub fn left_out(out: &mut dyn Write, n: usize, what: &str) -> io::Result<()> {
+    if n > 0 {
+        writeln!(out, "... {n} {what} (--limit)")?;
+    }
+    Ok(())
+}
+
+/// A column of a ranking's table: its title, its width (cells are right-aligned) and its cell.
+pub struct TableColumn<R> {
+    /// Title.
+    pub title: &'static str,
+    /// Width.
+    pub width: usize,
+    /// The cell of a row.
+    pub cell: fn(&R) -> String,
+}
+
+/// A column `title` of `width` whose cell `cell` writes.
+pub const fn column<R>(
+    title: &'static str,
+    width: usize,
+    cell: fn(&R) -> String,
+) -> TableColumn<R> {
+    TableColumn { title, width, cell }
+}
+
+/// A ranking's table (`top`, `diff` by anything but stack): a header of the `columns`' titles and
+/// the title of what it is keyed by, then per row its cells and its `key`.
+pub fn ranking_table<R>(
+    out: &mut dyn Write,
+    columns: &[TableColumn<R>],
+    by: By,
+    rows: &[R],
+    key: fn(&R) -> &str,
+) -> io::Result<()> {
+    let title = match by {
+        By::Module => "Module",
+        By::Function => "Function",
+        By::Stack => "Stack",
+        By::Size => "Size",
+        By::Heap => "Heap",
+    };
+    let line = |out: &mut dyn Write, cell: &dyn Fn(&TableColumn<R>) -> String, key: &str| {
+        for (i, c) in columns.iter().enumerate() {
+            let sep = if i == 0 { "" } else { " " };
+            write!(out, "{sep}{:>w$}", cell(c), w = c.width)?;
+        }
+        writeln!(out, "  {key}")
+    };
+    line(out, &|c| c.title.to_string(), title)?;
+    for r in rows {
+        line(out, &|c| (c.cell)(r), key(r))?;
+    }
+    Ok(())
+}
+
+/// `+0x100` / `-0x80`: a change in hex with its sign.
+pub fn signed(v: i128) -> String {
+    if v < 0 {
+        format!("-{:#x}", -v)
+    } else {
+        format!("+{v:#x}")
+    }
+}
+
+/// `+1.500 kB` / `-128 B`: a change in human units with its sign.
+pub fn signed_human(v: i128) -> String {
+    let h = human(v.unsigned_abs() as u64);
+    format!("{}{}", if v < 0 { "-" } else { "+" }, h.trim())
 }
 
 #[cfg(test)]
@@ -79,12 +161,5 @@ mod tests {
         assert_eq!(windbg_size(0xfd000), "(1012.000 kB)");
         assert_eq!(windbg_size(0x1_1b0b_9000), "(   4.423 GB)");
         assert_eq!(percent(98.4249), "98.42%");
-    }
-
-    #[test]
-    fn utc_dates() {
-        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(utc(1_456_272_589), "2016-02-24 00:09:49 UTC");
-        assert_eq!(utc(951_782_400), "2000-02-29 00:00:00 UTC");
     }
 }

@@ -1,44 +1,109 @@
-//! Text views of `heapdiag heaps`, `heaps --stat`, `blocks` and `block`.
+//! `heapdiag heaps` (`!heap -s`) and `heaps --stat` (`!heap -stat -h`) as text and CSV.
 
-use super::format::{addr, human};
-use crate::analysis::heaps::{Component, HeapSummary, SizeRow};
-use crate::heap::Block;
+use super::csv::{self, col, hex, num, opt, Column};
+use super::format::human;
+use super::Render;
+use crate::analysis::heaps::{HeapSummary, SizeRow};
 use crate::process::HeapKind;
-use std::fmt::Write;
+use crate::value::{pct, Hex};
+use crate::view::heaps::{HeapStat, HeapStatView, HeapsView};
+use std::collections::BTreeSet;
+use std::io::{self, Write};
 
+impl Render for HeapsView {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        lfh_keys(out, &self.heaps)?;
+        table(out, &self.heaps)?;
+        for h in &self.heaps {
+            details(out, h)?;
+        }
+        Ok(())
+    }
+
+    fn csv(&self, out: &mut dyn Write) -> io::Result<()> {
+        csv::table(out, HEAP_COLUMNS, &self.heaps)
+    }
+}
+
+/// Heaps as rows of their `!heap -s` figures.
+const HEAP_COLUMNS: &[Column<HeapSummary>] = &[
+    hex("address", |h| h.address),
+    col("type", |h| h.kind.name().into()),
+    num("bits", |h| h.bits.into()),
+    col("flags", |h| opt(&h.flags.map(|f| Hex(f.into())))),
+    num("reserved", |h| h.reserved),
+    num("committed", |h| h.committed),
+    num("virtual_bytes", |h| h.virtual_bytes),
+    num("large_blocks", |h| h.large_blocks),
+    num("ucr", |h| h.ucr),
+    num("busy_blocks", |h| h.busy_blocks),
+    num("busy_bytes", |h| h.busy_bytes),
+    num("free_blocks", |h| h.free_blocks),
+    num("free_bytes", |h| h.free_bytes),
+    col("external_fragmentation", |h| {
+        format!("{:.2}", h.external_fragmentation)
+    }),
+    col("lfh", |h| h.lfh.to_string()),
+    num("lfh_busy_blocks", |h| h.lfh_busy_blocks),
+    num("lfh_busy_bytes", |h| h.lfh_busy_bytes),
+    num("internal_blocks", |h| h.internal_blocks),
+    num("internal_bytes", |h| h.internal_bytes),
+    num("corruptions", |h| h.corruptions.len() as u64),
+];
+
+/// Kilobytes, as `!heap -s` shows sizes.
 fn k(bytes: u64) -> String {
     (bytes / 1024).to_string()
 }
 
-/// The `!heap -s` view: one row per heap, then per heap its fragmentation, coverage, corruption
-/// and notes.
-pub fn summary_text(heaps: &[HeapSummary]) -> String {
-    let mut out = String::new();
-    let keys: Vec<String> = heaps
+/// `nt`, `segment`, `page`: the first word of the heap's type.
+fn short_kind(h: &HeapSummary) -> &'static str {
+    h.kind.name().split(' ').next().unwrap_or("")
+}
+
+/// The LFH keys recovered, one per width.
+fn lfh_keys(out: &mut dyn Write, heaps: &[HeapSummary]) -> io::Result<()> {
+    let keys: BTreeSet<String> = heaps
         .iter()
         .filter_map(|h| {
             h.lfh_key
                 .map(|k| format!("{k:#010x} ({}-bit heaps)", h.bits))
         })
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
         .collect();
-    if !keys.is_empty() {
-        let _ = writeln!(
-            out,
-            "LFH Key (low 32 bits, recovered from the dump): {}",
-            keys.join(", ")
-        );
+    if keys.is_empty() {
+        return Ok(());
     }
+    let keys: Vec<String> = keys.into_iter().collect();
+    writeln!(
+        out,
+        "LFH Key (low 32 bits, recovered from the dump): {}",
+        keys.join(", ")
+    )
+}
+
+/// One line of the `!heap -s` table.
+macro_rules! heap_row {
+    ($out:expr, $w:expr, $($cell:expr),* $(,)?) => {
+        writeln!(
+            $out,
+            "{:<w$} {:<7} {:>8} {:>9} {:>9} {:>8} {:>8} {:>6} {:>4} {:>5} {:>4} {:>10} {:>9}",
+            $($cell),*,
+            w = $w
+        )
+    };
+}
+
+/// The `!heap -s` table: one row per heap.
+fn table(out: &mut dyn Write, heaps: &[HeapSummary]) -> io::Result<()> {
     let w = heaps
         .iter()
-        .map(|h| addr(h.address).len())
+        .map(|h| Hex(h.address).to_string().len())
         .max()
         .unwrap_or(10)
         .max(10);
-    let _ = writeln!(
+    heap_row!(
         out,
-        "{:<w$} {:<7} {:>8} {:>9} {:>9} {:>8} {:>8} {:>6} {:>4} {:>5} {:>4} {:>10} {:>9}",
+        w,
         "Heap",
         "Type",
         "Flags",
@@ -52,28 +117,25 @@ pub fn summary_text(heaps: &[HeapSummary]) -> String {
         "Fast",
         "Busy",
         "Busy(k)"
-    );
-    let _ = writeln!(
-        out,
-        "{:<w$} {:<7} {:>8} {:>9} {:>9} {:>8} {:>8} {:>6} {:>4} {:>5} {:>4} {:>10} {:>9}",
-        "", "", "", "", "", "", "", "length", "", "blks", "heap", "blocks", ""
-    );
-    let _ = writeln!(out, "{}", "-".repeat(w + 104));
+    )?;
+    heap_row!(out, w, "", "", "", "", "", "", "", "length", "", "blks", "heap", "blocks", "")?;
+    let rule = "-".repeat(w + 104);
+    writeln!(out, "{rule}")?;
     for h in heaps {
-        if !h.analyzed {
-            let _ = writeln!(
+        if !h.walked {
+            writeln!(
                 out,
                 "{:<w$} {:<7} not walked (see below)",
-                addr(h.address),
-                h.kind.name().split(' ').next().unwrap_or("")
-            );
+                Hex(h.address),
+                short_kind(h)
+            )?;
             continue;
         }
-        let _ = writeln!(
+        heap_row!(
             out,
-            "{:<w$} {:<7} {:>8} {:>9} {:>9} {:>8} {:>8} {:>6} {:>4} {:>5} {:>4} {:>10} {:>9}",
-            addr(h.address),
-            h.kind.name().split(' ').next().unwrap_or(""),
+            w,
+            Hex(h.address),
+            short_kind(h),
             h.flags.map(|f| format!("{f:08x}")).unwrap_or_default(),
             k(h.reserved),
             k(h.committed),
@@ -85,228 +147,182 @@ pub fn summary_text(heaps: &[HeapSummary]) -> String {
             if h.lfh { "LFH" } else { "" },
             h.busy_blocks,
             k(h.busy_bytes)
-        );
+        )?;
     }
-    let _ = writeln!(out, "{}", "-".repeat(w + 104));
-    for h in heaps {
-        let _ = writeln!(
-            out,
-            "\nHeap {} ({}-bit {})",
-            addr(h.address),
-            h.bits,
-            h.kind.name()
-        );
-        if h.free_blocks > 0 {
-            let _ = writeln!(
-                out,
-                "    External fragmentation  {:.0} % ({} free blocks, largest {})",
-                h.external_fragmentation(),
-                h.free_blocks,
-                human(h.largest_free).trim()
-            );
-        }
-        if h.lfh {
-            let _ = writeln!(
-                out,
-                "    LFH: {} busy chunks, {} requested; {} free chunks",
-                h.lfh_busy_blocks,
-                human(h.lfh_busy_bytes).trim(),
-                h.lfh_free_blocks
-            );
-        }
-        if h.kind != HeapKind::Nt && !h.components.is_empty() {
-            let _ = writeln!(out, "    Components:");
-            for c in &h.components {
-                let _ = writeln!(
-                    out,
-                    "      {:<9} {:>8} busy, {:>12} requested in {:>12}; {:>8} free, {:>12}",
-                    c.front_end.name(),
-                    c.busy_blocks,
-                    human(c.busy_bytes).trim(),
-                    human(c.busy_block_bytes).trim(),
-                    c.free_blocks,
-                    human(c.free_bytes).trim()
-                );
-            }
-        }
-        if h.traced_blocks > 0 {
-            let _ = writeln!(
-                out,
-                "    Allocation stacks (+ust): {} of {} busy blocks ({:.1}%), {} of {}",
-                h.traced_blocks,
-                h.busy_blocks,
-                h.traced_blocks as f64 * 100.0 / h.busy_blocks.max(1) as f64,
-                human(h.traced_bytes).trim(),
-                human(h.busy_bytes).trim()
-            );
-        }
-        if h.segment_committed > 0 {
-            let _ = writeln!(
-                out,
-                "    Coverage: {} committed in segments = {} segment headers + {} blocks + {} not captured + {} corrupt + {} unexplained",
-                human(h.segment_committed).trim(),
-                human(h.header).trim(),
-                human(h.walked).trim(),
-                human(h.not_captured).trim(),
-                human(h.corrupt).trim(),
-                human(h.unexplained).trim()
-            );
-        }
-        if h.internal_blocks > 0 {
-            let _ = writeln!(
-                out,
-                "    Heap metadata: {} (blocks: {}; LFH user blocks and zones, range markers, front end)",
-                human(h.internal_bytes).trim(),
-                h.internal_blocks
-            );
-        }
-        if h.analyzed {
-            let _ = writeln!(out, "    Corruptions: {}", h.corruptions.len());
-        }
-        for c in h.corruptions.iter().take(20) {
-            let _ = writeln!(
-                out,
-                "      {} (segment {}): {}",
-                addr(c.address),
-                addr(c.segment),
-                c.what
-            );
-        }
-        if h.corruptions.len() > 20 {
-            let _ = writeln!(
-                out,
-                "      … and {} more (see --json)",
-                h.corruptions.len() - 20
-            );
-        }
-        for n in &h.notes {
-            let _ = writeln!(out, "    Note: {n}");
-        }
-    }
-    out
+    writeln!(out, "{rule}")
 }
 
-/// The `!heap -stat -h` view of one heap (or of all heaps when `heap` is `None`); hex columns like
-/// WinDbg's.
-/// `components` (segment and page heaps) are listed after the sizes.
-pub fn stat_text(
-    heap: Option<u64>,
-    busy: u64,
-    rows: &[SizeRow],
-    limit: usize,
-    components: &[Component],
-) -> String {
-    let mut out = String::new();
-    match heap {
-        Some(h) => {
-            let _ = writeln!(out, " heap @ {}", addr(h));
-        }
-        None => {
-            let _ = writeln!(out, " all heaps");
-        }
+/// A heap's details: fragmentation, LFH, components, stacks, coverage, metadata, corruption, notes.
+fn details(out: &mut dyn Write, h: &HeapSummary) -> io::Result<()> {
+    let hm = |b: u64| human(b).trim().to_string();
+    writeln!(
+        out,
+        "\nHeap {} ({}-bit {})",
+        Hex(h.address),
+        h.bits,
+        h.kind.name()
+    )?;
+    if h.free_blocks > 0 {
+        writeln!(
+            out,
+            "    External fragmentation  {:.0} % ({} free blocks, largest {})",
+            h.external_fragmentation,
+            h.free_blocks,
+            hm(h.largest_free)
+        )?;
     }
-    let _ = writeln!(out, "group-by: TOTSIZE max-display: {limit}");
-    let _ = writeln!(
+    if h.lfh {
+        writeln!(
+            out,
+            "    LFH: {} busy chunks, {} requested; {} free chunks",
+            h.lfh_busy_blocks,
+            hm(h.lfh_busy_bytes),
+            h.lfh_free_blocks
+        )?;
+    }
+    components(out, h)?;
+    if h.traced_blocks > 0 {
+        writeln!(
+            out,
+            "    Allocation stacks (+ust): {} of {} busy blocks ({:.1}%), {} of {}",
+            h.traced_blocks,
+            h.busy_blocks,
+            pct(h.traced_blocks, h.busy_blocks.max(1)),
+            hm(h.traced_bytes),
+            hm(h.busy_bytes)
+        )?;
+    }
+    let c = &h.coverage;
+    if c.committed > 0 {
+        writeln!(
+            out,
+            "    Coverage: {} committed in segments = {} segment headers + {} blocks + {} not captured + {} corrupt + {} unexplained",
+            hm(c.committed),
+            hm(c.header),
+            hm(c.walked),
+            hm(c.not_captured),
+            hm(c.corrupt),
+            hm(c.unexplained)
+        )?;
+    }
+    if h.internal_blocks > 0 {
+        writeln!(
+            out,
+            "    Heap metadata: {} (blocks: {}; LFH user blocks and zones, range markers, front end)",
+            hm(h.internal_bytes),
+            h.internal_blocks
+        )?;
+    }
+    corruptions(out, h)?;
+    for n in &h.notes {
+        writeln!(out, "    Note: {n}")?;
+    }
+    Ok(())
+}
+
+/// The user blocks of a segment or page heap by component.
+fn components(out: &mut dyn Write, h: &HeapSummary) -> io::Result<()> {
+    if h.kind == HeapKind::Nt || h.components.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "    Components:")?;
+    let hm = |b: u64| human(b).trim().to_string();
+    for c in &h.components {
+        writeln!(
+            out,
+            "      {:<9} {:>8} busy, {:>12} requested in {:>12}; {:>8} free, {:>12}",
+            c.front_end.name(),
+            c.busy_blocks,
+            hm(c.busy_bytes),
+            hm(c.busy_block_bytes),
+            c.free_blocks,
+            hm(c.free_bytes)
+        )?;
+    }
+    Ok(())
+}
+
+/// How many corruptions, and the first twenty.
+fn corruptions(out: &mut dyn Write, h: &HeapSummary) -> io::Result<()> {
+    if h.walked {
+        writeln!(out, "    Corruptions: {}", h.corruptions.len())?;
+    }
+    for c in h.corruptions.iter().take(20) {
+        writeln!(
+            out,
+            "      {} (segment {}): {}",
+            Hex(c.address),
+            Hex(c.segment),
+            c.what
+        )?;
+    }
+    if h.corruptions.len() > 20 {
+        writeln!(
+            out,
+            "      … and {} more (see --json)",
+            h.corruptions.len() - 20
+        )?;
+    }
+    Ok(())
+}
+
+impl Render for HeapStatView {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        for (i, h) in self.heaps.iter().enumerate() {
+            if i > 0 {
+                writeln!(out)?;
+            }
+            stat_text(out, h, self.limit)?;
+        }
+        Ok(())
+    }
+
+    fn csv(&self, out: &mut dyn Write) -> io::Result<()> {
+        let rows: Vec<(Hex, &SizeRow)> = self
+            .heaps
+            .iter()
+            .flat_map(|h| h.sizes.iter().map(move |r| (h.heap, r)))
+            .collect();
+        let columns: [Column<(Hex, &SizeRow)>; 5] = [
+            hex("heap", |(h, _)| h.0),
+            num("size", |(_, r)| r.size),
+            num("count", |(_, r)| r.count),
+            num("total", |(_, r)| r.total),
+            col("percent", |(_, r)| csv::pct4(r.percent)),
+        ];
+        csv::table(out, &columns, &rows)
+    }
+}
+
+/// The `!heap -stat -h` view of one heap; hex columns like WinDbg's, then the components of
+/// segment and page heaps.
+fn stat_text(out: &mut dyn Write, h: &HeapStat, limit: usize) -> io::Result<()> {
+    writeln!(out, " heap @ {}", h.heap)?;
+    writeln!(out, "group-by: TOTSIZE max-display: {limit}")?;
+    writeln!(
         out,
         "    size     #blocks     total     ( %) (percent of total busy bytes)"
-    );
-    for r in rows.iter().take(limit) {
-        let _ = writeln!(
+    )?;
+    for r in &h.sizes {
+        writeln!(
             out,
             "    {:x} {:x} - {:x}  ({:.2})",
             r.size, r.count, r.total, r.percent
-        );
+        )?;
     }
-    let _ = writeln!(out, "    busy: {busy:#x} bytes in {} sizes", rows.len());
-    for c in components.iter().filter(|c| c.busy_blocks > 0) {
-        let _ = writeln!(
+    writeln!(
+        out,
+        "    busy: {:#x} bytes in {} sizes",
+        h.busy_bytes, h.distinct_sizes
+    )?;
+    for c in h.components.iter().filter(|c| c.busy_blocks > 0) {
+        writeln!(
             out,
             "    {}: {:#x} bytes in {:x} blocks",
             c.front_end.name(),
             c.busy_bytes,
             c.busy_blocks
-        );
-    }
-    out
-}
-
-/// Blocks, one per line, streamed.
-pub fn blocks_text<'a>(
-    out: &mut dyn std::io::Write,
-    blocks: impl Iterator<Item = (u64, &'a Block)>,
-) -> std::io::Result<()> {
-    writeln!(
-        out,
-        "{:>14} {:>18} {:>18} {:>10} {:>10} {:>5} {:<5} FrontEnd",
-        "Heap", "HEAP_ENTRY", "UserPtr", "UserSize", "BlockSize", "Flags", "State"
-    )?;
-    let mut n = 0usize;
-    for (heap, b) in blocks {
-        n += 1;
-        writeln!(
-            out,
-            "{:>14} {:>18} {:>18} {:>10} {:>10}  [{:02x}] {:<5} {:<8} {}",
-            addr(heap),
-            addr(b.entry),
-            addr(b.address),
-            format!("{:#x}", b.size),
-            format!("{:#x}", b.block_size),
-            b.flags,
-            b.state.name(),
-            b.front_end.name(),
-            if b.internal { "internal" } else { "" }
         )?;
     }
-    writeln!(out, "{n} blocks")
-}
-
-/// The block holding an address, like `!heap -p -a`.
-pub fn block_text(addr_asked: u64, found: Option<(u64, &Block)>, bits: Option<u32>) -> String {
-    let mut out = String::new();
-    let Some((heap, b)) = found else {
-        let _ = writeln!(
-            out,
-            "address {} is not in any heap block this dump's heaps hold",
-            addr(addr_asked)
-        );
-        return out;
-    };
-    let _ = writeln!(out, "address {} found in", addr(addr_asked));
-    let _ = writeln!(
-        out,
-        "    heap {}{}, {} block{}",
-        addr(heap),
-        bits.map(|b| format!(" ({b}-bit)")).unwrap_or_default(),
-        b.front_end.name(),
-        if b.internal { " (heap metadata)" } else { "" }
-    );
-    let _ = writeln!(out, "    HEAP_ENTRY  {}", addr(b.entry));
-    let _ = writeln!(out, "    UserPtr     {}", addr(b.address));
-    let _ = writeln!(
-        out,
-        "    UserSize    {:#x} ({} bytes, {})",
-        b.size,
-        b.size,
-        if b.state == crate::heap::State::Busy {
-            "requested"
-        } else {
-            "usable"
-        }
-    );
-    let _ = writeln!(out, "    BlockSize   {:#x}", b.block_size);
-    let _ = writeln!(out, "    Flags       [{:02x}]", b.flags);
-    let _ = writeln!(out, "    State       {}", b.state.name());
-    if addr_asked >= b.address {
-        let _ = writeln!(
-            out,
-            "    Offset      +{:#x} into the user data",
-            addr_asked - b.address
-        );
-    } else {
-        let _ = writeln!(out, "    Offset      in the block header");
-    }
-    if b.trace != 0 {
-        let _ = writeln!(out, "    Stack record {}", addr(b.trace));
-    }
-    out
+    Ok(())
 }

@@ -1,106 +1,80 @@
-//! Text view of `heapdiag info`.
+//! `heapdiag info` as text (JSON: the view itself; no CSV).
 
-use super::format::{addr, human, utc};
-use crate::capabilities::Capability;
-use crate::dump::names::dump_flag_names;
-use crate::dump::{Dump, MemorySource};
-use crate::layout::global_flag_names;
-use crate::process::Process;
+use super::format::human;
+use super::Render;
+use crate::dump::MemorySource;
+use crate::view::info::{InfoView, WorldView};
 use comfy_table::{presets::NOTHING, CellAlignment, Table};
-use std::fmt::Write;
+use std::io::{self, Write};
 
-/// Render `info`. With `modules`, every module is listed.
-pub fn info_text(dump: &Dump, process: &Process, caps: &[Capability], modules: bool) -> String {
-    let mut out = String::new();
-    let mem = dump.memory();
-    let _ = writeln!(
+impl Render for InfoView {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        facts(self, out)?;
+        for w in &self.worlds {
+            world(self, w, out)?;
+        }
+        if self.list_modules && !self.modules.is_empty() {
+            modules(self, out)?;
+        }
+        writeln!(out, "\nWhat this dump can answer:")?;
+        for c in &self.capabilities {
+            writeln!(out, "  {:<7}{}: {}", c.answer.word(), c.question, c.reason)?;
+        }
+        if !self.problems.is_empty() {
+            writeln!(out, "\nProblems in the dump file:")?;
+            for p in &self.problems {
+                writeln!(out, "  {p}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `File:` to `Streams:`.
+fn facts(v: &InfoView, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(
         out,
         "File:        {} ({})",
-        dump.path().display(),
-        human(dump.file_len()).trim()
-    );
-    let _ = writeln!(out, "Written:     {}", utc(dump.header.timestamp));
-    let flags = dump_flag_names(dump.header.flags)
+        v.file,
+        human(v.file_size).trim()
+    )?;
+    writeln!(out, "Written:     {}", v.timestamp)?;
+    let flags: Vec<&str> = v
+        .dump_flag_names
         .iter()
         .map(|n| n.trim_start_matches("MiniDump"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let _ = writeln!(
+        .collect();
+    writeln!(
         out,
         "Dump flags:  {:#x}{}",
-        dump.header.flags,
-        if flags.is_empty() {
-            String::new()
-        } else {
-            format!(" ({flags})")
-        }
-    );
-    let source = match dump.memory_source {
+        v.dump_flags,
+        parenthesized(&flags.join(", "))
+    )?;
+    let source = match v.memory.source {
         MemorySource::List64 => "Memory64List (full memory)",
         MemorySource::List => "MemoryList (minidump)",
         MemorySource::None => "no memory stream",
     };
-    let _ = writeln!(
+    writeln!(
         out,
-        "Memory:      {} in {} ranges, from {}",
-        human(mem.captured_bytes()).trim(),
-        mem.ranges().len(),
-        source
-    );
-    match &dump.system {
-        Some(s) => {
-            let _ = writeln!(
-                out,
-                "System:      {} Windows {}.{}.{}{}, {} processors",
-                s.arch.name(),
-                s.major,
-                s.minor,
-                s.build,
-                s.csd
-                    .as_deref()
-                    .map(|c| format!(" {c}"))
-                    .unwrap_or_default(),
-                s.processors
-            );
-        }
-        None => {
-            let _ = writeln!(out, "System:      unknown (no SystemInfo stream)");
-        }
+        "Memory:      {} in {} ranges, from {source}",
+        human(v.memory.captured_bytes).trim(),
+        v.memory.ranges
+    )?;
+    match (&v.arch, &v.os_version, v.processors) {
+        (Some(arch), Some(os), Some(n)) => writeln!(
+            out,
+            "System:      {arch} Windows {os}{}, {n} processors",
+            v.csd_version
+                .as_deref()
+                .map(|c| format!(" {c}"))
+                .unwrap_or_default()
+        )?,
+        _ => writeln!(out, "System:      unknown (no SystemInfo stream)")?,
     }
-    let pid = dump
-        .misc
-        .as_ref()
-        .and_then(|m| m.process_id)
-        .map(|p| format!("pid {p} ({p:#x})"))
-        .unwrap_or_else(|| "pid unknown".into());
-    let image = process
-        .main_module(&dump.modules)
-        .map(|m| m.file_name().to_string())
-        .unwrap_or_else(|| "unknown image".into());
-    let _ = writeln!(
-        out,
-        "Process:     {image}, {pid}{}",
-        if process.wow64 {
-            ", WoW64 (32-bit process on 64-bit Windows)"
-        } else {
-            ""
-        }
-    );
-    let _ = writeln!(
-        out,
-        "Modules:     {} loaded{}",
-        dump.modules.len(),
-        dump.unloaded_modules
-            .as_ref()
-            .map(|u| format!(", {} unloaded", u.len()))
-            .unwrap_or_default()
-    );
-    let _ = writeln!(out, "Threads:     {}", dump.threads.len());
-    if let Some(h) = dump.handle_count {
-        let _ = writeln!(out, "Handles:     {h}");
-    }
-    let names: Vec<String> = dump
-        .directory
+    process(v, out)?;
+    let streams: Vec<String> = v
+        .streams
         .iter()
         .filter(|e| e.kind != 0)
         .map(|e| match e.name {
@@ -108,108 +82,146 @@ pub fn info_text(dump: &Dump, process: &Process, caps: &[Capability], modules: b
             None => format!("{:#x}", e.kind),
         })
         .collect();
-    let _ = writeln!(out, "Streams:     {}", names.join(", "));
+    writeln!(out, "Streams:     {}", streams.join(", "))
+}
 
-    for w in &process.worlds {
-        let suffix = if process.wow64 {
-            w.bits.to_string()
+/// ` (text)`, or nothing for empty text.
+fn parenthesized(text: &str) -> String {
+    if text.is_empty() {
+        String::new()
+    } else {
+        format!(" ({text})")
+    }
+}
+
+/// `Process:` to `Handles:`.
+fn process(v: &InfoView, out: &mut dyn Write) -> io::Result<()> {
+    let pid = v
+        .process_id
+        .map(|p| format!("pid {p} ({p:#x})"))
+        .unwrap_or_else(|| "pid unknown".into());
+    writeln!(
+        out,
+        "Process:     {}, {pid}{}",
+        v.image.as_deref().unwrap_or("unknown image"),
+        if v.wow64 {
+            ", WoW64 (32-bit process on 64-bit Windows)"
         } else {
-            String::new()
-        };
-        out.push('\n');
-        match &w.peb {
-            Some(p) => {
-                let flags = global_flag_names(p.nt_global_flag);
-                let _ = writeln!(
-                    out,
-                    "PEB{suffix} at {}: NtGlobalFlag {:#x}{}, NumberOfHeaps {}",
-                    addr(p.address),
-                    p.nt_global_flag,
-                    if flags.is_empty() {
-                        " (none)".to_string()
-                    } else {
-                        format!(" ({})", flags.join(" "))
-                    },
-                    p.number_of_heaps
-                );
-                if !w.heaps.is_empty() {
-                    let mut t = Table::new();
-                    t.load_style(NOTHING);
-                    t.set_header(vec![
-                        "  Heap",
-                        "Type",
-                        "Segments",
-                        "Reserved",
-                        "Large blocks",
-                        "Notes",
-                    ]);
-                    for h in &w.heaps {
-                        let reserved: u64 = h.segments.iter().map(|s| s.size()).sum();
-                        let mut notes = Vec::new();
-                        if h.address == p.process_heap {
-                            notes.push("process heap".to_string());
-                        }
-                        notes.extend(h.problems.iter().cloned());
-                        t.add_row(vec![
-                            format!("  {}", addr(h.address)),
-                            h.kind.name().to_string(),
-                            h.segments.len().to_string(),
-                            if h.segments.is_empty() {
-                                String::new()
-                            } else {
-                                human(reserved).trim().to_string()
-                            },
-                            h.large_blocks.len().to_string(),
-                            notes.join("; "),
-                        ]);
-                    }
-                    for i in 2..5 {
-                        if let Some(c) = t.column_mut(i) {
-                            c.set_cell_alignment(CellAlignment::Right);
-                        }
-                    }
-                    let _ = writeln!(out, "{t}");
-                }
-            }
-            None => {
-                let _ = writeln!(out, "PEB{suffix}: not found");
-            }
+            ""
         }
-        for n in &w.notes {
-            let _ = writeln!(out, "  note: {n}");
-        }
+    )?;
+    writeln!(
+        out,
+        "Modules:     {} loaded{}",
+        v.modules.len(),
+        v.unloaded_modules
+            .as_ref()
+            .map(|u| format!(", {} unloaded", u.len()))
+            .unwrap_or_default()
+    )?;
+    writeln!(out, "Threads:     {}", v.threads.len())?;
+    if let Some(h) = v.handles {
+        writeln!(out, "Handles:     {h}")?;
     }
+    Ok(())
+}
 
-    if modules && !dump.modules.is_empty() {
-        out.push('\n');
-        let mut t = Table::new();
-        t.load_style(NOTHING);
-        t.set_header(vec!["Base", "Size", "Module", "Version", "PDB"]);
-        for m in &dump.modules {
-            t.add_row(vec![
-                addr(m.base),
-                format!("{:#x}", m.size),
-                m.file_name().to_string(),
-                m.version.clone().unwrap_or_default(),
-                match (&m.pdb_name, &m.pdb_guid, m.pdb_age) {
-                    (Some(n), Some(g), Some(a)) => format!("{n} {g} age {a}"),
-                    (Some(n), _, _) => n.clone(),
-                    _ => String::new(),
+/// One world: its PEB with its heaps, and its notes.
+fn world(v: &InfoView, w: &WorldView, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out)?;
+    match w.peb.and_then(|a| v.pebs.iter().find(|p| p.address == a)) {
+        Some(p) => {
+            let names = p.nt_global_flag_names.join(" ");
+            writeln!(
+                out,
+                "{} at {}: NtGlobalFlag {:#x}{}, NumberOfHeaps {}",
+                w.label,
+                p.address,
+                p.nt_global_flag,
+                if names.is_empty() {
+                    " (none)".to_string()
+                } else {
+                    parenthesized(&names)
                 },
-            ]);
+                p.number_of_heaps
+            )?;
         }
-        let _ = writeln!(out, "{t}");
+        None => writeln!(out, "{}: not found", w.label)?,
     }
+    heap_table(v, w.bits, out)?;
+    for n in &w.notes {
+        writeln!(out, "  note: {n}")?;
+    }
+    Ok(())
+}
 
-    out.push_str("\nWhat this dump can answer:\n");
-    for c in caps {
-        let _ = writeln!(out, "  {:<7}{}: {}", c.answer.word(), c.question, c.reason);
+/// The heaps of the `bits`-bit world (its PEB's, or found by their signatures), if any.
+fn heap_table(v: &InfoView, bits: u32, out: &mut dyn Write) -> io::Result<()> {
+    let heaps: Vec<_> = v.heaps.iter().filter(|h| h.bits == bits).collect();
+    if heaps.is_empty() {
+        return Ok(());
     }
-    if !dump.problems.is_empty() {
-        out.push_str("\nProblems in the dump file:\n");
-        for p in &dump.problems {
-            let _ = writeln!(out, "  {p}");
+    let mut t = table(&[
+        "  Heap",
+        "Type",
+        "Segments",
+        "Reserved",
+        "Large blocks",
+        "Notes",
+    ]);
+    for h in heaps {
+        let reserved: u64 = h.segments.iter().map(|s| s.size).sum();
+        let mut notes = Vec::new();
+        if h.process_heap {
+            notes.push("process heap".to_string());
+        }
+        notes.extend(h.page_heap_note());
+        notes.extend(h.problems.iter().cloned());
+        t.add_row(vec![
+            format!("  {}", h.address),
+            h.kind.to_string(),
+            h.segments.len().to_string(),
+            if h.segments.is_empty() {
+                String::new()
+            } else {
+                human(reserved).trim().to_string()
+            },
+            h.large_blocks.len().to_string(),
+            notes.join("; "),
+        ]);
+    }
+    for i in 2..5 {
+        if let Some(c) = t.column_mut(i) {
+            c.set_cell_alignment(CellAlignment::Right);
         }
     }
-    out
+    writeln!(out, "{t}")
+}
+
+/// Every module.
+fn modules(v: &InfoView, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out)?;
+    let mut t = table(&["Base", "Size", "Module", "Version", "PDB"]);
+    for m in &v.modules {
+        t.add_row(vec![
+            m.base.to_string(),
+            format!("{:#x}", m.size),
+            m.name.clone(),
+            m.version.clone().unwrap_or_default(),
+            match (&m.pdb, &m.pdb_guid, m.pdb_age) {
+                (Some(n), Some(g), Some(a)) => format!("{n} {g} age {a}"),
+                (Some(n), _, _) => n.clone(),
+                _ => String::new(),
+            },
+        ]);
+    }
+    writeln!(out, "{t}")
+}
+
+/// A borderless table with `header`.
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_style(NOTHING);
+    t.set_header(header.to_vec());
+    t
 }

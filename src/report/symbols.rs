@@ -1,63 +1,69 @@
-//! Views of `heapdiag symbols`: every module with its PDB and where it was found or why not,
-//! like WinDbg's `lm` with `!sym noisy`.
+//! `heapdiag symbols` as text: like WinDbg's `lm` with `!sym noisy`, one row per module with where
+//! its PDB is or why it is missing. No CSV: the text is written instead.
 
-use super::format::addr;
-use crate::stacks::symbols::{ModuleMap, ModuleSymbols};
+use super::Render;
 use crate::symsrv::name::{printable, shown};
-use crate::symsrv::{Source, SymbolPath};
+use crate::view::symbols::SymbolsView;
 use comfy_table::{presets::NOTHING, Table};
-use serde::Serialize;
-use std::fmt::Write;
+use std::io::{self, Write};
 
-/// The text view.
-pub fn symbols_text(modules: &ModuleMap, lookups: &[ModuleSymbols], path: &SymbolPath) -> String {
-    let mut out = String::new();
-    if path.is_empty() {
-        out.push_str("Symbol path: none (give --symbols PATH or set _NT_SYMBOL_PATH)\n");
-    } else {
-        let _ = writeln!(out, "Symbol path: {}", path.texts().join(";"));
-        if path.offline() && path.has_servers() {
-            out.push_str("Offline: symbol servers were not asked\n");
+impl Render for SymbolsView {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        if self.symbol_path.is_empty() {
+            writeln!(
+                out,
+                "Symbol path: none (give --symbols PATH or set _NT_SYMBOL_PATH)"
+            )?;
+        } else {
+            writeln!(out, "Symbol path: {}", self.symbol_path.join(";"))?;
+            if self.offline && self.has_servers {
+                writeln!(out, "Offline: symbol servers were not asked")?;
+            }
         }
+        for n in &self.notes {
+            writeln!(out, "Note: {n}")?;
+        }
+        writeln!(out)?;
+        let mut t = Table::new();
+        t.load_style(NOTHING);
+        t.set_header(vec!["Base", "Module", "PDB", "GUID/age", "Symbols"]);
+        for m in &self.modules {
+            let id = match (&m.pdb_guid, m.pdb_age) {
+                (Some(g), Some(a)) => format!("{g}/{a}"),
+                _ => String::new(),
+            };
+            let status = match (&m.path, &m.downloaded_from) {
+                (Some(p), Some(url)) => format!("{p} (downloaded from {url})"),
+                (Some(p), None) => p.clone(),
+                _ => format!(
+                    "missing: {}",
+                    m.misses
+                        .iter()
+                        .map(|x| x.text.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+            };
+            t.add_row(vec![
+                m.base.to_string(),
+                printable(&m.name).into_owned(),
+                m.pdb.as_deref().map(pdb_file).unwrap_or_default(),
+                id,
+                printable(&status).into_owned(),
+            ]);
+        }
+        writeln!(out, "{t}")?;
+        writeln!(
+            out,
+            "\n{} modules: {} with symbols, {} without",
+            self.modules.len(),
+            self.with_symbols,
+            self.without_symbols
+        )
     }
-    for n in path.notes() {
-        let _ = writeln!(out, "Note: {n}");
-    }
-    out.push('\n');
-    let mut t = Table::new();
-    t.load_style(NOTHING);
-    t.set_header(vec!["Base", "Module", "PDB", "GUID/age", "Symbols"]);
-    for l in lookups {
-        let m = modules.get(l.module);
-        let (pdb, id) = match &m.pdb {
-            Some((n, g, a)) => (pdb_file(n), format!("{g}/{a}")),
-            None => (String::new(), String::new()),
-        };
-        let status = match &l.lookup.found {
-            Some((p, Source::Local)) => p.display().to_string(),
-            Some((p, Source::Server(url))) => format!("{} (downloaded from {url})", p.display()),
-            None => format!("missing: {}", l.why_missing()),
-        };
-        t.add_row(vec![
-            addr(m.base),
-            printable(&m.name).into_owned(),
-            pdb,
-            id,
-            printable(&status).into_owned(),
-        ]);
-    }
-    let _ = writeln!(out, "{t}");
-    let found = lookups.iter().filter(|l| l.found()).count();
-    let _ = writeln!(
-        out,
-        "\n{} modules: {found} with symbols, {} without",
-        lookups.len(),
-        lookups.len() - found
-    );
-    out
 }
 
-/// The PDB file name a CodeView record names, as the text view shows it: the last path component,
+/// The PDB file name a CodeView record names, as the text shows it: the last path component,
 /// control characters escaped, long names cut.
 fn pdb_file(raw: &str) -> String {
     let file = raw.rsplit(['\\', '/']).next().unwrap_or(raw);
@@ -66,83 +72,5 @@ fn pdb_file(raw: &str) -> String {
         file.to_string()
     } else {
         s
-    }
-}
-
-/// `symbols --json`.
-#[derive(Serialize)]
-pub struct SymbolsJson {
-    symbol_path: Vec<String>,
-    offline: bool,
-    notes: Vec<String>,
-    modules: Vec<ModuleJson>,
-    with_symbols: usize,
-    without_symbols: usize,
-}
-
-#[derive(Serialize)]
-struct ModuleJson {
-    name: String,
-    base: String,
-    pdb: Option<String>,
-    pdb_guid: Option<String>,
-    pdb_age: Option<u32>,
-    found: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    path: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    downloaded_from: Option<String>,
-    misses: Vec<MissJson>,
-}
-
-#[derive(Serialize)]
-struct MissJson {
-    kind: &'static str,
-    text: String,
-}
-
-impl SymbolsJson {
-    /// Build the view.
-    pub fn new(modules: &ModuleMap, lookups: &[ModuleSymbols], path: &SymbolPath) -> Self {
-        let found = lookups.iter().filter(|l| l.found()).count();
-        SymbolsJson {
-            symbol_path: path.texts().to_vec(),
-            offline: path.offline(),
-            notes: path.notes().to_vec(),
-            modules: lookups
-                .iter()
-                .map(|l| {
-                    let m = modules.get(l.module);
-                    ModuleJson {
-                        name: m.name.clone(),
-                        base: addr(m.base),
-                        pdb: m.pdb.as_ref().map(|p| p.0.clone()),
-                        pdb_guid: m.pdb.as_ref().map(|p| p.1.clone()),
-                        pdb_age: m.pdb.as_ref().map(|p| p.2),
-                        found: l.found(),
-                        path: l
-                            .lookup
-                            .found
-                            .as_ref()
-                            .map(|(p, _)| p.display().to_string()),
-                        downloaded_from: match &l.lookup.found {
-                            Some((_, Source::Server(url))) => Some(url.clone()),
-                            _ => None,
-                        },
-                        misses: l
-                            .lookup
-                            .misses
-                            .iter()
-                            .map(|m| MissJson {
-                                kind: m.kind.name(),
-                                text: m.text.clone(),
-                            })
-                            .collect(),
-                    }
-                })
-                .collect(),
-            with_symbols: found,
-            without_symbols: lookups.len() - found,
-        }
     }
 }

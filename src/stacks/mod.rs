@@ -84,20 +84,6 @@ impl StackTable {
         t
     }
 
-    /// A table of the given stacks (for symbolizing a few).
-    pub fn from_stacks(stacks: Vec<Stack>) -> StackTable {
-        let index = stacks
-            .iter()
-            .enumerate()
-            .map(|(i, s)| ((s.bits, s.record), i))
-            .collect();
-        StackTable {
-            stacks,
-            index,
-            bad: Vec::new(),
-        }
-    }
-
     /// The stack a block of a heap of width `bits` refers to.
     pub fn get(&self, bits: u32, record: u64) -> Option<&Stack> {
         match self.index.get(&(bits, record)) {

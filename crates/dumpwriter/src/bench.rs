@@ -172,6 +172,7 @@ pub fn realistic(spec: &BenchSpec) -> (MinidumpBuilder, BenchFacts) {
             large: vec![0x20_0000 + rng.below(0x10_0000)],
             stacks: stacks.clone(),
             encoded_large_tree: false,
+            remote_freed: 0,
         };
         b.add_rich_segment_heap(64, &spec);
         let made = &b.facts_heaps().last().expect("just added").blocks;

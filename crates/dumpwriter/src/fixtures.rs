@@ -135,7 +135,7 @@ pub const HEAPS: &[Fixture] = &[
     },
     Fixture {
         name: "heap-future-x64.dmp",
-        imitates: "a Windows build newer than the layouts heapdiag knows (10.0.26100) whose _HEAP has \
+        imitates: "a Windows build newer than the layouts heapdiag knows (10.0.29000) whose _HEAP has \
                    FrontEndHeap at +0x1A8: without symbols the LFH is not found; with \
                    testdata/pdb/ntdll.pdb (which its ntdll names) every block is, and RtlpLFHKey comes \
                    from ntdll's data at the PDB's address",
@@ -206,7 +206,9 @@ pub const HEAPS: &[Fixture] = &[
         name: "segheap-win11-24h2-x64.dmp",
         imitates: "Windows 11 24H2 (build 26100) x64 with an NT process heap and a segment heap above \
                    4 GB: layout G (SegContexts +0x140), the 24H2 page-segment signature \
-                   `seg ^ ctx ^ HeapKey` and LFH offsets encoded with `u32(subsegment >> 12)`; its \
+                   `seg ^ ctx ^ HeapKey`, LFH offsets encoded with `u32(subsegment >> 12)`, the 24H2 \
+                   LFH bitmap (u64 words from +0x40) with a block on the remote-free list, and only \
+                   the first heap in PEB.ProcessHeaps (every heap in ntdll's heap-record list); its \
                    large-allocation tree is stored encoded (RTL_RB_TREE.Encoded: root ^ tree, child \
                    ^ node; whether 24H2 encodes this tree is not known — the fixture does, to test \
                    the decoding)",
@@ -252,18 +254,28 @@ pub const HEAPS: &[Fixture] = &[
     },
     Fixture {
         name: "pageheap-win10-x64.dmp",
-        imitates: "Windows 10 22H2 x64 with full page heap (+hpa): an NT heap (the page heap's normal \
-                   heap) and a page heap (_DPH_HEAP_ROOT one page after the handle, Win10 x64 _DPH \
-                   layouts) with five busy blocks (four with classic stack-trace-database stacks) and \
-                   two freed ones; every third busy back-end block of the normal heap is a light \
-                   page-heap block (_DPH_BLOCK_INFORMATION first; stamps 0xABCDAAAA, or 0xABCDAAA9 \
-                   when page heap holds it freed)",
+        imitates: "Windows 10 22H2 x64 with page heap (+hpa) as verifier builds it (reference §4.1): \
+                   PEB.ProcessHeaps lists the two page heaps' normal heaps, PEB.ProcessHeap is the \
+                   process heap's page-heap handle, the roots (one page after their handles, Win10 \
+                   x64 _DPH layouts) are linked by NextHeap from a head in verifier.dll; a full page \
+                   heap with five busy blocks (four with classic stack-trace-database stacks) and \
+                   two freed ones, and a light page heap (ExtraFlags 0x20000) for which every third \
+                   busy back-end block of its normal heap is a light block (_DPH_BLOCK_INFORMATION \
+                   first, Heap = root | top bit; stamps 0xABCDAAAA, or 0xABCDAAA9 when page heap \
+                   holds it freed)",
         build: || page_heap_fixture(Windows::Win10, Kind::Native64),
     },
     Fixture {
+        name: "pageheap-win10-x86.dmp",
+        imitates: "Windows 10 22H2 x86 with page heap (+hpa), x86 _DPH layouts (free count at root \
+                   +0x74, as the real 19041 verifier keeps it), the same heaps as \
+                   pageheap-win10-x64.dmp",
+        build: || page_heap_fixture(Windows::Win10, Kind::Native32),
+    },
+    Fixture {
         name: "pageheap-win7-x86.dmp",
-        imitates: "Windows 7 SP1 x86 with full page heap (+hpa), Win7 x86 _DPH layouts, the same \
-                   allocations as pageheap-win10-x64.dmp",
+        imitates: "Windows 7 SP1 x86 with page heap (+hpa), Win7 x86 _DPH layouts (nFreeAllocations \
+                   +0x6C), the same heaps as pageheap-win10-x64.dmp",
         build: || page_heap_fixture(Windows::Win7Sp1, Kind::Native32),
     },
     Fixture {
@@ -531,12 +543,15 @@ fn segheap_mixed() -> (MinidumpBuilder, Facts) {
             large: vec![0x12_3456, 0x40_0000],
             stacks: vec![],
             encoded_large_tree: false,
+            remote_freed: 0,
         },
     );
     b.finish()
 }
 
-/// See [`HEAPS`]: `pageheap-win10-x64.dmp` / `pageheap-win7-x86.dmp`.
+/// See [`HEAPS`]: `pageheap-win10-x64.dmp` / `pageheap-win7-x86.dmp`: `+hpa` as verifier sets it
+/// up (reference §4.1): the process heap is a full page heap whose normal heap holds a few blocks
+/// of its own, and a second heap is a light page heap whose blocks are in its normal heap.
 fn page_heap_fixture(windows: Windows, kind: Kind) -> (MinidumpBuilder, Facts) {
     let bits = if kind == Kind::Native64 { 64 } else { 32 };
     let mut b = ProcessBuilder::new(windows, kind, r"C:\app\verified.exe");
@@ -556,18 +571,31 @@ fn page_heap_fixture(windows: Windows, kind: Kind) -> (MinidumpBuilder, Facts) {
                 (0x7, None),
             ],
             freed: vec![0x40, 0x1800],
+            stacks: st.clone(),
+            light: false,
+        },
+    );
+    let light_normal = b.add_nt_heap(&rich_heap(bits, false, vec![]));
+    let light = b.add_page_heap(
+        bits,
+        light_normal,
+        &crate::page_heap::PageHeapSpec {
+            busy: vec![],
+            freed: vec![],
             stacks: st,
+            light: true,
         },
     );
     let records: Vec<u64> = b
         .facts_heaps()
-        .last()
-        .expect("page heap")
+        .iter()
+        .find(|h| h.address == light)
+        .expect("light page heap")
         .stacks
         .iter()
         .map(|s| s.0)
         .collect();
-    b.add_light_page_heap_blocks(bits, normal, &records, 3);
+    b.add_light_page_heap_blocks(bits, (light, light_normal), &records, 3);
     b.finish()
 }
 
@@ -585,6 +613,7 @@ fn segheap_future() -> (MinidumpBuilder, Facts) {
             large: vec![0x3_0000],
             stacks: vec![],
             encoded_large_tree: false,
+            remote_freed: 0,
         },
     );
     // Move RtlpHpHeapGlobals to the PDB's RVA.
@@ -632,6 +661,7 @@ fn segheap_early(windows: Windows, kind: Kind) -> (MinidumpBuilder, Facts) {
             large: vec![0x2_0000, 0x1_0001],
             stacks: vec![],
             encoded_large_tree: false,
+            remote_freed: 0,
         },
     );
     b.finish()
@@ -667,6 +697,7 @@ fn segheap_x86() -> (MinidumpBuilder, Facts) {
             large: vec![0x8_8888],
             stacks: vec![],
             encoded_large_tree: false,
+            remote_freed: 0,
         },
     );
     b.finish()
@@ -700,6 +731,7 @@ fn segheap_ust(kind: Kind) -> (MinidumpBuilder, Facts) {
             large: vec![0x10_0000 - 0x80],
             stacks: st,
             encoded_large_tree: false,
+            remote_freed: 0,
         },
     );
     b.finish()
@@ -749,6 +781,7 @@ fn segheap_high(windows: Windows) -> (MinidumpBuilder, Facts) {
             large: vec![0x9_0000, 0x2_1000, 0x4_4444],
             stacks: vec![],
             encoded_large_tree: windows == Windows::Win11v24H2,
+            remote_freed: usize::from(windows == Windows::Win11v24H2),
         },
     );
     b.finish()

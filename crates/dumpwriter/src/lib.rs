@@ -9,6 +9,7 @@
 //! random source.
 
 pub mod bench;
+pub mod damage;
 pub mod fixtures;
 pub mod memory;
 pub mod minidump;

@@ -9,7 +9,7 @@
 //! answer by construction.
 
 use crate::memory::*;
-use crate::process::{HeapFacts, ProcessBuilder, Usage, Windows};
+use crate::process::{HeapFacts, ProcessBuilder, Structure, StructureKind, Usage, Windows};
 
 /// A block of a committed run, in address order.
 #[derive(Clone, Debug)]
@@ -166,6 +166,7 @@ struct L {
     signature: u64,
     virtual_allocd_blocks: u64,
     segment_list: u64,
+    free_lists: u64,
     front_end_heap: u64,
     front_end_heap_type: u64,
     // _HEAP_SEGMENT
@@ -231,6 +232,7 @@ impl L {
             signature: if win7 { p(0xa0, 0x64) } else { p(0x98, 0x60) },
             virtual_allocd_blocks: if win7 { p(0x118, 0xa0) } else { p(0x110, 0x9c) },
             segment_list: if win7 { p(0x128, 0xa8) } else { p(0x120, 0xa4) },
+            free_lists: if win7 { p(0x158, 0xc4) } else { p(0x150, 0xc0) },
             front_end_heap: feh,
             front_end_heap_type: feht,
             seg_signature: p(0x10, 0x08),
@@ -438,6 +440,34 @@ impl ProcessBuilder {
         for (i, (s, &base)) in spec.segments.iter().zip(&bases).enumerate() {
             w.segment_blocks(s, base, i as u8);
         }
+        // `_HEAP.FreeLists`: every free back-end block, smallest first, through the LIST_ENTRY
+        // after its header (`_HEAP_FREE_ENTRY.FreeList`).
+        let mut free: Vec<(u64, u64)> = w
+            .blocks
+            .iter()
+            .filter(|b| !b.busy && b.front_end == "backend")
+            .map(|b| (b.block_size, b.entry + l.unit))
+            .collect();
+        free.sort_unstable();
+        let links: Vec<u64> = free.into_iter().map(|f| f.1).collect();
+        w.b.write_list(bits, heap + l.free_lists, &links);
+        let structures = vec![
+            Structure {
+                kind: StructureKind::FreeLists,
+                address: heap + l.free_lists,
+                covers: Vec::new(),
+            },
+            Structure {
+                kind: StructureKind::LargeList,
+                address: heap + l.virtual_allocd_blocks,
+                covers: w
+                    .blocks
+                    .iter()
+                    .filter(|b| b.front_end == "large")
+                    .map(|b| b.entry)
+                    .collect(),
+            },
+        ];
         let facts = HeapFacts {
             address: heap,
             bits,
@@ -461,6 +491,7 @@ impl ProcessBuilder {
                 .copied()
                 .zip(spec.stacks.iter().cloned())
                 .collect(),
+            structures,
         };
         self.register_heap(bits, facts);
         heap
@@ -552,7 +583,13 @@ impl HeapWriter<'_> {
                 .get(i + 1)
                 .map_or(base + s.reserve, |n| run_end + n.gap_before);
             let mut p = run_start;
-            let mut prev = 0u16;
+            // The first block's PreviousSize is the segment header block's size (as the real
+            // heaps have it); a run after an uncommitted range starts from 0.
+            let mut prev = if i == 0 {
+                ((run_start - base) / self.l.unit) as u16
+            } else {
+                0u16
+            };
             for spec in &r.blocks {
                 let (size, units) = self.block(p, spec, prev, index);
                 prev = units;
@@ -776,16 +813,18 @@ impl HeapWriter<'_> {
         m.write_ptr(bits, entry + vae_reserve, reserve);
         let data = entry + vae_size;
         let t = self.trace(trace);
-        let (user, requested_unused, byte) = if self.ust {
-            // Reference §11: requested = commit − unused + prefix.
-            let unused = commit + prefix - size;
-            self.prefix(data, t, unused);
-            (data + prefix, unused, 0x44)
+        let user = if self.ust {
+            // Reference §11: requested = commit − unused + prefix, the unused count in the
+            // pseudo header.
+            self.prefix(data, t, commit + prefix - size);
+            data + prefix
         } else {
-            (data, commit - size, 0x04)
+            data
         };
-        // In a large block's BusyBlock, Size holds the unused byte count.
-        self.header(entry + vae_busy, requested_unused as u16, 0x0b, 0, 0, byte);
+        // The BusyBlock as the real code leaves it (reference §11, §11.1; real Windows 7 and 10
+        // 19041 heaps): Size = commit − requested, Flags BUSY | EXTRA_PRESENT, UnusedBytes 0x04
+        // even when the +ust prefix is there (no 0x40 bit).
+        self.header(entry + vae_busy, (commit - size) as u16, 0x03, 0, 0, 0x04);
         self.expected(ExpectedBlock {
             entry,
             address: user,

@@ -1,20 +1,25 @@
-//! Full page heaps (`gflags +hpa`), as verifier's debug page heap lays them out on Windows 7 to 11
-//! (`shared/docs/windows-heap-reference.md` §4 and the `_DPH_*` layouts in `shared/docs/layouts/`,
-//! Win10 x64 and Win7 x86).
+//! Page heaps (`gflags +hpa`, full and light), as verifier.dll and ntdll really build them
+//! (`shared/docs/windows-heap-reference.md` §4.1, observed on real Windows 10 19041 x86 and 1607
+//! x64 code; the `_DPH_*` layouts in `shared/docs/layouts/`).
 //!
-//! The handle in ProcessHeaps is a read-only page filled with 0xEE whose `_HEAP.Flags` and
-//! `ForceFlags` carry `HEAP_FLAG_PAGE_ALLOCS` (0x01000000); the page after it is the
-//! `_DPH_HEAP_ROOT` (signature 0xFFEEDDCC). Busy allocations are `_DPH_HEAP_BLOCK` nodes of the
-//! root's `BusyNodesTable` (an `RTL_AVL_TABLE` whose nodes start with their balanced links);
-//! freed ones are a `pNextAlloc` chain from `pFreeAllocationListHead`. Each busy allocation has
-//! its own virtual block: accessible pages ending at a guard page, user data ending at the guard
-//! page (aligned down to 16 bytes on x64, 8 on x86), a `_DPH_BLOCK_INFORMATION` just before the
-//! user data (StartStamp 0xABCDBBBB, EndStamp 0xDCBABBBB). Stacks are classic
-//! `_RTL_STACK_TRACE_ENTRY` records (Depth u16 at +0xE/+0xA, BackTrace at +0x10/+0xC).
+//! A page heap's handle is a read-only page filled with 0xEE whose `_HEAP.Flags` and `ForceFlags`
+//! are 0x01000002 (`HEAP_FLAG_PAGE_ALLOCS | HEAP_GROWABLE`); the page after it is the
+//! `_DPH_HEAP_ROOT` (signature 0xFFEEDDCC). `PEB.ProcessHeaps` lists the page heaps' *normal*
+//! heaps, not them; `PEB.ProcessHeap` is the process heap's page heap; the roots are linked by
+//! `NextHeap` from a head in verifier.dll's data. Busy allocations are `_DPH_HEAP_BLOCK` nodes of
+//! the root's `BusyNodesTable` (an `RTL_AVL_TABLE` whose nodes start with their balanced links,
+//! its element count kept in the table); freed ones are a `pNextAlloc` chain from
+//! `pFreeAllocationListHead`. Each busy allocation has its own virtual block: accessible pages
+//! ending at a guard page, user data ending at the guard page (aligned down to 16 bytes on x64, 8
+//! on x86), a `_DPH_BLOCK_INFORMATION` just before the user data (StartStamp 0xABCDBBBB, Heap =
+//! the root, EndStamp 0xDCBABBBB). A light page heap (`ExtraFlags & 0x20000`) puts every block in
+//! its normal heap, behind an information stamped 0xABCDAAAA whose Heap is the root with the top
+//! bit set. Stacks are classic `_RTL_STACK_TRACE_ENTRY` records (Depth u16 at +0xE/+0xA,
+//! BackTrace at +0x10/+0xC).
 
 use crate::memory::*;
 use crate::nt_heap::ExpectedBlock;
-use crate::process::{HeapFacts, ProcessBuilder, Usage};
+use crate::process::{HeapFacts, ProcessBuilder, Usage, Windows};
 
 const PAGE: u64 = 0x1000;
 /// `_DPH_HEAP_ROOT.Signature`.
@@ -38,6 +43,9 @@ pub struct PageHeapSpec {
     pub freed: Vec<u64>,
     /// Call stacks, innermost first.
     pub stacks: Vec<Vec<u64>>,
+    /// Light page heap (`ExtraFlags` 0x20000): its blocks are in the normal heap (see
+    /// [`ProcessBuilder::add_light_page_heap_blocks`]).
+    pub light: bool,
 }
 
 /// Offsets of one width.
@@ -45,11 +53,12 @@ struct Dph {
     p: u64,
     heap_flags: u64,
     busy_table: u64,
+    busy_elements: u64,
     busy_count: u64,
     free_head: u64,
     free_count: u64,
+    extra_flags: u64,
     storage_head: u64,
-    next_heap: u64,
     normal_heap: u64,
     node_size: u64,
     user: u64,
@@ -64,17 +73,22 @@ struct Dph {
     align: u64,
 }
 
-fn dph(bits: u32) -> Dph {
+/// The offsets of a `bits`-bit page heap on `windows`: the held-back free count where the real
+/// Windows 10 code keeps it (§4.1: x64 +0xD8, x86 +0x74), on Windows 7 where the `dt` dump puts
+/// `nFreeAllocations` (+0xC8 / +0x6C).
+fn dph(bits: u32, windows: Windows) -> Dph {
+    let win7 = windows == Windows::Win7Sp1;
     if bits == 64 {
         Dph {
             p: 8,
             heap_flags: 0x70,
             busy_table: 0x38,
+            busy_elements: 0x64,
             busy_count: 0xa8,
             free_head: 0xb8,
-            free_count: 0xc8,
+            free_count: if win7 { 0xc8 } else { 0xd8 },
+            extra_flags: 0x148,
             storage_head: 0x18,
-            next_heap: 0x138,
             normal_heap: 0x150,
             node_size: 0x88,
             user: 0x20,
@@ -93,11 +107,12 @@ fn dph(bits: u32) -> Dph {
             p: 4,
             heap_flags: 0x40,
             busy_table: 0x20,
+            busy_elements: 0x38,
             busy_count: 0x5c,
             free_head: 0x64,
-            free_count: 0x6c,
+            free_count: if win7 { 0x6c } else { 0x74 },
+            extra_flags: 0xac,
             storage_head: 0x10,
-            next_heap: 0xa4,
             normal_heap: 0xb4,
             node_size: 0x40,
             user: 0x10,
@@ -115,10 +130,10 @@ fn dph(bits: u32) -> Dph {
 }
 
 impl ProcessBuilder {
-    /// A full page heap of world `bits` holding `spec`'s allocations, whose normal heap is
-    /// `normal` (an NT heap made before); returns its handle (the address in ProcessHeaps).
+    /// A page heap of world `bits` holding `spec`'s allocations, whose normal heap is `normal` (an
+    /// NT heap made before, in ProcessHeaps); returns its handle (`HeapCreate`'s answer).
     pub fn add_page_heap(&mut self, bits: u32, normal: u64, spec: &PageHeapSpec) -> u64 {
-        let d = dph(bits);
+        let d = dph(bits, self.windows());
         let p = d.p;
         // Classic stack trace database entries: 0x10/0x0C header + 32 pointer-sized frames.
         let entry_size = if bits == 64 { 0x10 } else { 0xc } + 32 * p;
@@ -153,8 +168,9 @@ impl ProcessBuilder {
         m.write_u32(root, DPH_SIGNATURE);
         m.write_u32(root + 4, 2);
         m.write_ptr(bits, root + d.normal_heap, normal);
-        m.write_ptr(bits, root + d.next_heap, root + d.next_heap);
-        m.write_ptr(bits, root + d.next_heap + p, root + d.next_heap);
+        if spec.light {
+            m.write_u32(root + d.extra_flags, 0x2_0000);
+        }
         // Node pool: the third page onwards. Node 0 describes the virtual storage: the rest of the
         // reservation, from which every block below is carved.
         let node = |i: u64| heap + 2 * PAGE + i * d.node_size.next_multiple_of(0x10);
@@ -185,7 +201,7 @@ impl ProcessBuilder {
             m.write_ptr(bits, n + d.trace, trace);
             let info = user - d.info;
             m.write_u32(info, BUSY_START_STAMP);
-            m.write_ptr(bits, info + p, heap);
+            m.write_ptr(bits, info + p, root);
             m.write_ptr(bits, info + 2 * p, *req);
             m.write_ptr(bits, info + 3 * p, va + accessible - user);
             m.write_ptr(bits, info + d.info_trace, trace);
@@ -207,6 +223,7 @@ impl ProcessBuilder {
         let table = root + d.busy_table;
         let top = link_tree(m, bits, &busy_nodes, table);
         m.write_ptr(bits, table + 2 * p, top);
+        m.write_u32(root + d.busy_elements, busy_nodes.len() as u32);
         m.write_u32(root + d.busy_count, busy_nodes.len() as u32);
         // Freed blocks: nodes chained by pNextAlloc, their memory decommitted (not captured).
         let first_free = 1 + spec.busy.len() as u64;
@@ -244,7 +261,7 @@ impl ProcessBuilder {
             node(first_free + spec.freed.len() as u64) <= heap + 0x1_0000,
             "node pool too small"
         );
-        self.register_heap(
+        self.register_page_heap(
             bits,
             HeapFacts {
                 address: heap,
@@ -259,26 +276,31 @@ impl ProcessBuilder {
                     .zip(&spec.stacks)
                     .map(|(r, f)| (*r, f.clone()))
                     .collect(),
+                structures: Vec::new(),
             },
+            root,
+            normal,
         );
         heap
     }
 }
 
 impl ProcessBuilder {
-    /// Turn busy back-end blocks of the NT heap `normal` (a page heap's normal heap) into light
-    /// page-heap blocks: `_DPH_BLOCK_INFORMATION` at the start of the block's user data, the
-    /// application's data after it. Every `every`-th eligible block becomes one; the odd ones of
-    /// those are left "freed" (start stamp 0xABCDAAA9: page heap holds them in its delay-free
-    /// queue). Stacks cycle through `records`. The facts are updated to match.
+    /// Turn busy back-end blocks of the NT heap `normal`, the normal heap of the light page heap
+    /// whose handle is `page_heap`, into light page-heap blocks: `_DPH_BLOCK_INFORMATION` at the
+    /// start of the block's user data (Heap: the root with the top bit set), the application's
+    /// data after it. Every `every`-th eligible block becomes one; the odd ones of those are left
+    /// "freed" (start stamp 0xABCDAAA9: page heap holds them in its delay-free queue). Stacks
+    /// cycle through `records`. The facts are updated to match.
     pub fn add_light_page_heap_blocks(
         &mut self,
         bits: u32,
-        normal: u64,
+        (page_heap, normal): (u64, u64),
         records: &[u64],
         every: usize,
     ) {
-        let d = dph(bits);
+        let d = dph(bits, self.windows());
+        let owner = (page_heap + PAGE) | 1 << (bits - 1);
         let p = d.p;
         let facts = self
             .facts_heaps_mut()
@@ -309,7 +331,7 @@ impl ProcessBuilder {
                 LIGHT_BUSY_START_STAMP
             };
             m.write_u32(info, stamp);
-            m.write_ptr(bits, info + p, normal);
+            m.write_ptr(bits, info + p, owner);
             m.write_ptr(bits, info + 2 * p, requested);
             m.write_ptr(bits, info + 3 * p, requested);
             m.write_ptr(bits, info + d.info_trace, trace);

@@ -34,7 +34,7 @@ pub enum Windows {
     /// Windows 11 24H2, build 26100: the NT heap as on 23H2; segment heaps with the 24H2 page-segment
     /// signature (no constant) and LFH offset encoding (`u32(subsegment >> 12)`).
     Win11v24H2,
-    /// A Windows build newer than the reference documents (10.0.26100), whose `_HEAP` is imagined
+    /// A Windows build newer than the reference documents (10.0.29000, with 24H2's heap list), whose `_HEAP` is imagined
     /// with FrontEndHeap at +0x1A8: the layout only `testdata/pdb/ntdll.pdb` describes.
     Future,
 }
@@ -52,7 +52,7 @@ impl Windows {
             Windows::Win10 => (10, 0, 19045),
             Windows::Win11 => (10, 0, 22631),
             Windows::Win11v24H2 => (10, 0, 26100),
-            Windows::Future => (10, 0, 26100),
+            Windows::Future => (10, 0, 29000),
         }
     }
 
@@ -169,6 +169,35 @@ pub struct HeapFacts {
     pub lfh_key: Option<u32>,
     /// +ust stack records written: (record address, frames innermost first).
     pub stacks: Vec<(u64, Vec<u64>)>,
+    /// Heap structures laid out, for damage tests ([`crate::damage`]).
+    pub structures: Vec<Structure>,
+}
+
+/// A heap structure the writer laid out: what it is, where, and the blocks (by entry) that
+/// depend on it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Structure {
+    /// What it is.
+    pub kind: StructureKind,
+    /// Its address.
+    pub address: u64,
+    /// Entries of the blocks it describes.
+    pub covers: Vec<u64>,
+}
+
+/// Kinds of [`Structure`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StructureKind {
+    /// `_HEAP.FreeLists` (the list head).
+    FreeLists,
+    /// `_HEAP.VirtualAllocdBlocks` (the list head), covering the large blocks.
+    LargeList,
+    /// A segment heap's LFH subsegment.
+    LfhSubsegment,
+    /// A segment heap's VS subsegment.
+    VsSubsegment,
+    /// The first page-range descriptor of a segment-heap range.
+    RangeDescriptor,
 }
 
 /// Everything the builder made, for tests to compare with.
@@ -231,6 +260,10 @@ struct World {
     bits: u32,
     peb: u64,
     heaps: Vec<u64>,
+    /// `_DPH_HEAP_ROOT`s of the world's page heaps, in creation order (linked by `NextHeap`).
+    page_roots: Vec<u64>,
+    /// `PEB.ProcessHeap` when it is not `heaps[0]` (page heap: the process heap's page heap).
+    process_heap: Option<u64>,
     /// Address of the ProcessHeaps array (inside ntdll's data section of this world).
     heap_array: u64,
 }
@@ -366,6 +399,8 @@ impl ProcessBuilder {
                 bits,
                 peb,
                 heaps: Vec::new(),
+                page_roots: Vec::new(),
+                process_heap: None,
                 heap_array: arr,
             });
         }
@@ -594,9 +629,11 @@ impl ProcessBuilder {
         (top, top - committed, base)
     }
 
-    /// Add a segment heap (Windows 10 1809+ x64 layout: `_SEGMENT_HEAP.SegContexts` at +0x100, 0xC0
-    /// bytes each; x86: +0x100, 0x80 each) with one 1 MiB page segment in context 0.
-    pub fn add_segment_heap(&mut self, bits: u32) -> u64 {
+    /// The allocations of a segment heap of world `bits` with its first page segment (1 MB, 4 KiB
+    /// units): the heap's own 64 KiB, both segment contexts (the second with no segment), and the
+    /// page segment with its first `committed` bytes committed and captured (at least its header);
+    /// returns (heap, page segment). The heap and segment contents are the segment-heap writer's.
+    pub(crate) fn segment_heap_memory(&mut self, bits: u32, committed: u64) -> (u64, u64) {
         assert!(!self.windows.is_win7(), "Windows 7 has no segment heap");
         let heap = self.alloc_private(0x1_0000);
         self.world_region_full(
@@ -613,25 +650,28 @@ impl ProcessBuilder {
         // Page segments are aligned to their size.
         self.next_private = self.next_private.div_ceil(seg_size) * seg_size;
         let seg = self.alloc_private(seg_size);
+        let committed = committed.clamp(if bits == 64 { 0x2000 } else { 0x1000 }, seg_size);
         self.world_region_full(
             seg,
-            0x2_0000,
+            committed,
             seg,
             MEM_COMMIT,
             PAGE_READWRITE,
             Usage::Heap,
             bits,
         );
-        self.world_region_full(
-            seg + 0x2_0000,
-            seg_size - 0x2_0000,
-            seg,
-            MEM_RESERVE,
-            0,
-            Usage::Heap,
-            bits,
-        );
-        self.dump.memory.capture(seg, 0x2000);
+        if committed < seg_size {
+            self.world_region_full(
+                seg + committed,
+                seg_size - committed,
+                seg,
+                MEM_RESERVE,
+                0,
+                Usage::Heap,
+                bits,
+            );
+        }
+        self.dump.memory.capture(seg, committed);
         let sl = self.seg_layout(bits);
         let m = &mut self.dump.memory;
         let sig_off = if bits == 64 { 0x10 } else { 0x08 };
@@ -665,9 +705,10 @@ impl ProcessBuilder {
                 blocks: Vec::new(),
                 lfh_key: None,
                 stacks: Vec::new(),
+                structures: Vec::new(),
             },
         );
-        heap
+        (heap, seg)
     }
 
     /// The segment heap layout of a `bits`-bit world of this process.
@@ -689,6 +730,52 @@ impl ProcessBuilder {
         &mut self.facts.heaps
     }
 
+    /// Windows 11 24H2's heap list (reference §11.2): a record per heap `{LIST_ENTRY, Heap, u32}`
+    /// (x64 0x30 bytes, Heap at +0x10; x86 0x1C, Heap at +8), linked from a head in ntdll's data,
+    /// and each heap's pointer to its record (NT `_HEAP` +0x188 / +0xDC, `_SEGMENT_HEAP` +0x38 /
+    /// +0x24). The real records are busy blocks of the process heap; here they sit in a private
+    /// page of their own, which changes nothing for a reader of the list.
+    fn heap_records_24h2(&mut self) {
+        for wi in 0..self.worlds.len() {
+            let (bits, heaps) = (self.worlds[wi].bits, self.worlds[wi].heaps.clone());
+            if heaps.is_empty() {
+                continue;
+            }
+            let x64 = bits == 64;
+            let (record_size, heap_at) = if x64 { (0x30, 0x10) } else { (0x1c, 8) };
+            let page = self.add_private(0x1_0000, 0x1000);
+            self.dump.memory.capture(page, 0x1000);
+            let head = self.ntdll_data(bits) + 0x600;
+            let records: Vec<u64> = (0..heaps.len() as u64).map(|i| page + i * 0x40).collect();
+            let segment: Vec<bool> = heaps
+                .iter()
+                .map(|h| {
+                    self.facts
+                        .heaps
+                        .iter()
+                        .any(|f| f.address == *h && f.segment_heap)
+                })
+                .collect();
+            let m = &mut self.dump.memory;
+            write_circular_list(m, bits, head, &records);
+            for ((&r, &h), seg) in records.iter().zip(&heaps).zip(segment) {
+                assert!(
+                    r + record_size <= page + 0x1000,
+                    "too many heaps for one page"
+                );
+                m.write_ptr(bits, r + heap_at, h);
+                m.write_u32(r + heap_at + u64::from(bits / 8), 1);
+                let back = match (seg, x64) {
+                    (false, true) => 0x188,
+                    (false, false) => 0xdc,
+                    (true, true) => 0x38,
+                    (true, false) => 0x24,
+                };
+                m.write_ptr(bits, h + back, r);
+            }
+        }
+    }
+
     /// The captured data page of the world's ntdll (where its ProcessHeaps array lives).
     pub(crate) fn ntdll_data(&self, bits: u32) -> u64 {
         self.worlds
@@ -696,6 +783,61 @@ impl ProcessBuilder {
             .find(|w| w.bits == bits)
             .expect("a world of that width")
             .heap_array
+    }
+
+    /// A page heap (reference §4.1): its facts go just before its normal heap's, it is not in
+    /// ProcessHeaps (its normal heap is), and its root joins the world's `NextHeap` list; the
+    /// process heap's page heap becomes `PEB.ProcessHeap`.
+    pub(crate) fn register_page_heap(
+        &mut self,
+        bits: u32,
+        facts: HeapFacts,
+        root: u64,
+        normal: u64,
+    ) {
+        let world = self
+            .worlds
+            .iter_mut()
+            .find(|w| w.bits == bits)
+            .expect("no world of that bitness");
+        world.page_roots.push(root);
+        if world.heaps.first() == Some(&normal) {
+            world.process_heap = Some(facts.address);
+        }
+        let at = self
+            .facts
+            .heaps
+            .iter()
+            .position(|h| h.address == normal)
+            .unwrap_or(self.facts.heaps.len());
+        self.facts.heaps.insert(at, facts);
+    }
+
+    /// Link each world's page-heap roots through `NextHeap` (x64 +0x138, x86 +0xA4), the list
+    /// head in verifier.dll's data.
+    fn link_page_heaps(&mut self) {
+        for wi in 0..self.worlds.len() {
+            let (bits, roots) = (self.worlds[wi].bits, self.worlds[wi].page_roots.clone());
+            if roots.is_empty() {
+                continue;
+            }
+            let (major, minor, build) = self.windows.version();
+            let (path, base) = match (bits, self.kind) {
+                (64, _) => (r"C:\Windows\System32\verifier.dll", 0x7fe_f600_0000),
+                (_, Kind::Wow64) => (r"C:\Windows\SysWOW64\verifier.dll", 0x6f00_0000),
+                _ => (r"C:\Windows\System32\verifier.dll", 0x6f00_0000),
+            };
+            let data = self.add_image(
+                path,
+                base,
+                0x8000,
+                [major as u16, minor as u16, build as u16, 1],
+                true,
+            );
+            let next = if bits == 64 { 0x138 } else { 0xa4 };
+            let links: Vec<u64> = roots.iter().map(|r| r + next).collect();
+            write_circular_list(&mut self.dump.memory, bits, data + 0x100, &links);
+        }
     }
 
     pub(crate) fn register_heap(&mut self, bits: u32, facts: HeapFacts) {
@@ -897,11 +1039,23 @@ impl ProcessBuilder {
     /// Write the PEBs' heap lists and NtGlobalFlag, complete the region table with free regions up
     /// to the top of the user address space, and return the dump and the facts.
     pub fn finish(mut self) -> (MinidumpBuilder, Facts) {
+        self.link_page_heaps();
+        // A future build is imagined with 24H2's heap list.
+        let v24h2 = matches!(self.windows, Windows::Win11v24H2 | Windows::Future);
+        if v24h2 {
+            self.heap_records_24h2();
+        }
         for w in &self.worlds {
             let o = if w.bits == 64 { &PEB64 } else { &PEB32 };
             let m = &mut self.dump.memory;
             m.write_u32(w.peb + o.nt_global_flag, self.nt_global_flag);
-            m.write_u32(w.peb + o.number_of_heaps, w.heaps.len() as u32);
+            // 24H2 keeps only the first heap in ProcessHeaps (reference §11.2).
+            let listed = if v24h2 {
+                w.heaps.len().min(1)
+            } else {
+                w.heaps.len()
+            };
+            m.write_u32(w.peb + o.number_of_heaps, listed as u32);
             // The array starts with 16 slots and grows 16 at a time.
             m.write_u32(
                 w.peb + o.maximum_number_of_heaps,
@@ -911,10 +1065,10 @@ impl ProcessBuilder {
             m.write_ptr(
                 w.bits,
                 w.peb + o.process_heap,
-                w.heaps.first().copied().unwrap_or(0),
+                w.process_heap.or(w.heaps.first().copied()).unwrap_or(0),
             );
             let step = u64::from(w.bits / 8);
-            for (i, h) in w.heaps.iter().enumerate() {
+            for (i, h) in w.heaps.iter().take(listed).enumerate() {
                 m.write_ptr(w.bits, w.heap_array + step * i as u64, *h);
             }
         }

@@ -27,6 +27,8 @@ pub(crate) struct Walker<'a> {
     pub dec: Decoder,
     pub heap: u64,
     pub index: u32,
+    /// `_HEAP.Interceptor` is set: the heap records +ust stacks.
+    pub traced: bool,
     pub out: HeapWalk,
 }
 
@@ -77,9 +79,11 @@ pub fn walk(
         dec,
         heap: heap.address,
         index,
+        traced: mem.read_u32(at(l.interceptor)).is_ok_and(|i| i != 0),
         out,
     };
     w.backend();
+    w.free_lists();
     w.large_blocks();
     let front_end_type = mem.read(at(l.front_end_heap_type), 1).map(|b| b[0]).ok();
     if front_end_type == Some(2) {
@@ -156,8 +160,13 @@ impl Walker<'_> {
         // Uncommitted ranges of this segment, sorted.
         let mut ucrs: Vec<(u64, u64)> = Vec::new();
         let walk = walk_list(&self.mem, seg.wrapping_add(l.seg_ucr_list), l.bits);
-        if let Some(p) = walk.problem {
-            self.corrupt(seg, seg, format!("uncommitted range list: {p}"));
+        match walk.problem {
+            Some(p) if walk.not_captured && !self.mem.is_complete() => self
+                .out
+                .notes
+                .push(format!("segment {seg:#x}: uncommitted range list: {p}")),
+            Some(p) => self.corrupt(seg, seg, format!("uncommitted range list: {p}")),
+            None => {}
         }
         let mut descriptors = Vec::new();
         for link in walk.links.into_iter().take(MAX_UCRS) {
@@ -187,9 +196,11 @@ impl Walker<'_> {
         // Committed runs: [first, ucr0), [ucr0 end, ucr1), …, [last ucr end, last).
         let walked_from = self.out.blocks.len();
         let mut start = first;
+        // The first block's PreviousSize is the segment header block's size.
+        let mut prev = u16::try_from((first - seg) / l.unit).ok();
         for (a, s) in ucrs.iter().copied().chain(std::iter::once((last, 0))) {
             if a > start {
-                self.run(start, a, seg, &mut cov);
+                self.run(start, a, (seg, prev.take()), &mut cov);
             }
             start = start.max(a + s);
         }
@@ -209,10 +220,10 @@ impl Walker<'_> {
     }
 
     /// Walk the blocks of one committed run `[start, end)`.
-    fn run(&mut self, start: u64, end: u64, seg: u64, cov: &mut Coverage) {
+    fn run(&mut self, start: u64, end: u64, (seg, prev): (u64, Option<u16>), cov: &mut Coverage) {
         let unit = self.l.unit;
         let mut p = start;
-        let mut prev: Option<u16> = None;
+        let mut prev = prev;
         while p < end {
             if !self.mem.is_captured(p, unit) {
                 // Missing memory: skip to where the dump has memory again, then resynchronize.
@@ -338,6 +349,55 @@ impl Walker<'_> {
         self.out.blocks.push(b);
     }
 
+    /// Check `_HEAP.FreeLists` (bounded, loop-safe) against the segment walk: every entry must be
+    /// the `FreeList` link of a free back-end block the walk found (`!heap -v` checks the same).
+    fn free_lists(&mut self) {
+        let head = self.heap.wrapping_add(self.l.free_lists);
+        let free: std::collections::HashSet<u64> = self
+            .out
+            .blocks
+            .iter()
+            .filter(|b| b.state == State::Free && b.front_end == FrontEnd::Backend)
+            .map(|b| b.entry)
+            .collect();
+        let walk = walk_list(&self.mem, head, self.l.bits);
+        match walk.problem {
+            Some(p) if walk.not_captured && !self.mem.is_complete() => self.out.notes.push(
+                format!("free list: {p}; the rest of the list is not checked"),
+            ),
+            Some(p) => self.corrupt(head, self.heap, format!("free list: {p}")),
+            None => {}
+        }
+        let mut strays = 0usize;
+        for link in walk.links {
+            let entry = link.wrapping_sub(self.l.unit);
+            // An entry in memory a partial dump lacks cannot be checked.
+            if free.contains(&entry)
+                || (!self.mem.is_complete() && !self.mem.is_captured(entry, 2 * self.l.unit))
+            {
+                continue;
+            }
+            strays += 1;
+            // One report per stray entry, at most a few: the rest are counted.
+            if strays <= 8 {
+                self.corrupt(
+                    link,
+                    self.heap,
+                    format!(
+                        "free list entry {link:#x} is not the link of a free block (none starts at {entry:#x})"
+                    ),
+                );
+            }
+        }
+        if strays > 8 {
+            self.corrupt(
+                head,
+                self.heap,
+                format!("free list: {} more entries are not free blocks", strays - 8),
+            );
+        }
+    }
+
     /// VirtualAlloc'd blocks of `_HEAP.VirtualAllocdBlocks`.
     fn large_blocks(&mut self) {
         let l = self.l;
@@ -375,7 +435,7 @@ impl Walker<'_> {
                 continue;
             }
             let (address, size, trace) =
-                ust::large_user_data(&self.mem, &l, entry, commit, unused, e.unused);
+                ust::large_user_data(&self.mem, &l, entry, commit, unused, e.unused, self.traced);
             self.out.blocks.push(Block {
                 entry,
                 address,

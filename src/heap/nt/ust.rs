@@ -64,7 +64,12 @@ pub fn user_data(
 }
 
 /// User address, requested size and trace pointer of a VirtualAlloc'd block at `entry` with
-/// `commit` bytes committed, `unused` the BusyBlock's unused count and `flag` its UnusedBytes byte.
+/// `commit` bytes committed, `unused` the BusyBlock's unused count and `flag` its UnusedBytes byte;
+/// `heap_traced` when the heap's `Interceptor` is set.
+///
+/// The real heap leaves `UnusedBytes` 0x04 (no 0x40 bit) in a traced large block's BusyBlock
+/// although the prefix is there (reference §11, §11.1; seen on every large block of the real
+/// Windows 7 and 10 19041 code): on a traced heap the pseudo header's marker decides.
 pub fn large_user_data(
     mem: &AddressSpace<'_>,
     l: &NtHeapLayout,
@@ -72,10 +77,11 @@ pub fn large_user_data(
     commit: u64,
     unused: u64,
     flag: u8,
+    heap_traced: bool,
 ) -> (u64, u64, u64) {
     let data = entry + l.vae_size;
-    let traced = if flag & UNUSED_EXTRA != 0 {
-        prefix(mem, l, data)
+    let traced = if flag & UNUSED_EXTRA != 0 || heap_traced {
+        prefix(mem, l, data).filter(|&(_, unused_len, _)| unused_len <= commit + l.ust_prefix())
     } else {
         None
     };

@@ -1,0 +1,172 @@
+//! The `blocks` view (every block that passes a filter, streamed: millions of rows are produced
+//! while they are written) and the `block` view (the block holding one address, with its
+//! allocation stack). A [`BlockRow`] serialized is one element of `blocks --json`.
+
+use crate::analysis::blocks::{self, BlockFilter};
+use crate::heap::{Block, FrontEnd, HeapWalk, State};
+use crate::stacks::StackTable;
+use crate::value::Hex;
+use crate::view::frame::FrameView;
+use serde::{Serialize, Serializer};
+use std::collections::HashMap;
+
+/// One block as every format shows it.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct BlockRow<'a> {
+    /// The heap it belongs to.
+    pub heap: Hex,
+    /// Its header (`HEAP_ENTRY`, `_HEAP_VIRTUAL_ALLOC_ENTRY`, or the page-heap virtual block).
+    pub entry: Hex,
+    /// The user address.
+    pub address: Hex,
+    /// Requested size (free blocks: usable bytes).
+    pub size: u64,
+    /// The whole block.
+    pub block_size: u64,
+    /// Busy or free.
+    pub state: State,
+    /// Which part of the heap manager holds it.
+    pub front_end: FrontEnd,
+    /// The header's flags byte.
+    pub flags: u8,
+    /// Heap metadata.
+    pub internal: bool,
+    /// Its +ust stack record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace: Option<Hex>,
+    /// Its stack's raw return addresses, innermost first, as recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stack: Option<Frames<'a>>,
+}
+
+impl<'a> BlockRow<'a> {
+    /// The row of `b` of heap `heap`, with its recorded stack.
+    pub fn new(heap: u64, b: &Block, stack: Option<&'a [u64]>) -> Self {
+        BlockRow {
+            heap: Hex(heap),
+            entry: Hex(b.entry),
+            address: Hex(b.address),
+            size: b.size,
+            block_size: b.block_size,
+            state: b.state,
+            front_end: b.front_end,
+            flags: b.flags,
+            internal: b.internal,
+            trace: (b.trace != 0).then_some(Hex(b.trace)),
+            stack: stack.map(Frames),
+        }
+    }
+}
+
+/// Return addresses, serialized as `"0x…"` strings.
+#[derive(Clone, Copy, Debug)]
+pub struct Frames<'a>(pub &'a [u64]);
+
+impl Serialize for Frames<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|&a| Hex(a)))
+    }
+}
+
+/// Everything `blocks` prints: the blocks of the walked heaps that pass the filter. Serialized,
+/// the array of their rows.
+pub struct BlocksView {
+    walks: Vec<HeapWalk>,
+    filter: BlockFilter,
+    stacks: StackTable,
+    bits: HashMap<u64, u32>,
+}
+
+impl BlocksView {
+    /// The blocks of `walks` that pass `filter`, with the stacks of `stacks`.
+    pub fn new(walks: Vec<HeapWalk>, filter: BlockFilter, stacks: StackTable) -> Self {
+        let bits = walks.iter().map(|w| (w.heap, w.bits)).collect();
+        BlocksView {
+            walks,
+            filter,
+            stacks,
+            bits,
+        }
+    }
+
+    /// The rows, in heap then address order (selected as they are asked for).
+    pub fn rows(&self) -> impl Iterator<Item = BlockRow<'_>> {
+        blocks::select(&self.walks, &self.filter)
+            .into_iter()
+            .map(|(heap, b)| {
+                let bits = self.bits.get(&heap).copied().unwrap_or(64);
+                let stack = self.stacks.get(bits, b.trace).map(|s| s.frames.as_slice());
+                BlockRow::new(heap, b, stack)
+            })
+    }
+}
+
+impl Serialize for BlocksView {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.rows())
+    }
+}
+
+/// Everything `block ADDR` prints.
+#[derive(Clone, Debug)]
+pub struct BlockView {
+    /// The address asked about.
+    pub asked: Hex,
+    /// The block holding it, when one does.
+    pub found: Option<Found>,
+}
+
+/// The block holding the address.
+#[derive(Clone, Debug)]
+pub struct Found {
+    /// Its heap.
+    pub heap: u64,
+    /// The heap's width.
+    pub bits: Option<u32>,
+    /// The block.
+    pub block: Block,
+    /// Its allocation stack.
+    pub stack: AllocationStack,
+    /// Symbol warnings (PDBs refused).
+    pub notes: Vec<String>,
+}
+
+/// A block's allocation stack, or why there is none.
+#[derive(Clone, Debug)]
+pub enum AllocationStack {
+    /// The recorded frames, resolved.
+    Frames(Vec<FrameView>),
+    /// The block points to a record that cannot be read.
+    Unreadable,
+    /// No stack was recorded, and why, when that can be told.
+    None(Option<String>),
+}
+
+impl Found {
+    /// The row `blocks --json` would print for it.
+    pub fn row(&self) -> BlockRow<'static> {
+        BlockRow::new(self.heap, &self.block, None)
+    }
+
+    /// The recorded return addresses.
+    pub fn raw_stack(&self) -> Option<Vec<u64>> {
+        match &self.stack {
+            AllocationStack::Frames(f) => Some(f.iter().map(|f| f.address.0).collect()),
+            _ => None,
+        }
+    }
+}
+
+/// The block's row (with its raw stack), or `null`.
+impl Serialize for BlockView {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let stack = self.found.as_ref().and_then(Found::raw_stack);
+        self.found
+            .as_ref()
+            .map(|f| BlockRow {
+                stack: stack.as_deref().map(Frames),
+                ..f.row()
+            })
+            .serialize(s)
+    }
+}
