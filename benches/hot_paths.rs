@@ -58,6 +58,7 @@ fn block_iteration(c: &mut Criterion) {
         seed: 1,
         leak: 0,
         pdb: None,
+        heap_divisor: 1,
     };
     let bytes = dumpwriter::bench::realistic(&spec).0.to_bytes();
     let dump = Dump::from_bytes(Path::new("bench.dmp"), bytes).expect("generated dump opens");

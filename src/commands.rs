@@ -2,6 +2,7 @@
 //! tests and the mutation test all run exactly the same code. Rendering is the caller's
 //! ([`crate::report::render`]).
 
+use crate::analysis;
 use crate::analysis::blocks::BlockFilter;
 use crate::analysis::diff::{self, Amount, Identity, Side};
 use crate::analysis::top::{self, By, SkipList, Top, TraceHealth};
@@ -84,7 +85,12 @@ pub fn address(dump: &Dump, list: bool, filter: &RegionFilter) -> AddressView {
     let map = regions::classify(dump, &process);
     let summary = summary::summarize(&map);
     let listed = list.then(|| map.regions.iter().filter(|r| filter.matches(r)));
-    AddressView::new(&map, summary, listed)
+    let mut view = AddressView::new(&map, summary, listed);
+    view.notes = analysis::commitment::disagreements(dump, &process)
+        .iter()
+        .map(|d| d.sentence())
+        .collect();
+    view
 }
 
 /// The walked heaps of a dump (structure offsets from ntdll's PDB when `symbols` has it).
@@ -96,7 +102,14 @@ fn walk(dump: &Dump, symbols: &SymbolPath) -> (Process, Vec<HeapWalk>) {
 
 /// `heapdiag heaps`: the `!heap -s` view of every heap.
 pub fn heaps(dump: &Dump, symbols: &SymbolPath) -> HeapsView {
-    HeapsView::new(&walk(dump, symbols).1)
+    let (process, walks) = walk(dump, symbols);
+    let mut view = HeapsView::new(&walks);
+    for d in analysis::commitment::disagreements(dump, &process) {
+        if let Some(h) = view.heaps.iter_mut().find(|h| h.address == d.heap) {
+            h.notes.push(d.sentence());
+        }
+    }
+    view
 }
 
 /// A usage error unless `heap` is `None` or one of the walked heaps.

@@ -162,3 +162,31 @@ fn dumps_without_heap_memory_say_so() {
     let txt = text(&["info", d.to_str().unwrap()]);
     assert!(txt.contains("no 32-bit TEB is captured in the dump, so the PEB cannot be found"));
 }
+
+#[test]
+fn address_and_heaps_say_where_a_mapped_heap_counts_differently() {
+    let Some(d) = real("fizzbuzz_wow64.dmp") else {
+        return;
+    };
+    let p = d.to_str().unwrap();
+    // The CSR-port heap 0x10000 is a 64 KB mapped view committed whole; the heap itself keeps
+    // 60 KB of it as an uncommitted range. `heaps` shows the heap's 4 KB (as `!heap -s`),
+    // `address` the view's 64 KB (as `!address`); both say so.
+    let want = "heap 0x10000: the region table counts 65536 bytes committed in its segments, its own accounting 4096";
+    let a = json(&["address", p, "--json"]);
+    assert!(a["notes"].to_string().contains(want), "{}", a["notes"]);
+    let h = json(&["heaps", p, "--json"]);
+    let heap = h
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["address"] == "0x10000")
+        .unwrap();
+    assert_eq!(heap["committed"], 4096);
+    assert!(
+        heap["notes"].to_string().contains(want),
+        "{}",
+        heap["notes"]
+    );
+    assert!(text(&["address", p]).contains("mapped view, committed whole"));
+}

@@ -1,6 +1,7 @@
 //! Analyses: pure functions over walked heaps, with no I/O and no printing.
 
 pub mod blocks;
+pub mod commitment;
 pub mod diff;
 pub mod heaps;
 pub mod top;

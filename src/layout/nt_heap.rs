@@ -275,6 +275,8 @@ pub struct NtHeapLayout {
     pub seg_base: u64,
     /// `_HEAP_SEGMENT.NumberOfPages` (u32).
     pub seg_pages: u64,
+    /// `_HEAP_SEGMENT.NumberOfUnCommittedPages` (u32).
+    pub seg_uncommitted_pages: u64,
     /// `_HEAP_SEGMENT.FirstEntry`.
     pub seg_first_entry: u64,
     /// `_HEAP_SEGMENT.LastValidEntry`.
@@ -338,6 +340,7 @@ const FIELDS: &[Field] = &[
     field("_HEAP_SEGMENT",             "Heap",                |l, v| l.seg_heap = v),
     field("_HEAP_SEGMENT",             "BaseAddress",         |l, v| l.seg_base = v),
     field("_HEAP_SEGMENT",             "NumberOfPages",       |l, v| l.seg_pages = v),
+    field("_HEAP_SEGMENT",             "NumberOfUnCommittedPages", |l, v| l.seg_uncommitted_pages = v),
     field("_HEAP_SEGMENT",             "FirstEntry",          |l, v| l.seg_first_entry = v),
     field("_HEAP_SEGMENT",             "LastValidEntry",      |l, v| l.seg_last_valid = v),
     field("_HEAP_SEGMENT",             "UCRSegmentList",      |l, v| l.seg_ucr_list = v),
@@ -435,6 +438,7 @@ impl NtHeapLayout {
             seg_heap: 0,
             seg_base: 0,
             seg_pages: 0,
+            seg_uncommitted_pages: 0,
             seg_first_entry: 0,
             seg_last_valid: 0,
             seg_ucr_list: 0,

@@ -85,6 +85,9 @@ pub struct Heap {
     pub build: u32,
     /// How the heap belongs with a page heap (`+hpa`), if it does.
     pub page: Option<PageHeapLink>,
+    /// NT heaps: the committed bytes of its segments by its own accounting (NumberOfPages minus
+    /// NumberOfUnCommittedPages), when every segment header is captured.
+    pub own_committed: Option<u64>,
     /// Problems met while reading this heap, one sentence each.
     pub problems: Vec<String>,
 }
@@ -488,6 +491,7 @@ fn describe(mem: &AddressSpace<'_>, address: u64, bits: u32, family: NtFamily, b
         segment_layout: None,
         build,
         page: None,
+        own_committed: None,
         problems: Vec::new(),
     };
     let sig_off = if bits == 64 { 0x10 } else { 0x08 };
@@ -615,18 +619,21 @@ fn nt_heap(mem: &AddressSpace<'_>, heap: &mut Heap, family: NtFamily) {
     if let Some(p) = walk.problem {
         heap.problems.push(format!("segment list: {p}"));
     }
+    let mut own = Some(0u64);
     for link in walk.links {
         let seg = link.wrapping_sub(l.seg_list_entry);
         if !mem.is_captured(seg, l.seg_first_entry) {
             heap.problems.push(format!(
                 "segment at {seg:#x} is not in the dump; the segment list is not followed further"
             ));
+            own = None;
             break;
         }
         if !segment_ok(mem, seg, heap.address, &l, bits) {
             heap.problems.push(format!(
                 "segment at {seg:#x} has a bad signature or does not point back to its heap; the list is not followed further"
             ));
+            own = None;
             break;
         }
         let base = mem
@@ -635,7 +642,15 @@ fn nt_heap(mem: &AddressSpace<'_>, heap: &mut Heap, family: NtFamily) {
         let pages = mem.read_u32(seg.wrapping_add(l.seg_pages)).unwrap_or(0);
         let end = base.saturating_add(u64::from(pages) * 0x1000);
         heap.segments.push(Range { start: base, end });
+        own = own
+            .zip(
+                mem.read_u32(seg.wrapping_add(l.seg_uncommitted_pages))
+                    .ok()
+                    .map(|u| u64::from(pages.saturating_sub(u)) * 0x1000),
+            )
+            .map(|(a, b)| a + b);
     }
+    heap.own_committed = own;
     let walk = walk_list(
         mem,
         heap.address.wrapping_add(l.virtual_allocd_blocks),

@@ -84,6 +84,9 @@ fn summary_text(out: &mut dyn Write, v: &AddressView) -> io::Result<()> {
     for p in &v.problems {
         writeln!(out, "\nwarning: {p}")?;
     }
+    for n in &v.notes {
+        writeln!(out, "\nnote: {n}")?;
+    }
     Ok(())
 }
 

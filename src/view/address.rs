@@ -17,6 +17,9 @@ pub struct AddressView {
     pub regions: Option<Vec<RegionView>>,
     /// Problems in the region table.
     pub problems: Vec<String>,
+    /// Where heaps' own accounting of their committed memory differs from the region table's
+    /// (see `analysis::commitment`).
+    pub notes: Vec<String>,
     /// The dump's pointer width (WinDbg's hex style).
     #[serde(skip)]
     pub bits: u32,
@@ -33,6 +36,7 @@ impl AddressView {
             summary,
             regions: listed.map(|rs| rs.map(RegionView::new).collect()),
             problems: map.problems.clone(),
+            notes: Vec::new(),
             bits: map.bits,
         }
     }

@@ -36,6 +36,7 @@ fn main() {
         seed: 0x6865_6170_6469_6167,
         leak,
         pdb,
+        heap_divisor: 1,
     };
     let (dump, facts) = realistic(&spec);
     let built = started.elapsed();

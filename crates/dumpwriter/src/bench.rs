@@ -27,6 +27,24 @@ pub struct BenchSpec {
     /// A CodeView record (GUID bytes, age, PDB name) for the first application module, so that
     /// its frames resolve through a real PDB.
     pub pdb: Option<([u8; 16], u32, String)>,
+    /// Divide the NT heaps' share of the bytes by this (1 for a real benchmark dump): the
+    /// generator's own tests build every dump size quickly with few blocks.
+    pub heap_divisor: u64,
+}
+
+impl BenchSpec {
+    /// A benchmark dump of `total_bytes` (the other fields: 20,000 other allocations, the
+    /// harness's seed, no leak, no PDB, full-size heaps).
+    pub fn sized(total_bytes: u64) -> Self {
+        BenchSpec {
+            total_bytes,
+            extra_allocations: 20_000,
+            seed: 0x6865_6170_6469_6167,
+            leak: 0,
+            pdb: None,
+            heap_divisor: 1,
+        }
+    }
 }
 
 /// Counts of what was generated.
@@ -140,7 +158,7 @@ pub fn realistic(spec: &BenchSpec) -> (MinidumpBuilder, BenchFacts) {
         ..BenchFacts::default()
     };
     // Four heaps: 50 %, 20 %, 15 %, 15 % of 60 % of the bytes.
-    let heap_bytes = spec.total_bytes / 10 * 6;
+    let heap_bytes = spec.total_bytes / 10 * 6 / spec.heap_divisor.max(1);
     for (i, share) in [50u64, 20, 15, 15].into_iter().enumerate() {
         let bytes = heap_bytes * share / 100;
         let mut heap = heap_spec(&mut rng, bytes, stacks.clone(), &mut facts);
