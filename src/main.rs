@@ -198,7 +198,7 @@ struct BlockFilterArgs {
     /// Requested size exactly, like `!heap -flt s` (decimal, or hex with 0x).
     #[arg(long, value_parser = parse_size)]
     size: Option<u64>,
-    /// Requested size within MIN..=MAX, like `!heap -flt r` (decimal, or hex with 0x).
+    /// Requested size within MIN..=MAX, like `!heap -flt r` (decimal, or hex with 0x; MIN ≤ MAX).
     #[arg(long, num_args = 2, value_names = ["MIN", "MAX"], value_parser = parse_size)]
     size_range: Option<Vec<u64>>,
     /// Include heap metadata (LFH user blocks and zones, range markers, the LFH front end).
@@ -454,6 +454,14 @@ impl HeapsArgs {
 
 impl BlocksArgs {
     fn run(self, out: &mut dyn Write) -> Result<Exit, Error> {
+        if let Some([min, max]) = self.filter.size_range.as_deref() {
+            if min > max {
+                return Err(Error::new(
+                    Exit::Usage,
+                    format!("--size-range {min} {max}: MIN is larger than MAX"),
+                ));
+            }
+        }
         let dump = Dump::open(&self.dump)?;
         let view = commands::blocks(&dump, self.filter.into(), &self.symbols.path())?;
         show(&view, self.output.format(), out)

@@ -396,6 +396,8 @@ fn cli_transcript(places: &Places, fixture: &(dyn Fn(&str) -> Option<String> + S
         &["blocks", d, "--heap", "0x1"],
         &["blocks", d, "--size", "twelve"],
         &["blocks", d, "--front-end", "nope"],
+        &["blocks", d, "--size-range", "100", "10"],
+        &["address", d, "--regions", "-f", ""],
         &["top", d, "--by", "color"],
         &["top", d, "--limit", "-1"],
         &["diff", d, d, "--per-stack"],
