@@ -1,7 +1,7 @@
 //! The `heapdiag` command line: parses the arguments, calls a command, renders its view, exits
 //! with the README's exit code.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use heapdiag::analysis::blocks::BlockFilter;
 use heapdiag::analysis::top::By;
 use heapdiag::commands::{self, Ranking};
@@ -109,7 +109,31 @@ struct BlocksArgs {
     #[command(flatten)]
     symbols: SymbolArgs,
     #[command(flatten)]
-    output: Output,
+    output: BlocksOutput,
+}
+
+/// How `blocks` writes its rows.
+#[derive(Args)]
+#[group(multiple = false)]
+struct BlocksOutput {
+    /// Machine-readable JSON (see docs/json.md).
+    #[arg(long)]
+    json: bool,
+    /// CSV.
+    #[arg(long)]
+    csv: bool,
+    /// The output format; `jsonl` writes one JSON object per line, for streaming consumers.
+    #[arg(long, value_enum)]
+    format: Option<BlocksFormat>,
+}
+
+/// `blocks --format`.
+#[derive(Clone, Copy, ValueEnum)]
+enum BlocksFormat {
+    Text,
+    Json,
+    Jsonl,
+    Csv,
 }
 
 /// `heapdiag top`.
@@ -464,7 +488,18 @@ impl BlocksArgs {
         }
         let dump = Dump::open(&self.dump)?;
         let view = commands::blocks(&dump, self.filter.into(), &self.symbols.path())?;
-        show(&view, self.output.format(), out)
+        let o = &self.output;
+        let format = match o.format {
+            Some(BlocksFormat::Jsonl) => {
+                let _ = heapdiag::report::blocks::jsonl(&view, out);
+                return Ok(Exit::Success);
+            }
+            Some(BlocksFormat::Json) => Format::Json,
+            Some(BlocksFormat::Csv) => Format::Csv,
+            Some(BlocksFormat::Text) => Format::Text,
+            None => format(o.json, o.csv),
+        };
+        show(&view, format, out)
     }
 }
 

@@ -307,6 +307,7 @@ fn block_commands(t: &mut Transcript<'_>, d: &str) {
     }
     t.cmd(&["blocks", d, "--internal"]);
     t.cmd(&["blocks", d, "--free", "--csv"]);
+    t.cmd(&["blocks", d, "--format", "jsonl"]);
     let lfh = ["--front-end", "lfh", "--size-range", "0x10", "0x100"];
     t.cmd(&with(&["blocks", d, "--busy"], &lfh));
     let heaps_json = run(&["heaps".into(), d.into(), "--json".into()]).stdout;
