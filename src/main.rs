@@ -1,7 +1,7 @@
 //! The `heapdiag` command line: parses the arguments, calls a command, renders its view, exits
 //! with the README's exit code.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use heapdiag::analysis::blocks::BlockFilter;
 use heapdiag::analysis::top::By;
 use heapdiag::commands::{self, Ranking};
@@ -114,7 +114,31 @@ struct BlocksArgs {
     #[command(flatten)]
     symbols: SymbolArgs,
     #[command(flatten)]
-    output: Output,
+    output: BlocksOutput,
+}
+
+/// How `blocks` writes its rows.
+#[derive(Args)]
+#[group(multiple = false)]
+struct BlocksOutput {
+    /// Machine-readable JSON (see docs/json.md).
+    #[arg(long)]
+    json: bool,
+    /// CSV.
+    #[arg(long)]
+    csv: bool,
+    /// The output format; `jsonl` writes one JSON object per line, for streaming consumers.
+    #[arg(long, value_enum)]
+    format: Option<BlocksFormat>,
+}
+
+/// `blocks --format`.
+#[derive(Clone, Copy, ValueEnum)]
+enum BlocksFormat {
+    Text,
+    Json,
+    Jsonl,
+    Csv,
 }
 
 /// `heapdiag top`.
@@ -242,7 +266,7 @@ struct BlockFilterArgs {
     /// Requested size exactly, like `!heap -flt s` (decimal, or hex with 0x).
     #[arg(long, value_parser = parse_size)]
     size: Option<u64>,
-    /// Requested size within MIN..=MAX, like `!heap -flt r` (decimal, or hex with 0x).
+    /// Requested size within MIN..=MAX, like `!heap -flt r` (decimal, or hex with 0x; MIN ≤ MAX).
     #[arg(long, num_args = 2, value_names = ["MIN", "MAX"], value_parser = parse_size)]
     size_range: Option<Vec<u64>>,
     /// Include heap metadata (LFH user blocks and zones, range markers, the LFH front end).
@@ -499,9 +523,28 @@ impl HeapsArgs {
 
 impl BlocksArgs {
     fn run(self, out: &mut dyn Write) -> Result<Exit, Error> {
+        if let Some([min, max]) = self.filter.size_range.as_deref() {
+            if min > max {
+                return Err(Error::new(
+                    Exit::Usage,
+                    format!("--size-range {min} {max}: MIN is larger than MAX"),
+                ));
+            }
+        }
         let dump = Dump::open(&self.dump)?;
         let view = commands::blocks(&dump, self.filter.into(), &self.symbols.path())?;
-        show(&view, self.output.format(), out)
+        let o = &self.output;
+        let format = match o.format {
+            Some(BlocksFormat::Jsonl) => {
+                let _ = heapdiag::report::blocks::jsonl(&view, out);
+                return Ok(Exit::Success);
+            }
+            Some(BlocksFormat::Json) => Format::Json,
+            Some(BlocksFormat::Csv) => Format::Csv,
+            Some(BlocksFormat::Text) => Format::Text,
+            None => format(o.json, o.csv),
+        };
+        show(&view, format, out)
     }
 }
 

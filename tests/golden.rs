@@ -309,6 +309,7 @@ fn block_commands(t: &mut Transcript<'_>, d: &str) {
     }
     t.cmd(&["blocks", d, "--internal"]);
     t.cmd(&["blocks", d, "--free", "--csv"]);
+    t.cmd(&["blocks", d, "--format", "jsonl"]);
     let lfh = ["--front-end", "lfh", "--size-range", "0x10", "0x100"];
     t.cmd(&with(&["blocks", d, "--busy"], &lfh));
     let heaps_json = run(&["heaps".into(), d.into(), "--json".into()]).stdout;
@@ -400,6 +401,8 @@ fn cli_transcript(places: &Places, fixture: &(dyn Fn(&str) -> Option<String> + S
         &["blocks", d, "--heap", "0x1"],
         &["blocks", d, "--size", "twelve"],
         &["blocks", d, "--front-end", "nope"],
+        &["blocks", d, "--size-range", "100", "10"],
+        &["address", d, "--regions", "-f", ""],
         &["top", d, "--by", "color"],
         &["top", d, "--limit", "-1"],
         &["top", d, "--symbol-timeout", "0"],

@@ -360,3 +360,23 @@ fn block_and_blocks_carry_the_stack() {
         "{txt}"
     );
 }
+
+#[test]
+fn blocks_jsonl_is_the_json_array_one_object_per_line() {
+    for name in [
+        "sample-win10-x64.dmp",
+        "segheap-ust-win10-x86.dmp",
+        "pageheap-win10-x64.dmp",
+    ] {
+        let path = fixture(name);
+        let p = path.to_str().unwrap();
+        let array = json(&["blocks", p, "--json"]);
+        let lines = text(&["blocks", p, "--format", "jsonl"]);
+        let objects: Vec<serde_json::Value> = lines
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("one object per line"))
+            .collect();
+        assert_eq!(&objects, array.as_array().unwrap(), "{name}");
+        assert!(lines.ends_with("}\n"), "{name}");
+    }
+}

@@ -10,6 +10,7 @@ pub mod address;
 pub mod blocks;
 pub mod csv;
 pub mod diff;
+pub mod encode;
 pub mod format;
 pub mod heaps;
 pub mod info;

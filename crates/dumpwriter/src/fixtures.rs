@@ -75,6 +75,17 @@ pub const HEAPS: &[Fixture] = &[
         build: || heap_fixture(Windows::Win81, Kind::Native64, false),
     },
     Fixture {
+        name: "heap-win81-x86.dmp",
+        imitates: "Windows 8.1 x86: FrontEndHeap +0xD0 / FrontEndHeapType +0xD6 (reference §11.2), LFH \
+                   EncodedOffsets encoded with RtlpLFHKey",
+        build: || heap_fixture(Windows::Win81, Kind::Native32, false),
+    },
+    Fixture {
+        name: "heap-win8-x86.dmp",
+        imitates: "Windows 8 x86: the Windows 8 LFH with the first-chunk offset in clear",
+        build: || heap_fixture(Windows::Win8, Kind::Native32, false),
+    },
+    Fixture {
         name: "heap-win10-1607-x86.dmp",
         imitates: "Windows 10 1607 x86: _HEAP with StackTraceInitVar (FrontEndHeap +0xD4), encoded LFH offsets",
         build: || heap_fixture(Windows::Win10v1607, Kind::Native32, false),
