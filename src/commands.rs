@@ -13,6 +13,7 @@ use crate::heap::{self, HeapWalk, State};
 use crate::layout::FLG_USER_STACK_TRACE_DB;
 use crate::pdbfile::SymbolPath;
 use crate::process::Process;
+use crate::regions::summary::AddressSummary;
 use crate::regions::{self, filter::RegionFilter, summary};
 use crate::stacks::symbols::{ModuleMap, Symbolizer};
 use crate::stacks::StackTable;
@@ -320,31 +321,27 @@ pub fn diff(old: &Dump, new: &Dump, r: &Ranking, stack_growth: bool) -> Result<D
         identity(new, &Process::load(new)),
     );
     diff::comparable(&ids.0, &ids.1).map_err(|m| Error::new(Exit::Incomparable, m))?;
-    let side = |d: &Dump| {
-        let ranked = Ranked::new(d, &r.symbols);
-        let address = summary::summarize(&regions::classify(d, &ranked.process));
-        (ranked, address)
-    };
-    let ((a, address_a), (b, address_b)) = rayon::join(|| side(old), || side(new));
-    let mut notes = diff::identity_notes(&ids.0, &ids.1);
     let skip = SkipList::new(&r.skip);
-    let (by, lacking) = diff::effective_key(r.by, a.traced(), b.traced());
-    let (top_a, top_b) = (a.rank(&skip, by), b.rank(&skip, by));
+    // One dump at a time: each side's walk is dropped once it is ranked, so a diff needs no more
+    // memory than the larger walk plus the rankings.
+    let a = DiffSide::new(old, r, &skip, stack_growth);
+    let b = DiffSide::new(new, r, &skip, stack_growth);
+    let mut notes = diff::identity_notes(&ids.0, &ids.1);
+    let (by, lacking) = diff::effective_key(r.by, a.traced, b.traced);
+    let (top_a, top_b) = (a.top(by), b.top(by));
     if let Some(side) = lacking {
-        notes.push(fallback_note(side, (old, &a, &top_a), (new, &b, &top_b)));
+        notes.push(fallback_note(side, (old, &a, top_a), (new, &b, top_b)));
     }
-    let order = |d: &Ranked| d.walks.iter().map(|w| w.heap).collect::<Vec<_>>();
     let entries = diff::compare(
-        diff::side(&top_a, &a.sym, &order(&a)),
-        diff::side(&top_b, &b.sym, &order(&b)),
+        diff::side(top_a, &a.sym, &a.order),
+        diff::side(top_b, &b.sym, &b.order),
     );
     let max_stack_growth = if by == By::Stack {
         diff::max_growth(&entries)
-    } else if stack_growth && a.traced() && b.traced() {
-        let (sa, sb) = (a.rank(&skip, By::Stack), b.rank(&skip, By::Stack));
+    } else if stack_growth && a.traced && b.traced {
         diff::max_growth(&diff::compare(
-            diff::side(&sa, &a.sym, &[]),
-            diff::side(&sb, &b.sym, &[]),
+            diff::side(a.top(By::Stack), &a.sym, &[]),
+            diff::side(b.top(By::Stack), &b.sym, &[]),
         ))
     } else {
         0
@@ -361,21 +358,84 @@ pub fn diff(old: &Dump, new: &Dump, r: &Ranking, stack_growth: bool) -> Result<D
     };
     Ok(DiffView {
         by,
-        totals: Totals::new(busy(&top_a), busy(&top_b)),
+        totals: Totals::new(busy(top_a), busy(top_b)),
         entries: entries
             .iter()
             .take(r.limit)
             .map(|e| DiffRow::new(e, by, (&a.sym, &b.sym)))
             .collect(),
-        address: diff::address_delta(&address_a, &address_b),
+        address: diff::address_delta(&a.address, &b.address),
         notes,
         more: entries.len().saturating_sub(r.limit),
         max_stack_growth,
     })
 }
 
+/// One side of a diff: a dump walked, ranked by every key the diff may need, and its walk
+/// dropped.
+struct DiffSide {
+    process: Process,
+    sym: Symbolizer,
+    /// Heap addresses in walk order (for `--by heap`).
+    order: Vec<u64>,
+    /// Whether any block carries a stack record.
+    traced: bool,
+    /// Rankings by the asked key, by size (the fallback) and, for `--per-stack`, by stack.
+    ranks: Vec<(By, Top)>,
+    address: AddressSummary,
+}
+
+impl DiffSide {
+    fn new(dump: &Dump, r: &Ranking, skip: &SkipList, stack_growth: bool) -> Self {
+        let ranked = Ranked::new(dump, &r.symbols);
+        let mut keys = vec![r.by];
+        for k in [Some(By::Size), stack_growth.then_some(By::Stack)]
+            .into_iter()
+            .flatten()
+        {
+            if !keys.contains(&k) {
+                keys.push(k);
+            }
+        }
+        let ranks = keys.iter().map(|&k| (k, ranked.rank(skip, k))).collect();
+        let address = summary::summarize(&regions::classify(dump, &ranked.process));
+        let traced = ranked.traced();
+        let order = ranked.walks.iter().map(|w| w.heap).collect();
+        let Ranked { process, sym, .. } = ranked;
+        DiffSide {
+            process,
+            sym,
+            order,
+            traced,
+            ranks,
+            address,
+        }
+    }
+
+    fn top(&self, by: By) -> &Top {
+        &self
+            .ranks
+            .iter()
+            .find(|(k, _)| *k == by)
+            .expect("ranked by every key the diff uses")
+            .1
+    }
+
+    fn facts<'a>(&'a self, dump: &'a Dump, health: &'a TraceHealth) -> Facts<'a> {
+        Facts {
+            dump,
+            process: &self.process,
+            health: Some(health),
+        }
+    }
+}
+
 /// Why the diff fell back to size, in `info`'s words for the dump without stacks.
-fn fallback_note(side: Side, old: (&Dump, &Ranked, &Top), new: (&Dump, &Ranked, &Top)) -> String {
+fn fallback_note(
+    side: Side,
+    old: (&Dump, &DiffSide, &Top),
+    new: (&Dump, &DiffSide, &Top),
+) -> String {
     let (dump, d, t) = if side == Side::Older { old } else { new };
     let reasons = capabilities::unmet(needs::DIFF, d.facts(dump, &t.health));
     let why = if reasons.is_empty() {
