@@ -5,6 +5,7 @@
 use crate::analysis;
 use crate::analysis::blocks::BlockFilter;
 use crate::analysis::diff::{self, Amount, Identity, Side};
+use crate::analysis::folded;
 use crate::analysis::top::{self, By, SkipList, Top, TraceHealth};
 use crate::capabilities::{self, Facts, UNTRACED};
 use crate::dump::Dump;
@@ -52,6 +53,8 @@ pub struct Ranking {
     pub skip: Vec<String>,
     /// Where the PDBs are.
     pub symbols: SymbolPath,
+    /// Also give the folded stacks (`--folded`).
+    pub folded: bool,
 }
 
 /// `heapdiag info`: the dump's facts and what it can answer; with `list_modules` the text lists
@@ -284,9 +287,19 @@ fn trace_notes(t: &Top, facts: Facts<'_>, sym: &Symbolizer) -> Vec<String> {
 /// `heapdiag top`: outstanding busy memory ranked as `r` asks.
 pub fn top(dump: &Dump, r: &Ranking) -> TopView {
     let d = Ranked::new(dump, &r.symbols);
-    let t = d.rank(&SkipList::new(&r.skip), r.by);
+    let skip = SkipList::new(&r.skip);
+    let t = d.rank(&skip, r.by);
     let notes = trace_notes(&t, d.facts(dump, &t.health), &d.sym);
-    TopView::new(&t, &d.sym, r.limit, notes)
+    let mut view = TopView::new(&t, &d.sym, r.limit, notes);
+    if r.folded {
+        let by_stack = if r.by == By::Stack {
+            t
+        } else {
+            d.rank(&skip, By::Stack)
+        };
+        view.folded = Some(folded::folded(&by_stack, &d.sym, &skip));
+    }
+    view
 }
 
 /// `heapdiag symbols`: every loaded module with its PDB and where it was found, or why not
@@ -356,7 +369,15 @@ pub fn diff(old: &Dump, new: &Dump, r: &Ranking, stack_growth: bool) -> Result<D
         count: t.health.busy_blocks,
         bytes: t.health.busy_bytes,
     };
+    let folded = (r.folded && a.traced && b.traced).then(|| {
+        let skip = SkipList::new(&r.skip);
+        folded::differential(
+            &folded::folded(a.top(By::Stack), &a.sym, &skip),
+            &folded::folded(b.top(By::Stack), &b.sym, &skip),
+        )
+    });
     Ok(DiffView {
+        folded,
         by,
         totals: Totals::new(busy(top_a), busy(top_b)),
         entries: entries
@@ -389,9 +410,12 @@ impl DiffSide {
     fn new(dump: &Dump, r: &Ranking, skip: &SkipList, stack_growth: bool) -> Self {
         let ranked = Ranked::new(dump, &r.symbols);
         let mut keys = vec![r.by];
-        for k in [Some(By::Size), stack_growth.then_some(By::Stack)]
-            .into_iter()
-            .flatten()
+        for k in [
+            Some(By::Size),
+            (stack_growth || r.folded).then_some(By::Stack),
+        ]
+        .into_iter()
+        .flatten()
         {
             if !keys.contains(&k) {
                 keys.push(k);

@@ -303,17 +303,39 @@ struct RankArgs {
     /// function name, `*` wildcards; e.g. `mylib!PoolAlloc*`). Repeatable.
     #[arg(long, value_name = "PATTERN")]
     skip: Vec<String>,
+    /// Also write the outstanding bytes by call stack to FILE as folded stacks (Brendan Gregg's
+    /// format: `frame;frame;… bytes`, outermost first; diff: `… before after`), for inferno,
+    /// flamegraph.pl or speedscope.
+    #[arg(long, value_name = "FILE")]
+    folded: Option<PathBuf>,
 }
 
 impl RankArgs {
-    fn ranking(self, by: ByArg) -> Ranking {
+    fn ranking(&self, by: ByArg) -> Ranking {
         Ranking {
             by: by.into(),
             limit: self.limit,
             symbols: self.symbols.path(),
-            skip: self.skip,
+            skip: self.skip.clone(),
+            folded: self.folded.is_some(),
         }
     }
+}
+
+/// Write folded stacks to `path` (made by `write`); an error names the file.
+fn write_folded(
+    path: &std::path::Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), Error> {
+    let fail = |e: std::io::Error| {
+        Error::new(
+            Exit::Open,
+            format!("{}: cannot write the folded stacks ({e})", path.display()),
+        )
+    };
+    let file = std::fs::File::create(path).map_err(fail)?;
+    let mut w = std::io::BufWriter::new(file);
+    write(&mut w).and_then(|()| w.flush()).map_err(fail)
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -551,6 +573,9 @@ impl BlocksArgs {
 impl TopArgs {
     fn run(self, out: &mut dyn Write) -> Result<Exit, Error> {
         let view = commands::top(&Dump::open(&self.dump)?, &self.ranking.ranking(self.by));
+        if let (Some(path), Some(stacks)) = (&self.ranking.folded, &view.folded) {
+            write_folded(path, |w| heapdiag::report::folded::write(w, stacks))?;
+        }
         show(&view, self.output.format(), out)
     }
 }
@@ -560,6 +585,17 @@ impl DiffArgs {
         let (old, new) = (Dump::open(&self.old)?, Dump::open(&self.new)?);
         let ranking = self.ranking.ranking(self.by);
         let view = commands::diff(&old, &new, &ranking, self.per_stack)?;
+        if let Some(path) = &self.ranking.folded {
+            match &view.folded {
+                Some(stacks) => write_folded(path, |w| {
+                    heapdiag::report::folded::write_differential(w, stacks)
+                })?,
+                None => eprintln!(
+                    "heapdiag: {}: not written: both dumps need allocation stacks (+ust) for folded stacks",
+                    path.display()
+                ),
+            }
+        }
         show(&view, self.output.format(), out)?;
         commands::gate(&view, self.fail_over, self.per_stack).map(|()| Exit::Success)
     }

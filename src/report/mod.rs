@@ -11,6 +11,7 @@ pub mod blocks;
 pub mod csv;
 pub mod diff;
 pub mod encode;
+pub mod folded;
 pub mod format;
 pub mod heaps;
 pub mod info;
