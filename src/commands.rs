@@ -14,12 +14,14 @@ use crate::heap::{self, HeapWalk, State};
 use crate::layout::FLG_USER_STACK_TRACE_DB;
 use crate::pdbfile::SymbolPath;
 use crate::process::Process;
+use crate::progress;
 use crate::regions::summary::AddressSummary;
 use crate::regions::{self, filter::RegionFilter, summary};
 use crate::stacks::symbols::{ModuleMap, Symbolizer};
 use crate::stacks::StackTable;
 use crate::value::Hex;
 use crate::view::address::AddressView;
+use crate::view::analyze::AnalyzeView;
 use crate::view::blocks::{AllocationStack, BlockView, BlocksView, Found};
 use crate::view::diff::{DiffRow, DiffView, Totals};
 use crate::view::frame::FrameView;
@@ -107,8 +109,14 @@ fn walk(dump: &Dump, symbols: &SymbolPath) -> (Process, Vec<HeapWalk>) {
 /// `heapdiag heaps`: the `!heap -s` view of every heap.
 pub fn heaps(dump: &Dump, symbols: &SymbolPath) -> HeapsView {
     let (process, walks) = walk(dump, symbols);
-    let mut view = HeapsView::new(&walks);
-    for d in analysis::commitment::disagreements(dump, &process) {
+    heaps_view(dump, &process, &walks)
+}
+
+/// The heaps view of `walks`, with a note where a heap's own committed bytes and the region
+/// table's differ.
+fn heaps_view(dump: &Dump, process: &Process, walks: &[HeapWalk]) -> HeapsView {
+    let mut view = HeapsView::new(walks);
+    for d in analysis::commitment::disagreements(dump, process) {
         if let Some(h) = view.heaps.iter_mut().find(|h| h.address == d.heap) {
             h.notes.push(d.sentence());
         }
@@ -329,21 +337,38 @@ fn identity(dump: &Dump, process: &Process) -> Identity {
 /// `heapdiag diff OLD NEW`: what grew, ranked as `r` asks, plus the address-usage tables. With
 /// `stack_growth`, the largest growth of one call stack is measured too (for a per-stack gate).
 pub fn diff(old: &Dump, new: &Dump, r: &Ranking, stack_growth: bool) -> Result<DiffView, Error> {
-    let ids = (
-        identity(old, &Process::load(old)),
-        identity(new, &Process::load(new)),
-    );
-    diff::comparable(&ids.0, &ids.1).map_err(|m| Error::new(Exit::Incomparable, m))?;
+    let ids = comparable(old, new)?;
     let skip = SkipList::new(&r.skip);
     // One dump at a time: each side's walk is dropped once it is ranked, so a diff needs no more
     // memory than the larger walk plus the rankings.
     let a = DiffSide::new(old, r, &skip, stack_growth);
     let b = DiffSide::new(new, r, &skip, stack_growth);
+    Ok(compare((old, &a), (new, &b), &ids, r, stack_growth))
+}
+
+/// The two dumps' identities, or why they cannot be compared (exit code 6).
+fn comparable(old: &Dump, new: &Dump) -> Result<(Identity, Identity), Error> {
+    let ids = (
+        identity(old, &Process::load(old)),
+        identity(new, &Process::load(new)),
+    );
+    diff::comparable(&ids.0, &ids.1).map_err(|m| Error::new(Exit::Incomparable, m))?;
+    Ok(ids)
+}
+
+/// The diff of two ranked sides.
+fn compare(
+    (old, a): (&Dump, &DiffSide),
+    (new, b): (&Dump, &DiffSide),
+    ids: &(Identity, Identity),
+    r: &Ranking,
+    stack_growth: bool,
+) -> DiffView {
     let mut notes = diff::identity_notes(&ids.0, &ids.1);
     let (by, lacking) = diff::effective_key(r.by, a.traced, b.traced);
     let (top_a, top_b) = (a.top(by), b.top(by));
     if let Some(side) = lacking {
-        notes.push(fallback_note(side, (old, &a, top_a), (new, &b, top_b)));
+        notes.push(fallback_note(side, (old, a, top_a), (new, b, top_b)));
     }
     let entries = diff::compare(
         diff::side(top_a, &a.sym, &a.order),
@@ -376,7 +401,7 @@ pub fn diff(old: &Dump, new: &Dump, r: &Ranking, stack_growth: bool) -> Result<D
             &folded::folded(b.top(By::Stack), &b.sym, &skip),
         )
     });
-    Ok(DiffView {
+    DiffView {
         folded,
         by,
         totals: Totals::new(busy(top_a), busy(top_b)),
@@ -389,7 +414,72 @@ pub fn diff(old: &Dump, new: &Dump, r: &Ranking, stack_growth: bool) -> Result<D
         notes,
         more: entries.len().saturating_sub(r.limit),
         max_stack_growth,
-    })
+    }
+}
+
+/// `heapdiag analyze DUMP [--baseline OLD]`: every analysis of `dump` from one walk (see
+/// [`AnalyzeView`]); with a baseline, the growth by call stack. The baseline is walked first and
+/// only its rankings kept, so no more than one walk is held at a time.
+pub fn analyze(dump: &Dump, baseline: Option<&Dump>, r: &Ranking) -> Result<AnalyzeView, Error> {
+    let skip = SkipList::new(&r.skip);
+    let by_stack = Ranking {
+        by: By::Stack,
+        folded: true,
+        ..r.clone()
+    };
+    let base = match baseline {
+        Some(b) => {
+            let ids = comparable(b, dump)?;
+            progress::phase("walking the baseline's heaps");
+            Some((b, ids, DiffSide::new(b, &by_stack, &skip, false)))
+        }
+        None => None,
+    };
+    progress::phase("walking the heaps");
+    let d = Ranked::new(dump, &r.symbols);
+    progress::phase("ranking the outstanding memory");
+    let rank = |by| {
+        let t = d.rank(&skip, by);
+        let notes = trace_notes(&t, d.facts(dump, &t.health), &d.sym);
+        (TopView::new(&t, &d.sym, r.limit, notes), t)
+    };
+    let (modules, _) = rank(By::Module);
+    let (functions, _) = rank(By::Function);
+    let (sizes, _) = rank(By::Size);
+    let (stacks, stack_top) = rank(By::Stack);
+    let verdicts = capabilities::assess(Facts {
+        dump,
+        process: &d.process,
+        health: Some(&stack_top.health),
+    });
+    let map = regions::classify(dump, &d.process);
+    let heaps = heaps_view(dump, &d.process, &d.walks);
+    progress::phase("classifying the address space");
+    let folded = folded::folded(&stack_top, &d.sym, &skip);
+    let mut view = AnalyzeView {
+        info: InfoView::new(dump, &d.process, verdicts),
+        headline: summary::headline(&map),
+        address: summary::summarize(&map),
+        heaps,
+        modules,
+        functions,
+        stacks,
+        sizes,
+        baseline: baseline.map(|b| b.path().display().to_string()),
+        diff: None,
+        next_steps: Vec::new(),
+        folded,
+        differential: None,
+    };
+    if let Some((old, ids, a)) = base {
+        progress::phase("comparing with the baseline");
+        let b = DiffSide::from_ranked(d, dump, &by_stack, &skip, false);
+        let diff = compare((old, &a), (dump, &b), &ids, &by_stack, false);
+        view.differential = diff.folded.clone();
+        view.diff = Some(diff);
+    }
+    view.collect_next_steps();
+    Ok(view)
 }
 
 /// One side of a diff: a dump walked, ranked by every key the diff may need, and its walk
@@ -408,7 +498,17 @@ struct DiffSide {
 
 impl DiffSide {
     fn new(dump: &Dump, r: &Ranking, skip: &SkipList, stack_growth: bool) -> Self {
-        let ranked = Ranked::new(dump, &r.symbols);
+        Self::from_ranked(Ranked::new(dump, &r.symbols), dump, r, skip, stack_growth)
+    }
+
+    /// The side of `ranked`, the walk of `dump` (dropped here).
+    fn from_ranked(
+        ranked: Ranked,
+        dump: &Dump,
+        r: &Ranking,
+        skip: &SkipList,
+        stack_growth: bool,
+    ) -> Self {
         let mut keys = vec![r.by];
         for k in [
             Some(By::Size),

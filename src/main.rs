@@ -29,6 +29,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Every analysis of one dump in one run: a short summary here, and with --html a
+    /// self-contained report with flamegraphs (like DebugDiag's memory analysis, offline).
+    Analyze(AnalyzeArgs),
     /// Process facts and what this dump can and cannot answer.
     Info(InfoArgs),
     /// Address-space usage, like WinDbg's `!address -summary`.
@@ -48,6 +51,35 @@ enum Command {
     /// Every module with its PDB (name, GUID, age) and where it was found, or why not, like `lm`
     /// with `!sym noisy`; downloads from the symbol servers on the path.
     Symbols(SymbolsArgs),
+}
+
+/// `heapdiag analyze`.
+#[derive(Args)]
+struct AnalyzeArgs {
+    /// The dump file (.dmp).
+    dump: PathBuf,
+    /// An earlier dump of the same process: the report adds the growth by call stack and a
+    /// differential flamegraph.
+    #[arg(long, value_name = "OLD_DUMP")]
+    baseline: Option<PathBuf>,
+    /// Write the HTML report to FILE (one file, everything inline: no network needed to view it).
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+    /// Entries per ranking.
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+    #[command(flatten)]
+    symbols: SymbolArgs,
+    /// Also treat frames matching this pattern as allocator plumbing (`module!function` or a
+    /// function name, `*` wildcards). Repeatable.
+    #[arg(long, value_name = "PATTERN")]
+    skip: Vec<String>,
+    /// Write the outstanding bytes by call stack to FILE as folded stacks (`frame;frame;… bytes`).
+    #[arg(long, value_name = "FILE")]
+    folded: Option<PathBuf>,
+    /// Machine-readable output: every analysis as one JSON document.
+    #[arg(long)]
+    json: bool,
 }
 
 /// `heapdiag info`.
@@ -327,10 +359,19 @@ fn write_folded(
     path: &std::path::Path,
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<(), Error> {
+    write_file(path, "the folded stacks", write)
+}
+
+/// Write `what` to `path` (made by `write`); an error names the file.
+fn write_file(
+    path: &std::path::Path,
+    what: &str,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), Error> {
     let fail = |e: std::io::Error| {
         Error::new(
             Exit::Open,
-            format!("{}: cannot write the folded stacks ({e})", path.display()),
+            format!("{}: cannot write {what} ({e})", path.display()),
         )
     };
     let file = std::fs::File::create(path).map_err(fail)?;
@@ -473,7 +514,9 @@ fn main() -> ExitCode {
 fn real_main() -> ExitCode {
     let cli = Cli::parse();
     let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let ticker = heapdiag::progress::Ticker::start();
     let result = run(cli, &mut stdout);
+    drop(ticker);
     // A closed pipe (`| head`) is not an error worth reporting.
     let _ = stdout.flush();
     let exit = match result {
@@ -513,6 +556,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<Exit, Error> {
         Command::Diff(a) => a.run(out),
         Command::Block(a) => a.run(out),
         Command::Symbols(a) => a.run(out),
+        Command::Analyze(a) => a.run(out),
     }
 }
 
@@ -609,6 +653,35 @@ impl BlockArgs {
             Some(_) => Exit::Success,
             None => Exit::NotAnswerable,
         })
+    }
+}
+
+impl AnalyzeArgs {
+    fn run(self, out: &mut dyn Write) -> Result<Exit, Error> {
+        let dump = Dump::open(&self.dump)?;
+        let baseline = self.baseline.as_deref().map(Dump::open).transpose()?;
+        let ranking = Ranking {
+            by: heapdiag::analysis::top::By::Stack,
+            limit: self.limit,
+            symbols: self.symbols.path(),
+            skip: self.skip.clone(),
+            folded: true,
+        };
+        let view = commands::analyze(&dump, baseline.as_ref(), &ranking)?;
+        if let Some(path) = &self.folded {
+            write_folded(path, |w| heapdiag::report::folded::write(w, &view.folded))?;
+        }
+        if let Some(path) = &self.html {
+            heapdiag::progress::phase("writing the HTML report");
+            write_file(path, "the HTML report", |w| {
+                heapdiag::report::html::write(&view, w)
+            })?;
+        }
+        show(&view, format(self.json, false), out)?;
+        if let Some(path) = self.html.as_ref().filter(|_| !self.json) {
+            let _ = writeln!(out, "\nReport: {}", path.display());
+        }
+        Ok(Exit::Success)
     }
 }
 

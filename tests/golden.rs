@@ -345,6 +345,7 @@ fn diff_transcript(places: &Places, fixture: &(dyn Fn(&str) -> Option<String> + 
     }
     t.cmd(&["diff", &b, &a]);
     t.cmd(&["diff", &b, &a, "--json"]);
+    t.cmd(&["analyze", &b, "--baseline", &a]);
     t.cmd(&["diff", &a, &b, "--limit", "1"]);
     t.cmd(&["diff", &a, &b, "--fail-over", "1"]);
     t.cmd(&["diff", &a, &b, "--fail-over", "0x100000"]);
@@ -382,7 +383,7 @@ fn cli_transcript(places: &Places, fixture: &(dyn Fn(&str) -> Option<String> + S
     let mut t = Transcript::new(places);
     t.cmd(&["--help"]);
     for c in [
-        "info", "address", "heaps", "blocks", "block", "top", "diff", "symbols",
+        "analyze", "info", "address", "heaps", "blocks", "block", "top", "diff", "symbols",
     ] {
         t.cmd(&[c, "--help"]);
     }
@@ -390,6 +391,8 @@ fn cli_transcript(places: &Places, fixture: &(dyn Fn(&str) -> Option<String> + S
         return t.text;
     };
     let d = d.as_str();
+    let symbols = root().join("testdata/sample-symbols").display().to_string();
+    t.cmd(&["analyze", d, "--symbols", &symbols, "--offline"]);
     let usage: &[&[&str]] = &[
         &["address", d, "-f", "Heap"],
         &["address", d, "--regions", "-f", "Nonsense"],
