@@ -65,18 +65,8 @@ struct AnalyzeArgs {
     /// Write the HTML report to FILE (one file, everything inline: no network needed to view it).
     #[arg(long, value_name = "FILE")]
     html: Option<PathBuf>,
-    /// Entries per ranking.
-    #[arg(long, default_value_t = 50)]
-    limit: usize,
     #[command(flatten)]
-    symbols: SymbolArgs,
-    /// Also treat frames matching this pattern as allocator plumbing (`module!function` or a
-    /// function name, `*` wildcards). Repeatable.
-    #[arg(long, value_name = "PATTERN")]
-    skip: Vec<String>,
-    /// Write the outstanding bytes by call stack to FILE as folded stacks (`frame;frame;… bytes`).
-    #[arg(long, value_name = "FILE")]
-    folded: Option<PathBuf>,
+    ranking: RankArgs,
     /// Machine-readable output: every analysis as one JSON document.
     #[arg(long)]
     json: bool,
@@ -661,14 +651,11 @@ impl AnalyzeArgs {
         let dump = Dump::open(&self.dump)?;
         let baseline = self.baseline.as_deref().map(Dump::open).transpose()?;
         let ranking = Ranking {
-            by: heapdiag::analysis::top::By::Stack,
-            limit: self.limit,
-            symbols: self.symbols.path(),
-            skip: self.skip.clone(),
             folded: true,
+            ..self.ranking.ranking(ByArg::Stack)
         };
         let view = commands::analyze(&dump, baseline.as_ref(), &ranking)?;
-        if let Some(path) = &self.folded {
+        if let Some(path) = &self.ranking.folded {
             write_folded(path, |w| heapdiag::report::folded::write(w, &view.folded))?;
         }
         if let Some(path) = &self.html {
