@@ -583,23 +583,7 @@ pub fn walk_list(mem: &AddressSpace<'_>, head: u64, bits: u32) -> ListWalk {
 /// Segments and large blocks of an NT heap. The family's layout is validated on the first segment
 /// link (signature and back-pointer); if it fails, the families with other list offsets are tried.
 fn nt_heap(mem: &AddressSpace<'_>, heap: &mut Heap, family: NtFamily) {
-    let bits = heap.bits;
-    let mut order = vec![family];
-    order.extend(NtFamily::ALL.iter().rev().copied().filter(|f| *f != family));
-    let chosen = order.into_iter().find(|f| {
-        let l = NtHeapLayout::new(*f, bits);
-        let walk = walk_list(mem, heap.address.wrapping_add(l.segment_list), bits);
-        walk.links.first().is_some_and(|&link| {
-            segment_ok(
-                mem,
-                link.wrapping_sub(l.seg_list_entry),
-                heap.address,
-                &l,
-                bits,
-            )
-        })
-    });
-    let Some(f) = chosen else {
+    let Some(f) = choose_family(mem, heap, family) else {
         heap.problems.push(format!(
             "the segment list of heap {:#x} does not validate with any known _HEAP layout",
             heap.address
@@ -614,7 +598,36 @@ fn nt_heap(mem: &AddressSpace<'_>, heap: &mut Heap, family: NtFamily) {
         ));
     }
     heap.family = Some(f);
-    let l = NtHeapLayout::new(f, bits);
+    let l = NtHeapLayout::new(f, heap.bits);
+    nt_segments(mem, heap, &l);
+    nt_large_blocks(mem, heap, &l);
+}
+
+/// The `_HEAP` layout family whose first segment validates: the expected
+/// one first, then the others newest first.
+fn choose_family(mem: &AddressSpace<'_>, heap: &Heap, family: NtFamily) -> Option<NtFamily> {
+    let bits = heap.bits;
+    let mut order = vec![family];
+    order.extend(NtFamily::ALL.iter().rev().copied().filter(|f| *f != family));
+    order.into_iter().find(|f| {
+        let l = NtHeapLayout::new(*f, bits);
+        let walk = walk_list(mem, heap.address.wrapping_add(l.segment_list), bits);
+        walk.links.first().is_some_and(|&link| {
+            segment_ok(
+                mem,
+                link.wrapping_sub(l.seg_list_entry),
+                heap.address,
+                &l,
+                bits,
+            )
+        })
+    })
+}
+
+/// Follows the segment list: segment ranges and the heap's own committed
+/// bytes (unknown when any segment cannot be read).
+fn nt_segments(mem: &AddressSpace<'_>, heap: &mut Heap, l: &NtHeapLayout) {
+    let bits = heap.bits;
     let walk = walk_list(mem, heap.address.wrapping_add(l.segment_list), bits);
     if let Some(p) = walk.problem {
         heap.problems.push(format!("segment list: {p}"));
@@ -629,7 +642,7 @@ fn nt_heap(mem: &AddressSpace<'_>, heap: &mut Heap, family: NtFamily) {
             own = None;
             break;
         }
-        if !segment_ok(mem, seg, heap.address, &l, bits) {
+        if !segment_ok(mem, seg, heap.address, l, bits) {
             heap.problems.push(format!(
                 "segment at {seg:#x} has a bad signature or does not point back to its heap; the list is not followed further"
             ));
@@ -651,6 +664,12 @@ fn nt_heap(mem: &AddressSpace<'_>, heap: &mut Heap, family: NtFamily) {
             .map(|(a, b)| a + b);
     }
     heap.own_committed = own;
+}
+
+/// Follows `VirtualAllocdBlocks`: one range per large block, sized by its
+/// reserve (or its commit when the reserve is implausible).
+fn nt_large_blocks(mem: &AddressSpace<'_>, heap: &mut Heap, l: &NtHeapLayout) {
+    let bits = heap.bits;
     let walk = walk_list(
         mem,
         heap.address.wrapping_add(l.virtual_allocd_blocks),
