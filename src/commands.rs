@@ -5,7 +5,7 @@
 use crate::analysis;
 use crate::analysis::blocks::BlockFilter;
 use crate::analysis::diff::{self, Amount, Identity, Side};
-use crate::analysis::top::{self, By, SkipList, Top, TraceHealth};
+use crate::analysis::top::{self, By, SkipList, Sort, Top, TraceHealth};
 use crate::capabilities::{self, Facts, UNTRACED};
 use crate::dump::Dump;
 use crate::error::{Error, Exit};
@@ -17,7 +17,7 @@ use crate::regions::summary::AddressSummary;
 use crate::regions::{self, filter::RegionFilter, summary};
 use crate::stacks::symbols::{ModuleMap, Symbolizer};
 use crate::stacks::StackTable;
-use crate::value::Hex;
+use crate::value::{plural, Hex};
 use crate::view::address::AddressView;
 use crate::view::blocks::{AllocationStack, BlockView, BlocksView, Found};
 use crate::view::diff::{DiffRow, DiffView, Totals};
@@ -38,6 +38,9 @@ pub mod needs {
     pub const BLOCK: &[Capability] = &[Capability::AllocationStacks];
     /// `diff` by stack, module or function: both dumps' allocation stacks.
     pub const DIFF: &[Capability] = &[Capability::AllocationStacks];
+    /// `heaps`, `blocks`, `block`, `top`, `diff`: the heaps' blocks (without them these commands
+    /// refuse, exit code 5).
+    pub const HEAP_BLOCKS: &[Capability] = &[Capability::HeapContents];
 }
 
 /// The options `top` and `diff` share: what to rank by, how many entries, which frames are
@@ -46,6 +49,8 @@ pub mod needs {
 pub struct Ranking {
     /// What to rank by.
     pub by: By,
+    /// How to order the entries.
+    pub sort: Sort,
     /// At most this many entries.
     pub limit: usize,
     /// Extra allocator-frame patterns.
@@ -101,16 +106,34 @@ fn walk(dump: &Dump, symbols: &SymbolPath) -> (Process, Vec<HeapWalk>) {
     (process, walks)
 }
 
+/// The refusal (exit code 5, naming the file) of a command that needs the heaps' blocks when the
+/// dump cannot give them, in `info`'s words.
+pub fn require_heap_blocks(dump: &Dump, process: &Process) -> Result<(), Error> {
+    let facts = Facts {
+        dump,
+        process,
+        health: None,
+    };
+    match capabilities::unmet(needs::HEAP_BLOCKS, facts)
+        .into_iter()
+        .next()
+    {
+        Some(why) => Err(Error::file(Exit::NotAnswerable, dump.path(), why)),
+        None => Ok(()),
+    }
+}
+
 /// `heapdiag heaps`: the `!heap -s` view of every heap.
-pub fn heaps(dump: &Dump, symbols: &SymbolPath) -> HeapsView {
+pub fn heaps(dump: &Dump, symbols: &SymbolPath) -> Result<HeapsView, Error> {
     let (process, walks) = walk(dump, symbols);
+    require_heap_blocks(dump, &process)?;
     let mut view = HeapsView::new(&walks);
     for d in analysis::commitment::disagreements(dump, &process) {
         if let Some(h) = view.heaps.iter_mut().find(|h| h.address == d.heap) {
             h.notes.push(d.sentence());
         }
     }
-    view
+    Ok(view)
 }
 
 /// A usage error unless `heap` is `None` or one of the walked heaps.
@@ -127,30 +150,41 @@ fn check_heap(walks: &[HeapWalk], heap: Option<u64>) -> Result<(), Error> {
     }
 }
 
-/// `heapdiag heaps --stat`: the `!heap -stat -h` histogram of one heap, or of each heap.
+/// `heapdiag heaps --stat`: the `!heap -stat -h` histogram of one heap, or of each heap, largest
+/// totals (or most blocks) first.
 pub fn heap_stat(
     dump: &Dump,
     heap: Option<u64>,
-    limit: usize,
+    (limit, sort): (usize, Sort),
     symbols: &SymbolPath,
 ) -> Result<HeapStatView, Error> {
-    let (_, walks) = walk(dump, symbols);
+    let (process, walks) = walk(dump, symbols);
+    require_heap_blocks(dump, &process)?;
     check_heap(&walks, heap)?;
     let chosen = walks.iter().filter(|w| heap.is_none_or(|h| h == w.heap));
-    Ok(HeapStatView::new(chosen, limit))
+    Ok(HeapStatView::new(chosen, limit, sort))
 }
 
-/// `heapdiag blocks`: the blocks that pass `filter` (selected while they are written).
+/// `heapdiag blocks`: the blocks that pass `filter` (selected while they are written), with each
+/// stack's frames as they read.
 pub fn blocks(dump: &Dump, filter: BlockFilter, symbols: &SymbolPath) -> Result<BlocksView, Error> {
-    let (_, walks) = walk(dump, symbols);
+    let (process, walks) = walk(dump, symbols);
+    require_heap_blocks(dump, &process)?;
     check_heap(&walks, filter.heap)?;
     let table = StackTable::collect(&dump.memory(), &walks);
-    Ok(BlocksView::new(walks, filter, table))
+    let sym = symbolizer(
+        dump,
+        table.stacks.iter().map(|s| s.frames.as_slice()),
+        symbols,
+    );
+    Ok(BlocksView::new(walks, filter, table, &sym))
 }
 
-/// `heapdiag block ADDR`: the block that holds `addr`, with its allocation stack.
-pub fn block(dump: &Dump, addr: u64, symbols: &SymbolPath) -> BlockView {
+/// `heapdiag block ADDR`: the block that holds `addr`, with its allocation stack; when no block
+/// does, where the address is instead.
+pub fn block(dump: &Dump, addr: u64, symbols: &SymbolPath) -> Result<BlockView, Error> {
     let (process, walks) = walk(dump, symbols);
+    require_heap_blocks(dump, &process)?;
     let found = crate::analysis::blocks::find(&walks, addr).map(|(heap, b)| {
         let bits = walks.iter().find(|w| w.heap == heap).map(|w| w.bits);
         let table = StackTable::collect(&dump.memory(), &walks);
@@ -158,7 +192,14 @@ pub fn block(dump: &Dump, addr: u64, symbols: &SymbolPath) -> BlockView {
         let sym = symbolizer(dump, recorded.iter().map(|s| s.frames.as_slice()), symbols);
         let stack = match &recorded {
             Some(s) => AllocationStack::Frames(FrameView::resolve_all(&sym, &s.frames)),
-            None if b.trace != 0 => AllocationStack::Unreadable,
+            None if b.trace != 0 => AllocationStack::Unreadable(
+                table
+                    .bad
+                    .iter()
+                    .find(|(r, _)| *r == b.trace)
+                    .map(|(_, why)| why.clone())
+                    .unwrap_or_else(|| format!("stack record {:#x} cannot be read", b.trace)),
+            ),
             None => AllocationStack::None(why_no_stack(dump, &process, b.state, b.internal)),
         };
         Found {
@@ -169,10 +210,33 @@ pub fn block(dump: &Dump, addr: u64, symbols: &SymbolPath) -> BlockView {
             notes: sym.warnings,
         }
     });
-    BlockView {
+    let outside = found
+        .is_none()
+        .then(|| outside_every_block(dump, &process, addr));
+    Ok(BlockView {
         asked: Hex(addr),
         found,
-    }
+        outside,
+    })
+}
+
+/// Why no heap block holds `addr`, in one sentence: where the address is instead.
+fn outside_every_block(dump: &Dump, process: &Process, addr: u64) -> String {
+    let map = regions::classify(dump, process);
+    let at = map
+        .regions
+        .iter()
+        .find(|r| r.base <= addr && addr < r.end())
+        .map(|r| {
+            let what = r
+                .detail
+                .as_deref()
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default();
+            format!("it lies in {} memory{what}", r.usage.name())
+        })
+        .unwrap_or_else(|| "the dump describes no memory there".to_string());
+    format!("address {addr:#x} is not in any heap block of this dump: {at}")
 }
 
 /// Why a block has no allocation stack: the dump's reason when it has none at all, else (for a
@@ -215,32 +279,28 @@ struct Ranked {
 }
 
 impl Ranked {
-    fn new(dump: &Dump, symbols: &SymbolPath) -> Self {
+    /// Walk `dump`; refuse when its heaps cannot be walked. The frames are resolved (PDBs looked
+    /// up) only when `frames`: a ranking by size or heap names none.
+    fn new(dump: &Dump, symbols: &SymbolPath, frames: bool) -> Result<Self, Error> {
         let (process, walks) = walk(dump, symbols);
+        require_heap_blocks(dump, &process)?;
         let table = StackTable::collect(&dump.memory(), &walks);
-        let sym = symbolizer(
-            dump,
-            table.stacks.iter().map(|s| s.frames.as_slice()),
-            symbols,
-        );
-        Ranked {
+        let stacks = table
+            .stacks
+            .iter()
+            .filter(|_| frames)
+            .map(|s| s.frames.as_slice());
+        let sym = symbolizer(dump, stacks, symbols);
+        Ok(Ranked {
             process,
             walks,
             table,
             sym,
-        }
+        })
     }
 
-    fn rank(&self, skip: &SkipList, by: By) -> Top {
-        top::rank(&self.walks, &self.table, &self.sym, skip, by)
-    }
-
-    fn facts<'a>(&'a self, dump: &'a Dump, health: &'a TraceHealth) -> Facts<'a> {
-        Facts {
-            dump,
-            process: &self.process,
-            health: Some(health),
-        }
+    fn rank(&self, skip: &SkipList, by: By, sort: Sort) -> Top {
+        top::rank(&self.walks, &self.table, (&self.sym, skip), by, sort)
     }
 
     /// Whether any block carries a stack record.
@@ -251,42 +311,108 @@ impl Ranked {
     }
 }
 
-/// Sentences about the traces of a ranking: why stacks are missing, how many blocks have none,
-/// whether the database filled up, records that cannot be read, PDBs refused.
-fn trace_notes(t: &Top, facts: Facts<'_>, sym: &Symbolizer) -> Vec<String> {
+/// Whether ranking by `by` needs allocation stacks.
+fn needs_stacks(by: By) -> bool {
+    matches!(by, By::Stack | By::Module | By::Function)
+}
+
+/// Sentences about the traces of a ranking by stack, module or function: how many blocks have no
+/// stack, whether the database filled up, records that cannot be read (named), PDBs refused.
+fn trace_notes(t: &Top, bits: u32, sym: &Symbolizer) -> Vec<String> {
     let h = &t.health;
     let mut notes = Vec::new();
-    if h.traced_blocks == 0 {
-        notes.extend(capabilities::unmet(needs::TOP, facts));
-    }
     if h.untraced_on_traced_heaps > 0 {
         notes.push(format!(
-            "{} busy blocks on traced heaps have no stack: {UNTRACED}",
-            h.untraced_on_traced_heaps
+            "{} on traced heaps {} no stack: {UNTRACED}",
+            plural(h.untraced_on_traced_heaps, "busy block"),
+            if h.untraced_on_traced_heaps == 1 {
+                "has"
+            } else {
+                "have"
+            }
         ));
     }
-    if h.traced_blocks > 0 && h.looks_full(facts.process.app_world().bits) {
+    if h.traced_blocks > 0 && h.looks_full(bits) {
         notes.push(format!(
-            "the stack records take {} bytes, close to the database's default size: later allocations may not have been recorded",
-            h.record_bytes
+            "the stack records take {}, close to the database's default size: later allocations may not have been recorded",
+            plural(h.record_bytes, "byte")
         ));
     }
-    if h.bad_records > 0 {
-        notes.push(format!(
-            "{} stack pointers do not lead to a readable stack record",
-            h.bad_records
-        ));
+    if let Some(n) = damaged_records_note(h) {
+        notes.push(n);
     }
     notes.extend(sym.warnings.iter().cloned());
     notes
 }
 
-/// `heapdiag top`: outstanding busy memory ranked as `r` asks.
-pub fn top(dump: &Dump, r: &Ranking) -> TopView {
-    let d = Ranked::new(dump, &r.symbols);
-    let t = d.rank(&SkipList::new(&r.skip), r.by);
-    let notes = trace_notes(&t, d.facts(dump, &t.health), &d.sym);
-    TopView::new(&t, &d.sym, r.limit, notes)
+/// The damaged or missing stack records busy blocks point to, named (the first three) with how
+/// many blocks point to them: those blocks were traced, their stacks are lost.
+fn damaged_records_note(h: &TraceHealth) -> Option<String> {
+    if h.bad.is_empty() {
+        return None;
+    }
+    let blocks: u64 = h.bad.iter().map(|(_, n)| n).sum();
+    let named: Vec<String> = h
+        .bad
+        .iter()
+        .take(3)
+        .map(|(r, n)| format!("{} ({})", Hex(*r), plural(*n, "block")))
+        .collect();
+    let more = match h.bad.len().saturating_sub(3) {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
+    Some(format!(
+        "{} {} to stack records that cannot be read (damaged, or not in the dump): {}{more}; \
+         they were traced, but their stacks are lost",
+        plural(blocks, "busy block"),
+        if blocks == 1 { "points" } else { "point" },
+        named.join(", ")
+    ))
+}
+
+/// Why a ranking by `asked` (which needs stacks) is by size instead: the dump's reason, in
+/// `info`'s words.
+fn stackless_reason(dump: &Dump, process: &Process, health: &TraceHealth) -> String {
+    let reasons = capabilities::unmet(
+        needs::TOP,
+        Facts {
+            dump,
+            process,
+            health: Some(health),
+        },
+    );
+    if reasons.is_empty() {
+        "no busy block carries a stack record".to_string()
+    } else {
+        reasons.join("; ")
+    }
+}
+
+/// `heapdiag top`: outstanding busy memory ranked as `r` asks; by size when stacks were asked
+/// for and the dump has none (and the notes say why). Refused when the heaps cannot be walked.
+pub fn top(dump: &Dump, r: &Ranking) -> Result<TopView, Error> {
+    let d = Ranked::new(dump, &r.symbols, needs_stacks(r.by))?;
+    let (by, fallback) = match diff::effective_key(r.by, d.traced(), true) {
+        (by, None) => (by, false),
+        (_, Some(_)) => (By::Size, true),
+    };
+    let t = d.rank(&SkipList::new(&r.skip), by, r.sort);
+    let mut notes = Vec::new();
+    if needs_stacks(by) {
+        notes.extend(trace_notes(&t, d.process.app_world().bits, &d.sym));
+    } else {
+        if fallback {
+            notes.push(format!(
+                "the ranking is by size, not by {}: {}",
+                r.by.name(),
+                stackless_reason(dump, &d.process, &t.health)
+            ));
+        }
+        // Sizes and heaps name no frame: only what is wrong with the symbol path itself.
+        notes.extend(r.symbols.notes().iter().cloned());
+    }
+    Ok(TopView::new(&t, &d.sym, r.limit, notes))
 }
 
 /// `heapdiag symbols`: every loaded module with its PDB and where it was found, or why not
@@ -315,17 +441,19 @@ fn identity(dump: &Dump, process: &Process) -> Identity {
 
 /// `heapdiag diff OLD NEW`: what grew, ranked as `r` asks, plus the address-usage tables. With
 /// `stack_growth`, the largest growth of one call stack is measured too (for a per-stack gate).
+/// Refused (naming the file) when either dump's heaps cannot be walked.
 pub fn diff(old: &Dump, new: &Dump, r: &Ranking, stack_growth: bool) -> Result<DiffView, Error> {
-    let ids = (
-        identity(old, &Process::load(old)),
-        identity(new, &Process::load(new)),
-    );
+    let (p_old, p_new) = (Process::load(old), Process::load(new));
+    let ids = (identity(old, &p_old), identity(new, &p_new));
     diff::comparable(&ids.0, &ids.1).map_err(|m| Error::new(Exit::Incomparable, m))?;
+    require_heap_blocks(old, &p_old)?;
+    require_heap_blocks(new, &p_new)?;
+    drop((p_old, p_new));
     let skip = SkipList::new(&r.skip);
     // One dump at a time: each side's walk is dropped once it is ranked, so a diff needs no more
     // memory than the larger walk plus the rankings.
-    let a = DiffSide::new(old, r, &skip, stack_growth);
-    let b = DiffSide::new(new, r, &skip, stack_growth);
+    let a = DiffSide::new(old, r, &skip, stack_growth)?;
+    let b = DiffSide::new(new, r, &skip, stack_growth)?;
     let mut notes = diff::identity_notes(&ids.0, &ids.1);
     let (by, lacking) = diff::effective_key(r.by, a.traced, b.traced);
     let (top_a, top_b) = (a.top(by), b.top(by));
@@ -335,6 +463,7 @@ pub fn diff(old: &Dump, new: &Dump, r: &Ranking, stack_growth: bool) -> Result<D
     let entries = diff::compare(
         diff::side(top_a, &a.sym, &a.order),
         diff::side(top_b, &b.sym, &b.order),
+        r.sort,
     );
     let max_stack_growth = if by == By::Stack {
         diff::max_growth(&entries)
@@ -342,31 +471,38 @@ pub fn diff(old: &Dump, new: &Dump, r: &Ranking, stack_growth: bool) -> Result<D
         diff::max_growth(&diff::compare(
             diff::side(a.top(By::Stack), &a.sym, &[]),
             diff::side(b.top(By::Stack), &b.sym, &[]),
+            Sort::Bytes,
         ))
     } else {
         0
     };
-    // Symbol notes once, even when both dumps miss the same PDBs.
-    for w in a.sym.warnings.iter().chain(&b.sym.warnings) {
-        if !notes.contains(w) {
-            notes.push(w.clone());
-        }
+    if needs_stacks(by) {
+        // Symbol notes once for both dumps: the modules without symbols in either, listed once.
+        notes.extend(Symbolizer::notes_of(&[&a.sym, &b.sym]));
+    } else {
+        notes.extend(r.symbols.notes().iter().cloned());
     }
     let busy = |t: &Top| Amount {
         count: t.health.busy_blocks,
         bytes: t.health.busy_bytes,
     };
+    let mut rows: Vec<DiffRow> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| DiffRow::new(e, by, (&a.sym, &b.sym), i < r.limit))
+        .collect();
+    let stands_out = crate::view::diff::stands_out(&rows, by);
+    let more = rows.len().saturating_sub(r.limit);
+    rows.truncate(r.limit);
     Ok(DiffView {
         by,
+        sort: r.sort,
         totals: Totals::new(busy(top_a), busy(top_b)),
-        entries: entries
-            .iter()
-            .take(r.limit)
-            .map(|e| DiffRow::new(e, by, (&a.sym, &b.sym)))
-            .collect(),
+        entries: rows,
+        stands_out,
         address: diff::address_delta(&a.address, &b.address),
         notes,
-        more: entries.len().saturating_sub(r.limit),
+        more,
         max_stack_growth,
     })
 }
@@ -386,8 +522,8 @@ struct DiffSide {
 }
 
 impl DiffSide {
-    fn new(dump: &Dump, r: &Ranking, skip: &SkipList, stack_growth: bool) -> Self {
-        let ranked = Ranked::new(dump, &r.symbols);
+    fn new(dump: &Dump, r: &Ranking, skip: &SkipList, stack_growth: bool) -> Result<Self, Error> {
+        let ranked = Ranked::new(dump, &r.symbols, needs_stacks(r.by) || stack_growth)?;
         let mut keys = vec![r.by];
         for k in [Some(By::Size), stack_growth.then_some(By::Stack)]
             .into_iter()
@@ -397,19 +533,22 @@ impl DiffSide {
                 keys.push(k);
             }
         }
-        let ranks = keys.iter().map(|&k| (k, ranked.rank(skip, k))).collect();
+        let ranks = keys
+            .iter()
+            .map(|&k| (k, ranked.rank(skip, k, Sort::Bytes)))
+            .collect();
         let address = summary::summarize(&regions::classify(dump, &ranked.process));
         let traced = ranked.traced();
         let order = ranked.walks.iter().map(|w| w.heap).collect();
         let Ranked { process, sym, .. } = ranked;
-        DiffSide {
+        Ok(DiffSide {
             process,
             sym,
             order,
             traced,
             ranks,
             address,
-        }
+        })
     }
 
     fn top(&self, by: By) -> &Top {

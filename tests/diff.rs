@@ -64,11 +64,21 @@ fn by_stack_growth_first_then_shrink_and_unchanged_left_out() {
     );
     let txt = text(&["diff", &a, &b]);
     assert!(
-        txt.contains("+0x500 (0x800 - 0x300) 8 allocs\tBackTrace "),
+        txt.contains(
+            "    +5 blocks, +1.2 kB (now 8 blocks, 2 kB; before 3 blocks, 768 B): +5 × 256 B\n"
+        ),
         "{txt}"
     );
-    assert!(txt.contains("-0x4 (2 - 6)\tBackTrace "), "{txt}");
-    assert!(txt.contains("Total increase == +0xd00"), "{txt}");
+    assert!(txt.contains("Total increase: +3.2 kB (+6 blocks)"), "{txt}");
+    // UMDH's own lines, in its radix, behind one switch.
+    let umdh = text(&["diff", &a, &b, "--windbg"]);
+    assert!(
+        umdh.contains("+ 500 ( 800 - 300) 8 allocs\tBackTrace"),
+        "{umdh}"
+    );
+    assert!(umdh.contains("- 4 ( 2 - 6)\tBackTrace"), "{umdh}");
+    assert!(umdh.contains("Total increase == d00"), "{umdh}");
+    assert_eq!(text(&["diff", &a, &b, "--umdh"]), umdh);
 }
 
 #[test]
@@ -98,9 +108,14 @@ fn by_module_function_size_and_heap() {
             ("0x80".into(), -4, -0x200)
         ]
     );
-    assert_eq!(m("heap"), [("heap #0".into(), 6, 0xd00)]);
+    // Heaps are matched by their place in the heap lists and named by their address.
+    let h = json(&["diff", &a, &b, "--by", "heap", "--json"]);
+    let heap = hex(facts("diff-after.dmp").heaps[0].address);
+    assert_eq!(m("heap"), [(heap.clone(), 6, 0xd00)]);
+    assert_eq!(h["entries"][0]["heaps"]["before"], heap);
+    assert_eq!(h["entries"][0]["heaps"]["after"], heap);
     let f = json(&["diff", &a, &b, "--by", "function", "--json"]);
-    assert_eq!(f["entries"][0]["module"], "plugin");
+    assert_eq!(f["entries"][0]["module"], "plugin.dll");
 }
 
 #[test]

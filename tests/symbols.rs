@@ -901,10 +901,10 @@ fn frames_read_the_same_in_text_json_and_csv() {
         assert!(ok, "{err}");
         out
     };
-    // Text: the frame lines under each `+ …` entry.
+    // Text: the frame lines under each `BackTrace …` entry.
     let mut text: Vec<Vec<String>> = Vec::new();
     for l in out(&[]).lines() {
-        if l.starts_with("+ ") {
+        if l.starts_with("BackTrace ") {
             text.push(Vec::new());
         } else if let (Some(t), Some(f)) = (text.last_mut(), l.strip_prefix("        ")) {
             t.push(f.to_string());
@@ -957,6 +957,8 @@ fn frames_read_the_same_in_text_json_and_csv() {
         .lines()
         .skip(1)
         .map(|row| {
+            // The frames column is followed by `no_stack`.
+            let row = row.rsplit_once(',').unwrap().0;
             let frames = match row.find(",\"") {
                 Some(i) => row[i + 2..row.len() - 1].replace("\"\"", "\""),
                 None => row.rsplit(',').next().unwrap().to_string(),

@@ -12,6 +12,7 @@ use crate::fasthash::FastMap;
 use crate::heap::HeapWalk;
 use crate::stacks::symbols::Symbolizer;
 use crate::stacks::{Stack, StackTable};
+use crate::symsrv::name::printable;
 use rayon::prelude::*;
 use std::collections::HashMap;
 
@@ -49,9 +50,17 @@ pub const DEFAULT_SKIP: &[&str] = &[
     "CoTaskMemRealloc",
 ];
 
+/// Modules whose frames are always allocator plumbing: ntdll, and the WoW64 layer that carries a
+/// 32-bit process's calls into the 64-bit ntdll (so that a stack of system frames alone is
+/// attributed to ntdll in both worlds).
+pub const SYSTEM_MODULES: &[&str] = &["ntdll", "wow64", "wow64cpu", "wow64win"];
+
 /// Modules whose leading frames are allocator plumbing when no symbols name them.
 pub const DEFAULT_SKIP_MODULES: &[&str] = &[
     "ntdll",
+    "wow64",
+    "wow64cpu",
+    "wow64win",
     "kernel32",
     "kernelbase",
     "ucrtbase",
@@ -106,7 +115,9 @@ impl SkipList {
             return true;
         }
         match (&function, &module) {
-            (Some(func), Some(m)) => self.functions.iter().any(|p| glob(p, func)) || m == "ntdll",
+            (Some(func), Some(m)) => {
+                self.functions.iter().any(|p| glob(p, func)) || SYSTEM_MODULES.contains(&m.as_str())
+            }
             (None, Some(m)) => self.modules.iter().any(|p| glob(p, m)),
             _ => false,
         }
@@ -177,6 +188,36 @@ impl By {
     }
 }
 
+/// How a ranking is ordered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sort {
+    /// Most bytes first (`top`, `heaps --stat`), or most growth in bytes first (`diff`, UMDH's
+    /// order).
+    Bytes,
+    /// Most blocks first, or most growth in blocks first (`diff`).
+    Count,
+    /// `diff` only: the largest relative growth of bytes first (keys new in the newer dump first).
+    Growth,
+}
+
+impl Sort {
+    /// `bytes`, `count`, `growth`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Sort::Bytes => "bytes",
+            Sort::Count => "count",
+            Sort::Growth => "growth",
+        }
+    }
+}
+
+/// As its name.
+impl serde::Serialize for Sort {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
 /// As its name.
 impl serde::Serialize for By {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -200,6 +241,31 @@ pub struct Entry {
     pub stack: Option<Stack>,
     /// Whether the entry holds traced blocks (false for [`NO_STACK`]).
     pub traced: bool,
+    /// The requested size (for `--by size`).
+    pub size: Option<u64>,
+    /// The stack's blocks by size (for `--by stack`): (size, count), most blocks first.
+    pub sizes: Vec<(u64, u64)>,
+    /// The stack's allocator frame (for `--by stack`): its first frame that is not plumbing.
+    pub allocator: Option<u64>,
+}
+
+/// The order of a ranking: most bytes (or blocks) first, then most blocks (or bytes), then by key.
+pub fn order(sort: Sort) -> impl Fn(&Entry, &Entry) -> std::cmp::Ordering {
+    move |a, b| {
+        let (x, y) = if sort == Sort::Count {
+            (b.count.cmp(&a.count), b.bytes.cmp(&a.bytes))
+        } else {
+            (b.bytes.cmp(&a.bytes), b.count.cmp(&a.count))
+        };
+        x.then(y).then(a.key.cmp(&b.key))
+    }
+}
+
+/// Sizes with their counts, most blocks first (then the larger size).
+pub fn by_count(sizes: impl IntoIterator<Item = (u64, u64)>) -> Vec<(u64, u64)> {
+    let mut v: Vec<(u64, u64)> = sizes.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
+    v
 }
 
 /// Trace health: how much of the busy memory has a stack.
@@ -222,6 +288,9 @@ pub struct TraceHealth {
     pub record_bytes: u64,
     /// Stack pointers that did not lead to a readable record.
     pub bad_records: u64,
+    /// The unreadable records busy blocks point to, with how many blocks point to each, by
+    /// address.
+    pub bad: Vec<(u64, u64)>,
 }
 
 impl TraceHealth {
@@ -233,6 +302,7 @@ impl TraceHealth {
             bad_records: table.bad.len() as u64,
             ..TraceHealth::default()
         };
+        let mut bad: FastMap<u64, u64> = FastMap::default();
         for a in agg {
             for (&record, &(count, bytes)) in &a.by_trace {
                 h.busy_blocks += count;
@@ -240,17 +310,22 @@ impl TraceHealth {
                 if record != 0 && table.get(a.bits, record).is_some() {
                     h.traced_blocks += count;
                     h.traced_bytes += bytes;
+                } else if record != 0 {
+                    // Recorded, but the record is damaged or missing: not "untraced".
+                    *bad.entry(record).or_default() += count;
                 } else if a.traced_heap {
                     h.untraced_on_traced_heaps += count;
                 }
             }
         }
+        h.bad = bad.into_iter().collect();
+        h.bad.sort_unstable();
         h
     }
 
     /// Measure the busy user blocks of `walks` against the stacks of `table`.
     pub fn of(walks: &[HeapWalk], table: &StackTable) -> TraceHealth {
-        let agg: Vec<HeapAgg> = walks.par_iter().map(aggregate).collect();
+        let agg: Vec<HeapAgg> = walks.par_iter().map(|w| aggregate(w, false)).collect();
         TraceHealth::measure(&agg, table)
     }
 
@@ -270,35 +345,43 @@ pub struct Top {
     pub by: By,
     /// Trace health.
     pub health: TraceHealth,
-    /// Entries, most bytes first.
+    /// How the entries are ordered.
+    pub sort: Sort,
+    /// Entries, in `sort` order.
     pub entries: Vec<Entry>,
 }
 
-/// `module!function` when symbols name the frame, else the call site `module+offset`.
+/// `module!function` when symbols name the frame, else the call site `module+offset` (the
+/// frame's text); control characters escaped.
 fn function_key(sym: &Symbolizer, a: u64) -> String {
     let f = sym.frame(a);
     match (f.module, &f.function) {
-        (Some(m), Some((name, _))) => format!("{}!{}", sym.modules().get(m).short, name),
+        (Some(m), Some((name, _))) => {
+            printable(&format!("{}!{}", sym.modules().get(m).short, name)).into_owned()
+        }
         _ => sym.display(a),
     }
 }
 
-/// Busy user blocks of one heap, aggregated by stack record and by size (count, bytes).
+/// Busy user blocks of one heap, aggregated by stack record and by size (count, bytes), and, when
+/// asked, by stack record and size (count).
 struct HeapAgg {
     heap: u64,
     bits: u32,
     traced_heap: bool,
     by_trace: FastMap<u64, (u64, u64)>,
     by_size: FastMap<u64, (u64, u64)>,
+    by_trace_size: FastMap<(u64, u64), u64>,
 }
 
-fn aggregate(w: &HeapWalk) -> HeapAgg {
+fn aggregate(w: &HeapWalk, trace_sizes: bool) -> HeapAgg {
     let mut a = HeapAgg {
         heap: w.heap,
         bits: w.bits,
         traced_heap: w.blocks.iter().any(|b| b.trace != 0),
         by_trace: FastMap::default(),
         by_size: FastMap::default(),
+        by_trace_size: FastMap::default(),
     };
     for b in w.blocks.iter().filter(|b| is_user_busy(b)) {
         let e = a.by_trace.entry(b.trace).or_default();
@@ -307,19 +390,25 @@ fn aggregate(w: &HeapWalk) -> HeapAgg {
         let e = a.by_size.entry(b.size).or_default();
         e.0 += 1;
         e.1 += b.size;
+        if trace_sizes && b.trace != 0 {
+            *a.by_trace_size.entry((b.trace, b.size)).or_default() += 1;
+        }
     }
     a
 }
 
-/// Rank the busy user blocks of `walks`.
+/// Rank the busy user blocks of `walks` by `by`, in `sort` order.
 pub fn rank(
     walks: &[HeapWalk],
     table: &StackTable,
-    sym: &Symbolizer,
-    skip: &SkipList,
+    (sym, skip): (&Symbolizer, &SkipList),
     by: By,
+    sort: Sort,
 ) -> Top {
-    let agg: Vec<HeapAgg> = walks.par_iter().map(aggregate).collect();
+    let agg: Vec<HeapAgg> = walks
+        .par_iter()
+        .map(|w| aggregate(w, by == By::Stack))
+        .collect();
     let health = TraceHealth::measure(&agg, table);
     let mut acc: HashMap<String, Entry> = HashMap::new();
     let mut add = |key: String, count: u64, bytes: u64, stack: Option<&Stack>, traced: bool| {
@@ -329,6 +418,9 @@ pub fn rank(
             bytes: 0,
             stack: stack.cloned(),
             traced,
+            size: None,
+            sizes: Vec::new(),
+            allocator: None,
         });
         e.count += count;
         e.bytes += bytes;
@@ -370,16 +462,37 @@ pub fn rank(
             }
         }
     }
+    if by == By::Size {
+        for e in acc.values_mut() {
+            e.size = u64::from_str_radix(e.key.trim_start_matches("0x"), 16).ok();
+        }
+    }
+    if by == By::Stack {
+        // Each stack's sizes, from every heap of its world.
+        let mut sizes: HashMap<String, FastMap<u64, u64>> = HashMap::new();
+        for a in &agg {
+            for (&(record, size), &count) in &a.by_trace_size {
+                if let Some(s) = table.get(a.bits, record) {
+                    let e = sizes.entry(format!("{:#x}", s.record)).or_default();
+                    *e.entry(size).or_default() += count;
+                }
+            }
+        }
+        for e in acc.values_mut() {
+            if let Some(s) = &e.stack {
+                e.allocator = skip.allocator(sym, s);
+            }
+            if let Some(m) = sizes.remove(&e.key) {
+                e.sizes = by_count(m);
+            }
+        }
+    }
     let mut entries: Vec<Entry> = acc.into_values().collect();
-    entries.sort_by(|a, b| {
-        b.bytes
-            .cmp(&a.bytes)
-            .then(b.count.cmp(&a.count))
-            .then(a.key.cmp(&b.key))
-    });
+    entries.sort_by(order(sort));
     Top {
         by,
         health,
+        sort,
         entries,
     }
 }

@@ -102,7 +102,7 @@ pub fn walk(
             base,
             base,
             format!(
-                "LFH subsegment offsets decode to block size {bsize:#x} and first block {first:#x}: not how {count} blocks fill its {len:#x} bytes"
+                "LFH subsegment offsets decode to block size {bsize} and first block {first:#x}: not how {count} blocks fill its {len} bytes"
             ),
         );
         return len;
@@ -137,7 +137,7 @@ pub fn walk(
             sink.corrupt(
                 at,
                 base,
-                format!("LFH block's unused-bytes info {info:#06x} exceeds its {bsize:#x} bytes"),
+                format!("LFH block's unused-bytes info {info:#06x} exceeds its {bsize} bytes"),
             );
         }
         let mut b = block(
