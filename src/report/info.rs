@@ -222,8 +222,8 @@ fn modules(v: &InfoView, out: &mut dyn Write) -> io::Result<()> {
             printable(&m.name).into_owned(),
             m.version.clone().unwrap_or_default(),
             match (&m.pdb, &m.pdb_guid, m.pdb_age) {
-                (Some(n), Some(g), Some(a)) => format!("{} {g} age {a}", printable(n)),
-                (Some(n), _, _) => printable(n).into_owned(),
+                (Some(n), Some(g), Some(a)) => format!("{} {g} age {a}", cut(n)),
+                (Some(n), _, _) => cut(n),
                 _ => String::new(),
             },
         ];
@@ -233,6 +233,16 @@ fn modules(v: &InfoView, out: &mut dyn Write) -> io::Result<()> {
         t.add_row(row);
     }
     writeln!(out, "{t}")
+}
+
+/// A name from the dump as a table shows it: control characters escaped, at most 100 characters
+/// (then `…` and its length; `--json` has it whole).
+fn cut(name: &str) -> String {
+    let shown = printable(name);
+    match shown.char_indices().nth(100) {
+        Some((i, _)) => format!("{}… ({} bytes)", &shown[..i], name.len()),
+        None => shown.into_owned(),
+    }
 }
 
 /// A borderless table with `header`; with a style, its widest columns (notes) wrapped to the

@@ -220,8 +220,9 @@ pub struct Symbolizer {
     resolved: HashMap<u64, Resolved>,
     /// Sentences about parts of the symbol path.
     path_notes: Vec<String>,
-    /// Whether frames were asked for without a symbol path.
-    no_path: bool,
+    /// Whether frames were asked for without a symbol path, and whether one was given (none of
+    /// whose elements can be used).
+    no_path: Option<bool>,
     /// Notes for the reports: at most one naming the modules whose symbols are missing and why,
     /// and one per part of the symbol path that is not understood.
     pub warnings: Vec<String>,
@@ -291,7 +292,7 @@ impl Symbolizer {
             modules,
             resolved,
             path_notes: path.notes().to_vec(),
-            no_path: path.is_empty() && !which.is_empty(),
+            no_path: (path.is_empty() && !which.is_empty()).then(|| !path.texts().is_empty()),
             warnings: Vec::new(),
             loaded,
             lookups,
@@ -310,8 +311,13 @@ impl Symbolizer {
                 notes.push(n.clone());
             }
         }
-        if syms.iter().any(|s| s.no_path) {
-            notes.push(NO_PATH.into());
+        match syms.iter().filter_map(|s| s.no_path).max() {
+            Some(false) => notes.push(NO_PATH.into()),
+            Some(true) => notes.push(
+                "nothing on the symbol path can be used (see above), so frames read module+offset"
+                    .into(),
+            ),
+            None => {}
         }
         let mut missing: Vec<(String, String)> = Vec::new();
         for s in syms {

@@ -199,14 +199,15 @@ impl SymbolPath {
             let (e, n) = path::parse(t, &default);
             let from = label.map(|l| format!("{l}: ")).unwrap_or_default();
             notes.extend(n.into_iter().map(|n| format!("{from}{n}")));
-            for el in &e {
-                if let Element::Folder(dir) = el {
+            for el in e {
+                if let Element::Folder(dir) = &el {
                     if let Some(why) = unusable_folder(dir) {
                         notes.push(format!("{from}{why}; it is not used"));
+                        continue;
                     }
                 }
+                elements.push(el);
             }
-            elements.extend(e);
         }
         SymbolPath {
             inner: Arc::new(Inner {
