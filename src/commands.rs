@@ -24,6 +24,7 @@ use crate::view::diff::{DiffRow, DiffView, Totals};
 use crate::view::frame::FrameView;
 use crate::view::heaps::{HeapStatView, HeapsView};
 use crate::view::info::InfoView;
+use crate::view::ranking::SizeCount;
 use crate::view::symbols::SymbolsView;
 use crate::view::top::TopView;
 
@@ -299,8 +300,15 @@ impl Ranked {
         })
     }
 
-    fn rank(&self, skip: &SkipList, by: By, sort: Sort) -> Top {
-        top::rank(&self.walks, &self.table, (&self.sym, skip), by, sort)
+    /// Rank by `by` in `sort` order; the first `sizes_for` stacks with their sizes.
+    fn rank(&self, skip: &SkipList, (by, sort): (By, Sort), sizes_for: usize) -> Top {
+        top::rank(
+            &self.walks,
+            &self.table,
+            (&self.sym, skip),
+            (by, sort),
+            sizes_for,
+        )
     }
 
     /// Whether any block carries a stack record.
@@ -397,7 +405,7 @@ pub fn top(dump: &Dump, r: &Ranking) -> Result<TopView, Error> {
         (by, None) => (by, false),
         (_, Some(_)) => (By::Size, true),
     };
-    let t = d.rank(&SkipList::new(&r.skip), by, r.sort);
+    let t = d.rank(&SkipList::new(&r.skip), (by, r.sort), r.limit);
     let mut notes = Vec::new();
     if needs_stacks(by) {
         notes.extend(trace_notes(&t, d.process.app_world().bits, &d.sym));
@@ -452,8 +460,8 @@ pub fn diff(old: &Dump, new: &Dump, r: &Ranking, stack_growth: bool) -> Result<D
     let skip = SkipList::new(&r.skip);
     // One dump at a time: each side's walk is dropped once it is ranked, so a diff needs no more
     // memory than the larger walk plus the rankings.
-    let a = DiffSide::new(old, r, &skip, stack_growth)?;
-    let b = DiffSide::new(new, r, &skip, stack_growth)?;
+    let a = DiffSide::new(old, r, &skip, stack_growth, false)?;
+    let b = DiffSide::new(new, r, &skip, stack_growth, true)?;
     let mut notes = diff::identity_notes(&ids.0, &ids.1);
     let (by, lacking) = diff::effective_key(r.by, a.traced, b.traced);
     let (top_a, top_b) = (a.top(by), b.top(by));
@@ -494,6 +502,9 @@ pub fn diff(old: &Dump, new: &Dump, r: &Ranking, stack_growth: bool) -> Result<D
     let stands_out = crate::view::diff::stands_out(&rows, by);
     let more = rows.len().saturating_sub(r.limit);
     rows.truncate(r.limit);
+    if let Some(walks) = &b.walks {
+        newer_sizes(&mut rows, &entries, walks);
+    }
     Ok(DiffView {
         by,
         sort: r.sort,
@@ -507,8 +518,30 @@ pub fn diff(old: &Dump, new: &Dump, r: &Ranking, stack_growth: bool) -> Result<D
     })
 }
 
+/// The most frequent sizes, in the newer dump, of the stacks of `rows` that are in it (a second
+/// pass over its blocks, for the rows shown only).
+fn newer_sizes(rows: &mut [DiffRow], entries: &[diff::DiffEntry], walks: &[HeapWalk]) {
+    let stack_of = |e: &diff::DiffEntry| {
+        e.stack
+            .as_ref()
+            .filter(|_| e.stack_from_new)
+            .map(|s| (s.bits, s.record))
+    };
+    let wanted = entries
+        .iter()
+        .take(rows.len())
+        .filter_map(stack_of)
+        .collect();
+    let mut sizes = top::stack_sizes(walks, &wanted);
+    for (row, e) in rows.iter_mut().zip(entries) {
+        if let Some(m) = stack_of(e).and_then(|k| sizes.remove(&k)) {
+            row.sizes = SizeCount::dominant(&top::by_count(m));
+        }
+    }
+}
+
 /// One side of a diff: a dump walked, ranked by every key the diff may need, and its walk
-/// dropped.
+/// dropped (or, for the newer dump, kept until the rows to show are known).
 struct DiffSide {
     process: Process,
     sym: Symbolizer,
@@ -519,10 +552,18 @@ struct DiffSide {
     /// Rankings by the asked key, by size (the fallback) and, for `--per-stack`, by stack.
     ranks: Vec<(By, Top)>,
     address: AddressSummary,
+    /// The walk, when kept (the newer dump, ranked by stack).
+    walks: Option<Vec<HeapWalk>>,
 }
 
 impl DiffSide {
-    fn new(dump: &Dump, r: &Ranking, skip: &SkipList, stack_growth: bool) -> Result<Self, Error> {
+    fn new(
+        dump: &Dump,
+        r: &Ranking,
+        skip: &SkipList,
+        stack_growth: bool,
+        keep_walk: bool,
+    ) -> Result<Self, Error> {
         let ranked = Ranked::new(dump, &r.symbols, needs_stacks(r.by) || stack_growth)?;
         let mut keys = vec![r.by];
         for k in [Some(By::Size), stack_growth.then_some(By::Stack)]
@@ -535,12 +576,17 @@ impl DiffSide {
         }
         let ranks = keys
             .iter()
-            .map(|&k| (k, ranked.rank(skip, k, Sort::Bytes)))
+            .map(|&k| (k, ranked.rank(skip, (k, Sort::Bytes), 0)))
             .collect();
         let address = summary::summarize(&regions::classify(dump, &ranked.process));
         let traced = ranked.traced();
         let order = ranked.walks.iter().map(|w| w.heap).collect();
-        let Ranked { process, sym, .. } = ranked;
+        let Ranked {
+            process,
+            sym,
+            walks,
+            ..
+        } = ranked;
         Ok(DiffSide {
             process,
             sym,
@@ -548,6 +594,7 @@ impl DiffSide {
             traced,
             ranks,
             address,
+            walks: (keep_walk && r.by == By::Stack).then_some(walks),
         })
     }
 

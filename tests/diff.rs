@@ -65,7 +65,7 @@ fn by_stack_growth_first_then_shrink_and_unchanged_left_out() {
     let txt = text(&["diff", &a, &b]);
     assert!(
         txt.contains(
-            "    +5 blocks, +1.2 kB (now 8 blocks, 2 kB; before 3 blocks, 768 B): +5 × 256 B\n"
+            "    +5 blocks, +1.2 kB (before 3 blocks, 768 B; now 8 blocks, 2 kB: 8 × 256 B)\n"
         ),
         "{txt}"
     );
@@ -275,7 +275,7 @@ fn the_rsaenh_leak_comes_first_by_count() {
         ),
         "{txt}"
     );
-    assert!(txt.contains(": +300 × 422 B\n"), "{txt}");
+    assert!(txt.contains("now 400 blocks, 164.8 kB: 400 × 422 B)\n"), "{txt}");
     // By module, rsaenh.dll leads.
     let m = json(&["diff", a, b, "--by", "module", "--sort", "count", "--json"]);
     assert_eq!(first_key(&m), "rsaenh.dll");

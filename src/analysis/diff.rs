@@ -138,8 +138,6 @@ pub struct SideEntry {
     pub stack: Option<Stack>,
     /// The stack's allocator frame.
     pub allocator: Option<u64>,
-    /// The stack's blocks by size: size → count.
-    pub sizes: HashMap<u64, u64>,
     /// The heap's address (for `By::Heap`).
     pub heap: Option<u64>,
 }
@@ -169,9 +167,6 @@ pub struct DiffEntry {
     pub stack_from_new: bool,
     /// The stack's allocator frame.
     pub allocator: Option<u64>,
-    /// The change of the stack's blocks by size: (size, after − before), the largest changes
-    /// first.
-    pub sizes: Vec<(u64, i128)>,
     /// The heap's address in each dump (for `By::Heap`).
     pub heaps: (Option<u64>, Option<u64>),
 }
@@ -245,7 +240,6 @@ pub fn side(top: &Top, sym: &Symbolizer, heap_order: &[u64]) -> HashMap<String, 
         count,
         bytes,
         stack,
-        sizes,
         allocator,
         ..
     } in &top.entries
@@ -276,30 +270,8 @@ pub fn side(top: &Top, sym: &Symbolizer, heap_order: &[u64]) -> HashMap<String, 
             });
         e.count += count;
         e.bytes += bytes;
-        for &(size, n) in sizes {
-            *e.sizes.entry(size).or_default() += n;
-        }
     }
     out
-}
-
-/// The change of a stack's blocks by size: (size, after − before), the largest changes first
-/// (growth before shrinking), unchanged sizes left out.
-fn size_changes(before: &HashMap<u64, u64>, after: &HashMap<u64, u64>) -> Vec<(u64, i128)> {
-    let mut v: Vec<(u64, i128)> = before
-        .keys()
-        .chain(after.keys())
-        .copied()
-        .collect::<std::collections::BTreeSet<u64>>()
-        .into_iter()
-        .map(|s| {
-            let n = |m: &HashMap<u64, u64>| i128::from(m.get(&s).copied().unwrap_or(0));
-            (s, n(after) - n(before))
-        })
-        .filter(|&(_, d)| d != 0)
-        .collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
-    v
 }
 
 /// Match two sides: every key of either, unchanged keys left out, in `sort` order (growth first,
@@ -314,7 +286,6 @@ pub fn compare(
         bytes: e.bytes,
     };
     let mut out = Vec::new();
-    let empty = SideEntry::default();
     for (k, o) in old {
         let n = new.remove(&k);
         let from_new = n.is_some();
@@ -327,7 +298,6 @@ pub fn compare(
             },
             before: amount(&o),
             after: amount(&n),
-            sizes: size_changes(&o.sizes, &n.sizes),
             heaps: (o.heap, n.heap),
             stack_from_new: from_new && n.stack.is_some(),
             allocator: if from_new && n.stack.is_some() {
@@ -343,7 +313,6 @@ pub fn compare(
             key: n.key.clone(),
             before: Amount::default(),
             after: amount(&n),
-            sizes: size_changes(&empty.sizes, &n.sizes),
             heaps: (None, n.heap),
             stack_from_new: true,
             allocator: n.allocator,
@@ -488,17 +457,5 @@ mod tests {
         let d = compare(old(), new(), Sort::Bytes);
         assert_eq!(d[0].delta_bytes(), 800);
         assert_eq!(d[4].delta_count(), -4);
-    }
-
-    #[test]
-    fn size_changes_largest_growth_first() {
-        let m = |v: &[(u64, u64)]| v.iter().copied().collect::<HashMap<u64, u64>>();
-        assert_eq!(
-            size_changes(
-                &m(&[(422, 100), (64, 5), (8, 1)]),
-                &m(&[(422, 400), (64, 2), (16, 1)])
-            ),
-            vec![(422, 300), (16, 1), (8, -1), (64, -3)]
-        );
     }
 }

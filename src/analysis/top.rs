@@ -8,7 +8,7 @@
 //! built in ([`DEFAULT_SKIP`]) and extendable with patterns.
 
 use crate::analysis::heaps::is_user_busy;
-use crate::fasthash::FastMap;
+use crate::fasthash::{FastMap, FastSet};
 use crate::heap::HeapWalk;
 use crate::stacks::symbols::Symbolizer;
 use crate::stacks::{Stack, StackTable};
@@ -325,7 +325,7 @@ impl TraceHealth {
 
     /// Measure the busy user blocks of `walks` against the stacks of `table`.
     pub fn of(walks: &[HeapWalk], table: &StackTable) -> TraceHealth {
-        let agg: Vec<HeapAgg> = walks.par_iter().map(|w| aggregate(w, false)).collect();
+        let agg: Vec<HeapAgg> = walks.par_iter().map(aggregate).collect();
         TraceHealth::measure(&agg, table)
     }
 
@@ -363,25 +363,23 @@ fn function_key(sym: &Symbolizer, a: u64) -> String {
     }
 }
 
-/// Busy user blocks of one heap, aggregated by stack record and by size (count, bytes), and, when
-/// asked, by stack record and size (count).
+/// Busy user blocks of one heap, aggregated by stack record (0 for none) and by size (count,
+/// bytes).
 struct HeapAgg {
     heap: u64,
     bits: u32,
     traced_heap: bool,
     by_trace: FastMap<u64, (u64, u64)>,
     by_size: FastMap<u64, (u64, u64)>,
-    by_trace_size: FastMap<(u64, u64), u64>,
 }
 
-fn aggregate(w: &HeapWalk, trace_sizes: bool) -> HeapAgg {
+fn aggregate(w: &HeapWalk) -> HeapAgg {
     let mut a = HeapAgg {
         heap: w.heap,
         bits: w.bits,
         traced_heap: w.blocks.iter().any(|b| b.trace != 0),
         by_trace: FastMap::default(),
         by_size: FastMap::default(),
-        by_trace_size: FastMap::default(),
     };
     for b in w.blocks.iter().filter(|b| is_user_busy(b)) {
         let e = a.by_trace.entry(b.trace).or_default();
@@ -390,25 +388,52 @@ fn aggregate(w: &HeapWalk, trace_sizes: bool) -> HeapAgg {
         let e = a.by_size.entry(b.size).or_default();
         e.0 += 1;
         e.1 += b.size;
-        if trace_sizes && b.trace != 0 {
-            *a.by_trace_size.entry((b.trace, b.size)).or_default() += 1;
-        }
     }
     a
 }
 
-/// Rank the busy user blocks of `walks` by `by`, in `sort` order.
+/// The blocks of the stacks `wanted` ((bits, record)) by size: (bits, record) → size → count. A
+/// second pass over the blocks, for the few stacks a view shows (a map of every stack's sizes
+/// would be nearly as large as the blocks).
+pub fn stack_sizes(
+    walks: &[HeapWalk],
+    wanted: &FastSet<(u32, u64)>,
+) -> FastMap<(u32, u64), FastMap<u64, u64>> {
+    walks
+        .par_iter()
+        .map(|w| {
+            let mut m: FastMap<(u32, u64), FastMap<u64, u64>> = FastMap::default();
+            for b in w.blocks.iter().filter(|b| b.trace != 0 && is_user_busy(b)) {
+                if wanted.contains(&(w.bits, b.trace)) {
+                    *m.entry((w.bits, b.trace))
+                        .or_default()
+                        .entry(b.size)
+                        .or_default() += 1;
+                }
+            }
+            m
+        })
+        .reduce(FastMap::default, |mut a, b| {
+            for (k, sizes) in b {
+                let e = a.entry(k).or_default();
+                for (size, n) in sizes {
+                    *e.entry(size).or_default() += n;
+                }
+            }
+            a
+        })
+}
+
+/// Rank the busy user blocks of `walks` by `by`, in `sort` order. Ranked by stack, the first
+/// `sizes_for` entries get their blocks by size.
 pub fn rank(
     walks: &[HeapWalk],
     table: &StackTable,
     (sym, skip): (&Symbolizer, &SkipList),
-    by: By,
-    sort: Sort,
+    (by, sort): (By, Sort),
+    sizes_for: usize,
 ) -> Top {
-    let agg: Vec<HeapAgg> = walks
-        .par_iter()
-        .map(|w| aggregate(w, by == By::Stack))
-        .collect();
+    let agg: Vec<HeapAgg> = walks.par_iter().map(aggregate).collect();
     let health = TraceHealth::measure(&agg, table);
     let mut acc: HashMap<String, Entry> = HashMap::new();
     let mut add = |key: String, count: u64, bytes: u64, stack: Option<&Stack>, traced: bool| {
@@ -468,27 +493,32 @@ pub fn rank(
         }
     }
     if by == By::Stack {
-        // Each stack's sizes, from every heap of its world.
-        let mut sizes: HashMap<String, FastMap<u64, u64>> = HashMap::new();
-        for a in &agg {
-            for (&(record, size), &count) in &a.by_trace_size {
-                if let Some(s) = table.get(a.bits, record) {
-                    let e = sizes.entry(format!("{:#x}", s.record)).or_default();
-                    *e.entry(size).or_default() += count;
-                }
-            }
-        }
         for e in acc.values_mut() {
             if let Some(s) = &e.stack {
                 e.allocator = skip.allocator(sym, s);
-            }
-            if let Some(m) = sizes.remove(&e.key) {
-                e.sizes = by_count(m);
             }
         }
     }
     let mut entries: Vec<Entry> = acc.into_values().collect();
     entries.sort_by(order(sort));
+    if by == By::Stack && sizes_for > 0 {
+        let shown = sizes_for;
+        let wanted: FastSet<(u32, u64)> = entries
+            .iter()
+            .take(shown)
+            .filter_map(|e| e.stack.as_ref().map(|s| (s.bits, s.record)))
+            .collect();
+        let mut sizes = stack_sizes(walks, &wanted);
+        for e in entries.iter_mut().take(shown) {
+            if let Some(m) = e
+                .stack
+                .as_ref()
+                .and_then(|s| sizes.remove(&(s.bits, s.record)))
+            {
+                e.sizes = by_count(m);
+            }
+        }
+    }
     Top {
         by,
         health,

@@ -18,30 +18,29 @@ impl Render for BlocksView {
             "{:>14} {:>18} {:>18} {:>10} {:>10} {:>5} {:<5} FrontEnd",
             "Heap", "HEAP_ENTRY", "UserPtr", "UserSize", "BlockSize", "Flags", "State"
         )?;
-        let mut n = 0u64;
-        let sizes = |v: u64| {
-            if style.windbg {
-                format!("{v:#x}")
+        // One reused line, written at once: millions of rows.
+        let mut line = String::with_capacity(128);
+        let rows = self.selected();
+        for &(heap, b) in &rows {
+            use std::fmt::Write as _;
+            line.clear();
+            let _ = write!(line, "{heap:>#14x} {:>#18x} {:>#18x} ", b.entry, b.address);
+            let _ = if style.windbg {
+                write!(line, "{:>#10x} {:>#10x}", b.size, b.block_size)
             } else {
-                v.to_string()
-            }
-        };
-        for b in self.rows() {
-            n += 1;
-            writeln!(
-                out,
-                "{:>14} {:>18} {:>18} {:>10} {:>10}  [{:02x}] {:<5} {:<8} {}",
-                b.heap.to_string(),
-                b.entry.to_string(),
-                b.address.to_string(),
-                sizes(b.size),
-                sizes(b.block_size),
+                write!(line, "{:>10} {:>10}", b.size, b.block_size)
+            };
+            let _ = writeln!(
+                line,
+                "  [{:02x}] {:<5} {:<8} {}",
                 b.flags,
                 b.state.name(),
                 b.front_end.name(),
                 if b.internal { "internal" } else { "" }
-            )?;
+            );
+            out.write_all(line.as_bytes())?;
         }
+        let n = rows.len() as u64;
         writeln!(out, "{}", plural(n, "block"))
     }
 

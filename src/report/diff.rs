@@ -117,7 +117,7 @@ const COLUMNS: &[Column<DiffRow>] = &[
 ];
 
 /// Each stack: its BackTrace, then the change of its blocks and bytes, both dumps' figures and
-/// the sizes that changed, then its frames; with `--windbg`, UMDH's lines.
+/// its most frequent sizes now, then its frames; with `--windbg`, UMDH's lines.
 fn stacks(out: &mut dyn Write, entries: &[DiffRow], style: &Style) -> io::Result<()> {
     if style.windbg {
         return umdh_stacks(out, entries);
@@ -128,16 +128,18 @@ fn stacks(out: &mut dyn Write, entries: &[DiffRow], style: &Style) -> io::Result
         } else {
             writeln!(out, "BackTrace {}", e.backtrace)?;
         }
-        let mut line = format!(
-            "{}, {} (now {}; before {})",
+        let sizes = if e.sizes.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", sizes_text(&e.sizes))
+        };
+        let line = format!(
+            "{}, {} (before {}; now {}{sizes})",
             signed_blocks(e.delta.count),
             signed_size(e.delta.bytes),
-            blocks_and_bytes(e.after.count, e.after.bytes),
-            blocks_and_bytes(e.before.count, e.before.bytes)
+            blocks_and_bytes(e.before.count, e.before.bytes),
+            blocks_and_bytes(e.after.count, e.after.bytes)
         );
-        if !e.sizes.is_empty() {
-            line.push_str(&format!(": {}", sizes_text(&e.sizes, false, true)));
-        }
         paragraph(out, style, "    ", &line)?;
         frame_lines(out, &e.frames, "        ")?;
     }

@@ -4,9 +4,9 @@
 //!
 //! A view implements [`Render`] in the file named after it: its text in a function per section,
 //! its CSV as a list of columns ([`csv::Column`]); its JSON is the view itself, serialized
-//! ([`json::pretty`]), so that the JSON field names are the view's field names. Text and CSV go
-//! through a [`TextSink`]: no line ends in spaces, and no control character from a dump or a PDB
-//! reaches the terminal.
+//! ([`json::pretty`]), so that the JSON field names are the view's field names. Text goes through a
+//! [`TextSink`]: no line ends in spaces, and no control character from a dump or a PDB reaches the
+//! terminal; CSV cells escape control characters themselves ([`csv`]).
 
 pub mod address;
 pub mod blocks;
@@ -84,24 +84,26 @@ pub fn render<V: Render + ?Sized>(
             view.text(&mut sink, style)?;
             sink.flush()
         }
-        Format::Csv => {
-            let mut sink = TextSink::new(out);
-            view.csv(&mut sink, style)?;
-            sink.flush()
-        }
+        Format::Csv => view.csv(out, style),
     }
 }
 
 /// A writer for text meant for a terminal: spaces and tabs at the end of a line are dropped, and
-/// control characters other than line feeds and tabs (ESC, CR, NUL, DEL, the C1 controls) are
-/// written escaped (`\u{1b}`), whatever the dump or a PDB put into a name.
+/// control characters other than line feeds
+/// and tabs (ESC, CR, NUL, DEL, the C1 controls) are written escaped (`\u{1b}`), whatever the dump
+/// or a PDB put into a name. Works on batches of lines: a line without such characters is copied
+/// whole. Call `flush` at the end.
 pub struct TextSink<'a> {
     out: &'a mut dyn Write,
-    /// Spaces and tabs not yet written: dropped if the line ends.
-    blanks: Vec<u8>,
-    /// A 0xC2 byte waiting for the next one (a C1 control is 0xC2 0x80..=0x9F in UTF-8).
-    c2: bool,
+    /// What was written and not yet passed on (complete lines go out in batches).
+    pending: Vec<u8>,
     buf: Vec<u8>,
+}
+
+/// Whether a byte starts something [`TextSink`] escapes: a C0 control other than tab, DEL, or
+/// 0xC2 (the first byte of a C1 control in UTF-8).
+fn needs_escape(b: u8) -> bool {
+    (b < 0x20 && b != b'\t') || b == 0x7f || b == 0xc2
 }
 
 impl<'a> TextSink<'a> {
@@ -109,60 +111,109 @@ impl<'a> TextSink<'a> {
     pub fn new(out: &'a mut dyn Write) -> Self {
         TextSink {
             out,
-            blanks: Vec::new(),
-            c2: false,
-            buf: Vec::new(),
+            pending: Vec::with_capacity(SINK_BATCH * 2),
+            buf: Vec::with_capacity(SINK_BATCH * 2),
         }
     }
 
-    fn text_byte(&mut self, b: u8) {
-        self.buf.append(&mut self.blanks);
-        self.buf.push(b);
+    /// Append one line (without its line feed) to `buf`, trimmed and escaped.
+    fn line(buf: &mut Vec<u8>, line: &[u8]) {
+        let end = line
+            .iter()
+            .rposition(|&b| b != b' ' && b != b'\t')
+            .map_or(0, |i| i + 1);
+        let line = &line[..end];
+        if !line.iter().copied().any(needs_escape) {
+            buf.extend_from_slice(line);
+            return;
+        }
+        let mut i = 0;
+        while i < line.len() {
+            let b = line[i];
+            let c1 = b == 0xc2 && line.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n));
+            let code = if c1 {
+                i += 1;
+                Some(char::from(line[i]))
+            } else if needs_escape(b) && b != 0xc2 {
+                Some(char::from(b))
+            } else {
+                None
+            };
+            match code {
+                Some(c) => {
+                    for e in c.escape_debug() {
+                        let mut tmp = [0u8; 4];
+                        buf.extend_from_slice(e.encode_utf8(&mut tmp).as_bytes());
+                    }
+                }
+                None => buf.push(b),
+            }
+            i += 1;
+        }
     }
 
-    fn escaped(&mut self, c: char) {
-        self.buf.append(&mut self.blanks);
-        for e in c.escape_debug() {
-            let mut tmp = [0u8; 4];
-            self.buf
-                .extend_from_slice(e.encode_utf8(&mut tmp).as_bytes());
+    /// Whether `batch` can be written as it is: no character to escape, no blank at the end of a
+    /// line (or of the batch).
+    fn clean(batch: &[u8]) -> bool {
+        let blank = |b: &u8| matches!(b, b' ' | b'\t');
+        !batch.iter().any(|&b| b != b'\n' && needs_escape(b))
+            && !batch.windows(2).any(|w| w[1] == b'\n' && blank(&w[0]))
+            && !batch.last().is_some_and(blank)
+    }
+
+    /// Write out the complete lines held (and, when `all`, the last one without a line feed).
+    fn drain(&mut self, all: bool) -> io::Result<()> {
+        let end = if all {
+            self.pending.len()
+        } else {
+            match self.pending.iter().rposition(|&b| b == b'\n') {
+                Some(i) => i + 1,
+                None => return Ok(()),
+            }
+        };
+        let batch = &self.pending[..end];
+        // Most batches need nothing done: pass them on as they are.
+        if Self::clean(batch) {
+            self.out.write_all(batch)?;
+            self.pending.drain(..end);
+            return Ok(());
         }
+        self.buf.clear();
+        let mut rest = batch;
+        while !rest.is_empty() {
+            let (line, next) = match rest.iter().position(|&b| b == b'\n') {
+                Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+                None => (rest, None),
+            };
+            Self::line(&mut self.buf, line);
+            match next {
+                Some(n) => {
+                    self.buf.push(b'\n');
+                    rest = n;
+                }
+                None => rest = &[],
+            }
+        }
+        self.pending.drain(..end);
+        self.out.write_all(&self.buf)
     }
 }
 
+/// Bytes held before complete lines are written out.
+const SINK_BATCH: usize = 64 * 1024;
+
 impl Write for TextSink<'_> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.buf.clear();
-        for &b in data {
-            if std::mem::take(&mut self.c2) {
-                if (0x80..=0x9f).contains(&b) {
-                    self.escaped(char::from(b));
-                    continue;
-                }
-                self.text_byte(0xc2);
-            }
-            match b {
-                b' ' | b'\t' => self.blanks.push(b),
-                b'\n' => {
-                    self.blanks.clear();
-                    self.buf.push(b'\n');
-                }
-                0..=0x1f | 0x7f => self.escaped(char::from(b)),
-                0xc2 => {
-                    self.buf.append(&mut self.blanks);
-                    self.c2 = true;
-                }
-                _ => self.text_byte(b),
-            }
+        self.pending.extend_from_slice(data);
+        if self.pending.len() >= SINK_BATCH {
+            self.drain(false)?;
         }
-        self.out.write_all(&self.buf)?;
         Ok(data.len())
     }
 
+    /// Writes everything held, the last line even when it has no line feed.
     fn flush(&mut self) -> io::Result<()> {
-        if std::mem::take(&mut self.c2) {
-            self.out.write_all(&[0xc2])?;
-        }
+        self.drain(true)?;
         self.out.flush()
     }
 }
@@ -197,5 +248,7 @@ mod tests {
         );
         // A C1 control split across two writes.
         assert_eq!(through_sink(&[b"a\xc2", b"\x85b\n"]), "a\\u{85}b\n");
+        // A last line without a line feed is written too.
+        assert_eq!(through_sink(&[b"a\nb  "]), "a\nb");
     }
 }

@@ -128,20 +128,13 @@ fn table(out: &mut dyn Write, v: &TopView) -> io::Result<()> {
 }
 
 /// `1 × 528948 B, 3 × 216 B, 3 × 152 B` (the first three sizes, `…` when there are more).
-pub fn sizes_text(sizes: &[SizeCount], more: bool, signed: bool) -> String {
+pub fn sizes_text(sizes: &[SizeCount]) -> String {
     let mut parts: Vec<String> = sizes
         .iter()
         .take(3)
-        .map(|s| {
-            let n = blocks_of(s.count.unsigned_abs() as u64, s.size);
-            match (signed, s.count < 0) {
-                (true, true) => format!("-{n}"),
-                (true, false) => format!("+{n}"),
-                _ => n,
-            }
-        })
+        .map(|s| blocks_of(s.count, s.size))
         .collect();
-    if more || sizes.len() > 3 {
+    if sizes.len() > 3 {
         parts.push("…".into());
     }
     parts.join(", ")
@@ -165,7 +158,7 @@ fn stacks(out: &mut dyn Write, entries: &[TopEntry], style: &Style) -> io::Resul
             e.pct_busy
         );
         if !e.sizes.is_empty() {
-            line.push_str(&format!(": {}", sizes_text(&e.sizes, false, false)));
+            line.push_str(&format!(": {}", sizes_text(&e.sizes)));
         }
         paragraph(out, style, "    ", &line)?;
         frame_lines(out, &e.frames, "        ")?;

@@ -93,7 +93,7 @@ pub struct DiffRow {
     /// The stack's allocator frame, as the frames read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allocator: Option<String>,
-    /// The change of the stack's blocks by size, the largest growth first.
+    /// The stack's most frequent sizes in the newer dump, most blocks first (the rows shown).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sizes: Vec<SizeCount>,
     /// With `--by function`: the function's module (its file name, as `--by module` names it).
@@ -133,7 +133,7 @@ impl DiffRow {
                 .filter(|_| frames)
                 .map(|s| FrameView::resolve_all(sym, &s.frames)),
             allocator: e.allocator.map(|a| sym.display(a)),
-            sizes: SizeCount::dominant(&e.sizes),
+            sizes: Vec::new(),
             module,
             heaps: (by == By::Heap).then_some(HeapPair {
                 before: e.heaps.0.map(Hex),

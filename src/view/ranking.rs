@@ -12,23 +12,23 @@ pub const DOMINANT_SIZES: usize = 5;
 pub struct SizeCount {
     /// The requested size.
     pub size: u64,
-    /// How many blocks (in `diff`: the change of their number).
-    pub count: i128,
-    /// Their bytes (in `diff`: the change).
-    pub bytes: i128,
+    /// How many blocks.
+    pub count: u64,
+    /// Their bytes.
+    pub bytes: u64,
 }
 
 impl SizeCount {
     /// The most frequent sizes of `sizes` ((size, count), most blocks first), at most
     /// [`DOMINANT_SIZES`].
-    pub fn dominant(sizes: &[(u64, i128)]) -> Vec<SizeCount> {
+    pub fn dominant(sizes: &[(u64, u64)]) -> Vec<SizeCount> {
         sizes
             .iter()
             .take(DOMINANT_SIZES)
             .map(|&(size, count)| SizeCount {
                 size,
                 count,
-                bytes: count * i128::from(size),
+                bytes: count.saturating_mul(size),
             })
             .collect()
     }

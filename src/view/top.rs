@@ -81,7 +81,6 @@ impl TopEntry {
     fn new(e: &Entry, t: &Top, sym: &Symbolizer, frames: bool) -> Self {
         let by_stack = matches!(t.by, By::Module | By::Function | By::Stack);
         let h = &t.health;
-        let sizes: Vec<(u64, i128)> = e.sizes.iter().map(|&(s, c)| (s, i128::from(c))).collect();
         TopEntry {
             key: e.key.clone(),
             count: e.count,
@@ -90,7 +89,7 @@ impl TopEntry {
             pct_busy: pct(e.bytes, h.busy_bytes),
             no_stack: e.key == NO_STACK,
             size: e.size,
-            sizes: SizeCount::dominant(&sizes),
+            sizes: SizeCount::dominant(&e.sizes),
             allocator: e.allocator.map(|a| sym.display(a)),
             frames: e
                 .stack
