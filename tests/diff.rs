@@ -275,7 +275,10 @@ fn the_rsaenh_leak_comes_first_by_count() {
         ),
         "{txt}"
     );
-    assert!(txt.contains("now 400 blocks, 164.8 kB: 400 × 422 B)\n"), "{txt}");
+    assert!(
+        txt.contains("now 400 blocks, 164.8 kB: 400 × 422 B)\n"),
+        "{txt}"
+    );
     // By module, rsaenh.dll leads.
     let m = json(&["diff", a, b, "--by", "module", "--sort", "count", "--json"]);
     assert_eq!(first_key(&m), "rsaenh.dll");

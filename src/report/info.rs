@@ -1,6 +1,6 @@
 //! `heapdiag info` as text (JSON: the view itself; no CSV).
 
-use super::format::{paragraph, size};
+use super::format::{paragraph, size, size_cell};
 use super::{Render, Style};
 use crate::dump::MemorySource;
 use crate::symsrv::name::printable;
@@ -193,7 +193,7 @@ fn heap_table(v: &InfoView, bits: u32, out: &mut dyn Write, style: &Style) -> io
             if h.segments.is_empty() {
                 String::new()
             } else {
-                size(reserved)
+                size_cell(&size(reserved), 10)
             },
             h.large_blocks.len().to_string(),
             notes.join("; "),
@@ -218,7 +218,7 @@ fn modules(v: &InfoView, out: &mut dyn Write) -> io::Result<()> {
     for m in &v.modules {
         let mut row = vec![
             m.base.to_string(),
-            size(m.size),
+            size_cell(&size(m.size), 10),
             printable(&m.name).into_owned(),
             m.version.clone().unwrap_or_default(),
             match (&m.pdb, &m.pdb_guid, m.pdb_age) {
@@ -231,6 +231,9 @@ fn modules(v: &InfoView, out: &mut dyn Write) -> io::Result<()> {
             row.insert(2, m.bits.map(|b| b.to_string()).unwrap_or_default());
         }
         t.add_row(row);
+    }
+    if let Some(c) = t.column_mut(1) {
+        c.set_cell_alignment(CellAlignment::Right);
     }
     writeln!(out, "{t}")
 }
