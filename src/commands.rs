@@ -5,6 +5,7 @@
 use crate::analysis;
 use crate::analysis::blocks::BlockFilter;
 use crate::analysis::diff::{self, Amount, Identity, Side};
+use crate::analysis::folded;
 use crate::analysis::top::{self, By, SkipList, Sort, Top, TraceHealth};
 use crate::capabilities::{self, Facts, UNTRACED};
 use crate::dump::Dump;
@@ -13,12 +14,14 @@ use crate::heap::{self, HeapWalk, State};
 use crate::layout::FLG_USER_STACK_TRACE_DB;
 use crate::pdbfile::SymbolPath;
 use crate::process::Process;
+use crate::progress;
 use crate::regions::summary::AddressSummary;
 use crate::regions::{self, filter::RegionFilter, summary};
 use crate::stacks::symbols::{ModuleMap, Symbolizer};
 use crate::stacks::StackTable;
 use crate::value::{plural, Hex};
 use crate::view::address::AddressView;
+use crate::view::analyze::AnalyzeView;
 use crate::view::blocks::{AllocationStack, BlockView, BlocksView, Found};
 use crate::view::diff::{DiffRow, DiffView, Totals};
 use crate::view::frame::FrameView;
@@ -58,6 +61,8 @@ pub struct Ranking {
     pub skip: Vec<String>,
     /// Where the PDBs are.
     pub symbols: SymbolPath,
+    /// Also give the folded stacks (`--folded`).
+    pub folded: bool,
 }
 
 /// `heapdiag info`: the dump's facts and what it can answer; with `list_modules` the text lists
@@ -128,13 +133,19 @@ pub fn require_heap_blocks(dump: &Dump, process: &Process) -> Result<(), Error> 
 pub fn heaps(dump: &Dump, symbols: &SymbolPath) -> Result<HeapsView, Error> {
     let (process, walks) = walk(dump, symbols);
     require_heap_blocks(dump, &process)?;
-    let mut view = HeapsView::new(&walks);
-    for d in analysis::commitment::disagreements(dump, &process) {
+    Ok(heaps_view(dump, &process, &walks))
+}
+
+/// The heaps view of `walks`, with a note where a heap's own committed bytes and the region
+/// table's differ.
+fn heaps_view(dump: &Dump, process: &Process, walks: &[HeapWalk]) -> HeapsView {
+    let mut view = HeapsView::new(walks);
+    for d in analysis::commitment::disagreements(dump, process) {
         if let Some(h) = view.heaps.iter_mut().find(|h| h.address == d.heap) {
             h.notes.push(d.sentence());
         }
     }
-    Ok(view)
+    view
 }
 
 /// A usage error unless `heap` is `None` or one of the walked heaps.
@@ -280,11 +291,10 @@ struct Ranked {
 }
 
 impl Ranked {
-    /// Walk `dump`; refuse when its heaps cannot be walked. The frames are resolved (PDBs looked
-    /// up) only when `frames`: a ranking by size or heap names none.
-    fn new(dump: &Dump, symbols: &SymbolPath, frames: bool) -> Result<Self, Error> {
+    /// Walk `dump`. The frames are resolved (PDBs looked up) only when `frames`: a ranking by
+    /// size or heap names none.
+    fn new(dump: &Dump, symbols: &SymbolPath, frames: bool) -> Self {
         let (process, walks) = walk(dump, symbols);
-        require_heap_blocks(dump, &process)?;
         let table = StackTable::collect(&dump.memory(), &walks);
         let stacks = table
             .stacks
@@ -292,12 +302,19 @@ impl Ranked {
             .filter(|_| frames)
             .map(|s| s.frames.as_slice());
         let sym = symbolizer(dump, stacks, symbols);
-        Ok(Ranked {
+        Ranked {
             process,
             walks,
             table,
             sym,
-        })
+        }
+    }
+
+    /// [`Ranked::new`], refused when the dump's heaps cannot be walked.
+    fn walked(dump: &Dump, symbols: &SymbolPath, frames: bool) -> Result<Self, Error> {
+        let d = Ranked::new(dump, symbols, frames);
+        require_heap_blocks(dump, &d.process)?;
+        Ok(d)
     }
 
     /// Rank by `by` in `sort` order; the first `sizes_for` stacks with their sizes.
@@ -397,30 +414,53 @@ fn stackless_reason(dump: &Dump, process: &Process, health: &TraceHealth) -> Str
     }
 }
 
-/// `heapdiag top`: outstanding busy memory ranked as `r` asks; by size when stacks were asked
-/// for and the dump has none (and the notes say why). Refused when the heaps cannot be walked.
-pub fn top(dump: &Dump, r: &Ranking) -> Result<TopView, Error> {
-    let d = Ranked::new(dump, &r.symbols, needs_stacks(r.by))?;
-    let (by, fallback) = match diff::effective_key(r.by, d.traced(), true) {
-        (by, None) => (by, false),
-        (_, Some(_)) => (By::Size, true),
-    };
-    let t = d.rank(&SkipList::new(&r.skip), (by, r.sort), r.limit);
+/// The notes of a ranking `t` (by `by`, asked `asked`) of the walk `d` of `dump`: for keys made
+/// of stacks the traces' health and the symbols; for sizes and heaps why the ranking fell back to
+/// size, if it did, and what is wrong with the symbol path itself.
+fn ranking_notes(dump: &Dump, d: &Ranked, t: &Top, asked: By, symbols: &SymbolPath) -> Vec<String> {
     let mut notes = Vec::new();
-    if needs_stacks(by) {
-        notes.extend(trace_notes(&t, d.process.app_world().bits, &d.sym));
+    if needs_stacks(t.by) {
+        notes.extend(trace_notes(t, d.process.app_world().bits, &d.sym));
     } else {
-        if fallback {
+        if needs_stacks(asked) {
             notes.push(format!(
                 "the ranking is by size, not by {}: {}",
-                r.by.name(),
+                asked.name(),
                 stackless_reason(dump, &d.process, &t.health)
             ));
         }
         // Sizes and heaps name no frame: only what is wrong with the symbol path itself.
-        notes.extend(r.symbols.notes().iter().cloned());
+        notes.extend(symbols.notes().iter().cloned());
     }
-    Ok(TopView::new(&t, &d.sym, r.limit, notes))
+    notes
+}
+
+/// The key a ranking by `asked` can use in `d`: size when stacks are asked for and it has none.
+fn usable_key(d: &Ranked, asked: By) -> By {
+    match diff::effective_key(asked, d.traced(), true) {
+        (by, None) => by,
+        (_, Some(_)) => By::Size,
+    }
+}
+
+/// `heapdiag top`: outstanding busy memory ranked as `r` asks; by size when stacks were asked
+/// for and the dump has none (and the notes say why). Refused when the heaps cannot be walked.
+pub fn top(dump: &Dump, r: &Ranking) -> Result<TopView, Error> {
+    let d = Ranked::walked(dump, &r.symbols, needs_stacks(r.by) || r.folded)?;
+    let skip = SkipList::new(&r.skip);
+    let by = usable_key(&d, r.by);
+    let t = d.rank(&skip, (by, r.sort), r.limit);
+    let notes = ranking_notes(dump, &d, &t, r.by, &r.symbols);
+    let mut view = TopView::new(&t, &d.sym, r.limit, notes);
+    if r.folded {
+        let by_stack = if by == By::Stack {
+            t
+        } else {
+            d.rank(&skip, (By::Stack, Sort::Bytes), 0)
+        };
+        view.folded = Some(folded::folded(&by_stack, &d.sym, &skip));
+    }
+    Ok(view)
 }
 
 /// `heapdiag symbols`: every loaded module with its PDB and where it was found, or why not
@@ -451,22 +491,40 @@ fn identity(dump: &Dump, process: &Process) -> Identity {
 /// `stack_growth`, the largest growth of one call stack is measured too (for a per-stack gate).
 /// Refused (naming the file) when either dump's heaps cannot be walked.
 pub fn diff(old: &Dump, new: &Dump, r: &Ranking, stack_growth: bool) -> Result<DiffView, Error> {
+    let ids = comparable(old, new)?;
+    let skip = SkipList::new(&r.skip);
+    // One dump at a time: each side's walk is dropped once it is ranked (the newer one once the
+    // rows to show are known), so a diff needs no more memory than the larger walk plus the
+    // rankings.
+    let a = DiffSide::new(old, r, &skip, stack_growth, false)?;
+    let b = DiffSide::new(new, r, &skip, stack_growth, true)?;
+    Ok(compare((old, &a), (new, &b), &ids, r, stack_growth))
+}
+
+/// The two dumps' identities, or why they cannot be compared (exit code 6), or why either
+/// cannot answer (its heaps cannot be walked, exit code 5).
+fn comparable(old: &Dump, new: &Dump) -> Result<(Identity, Identity), Error> {
     let (p_old, p_new) = (Process::load(old), Process::load(new));
     let ids = (identity(old, &p_old), identity(new, &p_new));
     diff::comparable(&ids.0, &ids.1).map_err(|m| Error::new(Exit::Incomparable, m))?;
     require_heap_blocks(old, &p_old)?;
     require_heap_blocks(new, &p_new)?;
-    drop((p_old, p_new));
-    let skip = SkipList::new(&r.skip);
-    // One dump at a time: each side's walk is dropped once it is ranked, so a diff needs no more
-    // memory than the larger walk plus the rankings.
-    let a = DiffSide::new(old, r, &skip, stack_growth, false)?;
-    let b = DiffSide::new(new, r, &skip, stack_growth, true)?;
+    Ok(ids)
+}
+
+/// The diff of two ranked sides.
+fn compare(
+    (old, a): (&Dump, &DiffSide),
+    (new, b): (&Dump, &DiffSide),
+    ids: &(Identity, Identity),
+    r: &Ranking,
+    stack_growth: bool,
+) -> DiffView {
     let mut notes = diff::identity_notes(&ids.0, &ids.1);
     let (by, lacking) = diff::effective_key(r.by, a.traced, b.traced);
     let (top_a, top_b) = (a.top(by), b.top(by));
     if let Some(side) = lacking {
-        notes.push(fallback_note(side, (old, &a, top_a), (new, &b, top_b)));
+        notes.push(fallback_note(side, (old, a, top_a), (new, b, top_b)));
     }
     let entries = diff::compare(
         diff::side(top_a, &a.sym, &a.order),
@@ -505,7 +563,15 @@ pub fn diff(old: &Dump, new: &Dump, r: &Ranking, stack_growth: bool) -> Result<D
     if let Some(walks) = &b.walks {
         newer_sizes(&mut rows, &entries, walks);
     }
-    Ok(DiffView {
+    let folded = (r.folded && a.traced && b.traced).then(|| {
+        let skip = SkipList::new(&r.skip);
+        folded::differential(
+            &folded::folded(a.top(By::Stack), &a.sym, &skip),
+            &folded::folded(b.top(By::Stack), &b.sym, &skip),
+        )
+    });
+    DiffView {
+        folded,
         by,
         sort: r.sort,
         totals: Totals::new(busy(top_a), busy(top_b)),
@@ -515,7 +581,73 @@ pub fn diff(old: &Dump, new: &Dump, r: &Ranking, stack_growth: bool) -> Result<D
         notes,
         more,
         max_stack_growth,
-    })
+    }
+}
+
+/// `heapdiag analyze DUMP [--baseline OLD]`: every analysis of `dump` from one walk (see
+/// [`AnalyzeView`]); with a baseline, the growth by call stack. The baseline is walked first and
+/// only its rankings kept, so no more than one walk is held at a time. A dump whose heaps cannot
+/// be walked still gets its facts and address usage (the heap sections say why they are empty).
+pub fn analyze(dump: &Dump, baseline: Option<&Dump>, r: &Ranking) -> Result<AnalyzeView, Error> {
+    let skip = SkipList::new(&r.skip);
+    let by_stack = Ranking {
+        by: By::Stack,
+        folded: true,
+        ..r.clone()
+    };
+    let base = match baseline {
+        Some(b) => {
+            let ids = comparable(b, dump)?;
+            progress::phase("walking the baseline's heaps");
+            Some((b, ids, DiffSide::new(b, &by_stack, &skip, false, false)?))
+        }
+        None => None,
+    };
+    progress::phase("walking the heaps");
+    let d = Ranked::new(dump, &r.symbols, true);
+    progress::phase("ranking the outstanding memory");
+    let rank = |by| {
+        let t = d.rank(&skip, (by, r.sort), r.limit);
+        let notes = ranking_notes(dump, &d, &t, by, &r.symbols);
+        (TopView::new(&t, &d.sym, r.limit, notes), t)
+    };
+    let (modules, _) = rank(By::Module);
+    let (functions, _) = rank(By::Function);
+    let (sizes, _) = rank(By::Size);
+    let (stacks, stack_top) = rank(By::Stack);
+    let verdicts = capabilities::assess(Facts {
+        dump,
+        process: &d.process,
+        health: Some(&stack_top.health),
+    });
+    let map = regions::classify(dump, &d.process);
+    let heaps = heaps_view(dump, &d.process, &d.walks);
+    progress::phase("classifying the address space");
+    let folded = folded::folded(&stack_top, &d.sym, &skip);
+    let mut view = AnalyzeView {
+        info: InfoView::new(dump, &d.process, verdicts),
+        headline: summary::headline(&map),
+        address: summary::summarize(&map),
+        heaps,
+        modules,
+        functions,
+        stacks,
+        sizes,
+        baseline: baseline.map(|b| b.path().display().to_string()),
+        diff: None,
+        next_steps: Vec::new(),
+        folded,
+        differential: None,
+    };
+    if let Some((old, ids, a)) = base {
+        progress::phase("comparing with the baseline");
+        let b = DiffSide::from_ranked(d, dump, &by_stack, &skip, (false, true));
+        let diff = compare((old, &a), (dump, &b), &ids, &by_stack, false);
+        view.differential = diff.folded.clone();
+        view.diff = Some(diff);
+    }
+    view.collect_next_steps();
+    Ok(view)
 }
 
 /// The most frequent sizes, in the newer dump, of the stacks of `rows` that are in it (a second
@@ -557,6 +689,8 @@ struct DiffSide {
 }
 
 impl DiffSide {
+    /// Walk `dump` (refused when its heaps cannot be walked) and rank it for `r`; keep the walk
+    /// when `keep_walk` (the newer dump, to count the sizes of the rows shown).
     fn new(
         dump: &Dump,
         r: &Ranking,
@@ -564,11 +698,33 @@ impl DiffSide {
         stack_growth: bool,
         keep_walk: bool,
     ) -> Result<Self, Error> {
-        let ranked = Ranked::new(dump, &r.symbols, needs_stacks(r.by) || stack_growth)?;
+        let frames = needs_stacks(r.by) || stack_growth || r.folded;
+        let ranked = Ranked::walked(dump, &r.symbols, frames)?;
+        Ok(Self::from_ranked(
+            ranked,
+            dump,
+            r,
+            skip,
+            (stack_growth, keep_walk),
+        ))
+    }
+
+    /// The side of `ranked`, the walk of `dump` (dropped here unless `keep_walk` and ranked by
+    /// stack).
+    fn from_ranked(
+        ranked: Ranked,
+        dump: &Dump,
+        r: &Ranking,
+        skip: &SkipList,
+        (stack_growth, keep_walk): (bool, bool),
+    ) -> Self {
         let mut keys = vec![r.by];
-        for k in [Some(By::Size), stack_growth.then_some(By::Stack)]
-            .into_iter()
-            .flatten()
+        for k in [
+            Some(By::Size),
+            (stack_growth || r.folded).then_some(By::Stack),
+        ]
+        .into_iter()
+        .flatten()
         {
             if !keys.contains(&k) {
                 keys.push(k);
@@ -587,7 +743,7 @@ impl DiffSide {
             walks,
             ..
         } = ranked;
-        Ok(DiffSide {
+        DiffSide {
             process,
             sym,
             order,
@@ -595,7 +751,7 @@ impl DiffSide {
             ranks,
             address,
             walks: (keep_walk && r.by == By::Stack).then_some(walks),
-        })
+        }
     }
 
     fn top(&self, by: By) -> &Top {

@@ -16,6 +16,7 @@ pub mod heap;
 pub mod layout;
 pub mod pdbfile;
 pub mod process;
+pub mod progress;
 pub mod regions;
 pub mod report;
 pub mod stacks;

@@ -39,6 +39,9 @@ struct Look {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Every analysis of one dump in one run: a short summary here, and with --html a
+    /// self-contained report with flamegraphs (like DebugDiag's memory analysis, offline).
+    Analyze(AnalyzeArgs),
     /// Process facts and what this dump can and cannot answer.
     Info(InfoArgs),
     /// Address-space usage, like WinDbg's `!address -summary`.
@@ -58,6 +61,25 @@ enum Command {
     /// Every module with its PDB (name, GUID, age) and where it was found, or why not, like `lm`
     /// with `!sym noisy`; downloads from the symbol servers on the path.
     Symbols(SymbolsArgs),
+}
+
+/// `heapdiag analyze`.
+#[derive(Args)]
+struct AnalyzeArgs {
+    /// The dump file (.dmp).
+    dump: PathBuf,
+    /// An earlier dump of the same process: the report adds the growth by call stack and a
+    /// differential flamegraph.
+    #[arg(long, value_name = "OLD_DUMP")]
+    baseline: Option<PathBuf>,
+    /// Write the HTML report to FILE (one file, everything inline: no network needed to view it).
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+    #[command(flatten)]
+    ranking: RankArgs,
+    /// Machine-readable output: every analysis as one JSON document.
+    #[arg(long)]
+    json: bool,
 }
 
 /// `heapdiag info`.
@@ -335,16 +357,22 @@ struct RankArgs {
     /// function name, `*` wildcards; e.g. `mylib!PoolAlloc*`). Repeatable.
     #[arg(long, value_name = "PATTERN")]
     skip: Vec<String>,
+    /// Also write the outstanding bytes by call stack to FILE as folded stacks (Brendan Gregg's
+    /// format: `frame;frame;… bytes`, outermost first; diff: `… before after`), for inferno,
+    /// flamegraph.pl or speedscope.
+    #[arg(long, value_name = "FILE")]
+    folded: Option<PathBuf>,
 }
 
 impl RankArgs {
-    fn ranking(self, by: ByArg, sort: Sort) -> Ranking {
+    fn ranking(&self, by: ByArg, sort: Sort) -> Ranking {
         Ranking {
             by: by.into(),
             sort,
             limit: self.limit,
             symbols: self.symbols.path(),
-            skip: self.skip,
+            skip: self.skip.clone(),
+            folded: self.folded.is_some(),
         }
     }
 }
@@ -381,6 +409,31 @@ impl From<DiffSortArg> for Sort {
             DiffSortArg::Growth => Sort::Growth,
         }
     }
+}
+
+/// Write folded stacks to `path` (made by `write`); an error names the file.
+fn write_folded(
+    path: &std::path::Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), Error> {
+    write_file(path, "the folded stacks", write)
+}
+
+/// Write `what` to `path` (made by `write`); an error names the file.
+fn write_file(
+    path: &std::path::Path,
+    what: &str,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), Error> {
+    let fail = |e: std::io::Error| {
+        Error::new(
+            Exit::Open,
+            format!("{}: cannot write {what} ({e})", path.display()),
+        )
+    };
+    let file = std::fs::File::create(path).map_err(fail)?;
+    let mut w = std::io::BufWriter::new(file);
+    write(&mut w).and_then(|()| w.flush()).map_err(fail)
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -527,7 +580,7 @@ fn real_main() -> ExitCode {
         Command::Top(a) => a.look.windbg,
         Command::Diff(a) => a.look.windbg,
         Command::Block(a) => a.look.windbg,
-        Command::Info(_) | Command::Symbols(_) => false,
+        Command::Info(_) | Command::Symbols(_) | Command::Analyze(_) => false,
     };
     let style = Style {
         width: if std::io::stdout().is_terminal() {
@@ -538,7 +591,9 @@ fn real_main() -> ExitCode {
         windbg,
     };
     let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let ticker = heapdiag::progress::Ticker::start();
     let result = run(cli, &style, &mut stdout);
+    drop(ticker);
     // A closed pipe (`| head`) is not an error worth reporting.
     let _ = stdout.flush();
     let exit = match result {
@@ -628,6 +683,7 @@ fn run(cli: Cli, style: &Style, out: &mut dyn Write) -> Result<Exit, Error> {
         Command::Diff(a) => a.run(style, out),
         Command::Block(a) => a.run(style, out),
         Command::Symbols(a) => a.run(style, out),
+        Command::Analyze(a) => a.run(style, out),
     }
 }
 
@@ -693,6 +749,9 @@ impl TopArgs {
     fn run(self, style: &Style, out: &mut dyn Write) -> Result<Exit, Error> {
         let ranking = self.ranking.ranking(self.by, self.sort.into());
         let view = commands::top(&Dump::open(&self.dump)?, &ranking)?;
+        if let (Some(path), Some(stacks)) = (&self.ranking.folded, &view.folded) {
+            write_folded(path, |w| heapdiag::report::folded::write(w, stacks))?;
+        }
         show(&view, self.output.format(), style, out)
     }
 }
@@ -702,6 +761,17 @@ impl DiffArgs {
         let (old, new) = (Dump::open(&self.old)?, Dump::open(&self.new)?);
         let ranking = self.ranking.ranking(self.by, self.sort.into());
         let view = commands::diff(&old, &new, &ranking, self.per_stack)?;
+        if let Some(path) = &self.ranking.folded {
+            match &view.folded {
+                Some(stacks) => write_folded(path, |w| {
+                    heapdiag::report::folded::write_differential(w, stacks)
+                })?,
+                None => eprintln!(
+                    "heapdiag: {}: not written: both dumps need allocation stacks (+ust) for folded stacks",
+                    path.display()
+                ),
+            }
+        }
         show(&view, self.output.format(), style, out)?;
         commands::gate(&view, self.fail_over, self.per_stack).map(|()| Exit::Success)
     }
@@ -722,6 +792,32 @@ impl BlockArgs {
                 Err(Error::file(Exit::NotAnswerable, dump.path(), why))
             }
         }
+    }
+}
+
+impl AnalyzeArgs {
+    fn run(self, style: &Style, out: &mut dyn Write) -> Result<Exit, Error> {
+        let dump = Dump::open(&self.dump)?;
+        let baseline = self.baseline.as_deref().map(Dump::open).transpose()?;
+        let ranking = Ranking {
+            folded: true,
+            ..self.ranking.ranking(ByArg::Stack, Sort::Bytes)
+        };
+        let view = commands::analyze(&dump, baseline.as_ref(), &ranking)?;
+        if let Some(path) = &self.ranking.folded {
+            write_folded(path, |w| heapdiag::report::folded::write(w, &view.folded))?;
+        }
+        if let Some(path) = &self.html {
+            heapdiag::progress::phase("writing the HTML report");
+            write_file(path, "the HTML report", |w| {
+                heapdiag::report::html::write(&view, w)
+            })?;
+        }
+        show(&view, format(self.json, false), style, out)?;
+        if let Some(path) = self.html.as_ref().filter(|_| !self.json) {
+            let _ = writeln!(out, "\nReport: {}", path.display());
+        }
+        Ok(Exit::Success)
     }
 }
 

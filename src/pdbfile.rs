@@ -30,14 +30,35 @@ fn mismatch((found_guid, found_age): (String, u32), guid: &str, age: u32) -> Res
     Ok(())
 }
 
+/// The largest PDB heapdiag reads (the largest real ones are a few GB).
+pub const MAX_PDB_BYTES: u64 = 4 << 30;
+
+/// A PDB candidate must be a regular file (through symbolic links) of at most
+/// [`MAX_PDB_BYTES`]: opening a FIFO would wait for a writer, a device can be endless.
+fn regular(path: &Path) -> Result<(), String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read it ({e})"))?;
+    if !meta.is_file() {
+        return Err("it is not a regular file (a FIFO, socket or device)".into());
+    }
+    if meta.len() > MAX_PDB_BYTES {
+        return Err(format!(
+            "it is {} bytes, more than the {MAX_PDB_BYTES} a PDB may have here",
+            meta.len()
+        ));
+    }
+    Ok(())
+}
+
 /// Check the PDB file at `path` against the module's GUID and age, reading only its headers.
 pub fn check_file(path: &Path, guid: &str, age: u32) -> Result<(), String> {
+    regular(path)?;
     let file = std::fs::File::open(path).map_err(|e| format!("cannot read it ({e})"))?;
     mismatch(identity(file)?, guid, age)
 }
 
 /// Open a PDB and check that it is the one the module was built with.
 pub fn open_matching(path: &Path, guid: &str, age: u32) -> Result<Vec<u8>, String> {
+    regular(path)?;
     let data = std::fs::read(path).map_err(|e| format!("cannot read it ({e})"))?;
     mismatch(identity(std::io::Cursor::new(&data[..]))?, guid, age)?;
     Ok(data)

@@ -210,6 +210,7 @@ fn run_every_view(name: &str, bytes: Vec<u8>) {
         limit: 20,
         skip: Vec::new(),
         symbols: SymbolPath::default(),
+        folded: true,
     };
     every_format(&commands::info(&dump, true));
     every_format(&commands::address(&dump, false, &none));

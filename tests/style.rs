@@ -375,6 +375,7 @@ fn check_dump(name: &str, dump: &Dump, symbols: &SymbolPath, f: &mut Findings) {
                     limit: 1000,
                     skip: Vec::new(),
                     symbols: symbols.clone(),
+                    folded: true,
                 };
                 let top = commands::top(dump, &r).unwrap();
                 let what = format!("top --by {} --sort {}", by.name(), sort.name());
@@ -398,11 +399,23 @@ fn check_dump(name: &str, dump: &Dump, symbols: &SymbolPath, f: &mut Findings) {
             limit: 1000,
             skip: Vec::new(),
             symbols: symbols.clone(),
+            folded: false,
         };
         let diff = commands::diff(dump, dump, &r, true).unwrap();
         for s in &styles {
             text("diff itself", text_of(&diff, s), s.windbg);
         }
+    }
+    let r = Ranking {
+        by: By::Stack,
+        sort: Sort::Bytes,
+        limit: 20,
+        skip: Vec::new(),
+        symbols: symbols.clone(),
+        folded: true,
+    };
+    if let Ok(analyze) = commands::analyze(dump, None, &r) {
+        text("analyze", text_of(&analyze, &styles[0]), false);
     }
     for (what, t, own_style) in &views {
         check_lines(what, t, *own_style, seen.f);
@@ -468,6 +481,7 @@ fn the_leak_pair_diffs_in_one_style_with_the_same_frames() {
             limit: 100,
             skip: Vec::new(),
             symbols: SymbolPath::default(),
+            folded: false,
         };
         let v = commands::diff(&a, &b, &r, false).unwrap();
         let t = text_of(&v, &Style::default());

@@ -391,3 +391,35 @@ fn blocks_jsonl_is_the_json_array_one_object_per_line() {
         assert!(lines.ends_with("}\n"), "{name}");
     }
 }
+
+#[test]
+fn folded_stacks_add_up_to_the_busy_bytes() {
+    for name in [
+        "sample-win10-x64.dmp",
+        "ust-win10-x64.dmp",
+        "segheap-ust-win10-x86.dmp",
+    ] {
+        let path = fixture(name);
+        let p = path.to_str().unwrap();
+        let out = write_temp(&format!("{name}.folded"), b"");
+        let top = json(&[
+            "top",
+            p,
+            "--by",
+            "module",
+            "--json",
+            "--folded",
+            out.to_str().unwrap(),
+        ]);
+        let text = std::fs::read_to_string(&out).unwrap();
+        let mut sum = 0u64;
+        for line in text.lines() {
+            let (stack, value) = line.rsplit_once(' ').expect("`stack value`");
+            assert!(!stack.is_empty() && !stack.contains('\n'), "{line}");
+            sum += value.parse::<u64>().expect("a decimal value");
+        }
+        assert_eq!(sum, top["total_busy_bytes"].as_u64().unwrap(), "{name}");
+        // Outermost first: no line starts with an allocator frame of ntdll.
+        assert!(!text.lines().any(|l| l.starts_with("ntdll")), "{text}");
+    }
+}

@@ -3,5 +3,6 @@
 pub mod blocks;
 pub mod commitment;
 pub mod diff;
+pub mod folded;
 pub mod heaps;
 pub mod top;

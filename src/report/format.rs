@@ -102,10 +102,33 @@ pub fn paragraph(out: &mut dyn Write, style: &Style, first: &str, text: &str) ->
         .subsequent_indent(&indent)
         .break_words(false)
         .word_splitter(textwrap::WordSplitter::NoHyphenation);
-    for line in textwrap::wrap(text, options) {
-        writeln!(out, "{line}")?;
+    for line in textwrap::wrap(&glue_units(text), options) {
+        writeln!(out, "{}", line.replace(NO_BREAK, " "))?;
     }
     Ok(())
+}
+
+/// A no-break space: keeps a number and its unit on one line while wrapping.
+const NO_BREAK: char = '\u{a0}';
+
+/// `text` with the space between a number and its unit (`216 kB`) made a no-break space.
+fn glue_units(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut prev = None;
+    for (i, c) in text.char_indices() {
+        let unit_follows = || {
+            let rest = &text[i + 1..];
+            let word = rest.split([' ', ',', ';', ')', ':']).next().unwrap_or("");
+            matches!(word, "B" | "kB" | "MB" | "GB" | "TB")
+        };
+        if c == ' ' && prev.is_some_and(|p: char| p.is_ascii_digit()) && unit_follows() {
+            out.push(NO_BREAK);
+        } else {
+            out.push(c);
+        }
+        prev = Some(c);
+    }
+    out
 }
 
 /// `Note: …` for each note, wrapped, after `indent`.
@@ -280,5 +303,15 @@ mod tests {
             "{s}"
         );
         assert!(s.lines().skip(1).all(|l| l.starts_with("      ")), "{s}");
+        // A number keeps its unit.
+        let mut out = Vec::new();
+        let text = "committed memory: 2.8 MB = native heaps 988 kB + images 216 kB + mapped 512 kB";
+        paragraph(&mut out, &style, "x: ", text).unwrap();
+        let s = String::from_utf8(out).unwrap();
+        assert!(s.contains("216 kB") && s.contains("512 kB"), "{s}");
+        assert_eq!(
+            s.split_whitespace().collect::<Vec<_>>().join(" "),
+            format!("x: {text}")
+        );
     }
 }

@@ -9,12 +9,15 @@
 //! terminal; CSV cells escape control characters themselves ([`csv`]).
 
 pub mod address;
+pub mod analyze;
 pub mod blocks;
 pub mod csv;
 pub mod diff;
 pub mod encode;
+pub mod folded;
 pub mod format;
 pub mod heaps;
+pub mod html;
 pub mod info;
 pub mod json;
 pub mod symbols;

@@ -23,19 +23,22 @@ pub enum Candidate {
 
 /// What `dir` holds for the PDB `name` with store key `key`: with `flat`, `dir/name` first; then
 /// `dir/name/key/name`, `dir/name/key/name.pd_`, `dir/name/key/file.ptr`. Names are matched
-/// case-insensitively; only existing files are returned.
+/// case-insensitively; only existing entries that are not directories are returned (cabinets and
+/// pointers only when they are regular files).
 pub fn candidates(dir: &Path, name: &PdbName, key: &str, flat: bool) -> Vec<Candidate> {
     let mut out = Vec::new();
     let Some(top) = child(dir, name.as_str()) else {
         return out;
     };
-    if flat && top.is_file() {
+    // A PDB candidate that is not a directory is tried even when it is not a regular file: the
+    // PDB check refuses FIFOs and devices with a reason (`pdbfile`), which the lookup reports.
+    if flat && top.exists() && !top.is_dir() {
         out.push(Candidate::Pdb(top.clone()));
     }
     let Some(k) = child(&top, key) else {
         return out;
     };
-    if let Some(p) = child(&k, name.as_str()).filter(|p| p.is_file()) {
+    if let Some(p) = child(&k, name.as_str()).filter(|p| !p.is_dir()) {
         out.push(Candidate::Pdb(p));
     }
     if let Some(p) = child(&k, &name.compressed()).filter(|p| p.is_file()) {

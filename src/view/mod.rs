@@ -8,6 +8,7 @@
 //! [`crate::analysis::diff::AddressDelta`]).
 
 pub mod address;
+pub mod analyze;
 pub mod blocks;
 pub mod diff;
 pub mod frame;

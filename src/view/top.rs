@@ -2,6 +2,7 @@
 //! the trace health, what stands out, and the notes that explain missing stacks. Serialized,
 //! `top --json`.
 
+use crate::analysis::folded::Folded;
 use crate::analysis::top::{By, Entry, Sort, Top, NO_STACK};
 use crate::stacks::symbols::Symbolizer;
 use crate::value::{self, pct};
@@ -42,6 +43,9 @@ pub struct TopView {
     /// Entries left out by the limit.
     #[serde(skip)]
     pub more: usize,
+    /// The folded stacks, when asked for (`--folded`).
+    #[serde(skip)]
+    pub folded: Option<Vec<Folded>>,
 }
 
 /// One ranked entry.
@@ -139,6 +143,7 @@ impl TopView {
             notes,
             pct_traced_blocks: pct(h.traced_blocks, h.busy_blocks),
             pct_traced_bytes: pct(h.traced_bytes, h.busy_bytes),
+            folded: None,
         }
     }
 }
