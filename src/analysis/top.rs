@@ -8,10 +8,11 @@
 //! built in ([`DEFAULT_SKIP`]) and extendable with patterns.
 
 use crate::analysis::heaps::is_user_busy;
-use crate::fasthash::FastMap;
+use crate::fasthash::{FastMap, FastSet};
 use crate::heap::HeapWalk;
 use crate::stacks::symbols::Symbolizer;
 use crate::stacks::{Stack, StackTable};
+use crate::symsrv::name::printable;
 use rayon::prelude::*;
 use std::collections::HashMap;
 
@@ -49,9 +50,17 @@ pub const DEFAULT_SKIP: &[&str] = &[
     "CoTaskMemRealloc",
 ];
 
+/// Modules whose frames are always allocator plumbing: ntdll, and the WoW64 layer that carries a
+/// 32-bit process's calls into the 64-bit ntdll (so that a stack of system frames alone is
+/// attributed to ntdll in both worlds).
+pub const SYSTEM_MODULES: &[&str] = &["ntdll", "wow64", "wow64cpu", "wow64win"];
+
 /// Modules whose leading frames are allocator plumbing when no symbols name them.
 pub const DEFAULT_SKIP_MODULES: &[&str] = &[
     "ntdll",
+    "wow64",
+    "wow64cpu",
+    "wow64win",
     "kernel32",
     "kernelbase",
     "ucrtbase",
@@ -106,7 +115,9 @@ impl SkipList {
             return true;
         }
         match (&function, &module) {
-            (Some(func), Some(m)) => self.functions.iter().any(|p| glob(p, func)) || m == "ntdll",
+            (Some(func), Some(m)) => {
+                self.functions.iter().any(|p| glob(p, func)) || SYSTEM_MODULES.contains(&m.as_str())
+            }
             (None, Some(m)) => self.modules.iter().any(|p| glob(p, m)),
             _ => false,
         }
@@ -177,6 +188,36 @@ impl By {
     }
 }
 
+/// How a ranking is ordered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sort {
+    /// Most bytes first (`top`, `heaps --stat`), or most growth in bytes first (`diff`, UMDH's
+    /// order).
+    Bytes,
+    /// Most blocks first, or most growth in blocks first (`diff`).
+    Count,
+    /// `diff` only: the largest relative growth of bytes first (keys new in the newer dump first).
+    Growth,
+}
+
+impl Sort {
+    /// `bytes`, `count`, `growth`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Sort::Bytes => "bytes",
+            Sort::Count => "count",
+            Sort::Growth => "growth",
+        }
+    }
+}
+
+/// As its name.
+impl serde::Serialize for Sort {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
 /// As its name.
 impl serde::Serialize for By {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -200,6 +241,31 @@ pub struct Entry {
     pub stack: Option<Stack>,
     /// Whether the entry holds traced blocks (false for [`NO_STACK`]).
     pub traced: bool,
+    /// The requested size (for `--by size`).
+    pub size: Option<u64>,
+    /// The stack's blocks by size (for `--by stack`): (size, count), most blocks first.
+    pub sizes: Vec<(u64, u64)>,
+    /// The stack's allocator frame (for `--by stack`): its first frame that is not plumbing.
+    pub allocator: Option<u64>,
+}
+
+/// The order of a ranking: most bytes (or blocks) first, then most blocks (or bytes), then by key.
+pub fn order(sort: Sort) -> impl Fn(&Entry, &Entry) -> std::cmp::Ordering {
+    move |a, b| {
+        let (x, y) = if sort == Sort::Count {
+            (b.count.cmp(&a.count), b.bytes.cmp(&a.bytes))
+        } else {
+            (b.bytes.cmp(&a.bytes), b.count.cmp(&a.count))
+        };
+        x.then(y).then(a.key.cmp(&b.key))
+    }
+}
+
+/// Sizes with their counts, most blocks first (then the larger size).
+pub fn by_count(sizes: impl IntoIterator<Item = (u64, u64)>) -> Vec<(u64, u64)> {
+    let mut v: Vec<(u64, u64)> = sizes.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
+    v
 }
 
 /// Trace health: how much of the busy memory has a stack.
@@ -222,6 +288,9 @@ pub struct TraceHealth {
     pub record_bytes: u64,
     /// Stack pointers that did not lead to a readable record.
     pub bad_records: u64,
+    /// The unreadable records busy blocks point to, with how many blocks point to each, by
+    /// address.
+    pub bad: Vec<(u64, u64)>,
 }
 
 impl TraceHealth {
@@ -233,6 +302,7 @@ impl TraceHealth {
             bad_records: table.bad.len() as u64,
             ..TraceHealth::default()
         };
+        let mut bad: FastMap<u64, u64> = FastMap::default();
         for a in agg {
             for (&record, &(count, bytes)) in &a.by_trace {
                 h.busy_blocks += count;
@@ -240,11 +310,16 @@ impl TraceHealth {
                 if record != 0 && table.get(a.bits, record).is_some() {
                     h.traced_blocks += count;
                     h.traced_bytes += bytes;
+                } else if record != 0 {
+                    // Recorded, but the record is damaged or missing: not "untraced".
+                    *bad.entry(record).or_default() += count;
                 } else if a.traced_heap {
                     h.untraced_on_traced_heaps += count;
                 }
             }
         }
+        h.bad = bad.into_iter().collect();
+        h.bad.sort_unstable();
         h
     }
 
@@ -270,20 +345,26 @@ pub struct Top {
     pub by: By,
     /// Trace health.
     pub health: TraceHealth,
-    /// Entries, most bytes first.
+    /// How the entries are ordered.
+    pub sort: Sort,
+    /// Entries, in `sort` order.
     pub entries: Vec<Entry>,
 }
 
-/// `module!function` when symbols name the frame, else the call site `module+offset`.
+/// `module!function` when symbols name the frame, else the call site `module+offset` (the
+/// frame's text); control characters escaped.
 fn function_key(sym: &Symbolizer, a: u64) -> String {
     let f = sym.frame(a);
     match (f.module, &f.function) {
-        (Some(m), Some((name, _))) => format!("{}!{}", sym.modules().get(m).short, name),
+        (Some(m), Some((name, _))) => {
+            printable(&format!("{}!{}", sym.modules().get(m).short, name)).into_owned()
+        }
         _ => sym.display(a),
     }
 }
 
-/// Busy user blocks of one heap, aggregated by stack record and by size (count, bytes).
+/// Busy user blocks of one heap, aggregated by stack record (0 for none) and by size (count,
+/// bytes).
 struct HeapAgg {
     heap: u64,
     bits: u32,
@@ -311,13 +392,46 @@ fn aggregate(w: &HeapWalk) -> HeapAgg {
     a
 }
 
-/// Rank the busy user blocks of `walks`.
+/// The blocks of the stacks `wanted` ((bits, record)) by size: (bits, record) → size → count. A
+/// second pass over the blocks, for the few stacks a view shows (a map of every stack's sizes
+/// would be nearly as large as the blocks).
+pub fn stack_sizes(
+    walks: &[HeapWalk],
+    wanted: &FastSet<(u32, u64)>,
+) -> FastMap<(u32, u64), FastMap<u64, u64>> {
+    walks
+        .par_iter()
+        .map(|w| {
+            let mut m: FastMap<(u32, u64), FastMap<u64, u64>> = FastMap::default();
+            for b in w.blocks.iter().filter(|b| b.trace != 0 && is_user_busy(b)) {
+                if wanted.contains(&(w.bits, b.trace)) {
+                    *m.entry((w.bits, b.trace))
+                        .or_default()
+                        .entry(b.size)
+                        .or_default() += 1;
+                }
+            }
+            m
+        })
+        .reduce(FastMap::default, |mut a, b| {
+            for (k, sizes) in b {
+                let e = a.entry(k).or_default();
+                for (size, n) in sizes {
+                    *e.entry(size).or_default() += n;
+                }
+            }
+            a
+        })
+}
+
+/// Rank the busy user blocks of `walks` by `by`, in `sort` order. Ranked by stack, the first
+/// `sizes_for` entries get their blocks by size.
 pub fn rank(
     walks: &[HeapWalk],
     table: &StackTable,
-    sym: &Symbolizer,
-    skip: &SkipList,
-    by: By,
+    (sym, skip): (&Symbolizer, &SkipList),
+    (by, sort): (By, Sort),
+    sizes_for: usize,
 ) -> Top {
     let agg: Vec<HeapAgg> = walks.par_iter().map(aggregate).collect();
     let health = TraceHealth::measure(&agg, table);
@@ -329,6 +443,9 @@ pub fn rank(
             bytes: 0,
             stack: stack.cloned(),
             traced,
+            size: None,
+            sizes: Vec::new(),
+            allocator: None,
         });
         e.count += count;
         e.bytes += bytes;
@@ -370,16 +487,42 @@ pub fn rank(
             }
         }
     }
+    if by == By::Size {
+        for e in acc.values_mut() {
+            e.size = u64::from_str_radix(e.key.trim_start_matches("0x"), 16).ok();
+        }
+    }
+    if by == By::Stack {
+        for e in acc.values_mut() {
+            if let Some(s) = &e.stack {
+                e.allocator = skip.allocator(sym, s);
+            }
+        }
+    }
     let mut entries: Vec<Entry> = acc.into_values().collect();
-    entries.sort_by(|a, b| {
-        b.bytes
-            .cmp(&a.bytes)
-            .then(b.count.cmp(&a.count))
-            .then(a.key.cmp(&b.key))
-    });
+    entries.sort_by(order(sort));
+    if by == By::Stack && sizes_for > 0 {
+        let shown = sizes_for;
+        let wanted: FastSet<(u32, u64)> = entries
+            .iter()
+            .take(shown)
+            .filter_map(|e| e.stack.as_ref().map(|s| (s.bits, s.record)))
+            .collect();
+        let mut sizes = stack_sizes(walks, &wanted);
+        for e in entries.iter_mut().take(shown) {
+            if let Some(m) = e
+                .stack
+                .as_ref()
+                .and_then(|s| sizes.remove(&(s.bits, s.record)))
+            {
+                e.sizes = by_count(m);
+            }
+        }
+    }
     Top {
         by,
         health,
+        sort,
         entries,
     }
 }

@@ -78,7 +78,7 @@ pub fn adopt_light_blocks(mem: AddressSpace<'_>, walk: &mut HeapWalk, root: u64)
                 address: info,
                 segment: b.entry,
                 what: format!(
-                    "light page heap block information: requested size {requested:#x} does not fit the block's {:#x} bytes",
+                    "light page heap block information: requested size {requested} does not fit the block's {} bytes",
                     b.size
                 ),
             });
@@ -303,7 +303,7 @@ fn check_info(mem: AddressSpace<'_>, l: &PageHeapLayout, root: u64, b: &Block, o
         bad(
             b.address,
             format!(
-                "page heap block: user data at {:#x}, but its {:#x} bytes would end at the guard page from {placed:#x}",
+                "page heap block: user data at {:#x}, but its {} bytes would end at the guard page from {placed:#x}",
                 b.address, b.size
             ),
         );
@@ -336,7 +336,7 @@ fn check_info(mem: AddressSpace<'_>, l: &PageHeapLayout, root: u64, b: &Block, o
             bad(
                 info,
                 format!(
-                    "page heap block information: requested size {size:#x}, the node says {:#x}",
+                    "page heap block information: requested size {size}, the node says {}",
                     b.size
                 ),
             );

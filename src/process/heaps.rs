@@ -11,6 +11,7 @@ use crate::dump::streams::Module;
 use crate::layout::nt_heap::{NtFamily, NtHeapLayout, SEGMENT_SIGNATURE};
 use crate::layout::page_heap::{self, PageHeapLayout};
 use crate::layout::segment_heap::{self, SegmentHeapLayout};
+use crate::value::plural;
 use std::collections::HashSet;
 
 /// The most heaps a PEB may list before heapdiag calls the count absurd.
@@ -148,8 +149,10 @@ pub fn scan(
         .collect();
     if !found.is_empty() {
         notes.push(format!(
-            "the heap list is not in the dump: {} heap(s) were found by their signatures in the captured memory (their ProcessHeaps order is unknown)",
-            found.len()
+            "the heap list is not in the dump: {} found by {} signature{} in the captured memory (their ProcessHeaps order is unknown)",
+            if found.len() == 1 { "1 heap was".to_string() } else { format!("{} heaps were", found.len()) },
+            if found.len() == 1 { "its" } else { "their" },
+            if found.len() == 1 { "" } else { "s" }
         ));
     }
     let heaps = describe_all(mem, &found, bits, family_of(ntdll, os), &mut notes);
@@ -415,9 +418,10 @@ fn merge_24h2_list(
     };
     let Some(first) = record_of(peb.process_heap) else {
         notes.push(format!(
-            "ntdll is Windows 11 24H2 or later, but the process heap {:#x} has no heap-list record: only the {} heap(s) of ProcessHeaps are listed",
+            "ntdll is Windows 11 24H2 or later, but the process heap {:#x} has no heap-list record: only the {} of ProcessHeaps {} listed",
             peb.process_heap,
-            addresses.len()
+            plural(addresses.len() as u64, "heap"),
+            if addresses.len() == 1 { "is" } else { "are" }
         ));
         return;
     };
@@ -448,8 +452,8 @@ fn merge_24h2_list(
     let extra = listed.iter().filter(|h| !addresses.contains(h)).count();
     if extra > 0 {
         notes.push(format!(
-            "ProcessHeaps lists {} heap(s); the Windows 11 24H2 heap list in ntdll ({head:#x}) holds {}",
-            addresses.len(),
+            "ProcessHeaps lists {}; the Windows 11 24H2 heap list in ntdll ({head:#x}) holds {}",
+            plural(addresses.len() as u64, "heap"),
             listed.len()
         ));
     }
@@ -817,7 +821,7 @@ fn segment_heap(mem: &AddressSpace<'_>, heap: &mut Heap, build: u32) {
     }
     if l.first_build == 0 {
         heap.problems.push(format!(
-            "no known _SEGMENT_HEAP layout fits: its segment contexts were found by their shape at +{:#x}, and large allocations are looked for at +{:#x}, where Windows {} keeps them",
+            "no known _SEGMENT_HEAP layout fits: its segment contexts were found by their shape at _SEGMENT_HEAP+{:#x}, and large allocations are looked for at _SEGMENT_HEAP+{:#x}, where Windows {} keeps them",
             l.seg_contexts, l.large_alloc_metadata, l.name
         ));
     }

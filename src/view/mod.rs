@@ -14,5 +14,6 @@ pub mod diff;
 pub mod frame;
 pub mod heaps;
 pub mod info;
+pub mod ranking;
 pub mod symbols;
 pub mod top;

@@ -110,7 +110,7 @@ fn geometry(
         && (len - first) / bsize == count;
     if !fits {
         return Err(format!(
-            "LFH subsegment offsets decode to block size {bsize:#x} and first block {first:#x}: not how {count} blocks fill its {len:#x} bytes"
+            "LFH subsegment offsets decode to block size {bsize} and first block {first:#x}: not how {count} blocks fill its {len} bytes"
         ));
     }
     Ok(Some(Geometry {
@@ -185,7 +185,7 @@ fn lfh_block(
         sink.corrupt(
             at,
             base,
-            format!("LFH block's unused-bytes info {info:#06x} exceeds its {bsize:#x} bytes"),
+            format!("LFH block's unused-bytes info {info:#06x} exceeds its {bsize} bytes"),
         );
     }
     let mut b = block(

@@ -65,7 +65,7 @@ pub fn walk(sink: &mut Sink<'_>, o: &SegmentShape, key: u64, base: u64, len: u64
             base,
             base,
             format!(
-                "VS subsegment header: Size {size:#x} without its signature, or past the range's {len:#x} bytes"
+                "VS subsegment header: Size {size:#x} without its signature, or past the range's {len} bytes"
             ),
         );
         return len;
@@ -165,7 +165,7 @@ impl Subsegment<'_, '_> {
                             hdr,
                             self.base,
                             format!(
-                                "VS chunk UnsafePrevSize is {:#x}, but the previous chunk is {e:#x} bytes",
+                                "VS chunk UnsafePrevSize is {:#x}, but the previous chunk is {e} bytes",
                                 c.prev
                             ),
                         );
@@ -218,10 +218,7 @@ impl Subsegment<'_, '_> {
         self.sink.corrupt(
             hdr,
             self.base,
-            format!(
-                "{what}; {:#x} bytes skipped to the next valid chunk",
-                q - hdr
-            ),
+            format!("{what}; {} bytes skipped to the next valid chunk", q - hdr),
         );
     }
 
