@@ -487,43 +487,49 @@ pub fn rank(
             }
         }
     }
-    if by == By::Size {
-        for e in acc.values_mut() {
-            e.size = u64::from_str_radix(e.key.trim_start_matches("0x"), 16).ok();
-        }
-    }
-    if by == By::Stack {
-        for e in acc.values_mut() {
-            if let Some(s) = &e.stack {
-                e.allocator = skip.allocator(sym, s);
-            }
-        }
-    }
-    let mut entries: Vec<Entry> = acc.into_values().collect();
+    let mut entries = finish(acc, by, sym, skip);
     entries.sort_by(order(sort));
     if by == By::Stack && sizes_for > 0 {
-        let shown = sizes_for;
-        let wanted: FastSet<(u32, u64)> = entries
-            .iter()
-            .take(shown)
-            .filter_map(|e| e.stack.as_ref().map(|s| (s.bits, s.record)))
-            .collect();
-        let mut sizes = stack_sizes(walks, &wanted);
-        for e in entries.iter_mut().take(shown) {
-            if let Some(m) = e
-                .stack
-                .as_ref()
-                .and_then(|s| sizes.remove(&(s.bits, s.record)))
-            {
-                e.sizes = by_count(m);
-            }
-        }
+        let shown = sizes_for.min(entries.len());
+        attach_sizes(walks, &mut entries[..shown]);
     }
     Top {
         by,
         health,
         sort,
         entries,
+    }
+}
+
+/// The entries of `acc` with what their key implies filled in: the block size
+/// (by size) or the attributed frame (by stack).
+fn finish(acc: HashMap<String, Entry>, by: By, sym: &Symbolizer, skip: &SkipList) -> Vec<Entry> {
+    let mut entries: Vec<Entry> = acc.into_values().collect();
+    for e in &mut entries {
+        match by {
+            By::Size => e.size = u64::from_str_radix(e.key.trim_start_matches("0x"), 16).ok(),
+            By::Stack => e.allocator = e.stack.as_ref().and_then(|s| skip.allocator(sym, s)),
+            _ => {}
+        }
+    }
+    entries
+}
+
+/// Gives each of `entries` (ranked by stack) its blocks by size.
+fn attach_sizes(walks: &[HeapWalk], entries: &mut [Entry]) {
+    let wanted: FastSet<(u32, u64)> = entries
+        .iter()
+        .filter_map(|e| e.stack.as_ref().map(|s| (s.bits, s.record)))
+        .collect();
+    let mut sizes = stack_sizes(walks, &wanted);
+    for e in entries.iter_mut() {
+        if let Some(m) = e
+            .stack
+            .as_ref()
+            .and_then(|s| sizes.remove(&(s.bits, s.record)))
+        {
+            e.sizes = by_count(m);
+        }
     }
 }
 

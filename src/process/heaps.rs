@@ -392,30 +392,8 @@ fn merge_24h2_list(
     addresses: &mut Vec<u64>,
     notes: &mut Vec<String>,
 ) {
-    let x64 = bits == 64;
-    let heap_at = if x64 { 0x10 } else { 8 };
-    let record_of = |h: u64| {
-        let sig_off = if x64 { 0x10 } else { 0x08 };
-        let back = match mem.read_u32(h.wrapping_add(sig_off)).ok()? {
-            0xffee_ffee => {
-                if x64 {
-                    0x188
-                } else {
-                    0xdc
-                }
-            }
-            0xddee_ddee => {
-                if x64 {
-                    0x38
-                } else {
-                    0x24
-                }
-            }
-            _ => return None,
-        };
-        let r = mem.read_ptr(h.wrapping_add(back), bits).ok()?;
-        (mem.read_ptr(r.wrapping_add(heap_at), bits).ok()? == h).then_some(r)
-    };
+    let heap_at = if bits == 64 { 0x10 } else { 8 };
+    let record_of = |h: u64| heap_record(mem, bits, h);
     let Some(first) = record_of(peb.process_heap) else {
         notes.push(format!(
             "ntdll is Windows 11 24H2 or later, but the process heap {:#x} has no heap-list record: only the {} of ProcessHeaps {} listed",
@@ -464,6 +442,22 @@ fn merge_24h2_list(
         .collect();
     *addresses = listed;
     addresses.extend(rest);
+}
+
+/// 24H2: the heap-list record of the heap at `h` (NT or segment heap), when
+/// the heap points to a record that points back.
+fn heap_record(mem: &AddressSpace<'_>, bits: u32, h: u64) -> Option<u64> {
+    let x64 = bits == 64;
+    let (sig_off, heap_at) = if x64 { (0x10, 0x10) } else { (0x08, 8) };
+    let back = match (mem.read_u32(h.wrapping_add(sig_off)).ok()?, x64) {
+        (0xffee_ffee, true) => 0x188,
+        (0xffee_ffee, false) => 0xdc,
+        (0xddee_ddee, true) => 0x38,
+        (0xddee_ddee, false) => 0x24,
+        _ => return None,
+    };
+    let r = mem.read_ptr(h.wrapping_add(back), bits).ok()?;
+    (mem.read_ptr(r.wrapping_add(heap_at), bits).ok()? == h).then_some(r)
 }
 
 /// The `_HEAP` family from ntdll's file version, else from the OS version, and that version.
