@@ -6,6 +6,7 @@ use super::format::{percent, signed_size, size};
 use super::{Render, Style};
 use crate::value::plural;
 use crate::view::analyze::AnalyzeView;
+use crate::view::frame::FrameView;
 use crate::view::top::TopView;
 use std::io::{self, Write};
 
@@ -123,7 +124,10 @@ fn ranking(out: &mut dyn Write, title: &str, t: &TopView) -> io::Result<()> {
     Ok(())
 }
 
-/// The first call stacks, a few frames each.
+/// Frame lines shown per stack in the summary.
+const STACK_LINES: usize = 8;
+
+/// The first call stacks: where each was attributed, then its first frames.
 fn stacks(out: &mut dyn Write, t: &TopView) -> io::Result<()> {
     if t.entries.iter().all(|e| e.frames.is_none()) {
         return Ok(());
@@ -132,14 +136,30 @@ fn stacks(out: &mut dyn Write, t: &TopView) -> io::Result<()> {
     for e in t.entries.iter().filter(|e| e.frames.is_some()).take(3) {
         writeln!(
             out,
-            "  {} in {} ({} of busy bytes), stack {}:",
+            "  {} in {} ({} of busy bytes), BackTrace {}",
             size(e.bytes),
             plural(e.count, "block"),
             percent(e.pct_busy).trim(),
             e.key
         )?;
-        for f in e.frames.iter().flatten().take(6) {
-            writeln!(out, "      {}", f.text)?;
+        if let Some(a) = &e.allocator {
+            writeln!(out, "    allocated by {a}")?;
+        }
+        let lines: Vec<&str> = e
+            .frames
+            .iter()
+            .flatten()
+            .flat_map(FrameView::lines)
+            .collect();
+        for line in lines.iter().take(STACK_LINES) {
+            writeln!(out, "      {line}")?;
+        }
+        if lines.len() > STACK_LINES {
+            writeln!(
+                out,
+                "      … {} more frames (--html, top --by stack)",
+                lines.len() - STACK_LINES
+            )?;
         }
     }
     Ok(())

@@ -9,6 +9,7 @@ use super::format::{percent, signed_size, size};
 use crate::analysis::folded::{clean, Folded};
 use crate::view::analyze::AnalyzeView;
 use crate::view::diff::DiffView;
+use crate::view::frame::FrameView;
 use crate::view::top::TopView;
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -328,6 +329,18 @@ fn ranking(page: &mut String, id: &str, title: &str, t: &TopView) {
     }
 }
 
+/// A stack's cell: its key and the frame it is attributed to, expanding to
+/// every frame (inlined functions on their own lines), as `top` prints them.
+fn stack_cell(key: &str, allocator: Option<&str>, frames: &[FrameView]) -> Cell {
+    let all: Vec<String> = frames.iter().flat_map(FrameView::lines).map(esc).collect();
+    Cell::Html(format!(
+        r#"<details><summary><code>{}</code> {}</summary><div class="frames mono">{}</div></details>"#,
+        esc(key),
+        esc(allocator.unwrap_or_default()),
+        all.join("\n")
+    ))
+}
+
 /// Call stacks, each expandable to its frames.
 fn stacks(page: &mut String, t: &TopView) {
     page.push_str(r#"<h2 id="stacks">By call stack</h2>"#);
@@ -336,19 +349,7 @@ fn stacks(page: &mut String, t: &TopView) {
         .iter()
         .map(|e| {
             let stack = match &e.frames {
-                Some(frames) => {
-                    let first = frames
-                        .first()
-                        .map(|f| f.text.clone())
-                        .unwrap_or_default();
-                    let all: Vec<String> = frames.iter().map(|f| esc(&f.text)).collect();
-                    Cell::Html(format!(
-                        r#"<details><summary><code>{}</code> {}</summary><div class="frames mono">{}</div></details>"#,
-                        esc(&e.key),
-                        esc(&first),
-                        all.join("\n")
-                    ))
-                }
+                Some(frames) => stack_cell(&e.key, e.allocator.as_deref(), frames),
                 None => text(&e.key),
             };
             vec![stack, count(e.count), bytes(e.bytes), share(e.pct_busy)]
@@ -376,22 +377,12 @@ fn growth(page: &mut String, v: &AnalyzeView, d: &DiffView) {
         .iter()
         .map(|e| {
             let key = match &e.frames {
-                Some(frames) => {
-                    let all: Vec<String> = frames.iter().map(|f| esc(&f.text)).collect();
-                    Cell::Html(format!(
-                        r#"<details><summary><code>{}</code></summary><div class="frames mono">{}</div></details>"#,
-                        esc(&e.key),
-                        all.join("\n")
-                    ))
-                }
+                Some(frames) => stack_cell(&e.key, e.allocator.as_deref(), frames),
                 None => text(&e.key),
             };
             vec![
                 key,
-                Cell::Num(
-                    signed_size(e.delta.bytes),
-                    e.delta.bytes as f64,
-                ),
+                Cell::Num(signed_size(e.delta.bytes), e.delta.bytes as f64),
                 Cell::Num(format!("{:+}", e.delta.count), e.delta.count as f64),
                 bytes(e.before.bytes),
                 bytes(e.after.bytes),
