@@ -842,16 +842,7 @@ fn diff_fixture(later: bool) -> (MinidumpBuilder, Facts) {
         stacks.push(vec![ntdll + 0x1010, plugin + 0x1500, exe + 0x1200]);
         plan.push((3, 0x200, 0, 5));
     }
-    let blocks = plan
-        .iter()
-        .flat_map(|&(stack, size, before, after)| {
-            let n = if later { after } else { before };
-            (0..n).map(move |_| BlockSpec::Busy {
-                size,
-                trace: Some(stack),
-            })
-        })
-        .collect();
+    let blocks = planned_blocks(&plan, later);
     b.add_nt_heap(&NtHeapSpec {
         bits: 64,
         segments: vec![SegmentSpec {
@@ -869,6 +860,19 @@ fn diff_fixture(later: bool) -> (MinidumpBuilder, Facts) {
     });
     b.add_private(0x10_0000, if later { 0x8_0000 } else { 0x2_0000 });
     b.finish()
+}
+
+/// The busy blocks of a before/after plan of `(stack, size, blocks before, blocks after)`.
+fn planned_blocks(plan: &[(usize, u64, usize, usize)], later: bool) -> Vec<BlockSpec> {
+    plan.iter()
+        .flat_map(|&(stack, size, before, after)| {
+            let n = if later { after } else { before };
+            (0..n).map(move |_| BlockSpec::Busy {
+                size,
+                trace: Some(stack),
+            })
+        })
+        .collect()
 }
 
 /// The requested size of the leak of [`leak_fixture`].
@@ -908,16 +912,7 @@ fn leak_fixture(later: bool) -> (MinidumpBuilder, Facts) {
         (4, 1000, 40, 44),
         (5, 64, 60, 62),
     ];
-    let blocks = plan
-        .iter()
-        .flat_map(|&(stack, size, before, after)| {
-            let n = if later { after } else { before };
-            (0..n).map(move |_| BlockSpec::Busy {
-                size,
-                trace: Some(stack),
-            })
-        })
-        .collect();
+    let blocks = planned_blocks(&plan, later);
     b.add_nt_heap(&NtHeapSpec {
         bits: 64,
         segments: vec![SegmentSpec {
