@@ -67,11 +67,36 @@ fn blessing() -> bool {
 }
 
 /// Where the paths of this run are, for writing them as placeholders.
+///
+/// Every run starts in a stage folder holding one link per placeholder (`$FIXTURES` → the
+/// scratch folder, `$PDB` → `testdata/pdb`, …) and is given the placeholder paths, so that what
+/// heapdiag prints (and wraps at the terminal's width) is the same wherever the project is
+/// checked out: a longer checkout path must not move a line break.
 struct Places {
     fixtures: PathBuf,
+    stage: PathBuf,
 }
 
 impl Places {
+    /// The scratch folders of this process, and the stage's links to what they stand for.
+    fn new() -> Self {
+        let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        let id = std::process::id();
+        let places = Places {
+            fixtures: tmp.join(format!("golden-{id}")),
+            stage: tmp.join(format!("golden-stage-{id}")),
+        };
+        std::fs::create_dir_all(&places.fixtures).expect("scratch folder");
+        std::fs::create_dir_all(&places.stage).expect("stage folder");
+        #[cfg(unix)]
+        for (target, name) in places.pairs() {
+            let link = places.stage.join(name);
+            let _ = std::fs::remove_file(&link);
+            std::os::unix::fs::symlink(target, link).expect("stage link");
+        }
+        places
+    }
+
     fn pdb(&self) -> String {
         root().join("testdata/pdb").display().to_string()
     }
@@ -80,13 +105,38 @@ impl Places {
         real_dir().join("pdb").display().to_string()
     }
 
-    /// Replace the run's paths with placeholders (longest first).
+    /// Each absolute path and its placeholder, longest (innermost) first.
+    fn pairs(&self) -> [(String, &'static str); 5] {
+        [
+            (self.real_pdb(), "$REALPDB"),
+            (self.pdb(), "$PDB"),
+            (real_dir().display().to_string(), "$REAL"),
+            (self.fixtures.display().to_string(), "$FIXTURES"),
+            (root().display().to_string(), "$ROOT"),
+        ]
+    }
+
+    /// Replace the run's paths with placeholders.
     fn normalize(&self, s: &str) -> String {
-        s.replace(&self.real_pdb(), "$REALPDB")
-            .replace(&self.pdb(), "$PDB")
-            .replace(&real_dir().display().to_string(), "$REAL")
-            .replace(&self.fixtures.display().to_string(), "$FIXTURES")
-            .replace(&root().display().to_string(), "$ROOT")
+        self.pairs()
+            .iter()
+            .fold(s.to_string(), |s, (path, name)| s.replace(path, name))
+    }
+
+    /// `args` as given to heapdiag: placeholder paths, which resolve from the stage (on systems
+    /// without symbolic links, the absolute paths).
+    fn staged(&self, args: &[String]) -> Vec<String> {
+        if cfg!(unix) {
+            args.iter().map(|a| self.normalize(a)).collect()
+        } else {
+            args.to_vec()
+        }
+    }
+
+    /// Remove the scratch and stage folders.
+    fn remove(&self) {
+        let _ = std::fs::remove_dir_all(&self.fixtures);
+        let _ = std::fs::remove_dir_all(&self.stage);
     }
 }
 
@@ -133,9 +183,10 @@ struct Run {
     stderr: String,
 }
 
-fn run(args: &[String]) -> Run {
+fn run(places: &Places, args: &[String]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_heapdiag"))
-        .args(args)
+        .args(places.staged(args))
+        .current_dir(&places.stage)
         .env_remove("_NT_SYMBOL_PATH")
         .env_remove("HEAPDIAG_MEMSTATS")
         .env("COLUMNS", "100")
@@ -187,7 +238,7 @@ impl<'a> Transcript<'a> {
     /// Run and record `args`.
     fn cmd(&mut self, args: &[&str]) -> Run {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        let r = run(&args);
+        let r = run(self.places, &args);
         self.record(&args, &r);
         r
     }
@@ -199,7 +250,7 @@ impl<'a> Transcript<'a> {
         let mut sym: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         let (pdb, real_pdb) = (self.places.pdb(), self.places.real_pdb());
         sym.extend(["--symbols".into(), pdb, "--symbols".into(), real_pdb]);
-        let r = run(&sym);
+        let r = run(self.places, &sym);
         if r.stdout == plain.stdout && r.stderr == plain.stderr && r.code == plain.code {
             self.text.push_str(&format!(
                 "\n==== heapdiag {}\n(same as without --symbols)\n",
@@ -297,7 +348,7 @@ fn heap_commands(t: &mut Transcript<'_>, d: &str) {
     t.cmd(&["heaps", d, "--stat", "--limit", "3"]);
     t.cmd(&["heaps", d, "--stat", "--sort", "count", "--limit", "5"]);
     t.cmd(&["heaps", d, "--stat", "--windbg", "--limit", "5"]);
-    let heaps_json = run(&["heaps".into(), d.into(), "--json".into()]).stdout;
+    let heaps_json = run(t.places, &["heaps".into(), d.into(), "--json".into()]).stdout;
     if let Some(h) = first_heap(&heaps_json) {
         for f in FORMATS {
             t.cmd(&with(
@@ -318,11 +369,14 @@ fn block_commands(t: &mut Transcript<'_>, d: &str) {
     t.cmd(&["blocks", d, "--format", "jsonl"]);
     let lfh = ["--front-end", "lfh", "--size-range", "0x10", "0x100"];
     t.cmd(&with(&["blocks", d, "--busy"], &lfh));
-    let heaps_json = run(&["heaps".into(), d.into(), "--json".into()]).stdout;
+    let heaps_json = run(t.places, &["heaps".into(), d.into(), "--json".into()]).stdout;
     if let Some(h) = first_heap(&heaps_json) {
         t.cmd(&["blocks", d, "--heap", &h, "--size", "0x40", "--internal"]);
     }
-    let all = run(&["blocks", d, "--internal", "--json"].map(String::from));
+    let all = run(
+        t.places,
+        &["blocks", d, "--internal", "--json"].map(String::from),
+    );
     let probes = probe_addresses(&all.stdout);
     for a in probes.iter().map(String::as_str).chain(["0x10"]) {
         t.with_symbols(&["block", d, a]);
@@ -543,11 +597,7 @@ fn parallel(jobs: Vec<Box<dyn Fn() + Send + Sync + '_>>) {
 
 #[test]
 fn every_view_of_every_dump_is_golden() {
-    let places = Places {
-        fixtures: PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("golden-{}", std::process::id())),
-    };
-    std::fs::create_dir_all(&places.fixtures).expect("scratch folder");
+    let places = Places::new();
     std::fs::create_dir_all(views_dir()).expect("golden folder");
     // The hostile PDB names too: every view shows names from the dump with control characters
     // escaped (tests/symbols.rs checks what is read and written).
@@ -631,7 +681,7 @@ fn every_view_of_every_dump_is_golden() {
             ));
         }
     }
-    let _ = std::fs::remove_dir_all(&places.fixtures);
+    places.remove();
     let mut failures = failures.into_inner().unwrap();
     failures.sort();
     assert!(
