@@ -211,6 +211,42 @@ pub struct Facts {
     pub tebs: Vec<(u32, u64)>,
     /// Heaps in ProcessHeaps order, per world (64-bit world first on WoW64).
     pub heaps: Vec<HeapFacts>,
+    /// Threads in creation order, one per world each (a WoW64 thread: its 64-bit side, then its
+    /// 32-bit side).
+    pub threads: Vec<ThreadFacts>,
+}
+
+/// One world's side of a thread the builder created.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ThreadFacts {
+    /// Thread id.
+    pub id: u32,
+    /// 32 or 64.
+    pub bits: u32,
+    /// Its TEB in this world.
+    pub teb: u64,
+    /// `NtTib.StackBase`: one past the highest stack address.
+    pub stack_base: u64,
+    /// `NtTib.StackLimit`: the lowest committed stack address.
+    pub stack_limit: u64,
+    /// Its registers: the native side's in the thread list's context record, the 32-bit side's
+    /// in the `WOW64_CONTEXT` that `TEB64.TlsSlots[1]` leads to. The stack pointer is always
+    /// set, a page below the stack base.
+    pub registers: Vec<(&'static str, u64)>,
+    /// Where its `WOW64_CONTEXT` is (32-bit side of a WoW64 thread), else `None`.
+    pub wow64_context: Option<u64>,
+}
+
+impl ThreadFacts {
+    /// The stack pointer.
+    pub fn stack_pointer(&self) -> u64 {
+        let sp = if self.bits == 64 { "rsp" } else { "esp" };
+        self.registers
+            .iter()
+            .find(|(n, _)| *n == sp)
+            .map(|r| r.1)
+            .expect("a stack pointer")
+    }
 }
 
 const PAGE: u64 = 0x1000;
@@ -528,7 +564,10 @@ impl ProcessBuilder {
     }
 
     /// Add a thread: TEB (TEB64 + TEB32 on WoW64) and a stack per world (reserve, guard page,
-    /// committed part; the committed part is captured). Returns the native TEB address.
+    /// committed part; the committed part is captured), with a context record whose stack pointer
+    /// is a page below the stack base (on WoW64 also a `WOW64_CONTEXT`, reached as Windows
+    /// reaches it: `TEB64.TlsSlots[1]` (+0x1488) points to the CPU's reserved area, which holds
+    /// it at +4). Returns the native TEB address.
     pub fn add_thread(&mut self) -> u64 {
         let id = self.next_thread_id;
         self.next_thread_id += 4;
@@ -553,6 +592,16 @@ impl ProcessBuilder {
             dealloc,
             self.worlds[0].peb,
         );
+        let sp = if native_bits == 64 { "rsp" } else { "esp" };
+        self.facts.threads.push(ThreadFacts {
+            id,
+            bits: native_bits,
+            teb,
+            stack_base,
+            stack_limit,
+            registers: vec![(sp, stack_base - PAGE)],
+            wow64_context: None,
+        });
         if self.kind == Kind::Wow64 {
             let teb32 = teb + 2 * PAGE;
             self.world_region(teb32, PAGE, PAGE_READWRITE, Usage::Teb, 32);
@@ -568,6 +617,22 @@ impl ProcessBuilder {
                 // Windows 10+: TEB64.WowTebOffset (+0x180C).
                 self.dump.memory.write_u32(teb + 0x180c, (2 * PAGE) as u32);
             }
+            // The CPU's reserved area near the top of the 64-bit stack: Flags, Machine
+            // (IMAGE_FILE_MACHINE_I386), then the WOW64_CONTEXT.
+            let reserved = stack_base - 0x400;
+            self.dump.memory.write_u64(teb + 0x1488, reserved);
+            self.dump.memory.write_u16(reserved + 2, 0x14c);
+            self.facts.threads.push(ThreadFacts {
+                id,
+                bits: 32,
+                teb: teb32,
+                stack_base: b32,
+                stack_limit: l32,
+                registers: Vec::new(),
+                wow64_context: Some(reserved + 4),
+            });
+            let index = self.facts.threads.len() - 1;
+            self.set_registers(index, &[("esp", b32 - PAGE)]);
         }
         let captured = stack_base - stack_limit;
         self.dump
@@ -578,8 +643,41 @@ impl ProcessBuilder {
                 teb,
                 stack_start: stack_limit,
                 stack_size: captured,
+                registers: Vec::new(),
             });
+        let index = self.facts.threads.len() - if self.kind == Kind::Wow64 { 2 } else { 1 };
+        self.set_registers(index, &[(sp, stack_base - PAGE)]);
         teb
+    }
+
+    /// Set registers of the thread side `index` of [`Facts::threads`] (others keep their values):
+    /// in the thread list's context record for a native side, in the `WOW64_CONTEXT` for the
+    /// 32-bit side of a WoW64 thread.
+    pub fn set_registers(&mut self, index: usize, registers: &[(&'static str, u64)]) {
+        let t = &mut self.facts.threads[index];
+        for &(name, value) in registers {
+            match t.registers.iter_mut().find(|r| r.0 == name) {
+                Some(r) => r.1 = value,
+                None => t.registers.push((name, value)),
+            }
+        }
+        let (id, regs, wow64) = (t.id, t.registers.clone(), t.wow64_context);
+        match wow64 {
+            Some(at) => {
+                let record = crate::minidump::context_record(Arch::X86, &regs);
+                self.dump.memory.write(at, &record);
+            }
+            None => {
+                if let Some(spec) = self.dump.threads.iter_mut().flatten().find(|s| s.id == id) {
+                    spec.registers = regs;
+                }
+            }
+        }
+    }
+
+    /// The facts of the threads made so far.
+    pub fn threads(&self) -> &[ThreadFacts] {
+        &self.facts.threads
     }
 
     fn write_teb(&mut self, bits: u32, teb: u64, base: u64, limit: u64, dealloc: u64, peb: u64) {
