@@ -544,6 +544,7 @@ impl ProcessBuilder {
             );
         }
         self.dump.memory.capture(base, PAGE);
+        self.write_pe_headers(base, size);
         if capture_data {
             self.dump.memory.capture(data, PAGE);
         }
@@ -561,6 +562,53 @@ impl ProcessBuilder {
             pdb: Some(([name_hash; 16], 1, pdb_name)),
         });
         data
+    }
+
+    /// The pointer width of an image at `base`: the process's, or on WoW64 64 above 4 GB.
+    fn image_bits(&self, base: u64) -> u32 {
+        match self.kind {
+            Kind::Native32 => 32,
+            Kind::Native64 => 64,
+            Kind::Wow64 if base > u64::from(u32::MAX) => 64,
+            Kind::Wow64 => 32,
+        }
+    }
+
+    /// The PE headers of an image of `size` bytes at `base` laid out by [`Self::add_image`]:
+    /// `MZ`, `e_lfanew` 0x80, `PE\0\0`, a PE32 or PE32+ optional header, and two sections:
+    /// `.text` (code, from the second page to the last two) and `.data` (writable, the last two
+    /// pages: the read-write page and the copy-on-write page).
+    fn write_pe_headers(&mut self, base: u64, size: u64) {
+        let bits = self.image_bits(base);
+        let (machine, optional, magic) = if bits == 64 {
+            (0x8664u16, 0xf0u16, 0x20bu16)
+        } else {
+            (0x14c, 0xe0, 0x10b)
+        };
+        let m = &mut self.dump.memory;
+        m.write(base, b"MZ");
+        m.write_u32(base + 0x3c, 0x80);
+        let nt = base + 0x80;
+        m.write(nt, b"PE\0\0");
+        m.write_u16(nt + 4, machine);
+        m.write_u16(nt + 6, 2);
+        m.write_u16(nt + 20, optional);
+        m.write_u16(nt + 22, 0x2022); // EXECUTABLE_IMAGE | LARGE_ADDRESS_AWARE | DLL
+        m.write_u16(nt + 24, magic);
+        m.write_u32(nt + 24 + 56, size as u32); // SizeOfImage
+        let table = nt + 24 + u64::from(optional);
+        let sections = [
+            (".text", PAGE, size - 3 * PAGE, 0x6000_0020u32),
+            (".data", size - 2 * PAGE, 2 * PAGE, 0xc000_0040),
+        ];
+        for (i, (name, rva, len, flags)) in sections.into_iter().enumerate() {
+            let h = table + 40 * i as u64;
+            m.write(h, name.as_bytes());
+            m.write_u32(h + 8, len as u32);
+            m.write_u32(h + 12, rva as u32);
+            m.write_u32(h + 16, len as u32);
+            m.write_u32(h + 36, flags);
+        }
     }
 
     /// Add a thread: TEB (TEB64 + TEB32 on WoW64) and a stack per world (reserve, guard page,
