@@ -2,6 +2,8 @@
 //! tests and the mutation test all run exactly the same code. Rendering is the caller's
 //! ([`crate::report::render`]).
 
+pub mod leaks;
+
 use crate::analysis;
 use crate::analysis::blocks::BlockFilter;
 use crate::analysis::diff::{self, Amount, Identity, Side};

@@ -7,6 +7,7 @@ mod common;
 use common::*;
 use dumpwriter::fixtures;
 use heapdiag::analysis::blocks::BlockFilter;
+use heapdiag::analysis::roots::RootSet;
 use heapdiag::analysis::top::By;
 use heapdiag::commands::{self, Ranking};
 use heapdiag::dump::Dump;
@@ -218,6 +219,14 @@ fn run_every_view(name: &str, bytes: Vec<u8>) {
     }
     if let Ok(v) = commands::diff(&dump, &dump, &ranking(By::Stack), true) {
         every_format(&v);
+    }
+    let set = RootSet::Standard;
+    if let Ok(v) = commands::leaks::leaks(&dump, &ranking(By::Stack), set) {
+        every_format(&v);
+        let probe = v.blocks.first().map_or(0x1234_5678, |b| b.address.0 + 1);
+        if let Ok(w) = commands::leaks::why(&dump, probe, &ranking(By::Stack), set) {
+            every_format(&w);
+        }
     }
 }
 

@@ -4,4 +4,7 @@ pub mod blocks;
 pub mod commitment;
 pub mod diff;
 pub mod heaps;
+pub mod leaks;
+pub mod reach;
+pub mod roots;
 pub mod top;

@@ -14,6 +14,7 @@ pub mod format;
 pub mod heaps;
 pub mod info;
 pub mod json;
+pub mod leaks;
 pub mod top;
 
 use serde::Serialize;

@@ -13,4 +13,5 @@ pub mod diff;
 pub mod frame;
 pub mod heaps;
 pub mod info;
+pub mod leaks;
 pub mod top;

@@ -11,6 +11,8 @@
 pub mod bench;
 pub mod damage;
 pub mod fixtures;
+pub mod graph;
+pub mod leak_fixtures;
 pub mod memory;
 pub mod minidump;
 pub mod nt_heap;

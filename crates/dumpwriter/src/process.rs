@@ -214,6 +214,8 @@ pub struct Facts {
     /// Threads in creation order, one per world each (a WoW64 thread: its 64-bit side, then its
     /// 32-bit side).
     pub threads: Vec<ThreadFacts>,
+    /// The user addresses of an object graph's objects ([`crate::graph`]), in order.
+    pub objects: Vec<u64>,
 }
 
 /// One world's side of a thread the builder created.
@@ -726,6 +728,11 @@ impl ProcessBuilder {
     /// The facts of the threads made so far.
     pub fn threads(&self) -> &[ThreadFacts] {
         &self.facts.threads
+    }
+
+    /// Record the user addresses of an object graph's objects in the facts.
+    pub fn set_objects(&mut self, objects: Vec<u64>) {
+        self.facts.objects = objects;
     }
 
     fn write_teb(&mut self, bits: u32, teb: u64, base: u64, limit: u64, dealloc: u64, peb: u64) {

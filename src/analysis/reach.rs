@@ -1,0 +1,858 @@
+//! Reachability of heap blocks by a conservative scan (`heapdiag leaks`; definitions in
+//! docs/leaks.md).
+//!
+//! A pointer is a pointer-size, pointer-aligned value (4 bytes in 32-bit memory, 8 in 64-bit) that
+//! points anywhere into a busy user block's data `[address, address + size)`. From the
+//! [`Roots`](super::roots::Roots), blocks are marked breadth first, each newly marked block's data
+//! read for more pointers, until nothing new is found; free blocks and heap metadata are never
+//! read. What stays unmarked is unreachable; among those, [`garbage`] finds the roots of garbage
+//! (an unreachable block, or a cycle of them, that no other unreachable block points into) and
+//! the bytes each one alone keeps alive.
+//!
+//! Built for millions of blocks: one sorted array of 16 bytes per busy block (start, end) searched
+//! by bisection, one mark bit per block, the frontier of the breadth-first search, block data read
+//! in place from the mapped dump, rayon over roots and over each frontier.
+
+use super::roots::{RootKind, RootRange, Roots};
+use crate::analysis::heaps::is_user_busy;
+use crate::dump::memory::AddressSpace;
+use crate::heap::{Block, HeapWalk};
+use rayon::prelude::*;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+/// The top bit of [`BlockIndex`]'s stored end: the block is in a 32-bit heap (user-mode addresses
+/// never reach it).
+const NARROW: u64 = 1 << 63;
+/// A frontier at least this long is scanned in parallel.
+const PARALLEL: usize = 64;
+/// Blocks per parallel task.
+const CHUNK: usize = 256;
+
+/// The busy user blocks of all heaps, sorted by address: which block a value points into.
+pub struct BlockIndex {
+    /// (user address, end of the user data with [`NARROW`] for 32-bit heaps), sorted.
+    blocks: Vec<(u64, u64)>,
+    /// Lowest address and highest end: a quick test that rejects most values.
+    lo: u64,
+    hi: u64,
+    /// Blocks left out because another block starts at the same address, or that overlap the one
+    /// before them.
+    pub overlapping: usize,
+}
+
+impl BlockIndex {
+    /// Index the busy user blocks of `walks`.
+    pub fn new(walks: &[HeapWalk]) -> Self {
+        let mut blocks: Vec<(u64, u64)> = Vec::with_capacity(
+            walks
+                .iter()
+                .map(|w| w.blocks.iter().filter(|b| is_user_busy(b)).count())
+                .sum(),
+        );
+        for w in walks {
+            let flag = if w.bits == 32 { NARROW } else { 0 };
+            blocks.extend(
+                w.blocks
+                    .iter()
+                    .filter(|b| is_user_busy(b) && b.address < NARROW)
+                    .map(|b| {
+                        (
+                            b.address,
+                            b.address.saturating_add(b.size).min(NARROW - 1) | flag,
+                        )
+                    }),
+            );
+        }
+        blocks.par_sort_unstable();
+        let before = blocks.len();
+        blocks.dedup_by_key(|b| b.0);
+        let mut overlapping = before - blocks.len();
+        overlapping += blocks
+            .windows(2)
+            .filter(|w| w[1].0 < w[0].1 & !NARROW)
+            .count();
+        let lo = blocks.first().map_or(0, |b| b.0);
+        // A block of size 0 is pointed to by its address: its end for this test is one past it.
+        let hi = blocks
+            .iter()
+            .map(|b| (b.1 & !NARROW).max(b.0 + 1))
+            .max()
+            .unwrap_or(0);
+        BlockIndex {
+            blocks,
+            lo,
+            hi,
+            overlapping,
+        }
+    }
+
+    /// Number of blocks.
+    pub fn len(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.blocks.is_empty()
+    }
+
+    /// User address of block `i`.
+    pub fn address(&self, i: u32) -> u64 {
+        self.blocks[i as usize].0
+    }
+
+    /// Requested size of block `i`.
+    pub fn size(&self, i: u32) -> u64 {
+        let (start, end) = self.blocks[i as usize];
+        (end & !NARROW) - start
+    }
+
+    /// Pointer width of block `i`'s heap.
+    pub fn bits(&self, i: u32) -> u32 {
+        if self.blocks[i as usize].1 & NARROW != 0 {
+            32
+        } else {
+            64
+        }
+    }
+
+    /// The block whose user data holds `v`; a block of size 0 is pointed to by its address.
+    #[inline]
+    pub fn find(&self, v: u64) -> Option<u32> {
+        if v.wrapping_sub(self.lo) >= self.hi.wrapping_sub(self.lo).max(1) {
+            return None;
+        }
+        let i = self.blocks.partition_point(|b| b.0 <= v).checked_sub(1)?;
+        let (start, end) = self.blocks[i];
+        (v < end & !NARROW || v == start).then_some(i as u32)
+    }
+
+    /// The block starting at `address`.
+    pub fn at(&self, address: u64) -> Option<u32> {
+        self.blocks
+            .binary_search_by_key(&address, |b| b.0)
+            .ok()
+            .map(|i| i as u32)
+    }
+}
+
+/// One bit per block, set atomically.
+pub struct Marks(Vec<AtomicU64>);
+
+impl Marks {
+    /// `n` clear bits.
+    pub fn new(n: usize) -> Self {
+        Marks((0..n.div_ceil(64)).map(|_| AtomicU64::new(0)).collect())
+    }
+
+    /// Set bit `i`; true when this call set it.
+    #[inline]
+    pub fn set(&self, i: u32) -> bool {
+        let bit = 1u64 << (i % 64);
+        self.0[(i / 64) as usize].fetch_or(bit, Ordering::Relaxed) & bit == 0
+    }
+
+    /// Whether bit `i` is set.
+    #[inline]
+    pub fn get(&self, i: u32) -> bool {
+        self.0[(i / 64) as usize].load(Ordering::Relaxed) & (1 << (i % 64)) != 0
+    }
+}
+
+/// For each pointer-aligned value of `bytes` (the memory at `addr`, of a world of `bits`) that
+/// points into a block: `hit(block, address of the value)`.
+#[inline]
+fn each_pointer(
+    index: &BlockIndex,
+    bytes: &[u8],
+    addr: u64,
+    bits: u32,
+    mut hit: impl FnMut(u32, u64),
+) {
+    let width = (bits / 8) as usize;
+    let skip = ((width as u64 - addr % width as u64) % width as u64) as usize;
+    let Some(aligned) = bytes.get(skip..) else {
+        return;
+    };
+    let base = addr + skip as u64;
+    if width == 8 {
+        for (k, c) in aligned.chunks_exact(8).enumerate() {
+            let v = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+            if let Some(t) = index.find(v) {
+                hit(t, base + 8 * k as u64);
+            }
+        }
+    } else {
+        for (k, c) in aligned.chunks_exact(4).enumerate() {
+            let v = u64::from(u32::from_le_bytes(c.try_into().expect("4 bytes")));
+            if let Some(t) = index.find(v) {
+                hit(t, base + 4 * k as u64);
+            }
+        }
+    }
+}
+
+/// Call `f(address, bytes)` for each captured piece of `[start, end)`, read in place.
+fn captured<'a>(mem: &AddressSpace<'a>, start: u64, end: u64, mut f: impl FnMut(u64, &[u8])) {
+    let ranges = mem.ranges();
+    let first = ranges.partition_point(|r| r.end() <= start);
+    for r in ranges[first..].iter().take_while(|r| r.base < end) {
+        let (s, e) = (r.base.max(start), r.end().min(end));
+        if let Ok(b) = mem.read(s, (e - s) as usize) {
+            f(s, &b);
+        }
+    }
+}
+
+/// The pointers of block `i`'s data: `hit(target, address of the value)`.
+fn block_pointers(mem: &AddressSpace<'_>, index: &BlockIndex, i: u32, hit: impl FnMut(u32, u64)) {
+    let (start, size, bits) = (index.address(i), index.size(i), index.bits(i));
+    let mut hit = hit;
+    captured(mem, start, start + size, |a, b| {
+        each_pointer(index, b, a, bits, &mut hit)
+    });
+}
+
+/// The pointers of a root range, in 1 MB pieces for parallel reading.
+fn range_pieces(r: &RootRange) -> impl Iterator<Item = (u64, u64, u32)> + '_ {
+    const PIECE: u64 = 1 << 20;
+    (r.start..r.end)
+        .step_by(PIECE as usize)
+        .map(move |s| (s, (s + PIECE).min(r.end), r.bits))
+}
+
+/// No parent recorded.
+const NO_PARENT: u32 = u32::MAX;
+/// Found in a root.
+const FROM_ROOT: u32 = u32::MAX - 1;
+
+/// The blocks the roots reach, marked; with `parents`, each block's parent in a shortest chain
+/// from the roots ([`FROM_ROOT`] for blocks a root points to).
+pub fn mark(
+    mem: &AddressSpace<'_>,
+    index: &BlockIndex,
+    roots: &Roots,
+    parents: Option<&[AtomicU32]>,
+) -> Marks {
+    let marks = Marks::new(index.len());
+    let found = |t: u32, from: u32, out: &mut Vec<u32>| {
+        if marks.set(t) {
+            if let Some(p) = parents {
+                p[t as usize].store(from, Ordering::Relaxed);
+            }
+            out.push(t);
+        }
+    };
+    let pieces: Vec<(u64, u64, u32)> = roots.ranges.iter().flat_map(range_pieces).collect();
+    let mut frontier: Vec<u32> = pieces
+        .par_iter()
+        .map(|&(s, e, bits)| {
+            let mut out = Vec::new();
+            captured(mem, s, e, |a, b| {
+                each_pointer(index, b, a, bits, |t, _| found(t, FROM_ROOT, &mut out))
+            });
+            out
+        })
+        .flatten()
+        .collect();
+    for (_, v) in &roots.registers {
+        if let Some(t) = index.find(*v) {
+            found(t, FROM_ROOT, &mut frontier);
+        }
+    }
+    while !frontier.is_empty() {
+        let step = |chunk: &[u32]| {
+            let mut out = Vec::new();
+            for &i in chunk {
+                block_pointers(mem, index, i, |t, _| found(t, i, &mut out));
+            }
+            out
+        };
+        frontier = if frontier.len() >= PARALLEL {
+            frontier.par_chunks(CHUNK).map(step).flatten().collect()
+        } else {
+            step(&frontier)
+        };
+    }
+    marks
+}
+
+/// The unreachable blocks and how they hold each other.
+pub struct Garbage {
+    /// Unreachable blocks (ids into the [`BlockIndex`]), in address order.
+    pub blocks: Vec<u32>,
+    /// For each of `blocks`: the root of garbage (index into `roots`) that alone keeps it,
+    /// or `None` when several do.
+    pub owner: Vec<Option<u32>>,
+    /// The roots of garbage, in address order of their first block.
+    pub roots: Vec<GarbageRoot>,
+    /// Pointers between unreachable blocks: `edges[offsets[k]..offsets[k + 1]]` are the
+    /// positions (in `blocks`) that block `k` points into.
+    offsets: Vec<u32>,
+    edges: Vec<u32>,
+}
+
+/// A root of garbage: an unreachable block, or a cycle of them, that no other unreachable block
+/// points into.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GarbageRoot {
+    /// Its blocks (positions in [`Garbage::blocks`]), in address order: one, or a cycle.
+    pub members: Vec<u32>,
+    /// Requested bytes of itself and of the blocks it alone keeps alive.
+    pub retained_bytes: u64,
+    /// Those blocks, itself included.
+    pub retained_blocks: u64,
+}
+
+/// The unreachable blocks of `index` given the reachable `marks`: the pointers among them, their
+/// cycles, roots of garbage and retained bytes.
+pub fn garbage(mem: &AddressSpace<'_>, index: &BlockIndex, marks: &Marks) -> Garbage {
+    let blocks: Vec<u32> = (0..index.len() as u32).filter(|&i| !marks.get(i)).collect();
+    let pos = |t: u32| blocks.binary_search(&t).ok().map(|p| p as u32);
+    // Pointers between unreachable blocks, as adjacency lists (compressed rows).
+    let lists: Vec<(Vec<u32>, Vec<u32>)> = blocks
+        .par_chunks(CHUNK)
+        .map(|chunk| {
+            let (mut counts, mut targets) = (Vec::with_capacity(chunk.len()), Vec::new());
+            for &i in chunk {
+                let before = targets.len();
+                block_pointers(mem, index, i, |t, _| {
+                    if !marks.get(t) {
+                        targets.extend(pos(t));
+                    }
+                });
+                targets[before..].sort_unstable();
+                let mut k = before;
+                // Keep each target once.
+                for j in before..targets.len() {
+                    if j == before || targets[j] != targets[k - 1] {
+                        targets[k] = targets[j];
+                        k += 1;
+                    }
+                }
+                targets.truncate(k);
+                counts.push((targets.len() - before) as u32);
+            }
+            (counts, targets)
+        })
+        .collect();
+    let mut offsets = Vec::with_capacity(blocks.len() + 1);
+    offsets.push(0u32);
+    let mut edges = Vec::new();
+    for (counts, targets) in lists {
+        for c in counts {
+            offsets.push(offsets.last().expect("one offset") + c);
+        }
+        edges.extend(targets);
+    }
+    let mut g = Garbage {
+        owner: vec![None; blocks.len()],
+        blocks,
+        roots: Vec::new(),
+        offsets,
+        edges,
+    };
+    g.find_roots(index);
+    g
+}
+
+impl Garbage {
+    /// The positions block `k` points into.
+    pub fn targets(&self, k: u32) -> &[u32] {
+        &self.edges[self.offsets[k as usize] as usize..self.offsets[k as usize + 1] as usize]
+    }
+
+    /// The position of block id `i`, when it is unreachable.
+    pub fn position(&self, i: u32) -> Option<u32> {
+        self.blocks.binary_search(&i).ok().map(|p| p as u32)
+    }
+
+    /// Strongly connected components (Tarjan, iterative), then in topological order each
+    /// component's owner: itself when nothing points into it (a root of garbage), the one root
+    /// all its predecessors share, or none.
+    fn find_roots(&mut self, index: &BlockIndex) {
+        let n = self.blocks.len();
+        let (comp, order, starts) = self.components();
+        let comps = starts.len() - 1;
+        const NONE: u32 = u32::MAX;
+        const MANY: u32 = u32::MAX - 1;
+        let mut owner = vec![NONE; comps];
+        let mut root_of_comp = vec![NONE; comps];
+        let mut roots: Vec<GarbageRoot> = Vec::new();
+        // Tarjan finishes a component after every component it reaches: reversed, sources first.
+        for c in (0..comps).rev() {
+            let members = &order[starts[c] as usize..starts[c + 1] as usize];
+            if owner[c] == NONE {
+                let mut m = members.to_vec();
+                m.sort_unstable();
+                root_of_comp[c] = roots.len() as u32;
+                owner[c] = c as u32;
+                roots.push(GarbageRoot {
+                    members: m,
+                    retained_bytes: 0,
+                    retained_blocks: 0,
+                });
+            }
+            let own = owner[c];
+            for &k in members {
+                for &t in self.targets(k) {
+                    let d = comp[t as usize] as usize;
+                    if d != c {
+                        owner[d] = match owner[d] {
+                            NONE => own,
+                            o if o == own => own,
+                            _ => MANY,
+                        };
+                    }
+                }
+            }
+        }
+        for k in 0..n {
+            let o = owner[comp[k] as usize];
+            if o != MANY {
+                let r = root_of_comp[o as usize];
+                self.owner[k] = Some(r);
+                let root = &mut roots[r as usize];
+                root.retained_bytes += index.size(self.blocks[k]);
+                root.retained_blocks += 1;
+            }
+        }
+        // Number the roots in address order of their first block.
+        let mut by_address: Vec<u32> = (0..roots.len() as u32).collect();
+        by_address.sort_by_key(|&r| roots[r as usize].members[0]);
+        let mut renumber = vec![0u32; roots.len()];
+        for (new, &old) in by_address.iter().enumerate() {
+            renumber[old as usize] = new as u32;
+        }
+        for o in self.owner.iter_mut().flatten() {
+            *o = renumber[*o as usize];
+        }
+        let mut slots: Vec<Option<GarbageRoot>> = roots.into_iter().map(Some).collect();
+        self.roots = by_address
+            .iter()
+            .map(|&r| slots[r as usize].take().expect("each root once"))
+            .collect();
+    }
+
+    /// Tarjan's strongly connected components: each position's component, the positions in
+    /// component order, and where each component starts in that order (components numbered in
+    /// the order they finish).
+    fn components(&self) -> (Vec<u32>, Vec<u32>, Vec<u32>) {
+        let n = self.blocks.len();
+        const UNSEEN: u32 = u32::MAX;
+        let mut num = vec![UNSEEN; n];
+        let mut low = vec![0u32; n];
+        let mut on_stack = vec![false; n];
+        let mut stack: Vec<u32> = Vec::new();
+        let mut comp = vec![0u32; n];
+        let mut order = Vec::with_capacity(n);
+        let mut starts = vec![0u32];
+        let mut next = 0u32;
+        // (node, index of its next edge)
+        let mut calls: Vec<(u32, u32)> = Vec::new();
+        for s in 0..n as u32 {
+            if num[s as usize] != UNSEEN {
+                continue;
+            }
+            calls.push((s, self.offsets[s as usize]));
+            num[s as usize] = next;
+            low[s as usize] = next;
+            next += 1;
+            stack.push(s);
+            on_stack[s as usize] = true;
+            while let Some(&(v, e)) = calls.last() {
+                if e < self.offsets[v as usize + 1] {
+                    let w = self.edges[e as usize];
+                    if let Some(top) = calls.last_mut() {
+                        top.1 += 1;
+                    }
+                    if num[w as usize] == UNSEEN {
+                        num[w as usize] = next;
+                        low[w as usize] = next;
+                        next += 1;
+                        stack.push(w);
+                        on_stack[w as usize] = true;
+                        calls.push((w, self.offsets[w as usize]));
+                    } else if on_stack[w as usize] {
+                        low[v as usize] = low[v as usize].min(num[w as usize]);
+                    }
+                    continue;
+                }
+                calls.pop();
+                if let Some(&(u, _)) = calls.last() {
+                    low[u as usize] = low[u as usize].min(low[v as usize]);
+                }
+                if low[v as usize] == num[v as usize] {
+                    let c = (starts.len() - 1) as u32;
+                    loop {
+                        let w = stack.pop().expect("v is on the stack");
+                        on_stack[w as usize] = false;
+                        comp[w as usize] = c;
+                        order.push(w);
+                        if w == v {
+                            break;
+                        }
+                    }
+                    starts.push(order.len() as u32);
+                }
+            }
+        }
+        (comp, order, starts)
+    }
+}
+
+/// One step of the chain that keeps a block alive.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Link {
+    /// A root holds a pointer into the next block: the root, and where (the register's value
+    /// for a register).
+    Root {
+        /// The root.
+        kind: RootKind,
+        /// Address of the value (0 for a register).
+        at: u64,
+        /// The value.
+        value: u64,
+    },
+    /// A block (id into the index) holds a pointer into the next one at `at`.
+    Block {
+        /// The block.
+        block: u32,
+        /// Address of the pointer in it (`None` for the last block of the chain).
+        at: Option<u64>,
+        /// The value.
+        value: Option<u64>,
+    },
+}
+
+/// The shortest chain from a root to block `target`, when it is reachable: the root, then each
+/// block, `target` last.
+pub fn chain_from_roots(
+    mem: &AddressSpace<'_>,
+    index: &BlockIndex,
+    roots: &Roots,
+    target: u32,
+) -> Option<Vec<Link>> {
+    let parents: Vec<AtomicU32> = (0..index.len())
+        .map(|_| AtomicU32::new(NO_PARENT))
+        .collect();
+    let marks = mark(mem, index, roots, Some(&parents));
+    if !marks.get(target) {
+        return None;
+    }
+    let mut path = vec![target];
+    let mut at = target;
+    // Bounded by the number of blocks: parents form a tree.
+    for _ in 0..index.len() {
+        match parents[at as usize].load(Ordering::Relaxed) {
+            FROM_ROOT | NO_PARENT => break,
+            p => {
+                path.push(p);
+                at = p;
+            }
+        }
+    }
+    path.reverse();
+    let mut links = vec![root_link(mem, index, roots, path[0])];
+    links.extend(block_links(mem, index, &path));
+    Some(links)
+}
+
+/// The first root value that points into block `first`.
+fn root_link(mem: &AddressSpace<'_>, index: &BlockIndex, roots: &Roots, first: u32) -> Link {
+    for (kind, v) in &roots.registers {
+        if index.find(*v) == Some(first) {
+            return Link::Root {
+                kind: kind.clone(),
+                at: 0,
+                value: *v,
+            };
+        }
+    }
+    for r in &roots.ranges {
+        let mut hit = None;
+        captured(mem, r.start, r.end, |a, b| {
+            if hit.is_none() {
+                each_pointer(index, b, a, r.bits, |t, at| {
+                    if t == first && hit.is_none() {
+                        hit = Some(at);
+                    }
+                });
+            }
+        });
+        if let Some(at) = hit {
+            let value = mem.read_ptr(at, r.bits).unwrap_or(0);
+            return Link::Root {
+                kind: r.kind.clone(),
+                at,
+                value,
+            };
+        }
+    }
+    unreachable_root()
+}
+
+/// A root link for a chain whose first block no root value was found for again (cannot happen:
+/// marking found one).
+fn unreachable_root() -> Link {
+    Link::Root {
+        kind: RootKind::Private,
+        at: 0,
+        value: 0,
+    }
+}
+
+/// The links of a path of blocks: where each holds its pointer into the next.
+fn block_links(mem: &AddressSpace<'_>, index: &BlockIndex, path: &[u32]) -> Vec<Link> {
+    path.iter()
+        .enumerate()
+        .map(|(k, &b)| match path.get(k + 1) {
+            Some(&next) => {
+                let mut hit = None;
+                block_pointers(mem, index, b, |t, at| {
+                    if t == next && hit.is_none() {
+                        hit = Some(at);
+                    }
+                });
+                Link::Block {
+                    block: b,
+                    at: hit,
+                    value: hit.and_then(|a| mem.read_ptr(a, index.bits(b)).ok()),
+                }
+            }
+            None => Link::Block {
+                block: b,
+                at: None,
+                value: None,
+            },
+        })
+        .collect()
+}
+
+impl Garbage {
+    /// The shortest chain from a root of garbage to the unreachable block at position `k`: the
+    /// root's block first, `k` last.
+    pub fn chain(&self, mem: &AddressSpace<'_>, index: &BlockIndex, k: u32) -> Vec<Link> {
+        let n = self.blocks.len();
+        let mut parent = vec![NO_PARENT; n];
+        let mut frontier: Vec<u32> = Vec::new();
+        for r in &self.roots {
+            for &m in &r.members {
+                parent[m as usize] = FROM_ROOT;
+                frontier.push(m);
+            }
+        }
+        while !frontier.is_empty() && parent[k as usize] == NO_PARENT {
+            let mut next = Vec::new();
+            for &v in &frontier {
+                for &t in self.targets(v) {
+                    if parent[t as usize] == NO_PARENT {
+                        parent[t as usize] = v;
+                        next.push(t);
+                    }
+                }
+            }
+            frontier = next;
+        }
+        let mut path = vec![k];
+        let mut at = k;
+        for _ in 0..n {
+            match parent[at as usize] {
+                FROM_ROOT | NO_PARENT => break,
+                p => {
+                    path.push(p);
+                    at = p;
+                }
+            }
+        }
+        path.reverse();
+        let ids: Vec<u32> = path.iter().map(|&p| self.blocks[p as usize]).collect();
+        block_links(mem, index, &ids)
+    }
+
+    /// The unreachable blocks (positions) that point into position `k`.
+    pub fn pointed_from(&self, k: u32) -> Vec<u32> {
+        (0..self.blocks.len() as u32)
+            .filter(|&v| v != k && self.targets(v).binary_search(&k).is_ok())
+            .collect()
+    }
+}
+
+/// The busy user block of `walks` with id `i` in `index`: its heap's walk and the block.
+pub fn block_of<'w>(
+    walks: &'w [HeapWalk],
+    index: &BlockIndex,
+    i: u32,
+) -> Option<(&'w HeapWalk, &'w Block)> {
+    let address = index.address(i);
+    walks.iter().find_map(|w| {
+        w.blocks
+            .iter()
+            .find(|b| b.address == address && is_user_busy(b))
+            .map(|b| (w, b))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dump::memory::{MemoryIndex, MemoryRange};
+    use crate::heap::{FrontEnd, State};
+
+    /// A 64-bit heap whose blocks are (address, size), all busy.
+    fn walk(blocks: &[(u64, u64)]) -> HeapWalk {
+        HeapWalk {
+            heap: 0x1000,
+            index: 0,
+            bits: 64,
+            kind: crate::process::HeapKind::Nt,
+            walked: true,
+            family: None,
+            flags: None,
+            lfh: None,
+            lfh_key: None,
+            blocks: blocks
+                .iter()
+                .map(|&(address, size)| Block {
+                    entry: address - 16,
+                    address,
+                    size,
+                    block_size: size + 16,
+                    trace: 0,
+                    heap: 0,
+                    state: State::Busy,
+                    front_end: FrontEnd::Backend,
+                    flags: 1,
+                    internal: false,
+                })
+                .collect(),
+            corruptions: vec![],
+            coverage: vec![],
+            large_reserved: 0,
+            large_committed: 0,
+            notes: vec![],
+        }
+    }
+
+    #[test]
+    fn interior_pointers_find_their_block_and_ends_do_not() {
+        let idx = BlockIndex::new(&[walk(&[(0x2000, 0x40), (0x1000, 0x10), (0x3000, 0)])]);
+        assert_eq!(idx.find(0x1000), Some(0));
+        assert_eq!(idx.find(0x100f), Some(0));
+        assert_eq!(idx.find(0x1010), None);
+        assert_eq!(idx.find(0x2020), Some(1));
+        assert_eq!(
+            idx.find(0x3000),
+            Some(2),
+            "a block of size 0 by its address"
+        );
+        assert_eq!(idx.find(0x3001), None);
+        assert_eq!(idx.find(0xfff), None);
+        assert_eq!(idx.find(u64::MAX), None);
+        assert_eq!((idx.size(1), idx.bits(1)), (0x40, 64));
+    }
+
+    /// Memory at 0x10000: 0x400 bytes of little-endian u64 words given as (offset, value).
+    fn memory(words: &[(u64, u64)]) -> Vec<u8> {
+        let mut b = vec![0u8; 0x400];
+        for &(o, v) in words {
+            b[o as usize..o as usize + 8].copy_from_slice(&v.to_le_bytes());
+        }
+        b
+    }
+
+    #[test]
+    fn cycles_and_shared_blocks_are_retained_as_defined() {
+        // Blocks of 0x20 at 0x10000 + 0x40 * k, k = 0..8; a root range [0x10200, 0x10208).
+        // Reachable: 0 (root) → 1 (interior pointer). Garbage: 2 → 3 ⇄ 4; 5 → 7, 6 → 7.
+        let at = |k: u64| 0x10000 + 0x40 * k;
+        let file = memory(&[
+            (0x200, at(0)),
+            (0x00, at(1) + 0x18),
+            (0x80, at(3)),
+            (0xc0, at(4) + 8),
+            (0x100, at(3)),
+            (0x140, at(7)),
+            (0x180, at(7)),
+            (0x88, at(0)),
+        ]);
+        let range = MemoryRange {
+            base: 0x10000,
+            size: file.len() as u64,
+            offset: 0,
+        };
+        let mi = MemoryIndex::build(vec![range], file.len() as u64, &mut Vec::new());
+        let mem = AddressSpace::new(&file, &mi);
+        let blocks: Vec<(u64, u64)> = (0..8).map(|k| (at(k), 0x20)).collect();
+        let idx = BlockIndex::new(&[walk(&blocks)]);
+        let roots = Roots {
+            ranges: vec![RootRange {
+                kind: RootKind::Private,
+                start: 0x10200,
+                end: 0x10208,
+                bits: 64,
+            }],
+            ..Roots::default()
+        };
+        let marks = mark(&mem, &idx, &roots, None);
+        let reachable: Vec<u32> = (0..8).filter(|&i| marks.get(i)).collect();
+        assert_eq!(reachable, [0, 1]);
+        let g = garbage(&mem, &idx, &marks);
+        assert_eq!(g.blocks, [2, 3, 4, 5, 6, 7]);
+        let roots: Vec<(Vec<u32>, u64, u64)> = g
+            .roots
+            .iter()
+            .map(|r| (r.members.clone(), r.retained_bytes, r.retained_blocks))
+            .collect();
+        // Positions: 2→0, 3→1, 4→2, 5→3, 6→4, 7→5.
+        assert_eq!(
+            roots,
+            [(vec![0], 0x60, 3), (vec![3], 0x20, 1), (vec![4], 0x20, 1)]
+        );
+        assert_eq!(g.owner, [Some(0), Some(0), Some(0), Some(1), Some(2), None]);
+        assert_eq!(g.pointed_from(5), [3, 4]);
+        let chain = g.chain(&mem, &idx, 2);
+        let ids: Vec<u32> = chain
+            .iter()
+            .map(|l| match l {
+                Link::Block { block, .. } => *block,
+                Link::Root { .. } => u32::MAX,
+            })
+            .collect();
+        assert_eq!(ids, [2, 3, 4]);
+        let why = chain_from_roots(&mem, &idx, &roots_of(&roots_range()), 1).unwrap();
+        assert_eq!(
+            why[0],
+            Link::Root {
+                kind: RootKind::Private,
+                at: 0x10200,
+                value: at(0)
+            }
+        );
+        assert_eq!(
+            why[1],
+            Link::Block {
+                block: 0,
+                at: Some(0x10000),
+                value: Some(at(1) + 0x18)
+            }
+        );
+        assert!(chain_from_roots(&mem, &idx, &roots_of(&roots_range()), 7).is_none());
+    }
+
+    fn roots_range() -> Vec<RootRange> {
+        vec![RootRange {
+            kind: RootKind::Private,
+            start: 0x10200,
+            end: 0x10208,
+            bits: 64,
+        }]
+    }
+
+    fn roots_of(ranges: &[RootRange]) -> Roots {
+        Roots {
+            ranges: ranges.to_vec(),
+            ..Roots::default()
+        }
+    }
+}

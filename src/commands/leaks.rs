@@ -1,0 +1,348 @@
+//! `heapdiag leaks` and `heapdiag leaks --why ADDR`: reachability views of one dump.
+
+use super::{symbolizer, walk, Ranking};
+use crate::analysis::heaps::is_user_busy;
+use crate::analysis::leaks::Leaks;
+use crate::analysis::reach::{self, Link};
+use crate::analysis::roots::{RootKind, RootSet, Roots};
+use crate::analysis::top::{self, By, SkipList};
+use crate::capabilities::{self, Answer, Capability, Facts};
+use crate::dump::Dump;
+use crate::error::{Error, Exit};
+use crate::fasthash::{FastMap, FastSet};
+use crate::heap::{HeapWalk, State};
+use crate::process::Process;
+use crate::stacks::symbols::Symbolizer;
+use crate::stacks::StackTable;
+use crate::value::Hex;
+use crate::view::frame::FrameView;
+use crate::view::leaks::{
+    GarbageRootRow, LeakBlock, LeakGroup, LeaksView, LinkView, RootsSummary, WhyBlock, WhyView,
+};
+
+/// What `leaks` needs: the heaps' blocks (without them it cannot answer at all).
+pub const NEEDS: &[Capability] = &[Capability::HeapContents];
+
+/// The walked heaps, or the reason (exit code 5) why the dump cannot say what is unreachable;
+/// notes when it can only in part.
+fn walked(dump: &Dump, r: &Ranking) -> Result<(Process, Vec<HeapWalk>, Vec<String>), Error> {
+    let (process, walks) = walk(dump, &r.symbols);
+    let facts = Facts {
+        dump,
+        process: &process,
+        health: None,
+    };
+    let verdict = capabilities::judge(Capability::HeapContents, facts).expect("always judged");
+    let mut notes = Vec::new();
+    match verdict.answer {
+        Answer::No => {
+            return Err(Error::file(
+                Exit::NotAnswerable,
+                dump.path(),
+                format!("cannot tell which blocks are unreachable: {}", verdict.reason),
+            ))
+        }
+        Answer::Partial => notes.push(format!(
+            "blocks of heaps that are not in the dump are not counted, and pointers in them are not seen: {}",
+            verdict.reason
+        )),
+        Answer::Yes => {}
+    }
+    Ok((process, walks, notes))
+}
+
+/// `heapdiag leaks`: the unreachable busy blocks grouped as `r` asks, the roots of garbage with
+/// what they retain.
+pub fn leaks(dump: &Dump, r: &Ranking, set: RootSet) -> Result<LeaksView, Error> {
+    let (process, walks, mut notes) = walked(dump, r)?;
+    let found = Leaks::find(dump, &process, &walks, set);
+    let table = StackTable::collect(&dump.memory(), &walks);
+    let unreachable: FastSet<u64> = found
+        .garbage
+        .blocks
+        .iter()
+        .map(|&i| found.index.address(i))
+        .collect();
+    let keep = |b: &crate::heap::Block| unreachable.contains(&b.address);
+    let stacks_of = |w: &HeapWalk| {
+        w.blocks
+            .iter()
+            .filter(|b| b.trace != 0 && is_user_busy(b) && keep(b))
+            .filter_map(|b| table.get(w.bits, b.trace))
+            .map(|s| s.frames.as_slice())
+            .collect::<Vec<_>>()
+    };
+    let sym = symbolizer(dump, walks.iter().flat_map(stacks_of), &r.symbols);
+    let skip = SkipList::new(&r.skip);
+    let traced = walks
+        .iter()
+        .any(|w| w.blocks.iter().any(|b| b.trace != 0 && keep(b)));
+    let by = match r.by {
+        By::Stack | By::Module | By::Function if !traced => {
+            notes.push(format!(
+                "grouped by size: {}",
+                no_stack_reason(dump, &process, found.garbage.blocks.is_empty())
+            ));
+            By::Size
+        }
+        by => by,
+    };
+    let ranked = top::rank_where(&walks, &table, &sym, &skip, by, &keep);
+    notes.extend(found.roots.notes.iter().cloned());
+    if found.index.overlapping > 0 {
+        notes.push(format!(
+            "{} busy blocks overlap others (a damaged heap): a pointer into the overlap counts for the later block",
+            found.index.overlapping
+        ));
+    }
+    notes.extend(sym.warnings.iter().cloned());
+    let (busy_blocks, busy_bytes) = walks
+        .iter()
+        .flat_map(|w| w.blocks.iter().filter(|b| is_user_busy(b)))
+        .fold((0, 0), |(n, s), b| (n + 1, s + b.size));
+    let blocks = leak_blocks(&walks, &found, &table);
+    let mut rows = garbage_rows(&walks, &found, &table, &sym, &skip);
+    let roots_count = rows.len();
+    rows.truncate(r.limit);
+    Ok(LeaksView {
+        by,
+        unreachable_blocks: found.garbage.blocks.len() as u64,
+        unreachable_bytes: found.unreachable_bytes(),
+        busy_blocks,
+        busy_bytes,
+        roots: summary(&found.roots),
+        blocks,
+        groups: ranked
+            .entries
+            .iter()
+            .take(r.limit)
+            .map(|e| LeakGroup {
+                key: e.key.clone(),
+                count: e.count,
+                bytes: e.bytes,
+                frames: e
+                    .stack
+                    .as_ref()
+                    .map(|s| FrameView::resolve_all(&sym, &s.frames)),
+            })
+            .collect(),
+        garbage_roots: rows,
+        garbage_root_count: roots_count as u64,
+        notes,
+        more_groups: ranked.entries.len().saturating_sub(r.limit),
+        more_roots: roots_count.saturating_sub(r.limit),
+    })
+}
+
+/// Why unreachable blocks cannot be grouped by stack.
+fn no_stack_reason(dump: &Dump, process: &Process, none: bool) -> String {
+    let facts = Facts {
+        dump,
+        process,
+        health: None,
+    };
+    let reasons = capabilities::unmet(super::needs::TOP, facts);
+    if none {
+        "there are no unreachable blocks".into()
+    } else if reasons.is_empty() {
+        "no unreachable block carries a stack record".into()
+    } else {
+        reasons.join("; ")
+    }
+}
+
+/// What the roots are, counted.
+fn summary(roots: &Roots) -> RootsSummary {
+    let mut s = RootsSummary {
+        registers: roots.registers.len() as u64,
+        ..RootsSummary::default()
+    };
+    for r in &roots.ranges {
+        let len = r.end - r.start;
+        match r.kind {
+            RootKind::Stack { .. } => {
+                s.stacks += 1;
+                s.stack_bytes += len;
+            }
+            RootKind::Image { .. } => {
+                s.image_sections += 1;
+                s.image_bytes += len;
+            }
+            RootKind::Teb { .. } | RootKind::Peb { .. } => s.tebs_and_pebs += 1,
+            RootKind::HeapHeader { .. } => s.heap_headers += 1,
+            RootKind::Private => {
+                s.private_regions += 1;
+                s.private_bytes += len;
+            }
+            RootKind::Register { .. } => {}
+        }
+    }
+    s
+}
+
+/// Every unreachable block, in address order.
+fn leak_blocks(walks: &[HeapWalk], found: &Leaks, table: &StackTable) -> Vec<LeakBlock> {
+    let g = &found.garbage;
+    let first = |r: u32| g.roots[r as usize].members[0];
+    let address_of = |k: u32| found.index.address(g.blocks[k as usize]);
+    let heads: FastMap<u32, u32> = (0..g.roots.len() as u32).map(|r| (first(r), r)).collect();
+    let mut out: Vec<LeakBlock> = walks
+        .iter()
+        .flat_map(|w| w.blocks.iter().map(move |b| (w, b)))
+        .filter(|(_, b)| is_user_busy(b))
+        .filter_map(|(w, b)| {
+            let k = found.unreachable_at(b.address)?;
+            let root = heads.get(&k).map(|&r| &g.roots[r as usize]);
+            Some(LeakBlock {
+                heap: Hex(w.heap),
+                address: Hex(b.address),
+                size: b.size,
+                stack: table
+                    .get(w.bits, b.trace)
+                    .map(|s| s.frames.iter().map(|&a| Hex(a)).collect()),
+                type_name: None,
+                garbage_root: root.is_some(),
+                retained_bytes: root.map(|r| r.retained_bytes),
+                cycle: root
+                    .filter(|r| r.members.len() > 1)
+                    .map(|r| r.members[1..].iter().map(|&m| Hex(address_of(m))).collect()),
+                retained_by: g.owner[k as usize].map(|r| address_of(first(r))),
+            })
+        })
+        .collect();
+    out.sort_by_key(|b| b.address);
+    out
+}
+
+/// The roots of garbage, most retained bytes first.
+fn garbage_rows(
+    walks: &[HeapWalk],
+    found: &Leaks,
+    table: &StackTable,
+    sym: &Symbolizer,
+    skip: &SkipList,
+) -> Vec<GarbageRootRow> {
+    let g = &found.garbage;
+    let mut rows: Vec<GarbageRootRow> = g
+        .roots
+        .iter()
+        .map(|r| {
+            let id = g.blocks[r.members[0] as usize];
+            let block = reach::block_of(walks, &found.index, id);
+            let allocated_by = block
+                .and_then(|(w, b)| table.get(w.bits, b.trace))
+                .and_then(|s| skip.allocator(sym, s))
+                .map(|f| sym.display(f));
+            GarbageRootRow {
+                address: found.index.address(id),
+                size: found.index.size(id),
+                members: r.members.len() as u64,
+                retained_bytes: r.retained_bytes,
+                retained_blocks: r.retained_blocks,
+                type_name: None,
+                allocated_by,
+            }
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        b.retained_bytes
+            .cmp(&a.retained_bytes)
+            .then(a.address.cmp(&b.address))
+    });
+    rows
+}
+
+/// `heapdiag leaks --why ADDR`: the chain of pointers that keeps the busy block holding `addr`
+/// alive, or, when nothing does, its root of garbage and the blocks that point into it.
+pub fn why(dump: &Dump, addr: u64, r: &Ranking, set: RootSet) -> Result<WhyView, Error> {
+    let (process, walks, mut notes) = walked(dump, r)?;
+    let not_busy = |what: String| Error::new(Exit::NotAnswerable, format!("{addr:#x} is {what}"));
+    let (heap, b) = crate::analysis::blocks::find(&walks, addr)
+        .ok_or_else(|| not_busy("not in any heap block this dump's heaps hold".into()))?;
+    if b.state == State::Free {
+        return Err(not_busy(format!(
+            "in a free block of heap {heap:#x} (user address {:#x}); only busy blocks are kept alive",
+            b.address
+        )));
+    }
+    if b.internal {
+        return Err(not_busy(format!(
+            "in heap metadata of heap {heap:#x} (block {:#x}), not in a user allocation",
+            b.entry
+        )));
+    }
+    let b = *b;
+    let bits = walks.iter().find(|w| w.heap == heap).map_or(64, |w| w.bits);
+    let roots = crate::analysis::roots::collect(dump, &process, &walks, set);
+    notes.extend(roots.notes.iter().cloned());
+    let index = reach::BlockIndex::new(&walks);
+    let target = index
+        .at(b.address)
+        .ok_or_else(|| not_busy("in a block that overlaps another (a damaged heap)".into()))?;
+    let mem = dump.memory();
+    let table = StackTable::collect(&mem, &walks);
+    let recorded = table.get(bits, b.trace);
+    let sym = symbolizer(
+        dump,
+        recorded.iter().map(|s| s.frames.as_slice()),
+        &r.symbols,
+    );
+    notes.extend(sym.warnings.iter().cloned());
+    let block = WhyBlock {
+        heap: Hex(heap),
+        address: Hex(b.address),
+        size: b.size,
+        type_name: None,
+        frames: recorded.map(|s| FrameView::resolve_all(&sym, &s.frames)),
+    };
+    let link_view = |l: &Link| match l {
+        Link::Root { kind, at, value } => LinkView {
+            kind: "root",
+            root: Some(kind.describe()),
+            block: None,
+            size: None,
+            type_name: None,
+            at: (*at != 0).then_some(*at),
+            value: Some(*value),
+        },
+        Link::Block { block, at, value } => LinkView {
+            kind: "block",
+            root: None,
+            block: Some(index.address(*block)),
+            size: Some(index.size(*block)),
+            type_name: None,
+            at: *at,
+            value: *value,
+        },
+    };
+    if let Some(chain) = reach::chain_from_roots(&mem, &index, &roots, target) {
+        return Ok(WhyView {
+            address: Hex(addr),
+            block,
+            reachable: true,
+            chain: chain.iter().map(link_view).collect(),
+            pointed_from: Vec::new(),
+            retained_by: None,
+            notes,
+        });
+    }
+    let found = Leaks::find(dump, &process, &walks, set);
+    let g = &found.garbage;
+    let k = g
+        .position(target)
+        .expect("an unmarked block is unreachable");
+    let address_of = |p: u32| found.index.address(g.blocks[p as usize]);
+    Ok(WhyView {
+        address: Hex(addr),
+        block,
+        reachable: false,
+        chain: g.chain(&mem, &index, k).iter().map(link_view).collect(),
+        pointed_from: g
+            .pointed_from(k)
+            .into_iter()
+            .map(|p| Hex(address_of(p)))
+            .collect(),
+        retained_by: g.owner[k as usize].map(|o| address_of(g.roots[o as usize].members[0])),
+        notes,
+    })
+}
