@@ -33,8 +33,8 @@ else
   echo "clang/lld not installed: no symbol-loading figure (apt-get install clang lld)" >&2
 fi
 
-A="$CACHE/bench-v2-${GIB}g.dmp"
-B="$CACHE/bench-v2-${GIB}g-later.dmp"
+A="$CACHE/bench-v3-${GIB}g.dmp"
+B="$CACHE/bench-v3-${GIB}g-later.dmp"
 if [ ! -s "$A" ]; then
   echo "generating $A" >&2
   /usr/bin/time -f "  generated in %e s" "$GEN" "$A" "$GIB" 0 20000 $PE >&2
@@ -88,5 +88,7 @@ fi
 if "$BIN" help diff > /dev/null 2>&1; then
   measure "diff" diff "$A" "$B"
 fi
+measure "leaks" leaks "$A"
+measure "leaks (the later dump: +50,000 leaked blocks)" leaks "$B"
 echo
 echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"

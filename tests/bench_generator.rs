@@ -4,6 +4,8 @@
 
 use dumpwriter::bench::{realistic, BenchSpec};
 use heapdiag::analysis::heaps::summarize;
+use heapdiag::analysis::leaks::Leaks;
+use heapdiag::analysis::roots::RootSet;
 use heapdiag::dump::Dump;
 use heapdiag::heap::walk_all;
 use heapdiag::process::Process;
@@ -42,6 +44,47 @@ fn generated_dumps_walk_completely_and_the_leak_adds_its_blocks() {
     let (found_later, made_later) = busy(1234);
     assert_eq!(found_later, made_later);
     assert_eq!(found_later - found, 1234);
+}
+
+/// The generator's object graph leaves exactly the blocks it says unreachable (the leak's among
+/// them), and `leaks` finds exactly those.
+#[test]
+fn the_generated_object_graph_is_reachable_as_made() {
+    let spec = BenchSpec {
+        total_bytes: 32 << 20,
+        extra_allocations: 200,
+        seed: 7,
+        leak: 777,
+        pdb: None,
+        heap_divisor: 1,
+    };
+    let (dump, facts) = realistic(&spec);
+    let dump = Dump::from_bytes(Path::new("bench.dmp"), dump.to_bytes()).unwrap();
+    let process = Process::load(&dump);
+    let walks = walk_all(&dump, &process);
+    let found = Leaks::find(&dump, &process, &walks, RootSet::Standard);
+    let mut got: Vec<u64> = found
+        .garbage
+        .blocks
+        .iter()
+        .map(|&i| found.index.address(i))
+        .collect();
+    got.sort_unstable();
+    let missing: Vec<&u64> = facts
+        .unreachable
+        .iter()
+        .filter(|a| got.binary_search(a).is_err())
+        .take(5)
+        .collect();
+    let extra: Vec<&u64> = got
+        .iter()
+        .filter(|a| facts.unreachable.binary_search(a).is_err())
+        .take(5)
+        .collect();
+    assert_eq!(
+        (got.len(), &missing, &extra),
+        (facts.unreachable.len(), &vec![], &vec![])
+    );
 }
 
 /// The generator works at every size the harness uses, 0.25 to 2 GiB (it once failed at 0.5 and

@@ -16,7 +16,7 @@
 use super::roots::{RootKind, RootRange, Roots};
 use crate::analysis::heaps::is_user_busy;
 use crate::dump::memory::AddressSpace;
-use crate::heap::{Block, HeapWalk};
+use crate::heap::HeapWalk;
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
@@ -678,26 +678,11 @@ impl Garbage {
     }
 }
 
-/// The busy user block of `walks` with id `i` in `index`: its heap's walk and the block.
-pub fn block_of<'w>(
-    walks: &'w [HeapWalk],
-    index: &BlockIndex,
-    i: u32,
-) -> Option<(&'w HeapWalk, &'w Block)> {
-    let address = index.address(i);
-    walks.iter().find_map(|w| {
-        w.blocks
-            .iter()
-            .find(|b| b.address == address && is_user_busy(b))
-            .map(|b| (w, b))
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::dump::memory::{MemoryIndex, MemoryRange};
-    use crate::heap::{FrontEnd, State};
+    use crate::heap::{Block, FrontEnd, State};
 
     /// A 64-bit heap whose blocks are (address, size), all busy.
     fn walk(blocks: &[(u64, u64)]) -> HeapWalk {

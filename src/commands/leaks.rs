@@ -223,14 +223,25 @@ fn garbage_rows(
     skip: &SkipList,
 ) -> Vec<GarbageRootRow> {
     let g = &found.garbage;
+    let heads: FastSet<u64> = g
+        .roots
+        .iter()
+        .map(|r| found.index.address(g.blocks[r.members[0] as usize]))
+        .collect();
+    let traces: FastMap<u64, (u32, u64)> = walks
+        .iter()
+        .flat_map(|w| w.blocks.iter().map(move |b| (w.bits, b)))
+        .filter(|(_, b)| b.trace != 0 && is_user_busy(b) && heads.contains(&b.address))
+        .map(|(bits, b)| (b.address, (bits, b.trace)))
+        .collect();
     let mut rows: Vec<GarbageRootRow> = g
         .roots
         .iter()
         .map(|r| {
             let id = g.blocks[r.members[0] as usize];
-            let block = reach::block_of(walks, &found.index, id);
-            let allocated_by = block
-                .and_then(|(w, b)| table.get(w.bits, b.trace))
+            let allocated_by = traces
+                .get(&found.index.address(id))
+                .and_then(|&(bits, trace)| table.get(bits, trace))
                 .and_then(|s| skip.allocator(sym, s))
                 .map(|f| sym.display(f));
             GarbageRootRow {
