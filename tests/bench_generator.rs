@@ -63,13 +63,7 @@ fn the_generated_object_graph_is_reachable_as_made() {
     let process = Process::load(&dump);
     let walks = walk_all(&dump, &process);
     let found = Leaks::find(&dump, &process, &walks, RootSet::Standard);
-    let mut got: Vec<u64> = found
-        .garbage
-        .blocks
-        .iter()
-        .map(|&i| found.index.address(i))
-        .collect();
-    got.sort_unstable();
+    let got: Vec<u64> = found.blocks.iter().map(|b| b.0).collect();
     let missing: Vec<&u64> = facts
         .unreachable
         .iter()

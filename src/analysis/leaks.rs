@@ -11,38 +11,53 @@ use crate::process::Process;
 pub struct Leaks {
     /// Where the scan started.
     pub roots: Roots,
-    /// The busy user blocks.
-    pub index: BlockIndex,
-    /// The unreachable ones and how they hold each other.
+    /// The unreachable blocks and how they hold each other (block ids of the [`BlockIndex`] the
+    /// scan used, which `BlockIndex::new` on the same walks rebuilds identically).
     pub garbage: Garbage,
+    /// User address and requested size of each of `garbage.blocks`, in address order.
+    pub blocks: Vec<(u64, u64)>,
+    /// Busy blocks that overlap others (a damaged heap).
+    pub overlapping: usize,
 }
 
 impl Leaks {
-    /// Scan `dump` from the roots `set` asks for over the blocks of `walks`.
+    /// Scan `dump` from the roots `set` asks for over the blocks of `walks`. The block index is
+    /// dropped before returning: what the views need of the unreachable blocks is in
+    /// [`Leaks::blocks`].
     pub fn find(dump: &Dump, process: &Process, walks: &[HeapWalk], set: RootSet) -> Leaks {
         let roots = roots::collect(dump, process, walks, set);
         let index = BlockIndex::new(walks);
         let mem = dump.memory();
         let marks = reach::mark(&mem, &index, &roots, None);
         let garbage = reach::garbage(&mem, &index, &marks);
+        let blocks = garbage
+            .blocks
+            .iter()
+            .map(|&i| (index.address(i), index.size(i)))
+            .collect();
         Leaks {
             roots,
-            index,
             garbage,
+            blocks,
+            overlapping: index.overlapping,
         }
     }
 
     /// Requested bytes of the unreachable blocks.
     pub fn unreachable_bytes(&self) -> u64 {
-        self.garbage
-            .blocks
-            .iter()
-            .map(|&i| self.index.size(i))
-            .sum()
+        self.blocks.iter().map(|b| b.1).sum()
     }
 
     /// The position in [`Garbage::blocks`] of the unreachable block at user address `address`.
     pub fn unreachable_at(&self, address: u64) -> Option<u32> {
-        self.garbage.position(self.index.at(address)?)
+        self.blocks
+            .binary_search_by_key(&address, |b| b.0)
+            .ok()
+            .map(|k| k as u32)
+    }
+
+    /// User address of the unreachable block at position `k`.
+    pub fn address(&self, k: u32) -> u64 {
+        self.blocks[k as usize].0
     }
 }

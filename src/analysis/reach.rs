@@ -18,7 +18,7 @@ use crate::analysis::heaps::is_user_busy;
 use crate::dump::memory::AddressSpace;
 use crate::heap::HeapWalk;
 use rayon::prelude::*;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 /// The top bit of [`BlockIndex`]'s stored end: the block is in a 32-bit heap (user-mode addresses
 /// never reach it).
@@ -28,10 +28,28 @@ const PARALLEL: usize = 64;
 /// Blocks per parallel task.
 const CHUNK: usize = 256;
 
+/// Blocks further apart than this start a new cluster of [`BlockIndex`]'s page table.
+const CLUSTER_GAP: u64 = 1 << 20;
+
 /// The busy user blocks of all heaps, sorted by address: which block a value points into.
+///
+/// A value is looked up in three steps that stay in cache: the cluster of blocks it falls in
+/// (blocks less than [`CLUSTER_GAP`] apart form one; a few thousand in all), the page of that
+/// cluster (a table of the first block that ends past each page's start), then the few blocks
+/// of that page, by bisection.
 pub struct BlockIndex {
-    /// (user address, end of the user data with [`NARROW`] for 32-bit heaps), sorted.
-    blocks: Vec<(u64, u64)>,
+    /// User addresses, sorted.
+    starts: Vec<u64>,
+    /// Ends of the user data, with [`NARROW`] for blocks of 32-bit heaps.
+    ends: Vec<u64>,
+    /// Clusters: first address (page-aligned), one past the last, and where their pages start
+    /// in `pages`.
+    clusters: Vec<(u64, u64, u32)>,
+    /// Per page of each cluster, and one past its last page: the first block whose user data
+    /// ends past the page's start.
+    pages: Vec<u32>,
+    /// Page size: `1 << shift` bytes.
+    shift: u32,
     /// Lowest address and highest end: a quick test that rejects most values.
     lo: u64,
     hi: u64,
@@ -43,73 +61,128 @@ pub struct BlockIndex {
 impl BlockIndex {
     /// Index the busy user blocks of `walks`.
     pub fn new(walks: &[HeapWalk]) -> Self {
-        let mut blocks: Vec<(u64, u64)> = Vec::with_capacity(
-            walks
-                .iter()
-                .map(|w| w.blocks.iter().filter(|b| is_user_busy(b)).count())
-                .sum(),
-        );
+        let count: usize = walks
+            .iter()
+            .map(|w| w.blocks.iter().filter(|b| is_user_busy(b)).count())
+            .sum();
+        // (start, end) pairs, flat, so that the ends can then be moved into place in the same
+        // memory: the index never holds more than 24 bytes per block.
+        let mut flat: Vec<u64> = Vec::with_capacity(2 * count);
         for w in walks {
             let flag = if w.bits == 32 { NARROW } else { 0 };
-            blocks.extend(
-                w.blocks
-                    .iter()
-                    .filter(|b| is_user_busy(b) && b.address < NARROW)
-                    .map(|b| {
-                        (
-                            b.address,
-                            b.address.saturating_add(b.size).min(NARROW - 1) | flag,
-                        )
-                    }),
-            );
+            for b in w.blocks.iter().filter(|b| is_user_busy(b)) {
+                if b.address < NARROW - 1 {
+                    flat.push(b.address);
+                    flat.push(b.address.saturating_add(b.size).min(NARROW - 1) | flag);
+                }
+            }
         }
-        blocks.par_sort_unstable();
-        let before = blocks.len();
-        blocks.dedup_by_key(|b| b.0);
-        let mut overlapping = before - blocks.len();
-        overlapping += blocks
+        let (pairs, _) = flat.as_chunks_mut::<2>();
+        pairs.par_sort_unstable();
+        let mut n = 0;
+        for i in 0..pairs.len() {
+            if n == 0 || pairs[i][0] != pairs[n - 1][0] {
+                pairs[n] = pairs[i];
+                n += 1;
+            }
+        }
+        let mut overlapping = pairs.len() - n;
+        overlapping += pairs[..n]
             .windows(2)
-            .filter(|w| w[1].0 < w[0].1 & !NARROW)
+            .filter(|w| w[1][0] < w[0][1] & !NARROW)
             .count();
-        let lo = blocks.first().map_or(0, |b| b.0);
-        // A block of size 0 is pointed to by its address: its end for this test is one past it.
-        let hi = blocks
-            .iter()
-            .map(|b| (b.1 & !NARROW).max(b.0 + 1))
-            .max()
-            .unwrap_or(0);
-        BlockIndex {
-            blocks,
-            lo,
-            hi,
-            overlapping,
+        let starts: Vec<u64> = (0..n).map(|i| flat[2 * i]).collect();
+        for i in 0..n {
+            flat[i] = flat[2 * i + 1];
         }
+        flat.truncate(n);
+        flat.shrink_to_fit();
+        let mut index = BlockIndex {
+            starts,
+            ends: flat,
+            clusters: Vec::new(),
+            pages: Vec::new(),
+            shift: 10,
+            lo: 0,
+            hi: 0,
+            overlapping,
+        };
+        index.build_pages();
+        index
+    }
+
+    /// The end a lookup uses for block `i`: one past its start for a block of size 0 (pointed to
+    /// by its address).
+    fn reach_end(&self, i: usize) -> u64 {
+        (self.ends[i] & !NARROW).max(self.starts[i] + 1)
+    }
+
+    /// Clusters and their page table; pages grow (from 1 KiB) until the table has at most one
+    /// entry per block.
+    fn build_pages(&mut self) {
+        let n = self.starts.len();
+        let mut clusters: Vec<(u64, u64, usize)> = Vec::new();
+        for i in 0..n {
+            let (start, end) = (self.starts[i], self.reach_end(i));
+            match clusters.last_mut() {
+                Some(c) if start <= c.1.saturating_add(CLUSTER_GAP) => c.1 = c.1.max(end),
+                _ => clusters.push((start, end, i)),
+            }
+        }
+        let pages_at = |shift: u32| -> u64 {
+            clusters
+                .iter()
+                .map(|c| ((c.1 - (c.0 >> shift << shift)) >> shift) + 2)
+                .sum()
+        };
+        while pages_at(self.shift) > n as u64 + 1024 && self.shift < 40 {
+            self.shift += 1;
+        }
+        let shift = self.shift;
+        for (k, &(start, end, first)) in clusters.iter().enumerate() {
+            let base = start >> shift << shift;
+            let count = ((end - base) >> shift) + 1;
+            let last = clusters.get(k + 1).map_or(n, |c| c.2);
+            self.clusters.push((base, end, self.pages.len() as u32));
+            // The first block (of this cluster) whose end, or any earlier block's, passes each
+            // page's start.
+            let (mut i, mut reach) = (first, 0u64);
+            for p in 0..=count {
+                let page = base + (p << shift);
+                while i < last && reach.max(self.reach_end(i)) <= page {
+                    reach = reach.max(self.reach_end(i));
+                    i += 1;
+                }
+                self.pages.push(i as u32);
+            }
+        }
+        self.lo = clusters.first().map_or(0, |c| c.0);
+        self.hi = clusters.last().map_or(0, |c| c.1);
     }
 
     /// Number of blocks.
     pub fn len(&self) -> usize {
-        self.blocks.len()
+        self.starts.len()
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.blocks.is_empty()
+        self.starts.is_empty()
     }
 
     /// User address of block `i`.
     pub fn address(&self, i: u32) -> u64 {
-        self.blocks[i as usize].0
+        self.starts[i as usize]
     }
 
     /// Requested size of block `i`.
     pub fn size(&self, i: u32) -> u64 {
-        let (start, end) = self.blocks[i as usize];
-        (end & !NARROW) - start
+        (self.ends[i as usize] & !NARROW) - self.starts[i as usize]
     }
 
     /// Pointer width of block `i`'s heap.
     pub fn bits(&self, i: u32) -> u32 {
-        if self.blocks[i as usize].1 & NARROW != 0 {
+        if self.ends[i as usize] & NARROW != 0 {
             32
         } else {
             64
@@ -119,20 +192,24 @@ impl BlockIndex {
     /// The block whose user data holds `v`; a block of size 0 is pointed to by its address.
     #[inline]
     pub fn find(&self, v: u64) -> Option<u32> {
-        if v.wrapping_sub(self.lo) >= self.hi.wrapping_sub(self.lo).max(1) {
+        if v.wrapping_sub(self.lo) >= self.hi.wrapping_sub(self.lo) {
             return None;
         }
-        let i = self.blocks.partition_point(|b| b.0 <= v).checked_sub(1)?;
-        let (start, end) = self.blocks[i];
-        (v < end & !NARROW || v == start).then_some(i as u32)
+        let c = self.clusters.partition_point(|c| c.0 <= v).checked_sub(1)?;
+        let (base, end, first) = self.clusters[c];
+        if v >= end {
+            return None;
+        }
+        let p = first as usize + ((v - base) >> self.shift) as usize;
+        let (from, to) = (self.pages[p] as usize, self.pages[p + 1] as usize);
+        let window = &self.starts[from..(to + 1).min(self.starts.len())];
+        let j = from + window.partition_point(|&s| s <= v).checked_sub(1)?;
+        (v < self.ends[j] & !NARROW || v == self.starts[j]).then_some(j as u32)
     }
 
     /// The block starting at `address`.
     pub fn at(&self, address: u64) -> Option<u32> {
-        self.blocks
-            .binary_search_by_key(&address, |b| b.0)
-            .ok()
-            .map(|i| i as u32)
+        self.find(address).filter(|&i| self.address(i) == address)
     }
 }
 
@@ -150,6 +227,11 @@ impl Marks {
     pub fn set(&self, i: u32) -> bool {
         let bit = 1u64 << (i % 64);
         self.0[(i / 64) as usize].fetch_or(bit, Ordering::Relaxed) & bit == 0
+    }
+
+    /// Clear bit `i`.
+    fn clear(&self, i: u32) {
+        self.0[(i / 64) as usize].fetch_and(!(1u64 << (i % 64)), Ordering::Relaxed);
     }
 
     /// Whether bit `i` is set.
@@ -208,9 +290,13 @@ fn captured<'a>(mem: &AddressSpace<'a>, start: u64, end: u64, mut f: impl FnMut(
 fn block_pointers(mem: &AddressSpace<'_>, index: &BlockIndex, i: u32, hit: impl FnMut(u32, u64)) {
     let (start, size, bits) = (index.address(i), index.size(i), index.bits(i));
     let mut hit = hit;
-    captured(mem, start, start + size, |a, b| {
-        each_pointer(index, b, a, bits, &mut hit)
-    });
+    match mem.read(start, size as usize) {
+        Ok(b) => each_pointer(index, &b, start, bits, &mut hit),
+        // Partly captured: the pieces that are there.
+        Err(_) => captured(mem, start, start + size, |a, b| {
+            each_pointer(index, b, a, bits, &mut hit)
+        }),
+    }
 }
 
 /// The pointers of a root range, in 1 MB pieces for parallel reading.
@@ -228,50 +314,106 @@ const FROM_ROOT: u32 = u32::MAX - 1;
 
 /// The blocks the roots reach, marked; with `parents`, each block's parent in a shortest chain
 /// from the roots ([`FROM_ROOT`] for blocks a root points to).
+///
+/// Breadth first, level by level. A small level is a list of blocks, read in address order; a
+/// large one (more than one block in 64) is a bit set, read in one parallel sweep over the blocks
+/// in address order: the memory is then read in the order the dump holds it, and the levels
+/// never take more than two bits per block.
 pub fn mark(
     mem: &AddressSpace<'_>,
     index: &BlockIndex,
     roots: &Roots,
     parents: Option<&[AtomicU32]>,
 ) -> Marks {
-    let marks = Marks::new(index.len());
-    let found = |t: u32, from: u32, out: &mut Vec<u32>| {
+    let n = index.len();
+    let marks = Marks::new(n);
+    // The level being found is in `sets[next]`; a large level is swept from its set while the
+    // one after it is found in the other.
+    let sets = [Marks::new(n), Marks::new(n)];
+    let next = AtomicUsize::new(0);
+    let sparse_max = (n / 64).max(PARALLEL);
+    // Blocks found in this level, and how many of them were also listed.
+    let found = AtomicUsize::new(0);
+    let listed = AtomicUsize::new(0);
+    let visit = |t: u32, from: u32, out: &mut Vec<u32>| {
         if marks.set(t) {
             if let Some(p) = parents {
                 p[t as usize].store(from, Ordering::Relaxed);
             }
-            out.push(t);
+            sets[next.load(Ordering::Relaxed)].set(t);
+            found.fetch_add(1, Ordering::Relaxed);
+            if listed.fetch_add(1, Ordering::Relaxed) < sparse_max {
+                out.push(t);
+            }
         }
     };
     let pieces: Vec<(u64, u64, u32)> = roots.ranges.iter().flat_map(range_pieces).collect();
-    let mut frontier: Vec<u32> = pieces
+    let mut level: Vec<Vec<u32>> = pieces
         .par_iter()
         .map(|&(s, e, bits)| {
             let mut out = Vec::new();
             captured(mem, s, e, |a, b| {
-                each_pointer(index, b, a, bits, |t, _| found(t, FROM_ROOT, &mut out))
+                each_pointer(index, b, a, bits, |t, _| visit(t, FROM_ROOT, &mut out))
             });
             out
         })
-        .flatten()
         .collect();
+    let mut out = Vec::new();
     for (_, v) in &roots.registers {
         if let Some(t) = index.find(*v) {
-            found(t, FROM_ROOT, &mut frontier);
+            visit(t, FROM_ROOT, &mut out);
         }
     }
-    while !frontier.is_empty() {
-        let step = |chunk: &[u32]| {
-            let mut out = Vec::new();
-            for &i in chunk {
-                block_pointers(mem, index, i, |t, _| found(t, i, &mut out));
-            }
-            out
+    level.push(out);
+    loop {
+        let (total, lists) = (
+            found.swap(0, Ordering::Relaxed),
+            listed.swap(0, Ordering::Relaxed),
+        );
+        if total == 0 {
+            break;
+        }
+        let scan = |i: u32, out: &mut Vec<u32>| {
+            block_pointers(mem, index, i, |t, _| visit(t, i, out));
         };
-        frontier = if frontier.len() >= PARALLEL {
-            frontier.par_chunks(CHUNK).map(step).flatten().collect()
+        level = if lists <= sparse_max {
+            // A list: take its blocks out of the set, read them in address order.
+            let mut ids: Vec<u32> = level.into_iter().flatten().collect();
+            let set = &sets[next.load(Ordering::Relaxed)];
+            for &i in &ids {
+                set.clear(i);
+            }
+            ids.par_sort_unstable();
+            ids.par_chunks(CHUNK)
+                .map(|chunk| {
+                    let mut out = Vec::new();
+                    for &i in chunk {
+                        scan(i, &mut out);
+                    }
+                    out
+                })
+                .collect()
         } else {
-            step(&frontier)
+            // A set: sweep it, clearing it for the level after next.
+            drop(level);
+            let swept = next.fetch_xor(1, Ordering::Relaxed);
+            sets[swept]
+                .0
+                .par_chunks(CHUNK / 64)
+                .enumerate()
+                .map(|(c, words)| {
+                    let mut out = Vec::new();
+                    for (w, word) in words.iter().enumerate() {
+                        let mut bits = word.swap(0, Ordering::Relaxed);
+                        while bits != 0 {
+                            let b = bits.trailing_zeros();
+                            bits &= bits - 1;
+                            scan(((c * CHUNK / 64 + w) * 64) as u32 + b, &mut out);
+                        }
+                    }
+                    out
+                })
+                .collect()
         };
     }
     marks
@@ -735,6 +877,59 @@ mod tests {
         assert_eq!(idx.find(0xfff), None);
         assert_eq!(idx.find(u64::MAX), None);
         assert_eq!((idx.size(1), idx.bits(1)), (0x40, 64));
+    }
+
+    #[test]
+    fn the_page_table_finds_what_a_linear_search_finds() {
+        // Seeded: clusters of small blocks, a few far apart, one large block over many pages,
+        // blocks of size 0, page-aligned starts.
+        let mut x = 0x1234_5678_9abc_def0u64;
+        let mut next = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let mut blocks = Vec::new();
+        let mut at = 0x2_0000_0000u64;
+        for k in 0..5000u64 {
+            let size = match k % 97 {
+                0 => 0,
+                1 => 0x30_0000,
+                _ => 1 + next(0x300),
+            };
+            blocks.push((at, size));
+            at += size.max(1) + next(0x40) * 8;
+            if k % 500 == 499 {
+                at += 0x10_0000 + next(1 << 36);
+                at &= !0xfff;
+            }
+        }
+        let idx = BlockIndex::new(&[walk(&blocks)]);
+        let linear = |v: u64| {
+            blocks
+                .iter()
+                .position(|&(a, s)| a <= v && (v < a + s || v == a))
+                .map(|i| i as u32)
+        };
+        let probe = |v: u64| assert_eq!(idx.find(v), linear(v), "{v:#x}");
+        for &(a, s) in &blocks {
+            for v in [
+                a,
+                a + s / 2,
+                a + s,
+                a.wrapping_sub(1),
+                (a & !0xfff) + 0x1000,
+            ] {
+                probe(v);
+            }
+        }
+        for _ in 0..20_000 {
+            probe(0x2_0000_0000 + next(at - 0x2_0000_0000 + 0x1000));
+        }
+        assert_eq!(idx.find(0), None);
+        assert_eq!(idx.at(blocks[7].0), Some(7));
+        assert_eq!(idx.at(blocks[7].0 + 1), None);
     }
 
     /// Memory at 0x10000: 0x400 bytes of little-endian u64 words given as (offset, value).

@@ -57,12 +57,7 @@ pub fn leaks(dump: &Dump, r: &Ranking, set: RootSet) -> Result<LeaksView, Error>
     let (process, walks, mut notes) = walked(dump, r)?;
     let found = Leaks::find(dump, &process, &walks, set);
     let table = StackTable::collect(&dump.memory(), &walks);
-    let unreachable: FastSet<u64> = found
-        .garbage
-        .blocks
-        .iter()
-        .map(|&i| found.index.address(i))
-        .collect();
+    let unreachable: FastSet<u64> = found.blocks.iter().map(|b| b.0).collect();
     let keep = |b: &crate::heap::Block| unreachable.contains(&b.address);
     let stacks_of = |w: &HeapWalk| {
         w.blocks
@@ -89,10 +84,10 @@ pub fn leaks(dump: &Dump, r: &Ranking, set: RootSet) -> Result<LeaksView, Error>
     };
     let ranked = top::rank_where(&walks, &table, &sym, &skip, by, &keep);
     notes.extend(found.roots.notes.iter().cloned());
-    if found.index.overlapping > 0 {
+    if found.overlapping > 0 {
         notes.push(format!(
             "{} busy blocks overlap others (a damaged heap): a pointer into the overlap counts for the later block",
-            found.index.overlapping
+            found.overlapping
         ));
     }
     notes.extend(sym.warnings.iter().cloned());
@@ -184,7 +179,7 @@ fn summary(roots: &Roots) -> RootsSummary {
 fn leak_blocks(walks: &[HeapWalk], found: &Leaks, table: &StackTable) -> Vec<LeakBlock> {
     let g = &found.garbage;
     let first = |r: u32| g.roots[r as usize].members[0];
-    let address_of = |k: u32| found.index.address(g.blocks[k as usize]);
+    let address_of = |k: u32| found.address(k);
     let heads: FastMap<u32, u32> = (0..g.roots.len() as u32).map(|r| (first(r), r)).collect();
     let mut out: Vec<LeakBlock> = walks
         .iter()
@@ -210,7 +205,7 @@ fn leak_blocks(walks: &[HeapWalk], found: &Leaks, table: &StackTable) -> Vec<Lea
             })
         })
         .collect();
-    out.sort_by_key(|b| b.address);
+    out.sort_unstable_by_key(|b| b.address);
     out
 }
 
@@ -226,7 +221,7 @@ fn garbage_rows(
     let heads: FastSet<u64> = g
         .roots
         .iter()
-        .map(|r| found.index.address(g.blocks[r.members[0] as usize]))
+        .map(|r| found.address(r.members[0]))
         .collect();
     let traces: FastMap<u64, (u32, u64)> = walks
         .iter()
@@ -238,15 +233,15 @@ fn garbage_rows(
         .roots
         .iter()
         .map(|r| {
-            let id = g.blocks[r.members[0] as usize];
+            let (address, size) = found.blocks[r.members[0] as usize];
             let allocated_by = traces
-                .get(&found.index.address(id))
+                .get(&address)
                 .and_then(|&(bits, trace)| table.get(bits, trace))
                 .and_then(|s| skip.allocator(sym, s))
                 .map(|f| sym.display(f));
             GarbageRootRow {
-                address: found.index.address(id),
-                size: found.index.size(id),
+                address,
+                size,
                 members: r.members.len() as u64,
                 retained_bytes: r.retained_bytes,
                 retained_blocks: r.retained_blocks,
@@ -342,7 +337,7 @@ pub fn why(dump: &Dump, addr: u64, r: &Ranking, set: RootSet) -> Result<WhyView,
     let k = g
         .position(target)
         .expect("an unmarked block is unreachable");
-    let address_of = |p: u32| found.index.address(g.blocks[p as usize]);
+    let address_of = |p: u32| found.address(p);
     Ok(WhyView {
         address: Hex(addr),
         block,
