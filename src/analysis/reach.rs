@@ -38,10 +38,9 @@ const CLUSTER_GAP: u64 = 1 << 20;
 /// cluster (a table of the first block that ends past each page's start), then the few blocks
 /// of that page, by bisection.
 pub struct BlockIndex {
-    /// User addresses, sorted.
-    starts: Vec<u64>,
-    /// Ends of the user data, with [`NARROW`] for blocks of 32-bit heaps.
-    ends: Vec<u64>,
+    /// Per block, sorted by user address: the user address, then the end of the user data with
+    /// [`NARROW`] for blocks of 32-bit heaps (side by side: a lookup reads one cache line).
+    blocks: Vec<[u64; 2]>,
     /// Clusters: first address (page-aligned), one past the last, and where their pages start
     /// in `pages`.
     clusters: Vec<(u64, u64, u32)>,
@@ -65,41 +64,26 @@ impl BlockIndex {
             .iter()
             .map(|w| w.blocks.iter().filter(|b| is_user_busy(b)).count())
             .sum();
-        // (start, end) pairs, flat, so that the ends can then be moved into place in the same
-        // memory: the index never holds more than 24 bytes per block.
-        let mut flat: Vec<u64> = Vec::with_capacity(2 * count);
+        let mut blocks: Vec<[u64; 2]> = Vec::with_capacity(count);
         for w in walks {
             let flag = if w.bits == 32 { NARROW } else { 0 };
-            for b in w.blocks.iter().filter(|b| is_user_busy(b)) {
-                if b.address < NARROW - 1 {
-                    flat.push(b.address);
-                    flat.push(b.address.saturating_add(b.size).min(NARROW - 1) | flag);
-                }
-            }
+            blocks.extend(
+                w.blocks
+                    .iter()
+                    .filter(|b| is_user_busy(b) && b.address < NARROW - 1)
+                    .map(|b| [b.address, b.address.saturating_add(b.size).min(NARROW - 1) | flag]),
+            );
         }
-        let (pairs, _) = flat.as_chunks_mut::<2>();
-        pairs.par_sort_unstable();
-        let mut n = 0;
-        for i in 0..pairs.len() {
-            if n == 0 || pairs[i][0] != pairs[n - 1][0] {
-                pairs[n] = pairs[i];
-                n += 1;
-            }
-        }
-        let mut overlapping = pairs.len() - n;
-        overlapping += pairs[..n]
+        blocks.par_sort_unstable();
+        let before = blocks.len();
+        blocks.dedup_by_key(|b| b[0]);
+        let mut overlapping = before - blocks.len();
+        overlapping += blocks
             .windows(2)
             .filter(|w| w[1][0] < w[0][1] & !NARROW)
             .count();
-        let starts: Vec<u64> = (0..n).map(|i| flat[2 * i]).collect();
-        for i in 0..n {
-            flat[i] = flat[2 * i + 1];
-        }
-        flat.truncate(n);
-        flat.shrink_to_fit();
         let mut index = BlockIndex {
-            starts,
-            ends: flat,
+            blocks,
             clusters: Vec::new(),
             pages: Vec::new(),
             shift: 10,
@@ -114,16 +98,17 @@ impl BlockIndex {
     /// The end a lookup uses for block `i`: one past its start for a block of size 0 (pointed to
     /// by its address).
     fn reach_end(&self, i: usize) -> u64 {
-        (self.ends[i] & !NARROW).max(self.starts[i] + 1)
+        let [start, end] = self.blocks[i];
+        (end & !NARROW).max(start + 1)
     }
 
     /// Clusters and their page table; pages grow (from 1 KiB) until the table has at most one
     /// entry per block.
     fn build_pages(&mut self) {
-        let n = self.starts.len();
+        let n = self.blocks.len();
         let mut clusters: Vec<(u64, u64, usize)> = Vec::new();
         for i in 0..n {
-            let (start, end) = (self.starts[i], self.reach_end(i));
+            let (start, end) = (self.blocks[i][0], self.reach_end(i));
             match clusters.last_mut() {
                 Some(c) if start <= c.1.saturating_add(CLUSTER_GAP) => c.1 = c.1.max(end),
                 _ => clusters.push((start, end, i)),
@@ -162,37 +147,45 @@ impl BlockIndex {
 
     /// Number of blocks.
     pub fn len(&self) -> usize {
-        self.starts.len()
+        self.blocks.len()
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.starts.is_empty()
+        self.blocks.is_empty()
     }
 
     /// User address of block `i`.
     pub fn address(&self, i: u32) -> u64 {
-        self.starts[i as usize]
+        self.blocks[i as usize][0]
     }
 
     /// Requested size of block `i`.
     pub fn size(&self, i: u32) -> u64 {
-        (self.ends[i as usize] & !NARROW) - self.starts[i as usize]
+        let [start, end] = self.blocks[i as usize];
+        (end & !NARROW) - start
     }
 
     /// Pointer width of block `i`'s heap.
     pub fn bits(&self, i: u32) -> u32 {
-        if self.ends[i as usize] & NARROW != 0 {
+        if self.blocks[i as usize][1] & NARROW != 0 {
             32
         } else {
             64
         }
     }
 
+    /// Whether `v` lies between the lowest block and the end of the highest: most values that
+    /// are not pointers fail this.
+    #[inline]
+    pub fn spans(&self, v: u64) -> bool {
+        v.wrapping_sub(self.lo) < self.hi.wrapping_sub(self.lo)
+    }
+
     /// The block whose user data holds `v`; a block of size 0 is pointed to by its address.
     #[inline]
     pub fn find(&self, v: u64) -> Option<u32> {
-        if v.wrapping_sub(self.lo) >= self.hi.wrapping_sub(self.lo) {
+        if !self.spans(v) {
             return None;
         }
         let c = self.clusters.partition_point(|c| c.0 <= v).checked_sub(1)?;
@@ -202,9 +195,10 @@ impl BlockIndex {
         }
         let p = first as usize + ((v - base) >> self.shift) as usize;
         let (from, to) = (self.pages[p] as usize, self.pages[p + 1] as usize);
-        let window = &self.starts[from..(to + 1).min(self.starts.len())];
-        let j = from + window.partition_point(|&s| s <= v).checked_sub(1)?;
-        (v < self.ends[j] & !NARROW || v == self.starts[j]).then_some(j as u32)
+        let window = &self.blocks[from..(to + 1).min(self.blocks.len())];
+        let j = from + window.partition_point(|b| b[0] <= v).checked_sub(1)?;
+        let [start, end] = self.blocks[j];
+        (v < end & !NARROW || v == start).then_some(j as u32)
     }
 
     /// The block starting at `address`.
@@ -242,15 +236,9 @@ impl Marks {
 }
 
 /// For each pointer-aligned value of `bytes` (the memory at `addr`, of a world of `bits`) that
-/// points into a block: `hit(block, address of the value)`.
+/// falls in the index's span: `each(value, address of the value)`.
 #[inline]
-fn each_pointer(
-    index: &BlockIndex,
-    bytes: &[u8],
-    addr: u64,
-    bits: u32,
-    mut hit: impl FnMut(u32, u64),
-) {
+fn each_value(index: &BlockIndex, bytes: &[u8], addr: u64, bits: u32, mut each: impl FnMut(u64, u64)) {
     let width = (bits / 8) as usize;
     let skip = ((width as u64 - addr % width as u64) % width as u64) as usize;
     let Some(aligned) = bytes.get(skip..) else {
@@ -260,18 +248,35 @@ fn each_pointer(
     if width == 8 {
         for (k, c) in aligned.chunks_exact(8).enumerate() {
             let v = u64::from_le_bytes(c.try_into().expect("8 bytes"));
-            if let Some(t) = index.find(v) {
-                hit(t, base + 8 * k as u64);
+            if index.spans(v) {
+                each(v, base + 8 * k as u64);
             }
         }
     } else {
         for (k, c) in aligned.chunks_exact(4).enumerate() {
             let v = u64::from(u32::from_le_bytes(c.try_into().expect("4 bytes")));
-            if let Some(t) = index.find(v) {
-                hit(t, base + 4 * k as u64);
+            if index.spans(v) {
+                each(v, base + 4 * k as u64);
             }
         }
     }
+}
+
+/// For each pointer-aligned value of `bytes` (the memory at `addr`, of a world of `bits`) that
+/// points into a block: `hit(block, address of the value)`.
+#[inline]
+fn each_pointer(
+    index: &BlockIndex,
+    bytes: &[u8],
+    addr: u64,
+    bits: u32,
+    mut hit: impl FnMut(u32, u64),
+) {
+    each_value(index, bytes, addr, bits, |v, at| {
+        if let Some(t) = index.find(v) {
+            hit(t, at);
+        }
+    });
 }
 
 /// Call `f(address, bytes)` for each captured piece of `[start, end)`, read in place.
@@ -288,15 +293,61 @@ fn captured<'a>(mem: &AddressSpace<'a>, start: u64, end: u64, mut f: impl FnMut(
 
 /// The pointers of block `i`'s data: `hit(target, address of the value)`.
 fn block_pointers(mem: &AddressSpace<'_>, index: &BlockIndex, i: u32, hit: impl FnMut(u32, u64)) {
-    let (start, size, bits) = (index.address(i), index.size(i), index.bits(i));
     let mut hit = hit;
-    match mem.read(start, size as usize) {
-        Ok(b) => each_pointer(index, &b, start, bits, &mut hit),
+    block_values(mem, &mut 0, index, i, |v, at| {
+        if let Some(t) = index.find(v) {
+            hit(t, at);
+        }
+    });
+}
+
+/// The values of block `i`'s data that fall in the index's span: `each(value, address)`;
+/// `hint` is [`AddressSpace::read_near`]'s.
+fn block_values(
+    mem: &AddressSpace<'_>,
+    hint: &mut usize,
+    index: &BlockIndex,
+    i: u32,
+    mut each: impl FnMut(u64, u64),
+) {
+    let (start, size, bits) = (index.address(i), index.size(i), index.bits(i));
+    match mem.read_near(hint, start, size as usize) {
+        Ok(b) => each_value(index, &b, start, bits, &mut each),
         // Partly captured: the pieces that are there.
         Err(_) => captured(mem, start, start + size, |a, b| {
-            each_pointer(index, b, a, bits, &mut hit)
+            each_value(index, b, a, bits, &mut each)
         }),
     }
+}
+
+/// Values waiting to be looked up at most; looking many up in a row lets the processor overlap
+/// their cache misses.
+const BATCH: usize = 4096;
+
+/// Read `blocks` in order: the blocks their values point into, `visit(target, from)`.
+fn scan_blocks(
+    mem: &AddressSpace<'_>,
+    index: &BlockIndex,
+    blocks: impl Iterator<Item = u32>,
+    mut visit: impl FnMut(u32, u32),
+) {
+    let mut hint = 0;
+    let mut batch: Vec<(u64, u32)> = Vec::new();
+    let mut flush = |batch: &mut Vec<(u64, u32)>| {
+        for &(v, from) in batch.iter() {
+            if let Some(t) = index.find(v) {
+                visit(t, from);
+            }
+        }
+        batch.clear();
+    };
+    for i in blocks {
+        block_values(mem, &mut hint, index, i, |v, _| batch.push((v, i)));
+        if batch.len() >= BATCH {
+            flush(&mut batch);
+        }
+    }
+    flush(&mut batch);
 }
 
 /// The pointers of a root range, in 1 MB pieces for parallel reading.
@@ -373,9 +424,7 @@ pub fn mark(
         if total == 0 {
             break;
         }
-        let scan = |i: u32, out: &mut Vec<u32>| {
-            block_pointers(mem, index, i, |t, _| visit(t, i, out));
-        };
+
         level = if lists <= sparse_max {
             // A list: take its blocks out of the set, read them in address order.
             let mut ids: Vec<u32> = level.into_iter().flatten().collect();
@@ -387,9 +436,9 @@ pub fn mark(
             ids.par_chunks(CHUNK)
                 .map(|chunk| {
                     let mut out = Vec::new();
-                    for &i in chunk {
-                        scan(i, &mut out);
-                    }
+                    scan_blocks(mem, index, chunk.iter().copied(), |t, from| {
+                        visit(t, from, &mut out)
+                    });
                     out
                 })
                 .collect()
@@ -403,14 +452,18 @@ pub fn mark(
                 .enumerate()
                 .map(|(c, words)| {
                     let mut out = Vec::new();
-                    for (w, word) in words.iter().enumerate() {
+                    let ids = words.iter().enumerate().flat_map(|(w, word)| {
+                        let first = ((c * CHUNK / 64 + w) * 64) as u32;
                         let mut bits = word.swap(0, Ordering::Relaxed);
-                        while bits != 0 {
-                            let b = bits.trailing_zeros();
-                            bits &= bits - 1;
-                            scan(((c * CHUNK / 64 + w) * 64) as u32 + b, &mut out);
-                        }
-                    }
+                        std::iter::from_fn(move || {
+                            (bits != 0).then(|| {
+                                let b = bits.trailing_zeros();
+                                bits &= bits - 1;
+                                first + b
+                            })
+                        })
+                    });
+                    scan_blocks(mem, index, ids, |t, from| visit(t, from, &mut out));
                     out
                 })
                 .collect()
