@@ -71,7 +71,12 @@ impl BlockIndex {
                 w.blocks
                     .iter()
                     .filter(|b| is_user_busy(b) && b.address < NARROW - 1)
-                    .map(|b| [b.address, b.address.saturating_add(b.size).min(NARROW - 1) | flag]),
+                    .map(|b| {
+                        [
+                            b.address,
+                            b.address.saturating_add(b.size).min(NARROW - 1) | flag,
+                        ]
+                    }),
             );
         }
         blocks.par_sort_unstable();
@@ -238,7 +243,13 @@ impl Marks {
 /// For each pointer-aligned value of `bytes` (the memory at `addr`, of a world of `bits`) that
 /// falls in the index's span: `each(value, address of the value)`.
 #[inline]
-fn each_value(index: &BlockIndex, bytes: &[u8], addr: u64, bits: u32, mut each: impl FnMut(u64, u64)) {
+fn each_value(
+    index: &BlockIndex,
+    bytes: &[u8],
+    addr: u64,
+    bits: u32,
+    mut each: impl FnMut(u64, u64),
+) {
     let width = (bits / 8) as usize;
     let skip = ((width as u64 - addr % width as u64) % width as u64) as usize;
     let Some(aligned) = bytes.get(skip..) else {

@@ -9,7 +9,7 @@
 
 use crate::analysis::heaps::is_user_busy;
 use crate::fasthash::FastMap;
-use crate::heap::{Block, HeapWalk};
+use crate::heap::HeapWalk;
 use crate::stacks::symbols::Symbolizer;
 use crate::stacks::{Stack, StackTable};
 use rayon::prelude::*;
@@ -250,7 +250,7 @@ impl TraceHealth {
 
     /// Measure the busy user blocks of `walks` against the stacks of `table`.
     pub fn of(walks: &[HeapWalk], table: &StackTable) -> TraceHealth {
-        let agg: Vec<HeapAgg> = walks.par_iter().map(|w| aggregate(w, &|_| true)).collect();
+        let agg: Vec<HeapAgg> = walks.par_iter().map(aggregate).collect();
         TraceHealth::measure(&agg, table)
     }
 
@@ -292,10 +292,7 @@ struct HeapAgg {
     by_size: FastMap<u64, (u64, u64)>,
 }
 
-/// Which busy user blocks a ranking counts.
-pub type Keep<'a> = &'a (dyn Fn(&Block) -> bool + Sync);
-
-fn aggregate(w: &HeapWalk, keep: Keep<'_>) -> HeapAgg {
+fn aggregate(w: &HeapWalk) -> HeapAgg {
     let mut a = HeapAgg {
         heap: w.heap,
         bits: w.bits,
@@ -303,7 +300,7 @@ fn aggregate(w: &HeapWalk, keep: Keep<'_>) -> HeapAgg {
         by_trace: FastMap::default(),
         by_size: FastMap::default(),
     };
-    for b in w.blocks.iter().filter(|b| is_user_busy(b) && keep(b)) {
+    for b in w.blocks.iter().filter(|b| is_user_busy(b)) {
         let e = a.by_trace.entry(b.trace).or_default();
         e.0 += 1;
         e.1 += b.size;
@@ -322,19 +319,7 @@ pub fn rank(
     skip: &SkipList,
     by: By,
 ) -> Top {
-    rank_where(walks, table, sym, skip, by, &|_| true)
-}
-
-/// Rank the busy user blocks of `walks` that `keep` selects (the health is theirs too).
-pub fn rank_where(
-    walks: &[HeapWalk],
-    table: &StackTable,
-    sym: &Symbolizer,
-    skip: &SkipList,
-    by: By,
-    keep: Keep<'_>,
-) -> Top {
-    let agg: Vec<HeapAgg> = walks.par_iter().map(|w| aggregate(w, keep)).collect();
+    let agg: Vec<HeapAgg> = walks.par_iter().map(aggregate).collect();
     let health = TraceHealth::measure(&agg, table);
     let mut acc: HashMap<String, Entry> = HashMap::new();
     let mut add = |key: String, count: u64, bytes: u64, stack: Option<&Stack>, traced: bool| {

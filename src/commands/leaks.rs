@@ -19,6 +19,7 @@ use crate::view::frame::FrameView;
 use crate::view::leaks::{
     GarbageRootRow, LeakBlock, LeakGroup, LeaksView, LinkView, RootsSummary, WhyBlock, WhyView,
 };
+use rayon::prelude::*;
 
 /// What `leaks` needs: the heaps' blocks (without them it cannot answer at all).
 pub const NEEDS: &[Capability] = &[Capability::HeapContents];
@@ -54,35 +55,37 @@ fn walked(dump: &Dump, r: &Ranking) -> Result<(Process, Vec<HeapWalk>, Vec<Strin
 /// `heapdiag leaks`: the unreachable busy blocks grouped as `r` asks, the roots of garbage with
 /// what they retain.
 pub fn leaks(dump: &Dump, r: &Ranking, set: RootSet) -> Result<LeaksView, Error> {
-    let (process, walks, mut notes) = walked(dump, r)?;
+    let (process, mut walks, mut notes) = walked(dump, r)?;
     let found = Leaks::find(dump, &process, &walks, set);
-    let table = StackTable::collect(&dump.memory(), &walks);
-    let unreachable: FastSet<u64> = found.blocks.iter().map(|b| b.0).collect();
-    let keep = |b: &crate::heap::Block| unreachable.contains(&b.address);
-    let stacks_of = |w: &HeapWalk| {
-        w.blocks
-            .iter()
-            .filter(|b| b.trace != 0 && is_user_busy(b) && keep(b))
-            .filter_map(|b| table.get(w.bits, b.trace))
-            .map(|s| s.frames.as_slice())
-            .collect::<Vec<_>>()
-    };
-    let sym = symbolizer(dump, walks.iter().flat_map(stacks_of), &r.symbols);
-    let skip = SkipList::new(&r.skip);
-    let traced = walks
+    let (busy_blocks, busy_bytes) = walks
         .iter()
-        .any(|w| w.blocks.iter().any(|b| b.trace != 0 && keep(b)));
+        .flat_map(|w| w.blocks.iter().filter(|b| is_user_busy(b)))
+        .fold((0, 0), |(n, s), b| (n + 1, s + b.size));
+    // From here on only the unreachable blocks matter: each walk keeps just those.
+    walks.par_iter_mut().for_each(|w| {
+        w.blocks
+            .retain(|b| is_user_busy(b) && found.unreachable_at(b.address).is_some());
+        w.blocks.shrink_to_fit();
+    });
+    let table = StackTable::collect(&dump.memory(), &walks);
+    let sym = symbolizer(
+        dump,
+        table.stacks.iter().map(|s| s.frames.as_slice()),
+        &r.symbols,
+    );
+    let skip = SkipList::new(&r.skip);
+    let traced = walks.iter().any(|w| w.blocks.iter().any(|b| b.trace != 0));
     let by = match r.by {
         By::Stack | By::Module | By::Function if !traced => {
             notes.push(format!(
                 "grouped by size: {}",
-                no_stack_reason(dump, &process, found.garbage.blocks.is_empty())
+                no_stack_reason(dump, &process, found.blocks.is_empty())
             ));
             By::Size
         }
         by => by,
     };
-    let ranked = top::rank_where(&walks, &table, &sym, &skip, by, &keep);
+    let ranked = top::rank(&walks, &table, &sym, &skip, by);
     notes.extend(found.roots.notes.iter().cloned());
     if found.overlapping > 0 {
         notes.push(format!(
@@ -91,17 +94,13 @@ pub fn leaks(dump: &Dump, r: &Ranking, set: RootSet) -> Result<LeaksView, Error>
         ));
     }
     notes.extend(sym.warnings.iter().cloned());
-    let (busy_blocks, busy_bytes) = walks
-        .iter()
-        .flat_map(|w| w.blocks.iter().filter(|b| is_user_busy(b)))
-        .fold((0, 0), |(n, s), b| (n + 1, s + b.size));
     let blocks = leak_blocks(&walks, &found, &table);
     let mut rows = garbage_rows(&walks, &found, &table, &sym, &skip);
     let roots_count = rows.len();
     rows.truncate(r.limit);
     Ok(LeaksView {
         by,
-        unreachable_blocks: found.garbage.blocks.len() as u64,
+        unreachable_blocks: found.blocks.len() as u64,
         unreachable_bytes: found.unreachable_bytes(),
         busy_blocks,
         busy_bytes,
@@ -175,7 +174,7 @@ fn summary(roots: &Roots) -> RootsSummary {
     s
 }
 
-/// Every unreachable block, in address order.
+/// Every unreachable block (the blocks `walks` kept), in address order.
 fn leak_blocks(walks: &[HeapWalk], found: &Leaks, table: &StackTable) -> Vec<LeakBlock> {
     let g = &found.garbage;
     let first = |r: u32| g.roots[r as usize].members[0];
@@ -226,7 +225,7 @@ fn garbage_rows(
     let traces: FastMap<u64, (u32, u64)> = walks
         .iter()
         .flat_map(|w| w.blocks.iter().map(move |b| (w.bits, b)))
-        .filter(|(_, b)| b.trace != 0 && is_user_busy(b) && heads.contains(&b.address))
+        .filter(|(_, b)| b.trace != 0 && heads.contains(&b.address))
         .map(|(bits, b)| (b.address, (bits, b.trace)))
         .collect();
     let mut rows: Vec<GarbageRootRow> = g

@@ -327,9 +327,15 @@ mod tests {
         let (idx, _) = space(&file, vec![r(0x1000, 16, 0), r(0x2000, 16, 32)]);
         let a = AddressSpace::new(&file, &idx);
         let mut hint = 0;
-        assert_eq!(&*a.read_near(&mut hint, 0x2004, 4).unwrap(), &[36, 37, 38, 39]);
+        assert_eq!(
+            &*a.read_near(&mut hint, 0x2004, 4).unwrap(),
+            &[36, 37, 38, 39]
+        );
         assert_eq!(hint, 1);
-        assert_eq!(&*a.read_near(&mut hint, 0x200c, 4).unwrap(), &[44, 45, 46, 47]);
+        assert_eq!(
+            &*a.read_near(&mut hint, 0x200c, 4).unwrap(),
+            &[44, 45, 46, 47]
+        );
         assert_eq!(&*a.read_near(&mut hint, 0x1000, 2).unwrap(), &[0, 1]);
         assert_eq!(hint, 0);
         assert!(a.read_near(&mut hint, 0x100e, 4).is_err());
