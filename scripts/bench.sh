@@ -79,6 +79,8 @@ measure "address --regions --json" address "$A" --regions --json
 measure "heaps" heaps "$A"
 measure "heaps --stat" heaps "$A" --stat
 measure "blocks --json" blocks "$A" --json
+measure "blocks --format jsonl" blocks "$A" --format jsonl
+measure "blocks --csv" blocks "$A" --csv
 measure "top --by stack" top "$A" --by stack
 measure "top --by function" top "$A" --by function
 if [ -n "$PE" ]; then
@@ -88,7 +90,15 @@ fi
 if "$BIN" help diff > /dev/null 2>&1; then
   measure "diff" diff "$A" "$B"
 fi
-measure "leaks" leaks "$A"
-measure "leaks (the later dump: +50,000 leaked blocks)" leaks "$B"
+if "$BIN" help leaks > /dev/null 2>&1; then
+  measure "leaks" leaks "$A"
+  measure "leaks (the later dump: +50,000 leaked blocks)" leaks "$B"
+fi
+if "$BIN" help analyze > /dev/null 2>&1; then
+  measure "analyze" analyze "$A"
+  measure "analyze --baseline --html" analyze "$B" --baseline "$A" --html "$CACHE/report.html"
+  echo
+  echo "HTML report of the 2-dump analyze: $(( $(stat -c %s "$CACHE/report.html") / 1024 )) KiB ($CACHE/report.html)"
+fi
 echo
 echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"

@@ -7,6 +7,7 @@ pub mod leaks;
 use crate::analysis;
 use crate::analysis::blocks::BlockFilter;
 use crate::analysis::diff::{self, Amount, Identity, Side};
+use crate::analysis::folded;
 use crate::analysis::top::{self, By, SkipList, Top, TraceHealth};
 use crate::capabilities::{self, Facts, UNTRACED};
 use crate::dump::Dump;
@@ -15,16 +16,20 @@ use crate::heap::{self, HeapWalk, State};
 use crate::layout::FLG_USER_STACK_TRACE_DB;
 use crate::pdbfile::SymbolPath;
 use crate::process::Process;
+use crate::progress;
+use crate::regions::summary::AddressSummary;
 use crate::regions::{self, filter::RegionFilter, summary};
 use crate::stacks::symbols::{ModuleMap, Symbolizer};
 use crate::stacks::StackTable;
 use crate::value::Hex;
 use crate::view::address::AddressView;
+use crate::view::analyze::AnalyzeView;
 use crate::view::blocks::{AllocationStack, BlockView, BlocksView, Found};
 use crate::view::diff::{DiffRow, DiffView, Totals};
 use crate::view::frame::FrameView;
 use crate::view::heaps::{HeapStatView, HeapsView};
 use crate::view::info::InfoView;
+use crate::view::symbols::SymbolsView;
 use crate::view::top::TopView;
 
 /// What each command needs from the dump beyond its own view: when the dump cannot answer one of
@@ -52,6 +57,8 @@ pub struct Ranking {
     pub skip: Vec<String>,
     /// Where the PDBs are.
     pub symbols: SymbolPath,
+    /// Also give the folded stacks (`--folded`).
+    pub folded: bool,
 }
 
 /// `heapdiag info`: the dump's facts and what it can answer; with `list_modules` the text lists
@@ -104,8 +111,14 @@ fn walk(dump: &Dump, symbols: &SymbolPath) -> (Process, Vec<HeapWalk>) {
 /// `heapdiag heaps`: the `!heap -s` view of every heap.
 pub fn heaps(dump: &Dump, symbols: &SymbolPath) -> HeapsView {
     let (process, walks) = walk(dump, symbols);
-    let mut view = HeapsView::new(&walks);
-    for d in analysis::commitment::disagreements(dump, &process) {
+    heaps_view(dump, &process, &walks)
+}
+
+/// The heaps view of `walks`, with a note where a heap's own committed bytes and the region
+/// table's differ.
+fn heaps_view(dump: &Dump, process: &Process, walks: &[HeapWalk]) -> HeapsView {
+    let mut view = HeapsView::new(walks);
+    for d in analysis::commitment::disagreements(dump, process) {
         if let Some(h) = view.heaps.iter_mut().find(|h| h.address == d.heap) {
             h.notes.push(d.sentence());
         }
@@ -284,9 +297,28 @@ fn trace_notes(t: &Top, facts: Facts<'_>, sym: &Symbolizer) -> Vec<String> {
 /// `heapdiag top`: outstanding busy memory ranked as `r` asks.
 pub fn top(dump: &Dump, r: &Ranking) -> TopView {
     let d = Ranked::new(dump, &r.symbols);
-    let t = d.rank(&SkipList::new(&r.skip), r.by);
+    let skip = SkipList::new(&r.skip);
+    let t = d.rank(&skip, r.by);
     let notes = trace_notes(&t, d.facts(dump, &t.health), &d.sym);
-    TopView::new(&t, &d.sym, r.limit, notes)
+    let mut view = TopView::new(&t, &d.sym, r.limit, notes);
+    if r.folded {
+        let by_stack = if r.by == By::Stack {
+            t
+        } else {
+            d.rank(&skip, By::Stack)
+        };
+        view.folded = Some(folded::folded(&by_stack, &d.sym, &skip));
+    }
+    view
+}
+
+/// `heapdiag symbols`: every loaded module with its PDB and where it was found, or why not
+/// (servers on the symbol path are asked for all of them).
+pub fn symbols(dump: &Dump, path: &SymbolPath) -> SymbolsView {
+    let modules = ModuleMap::new(&dump.modules, &[]);
+    let all: Vec<usize> = (0..modules.len()).collect();
+    let lookups = crate::stacks::symbols::look_up(&modules, &all, path);
+    SymbolsView::new(&modules, &lookups, path)
 }
 
 fn identity(dump: &Dump, process: &Process) -> Identity {
@@ -307,63 +339,229 @@ fn identity(dump: &Dump, process: &Process) -> Identity {
 /// `heapdiag diff OLD NEW`: what grew, ranked as `r` asks, plus the address-usage tables. With
 /// `stack_growth`, the largest growth of one call stack is measured too (for a per-stack gate).
 pub fn diff(old: &Dump, new: &Dump, r: &Ranking, stack_growth: bool) -> Result<DiffView, Error> {
+    let ids = comparable(old, new)?;
+    let skip = SkipList::new(&r.skip);
+    // One dump at a time: each side's walk is dropped once it is ranked, so a diff needs no more
+    // memory than the larger walk plus the rankings.
+    let a = DiffSide::new(old, r, &skip, stack_growth);
+    let b = DiffSide::new(new, r, &skip, stack_growth);
+    Ok(compare((old, &a), (new, &b), &ids, r, stack_growth))
+}
+
+/// The two dumps' identities, or why they cannot be compared (exit code 6).
+fn comparable(old: &Dump, new: &Dump) -> Result<(Identity, Identity), Error> {
     let ids = (
         identity(old, &Process::load(old)),
         identity(new, &Process::load(new)),
     );
     diff::comparable(&ids.0, &ids.1).map_err(|m| Error::new(Exit::Incomparable, m))?;
-    let side = |d: &Dump| {
-        let ranked = Ranked::new(d, &r.symbols);
-        let address = summary::summarize(&regions::classify(d, &ranked.process));
-        (ranked, address)
-    };
-    let ((a, address_a), (b, address_b)) = rayon::join(|| side(old), || side(new));
+    Ok(ids)
+}
+
+/// The diff of two ranked sides.
+fn compare(
+    (old, a): (&Dump, &DiffSide),
+    (new, b): (&Dump, &DiffSide),
+    ids: &(Identity, Identity),
+    r: &Ranking,
+    stack_growth: bool,
+) -> DiffView {
     let mut notes = diff::identity_notes(&ids.0, &ids.1);
-    let skip = SkipList::new(&r.skip);
-    let (by, lacking) = diff::effective_key(r.by, a.traced(), b.traced());
-    let (top_a, top_b) = (a.rank(&skip, by), b.rank(&skip, by));
+    let (by, lacking) = diff::effective_key(r.by, a.traced, b.traced);
+    let (top_a, top_b) = (a.top(by), b.top(by));
     if let Some(side) = lacking {
-        notes.push(fallback_note(side, (old, &a, &top_a), (new, &b, &top_b)));
+        notes.push(fallback_note(side, (old, a, top_a), (new, b, top_b)));
     }
-    let order = |d: &Ranked| d.walks.iter().map(|w| w.heap).collect::<Vec<_>>();
     let entries = diff::compare(
-        diff::side(&top_a, &a.sym, &order(&a)),
-        diff::side(&top_b, &b.sym, &order(&b)),
+        diff::side(top_a, &a.sym, &a.order),
+        diff::side(top_b, &b.sym, &b.order),
     );
     let max_stack_growth = if by == By::Stack {
         diff::max_growth(&entries)
-    } else if stack_growth && a.traced() && b.traced() {
-        let (sa, sb) = (a.rank(&skip, By::Stack), b.rank(&skip, By::Stack));
+    } else if stack_growth && a.traced && b.traced {
         diff::max_growth(&diff::compare(
-            diff::side(&sa, &a.sym, &[]),
-            diff::side(&sb, &b.sym, &[]),
+            diff::side(a.top(By::Stack), &a.sym, &[]),
+            diff::side(b.top(By::Stack), &b.sym, &[]),
         ))
     } else {
         0
     };
-    notes.extend(a.sym.warnings.iter().cloned());
-    notes.extend(b.sym.warnings.iter().cloned());
+    // Symbol notes once, even when both dumps miss the same PDBs.
+    for w in a.sym.warnings.iter().chain(&b.sym.warnings) {
+        if !notes.contains(w) {
+            notes.push(w.clone());
+        }
+    }
     let busy = |t: &Top| Amount {
         count: t.health.busy_blocks,
         bytes: t.health.busy_bytes,
     };
-    Ok(DiffView {
+    let folded = (r.folded && a.traced && b.traced).then(|| {
+        let skip = SkipList::new(&r.skip);
+        folded::differential(
+            &folded::folded(a.top(By::Stack), &a.sym, &skip),
+            &folded::folded(b.top(By::Stack), &b.sym, &skip),
+        )
+    });
+    DiffView {
+        folded,
         by,
-        totals: Totals::new(busy(&top_a), busy(&top_b)),
+        totals: Totals::new(busy(top_a), busy(top_b)),
         entries: entries
             .iter()
             .take(r.limit)
             .map(|e| DiffRow::new(e, by, (&a.sym, &b.sym)))
             .collect(),
-        address: diff::address_delta(&address_a, &address_b),
+        address: diff::address_delta(&a.address, &b.address),
         notes,
         more: entries.len().saturating_sub(r.limit),
         max_stack_growth,
-    })
+    }
+}
+
+/// `heapdiag analyze DUMP [--baseline OLD]`: every analysis of `dump` from one walk (see
+/// [`AnalyzeView`]); with a baseline, the growth by call stack. The baseline is walked first and
+/// only its rankings kept, so no more than one walk is held at a time.
+pub fn analyze(dump: &Dump, baseline: Option<&Dump>, r: &Ranking) -> Result<AnalyzeView, Error> {
+    let skip = SkipList::new(&r.skip);
+    let by_stack = Ranking {
+        by: By::Stack,
+        folded: true,
+        ..r.clone()
+    };
+    let base = match baseline {
+        Some(b) => {
+            let ids = comparable(b, dump)?;
+            progress::phase("walking the baseline's heaps");
+            Some((b, ids, DiffSide::new(b, &by_stack, &skip, false)))
+        }
+        None => None,
+    };
+    progress::phase("walking the heaps");
+    let d = Ranked::new(dump, &r.symbols);
+    progress::phase("ranking the outstanding memory");
+    let rank = |by| {
+        let t = d.rank(&skip, by);
+        let notes = trace_notes(&t, d.facts(dump, &t.health), &d.sym);
+        (TopView::new(&t, &d.sym, r.limit, notes), t)
+    };
+    let (modules, _) = rank(By::Module);
+    let (functions, _) = rank(By::Function);
+    let (sizes, _) = rank(By::Size);
+    let (stacks, stack_top) = rank(By::Stack);
+    let verdicts = capabilities::assess(Facts {
+        dump,
+        process: &d.process,
+        health: Some(&stack_top.health),
+    });
+    let map = regions::classify(dump, &d.process);
+    let heaps = heaps_view(dump, &d.process, &d.walks);
+    progress::phase("classifying the address space");
+    let folded = folded::folded(&stack_top, &d.sym, &skip);
+    let mut view = AnalyzeView {
+        info: InfoView::new(dump, &d.process, verdicts),
+        headline: summary::headline(&map),
+        address: summary::summarize(&map),
+        heaps,
+        modules,
+        functions,
+        stacks,
+        sizes,
+        baseline: baseline.map(|b| b.path().display().to_string()),
+        diff: None,
+        next_steps: Vec::new(),
+        folded,
+        differential: None,
+    };
+    if let Some((old, ids, a)) = base {
+        progress::phase("comparing with the baseline");
+        let b = DiffSide::from_ranked(d, dump, &by_stack, &skip, false);
+        let diff = compare((old, &a), (dump, &b), &ids, &by_stack, false);
+        view.differential = diff.folded.clone();
+        view.diff = Some(diff);
+    }
+    view.collect_next_steps();
+    Ok(view)
+}
+
+/// One side of a diff: a dump walked, ranked by every key the diff may need, and its walk
+/// dropped.
+struct DiffSide {
+    process: Process,
+    sym: Symbolizer,
+    /// Heap addresses in walk order (for `--by heap`).
+    order: Vec<u64>,
+    /// Whether any block carries a stack record.
+    traced: bool,
+    /// Rankings by the asked key, by size (the fallback) and, for `--per-stack`, by stack.
+    ranks: Vec<(By, Top)>,
+    address: AddressSummary,
+}
+
+impl DiffSide {
+    fn new(dump: &Dump, r: &Ranking, skip: &SkipList, stack_growth: bool) -> Self {
+        Self::from_ranked(Ranked::new(dump, &r.symbols), dump, r, skip, stack_growth)
+    }
+
+    /// The side of `ranked`, the walk of `dump` (dropped here).
+    fn from_ranked(
+        ranked: Ranked,
+        dump: &Dump,
+        r: &Ranking,
+        skip: &SkipList,
+        stack_growth: bool,
+    ) -> Self {
+        let mut keys = vec![r.by];
+        for k in [
+            Some(By::Size),
+            (stack_growth || r.folded).then_some(By::Stack),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if !keys.contains(&k) {
+                keys.push(k);
+            }
+        }
+        let ranks = keys.iter().map(|&k| (k, ranked.rank(skip, k))).collect();
+        let address = summary::summarize(&regions::classify(dump, &ranked.process));
+        let traced = ranked.traced();
+        let order = ranked.walks.iter().map(|w| w.heap).collect();
+        let Ranked { process, sym, .. } = ranked;
+        DiffSide {
+            process,
+            sym,
+            order,
+            traced,
+            ranks,
+            address,
+        }
+    }
+
+    fn top(&self, by: By) -> &Top {
+        &self
+            .ranks
+            .iter()
+            .find(|(k, _)| *k == by)
+            .expect("ranked by every key the diff uses")
+            .1
+    }
+
+    fn facts<'a>(&'a self, dump: &'a Dump, health: &'a TraceHealth) -> Facts<'a> {
+        Facts {
+            dump,
+            process: &self.process,
+            health: Some(health),
+        }
+    }
 }
 
 /// Why the diff fell back to size, in `info`'s words for the dump without stacks.
-fn fallback_note(side: Side, old: (&Dump, &Ranked, &Top), new: (&Dump, &Ranked, &Top)) -> String {
+fn fallback_note(
+    side: Side,
+    old: (&Dump, &DiffSide, &Top),
+    new: (&Dump, &DiffSide, &Top),
+) -> String {
     let (dump, d, t) = if side == Side::Older { old } else { new };
     let reasons = capabilities::unmet(needs::DIFF, d.facts(dump, &t.health));
     let why = if reasons.is_empty() {

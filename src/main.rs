@@ -1,7 +1,7 @@
 //! The `heapdiag` command line: parses the arguments, calls a command, renders its view, exits
 //! with the README's exit code.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use heapdiag::analysis::blocks::BlockFilter;
 use heapdiag::analysis::roots::RootSet;
 use heapdiag::analysis::top::By;
@@ -12,11 +12,13 @@ use heapdiag::heap::{FrontEnd, State};
 use heapdiag::pdbfile::SymbolPath;
 use heapdiag::regions::filter::RegionFilter;
 use heapdiag::report::{render, Format, Render};
+use heapdiag::symsrv::{http::FetchOptions, SymbolOptions};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 /// Where did the memory go? Offline analysis of Windows user-mode dumps.
 #[derive(Parser)]
@@ -28,6 +30,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Every analysis of one dump in one run: a short summary here, and with --html a
+    /// self-contained report with flamegraphs (like DebugDiag's memory analysis, offline).
+    Analyze(AnalyzeArgs),
     /// Process facts and what this dump can and cannot answer.
     Info(InfoArgs),
     /// Address-space usage, like WinDbg's `!address -summary`.
@@ -49,6 +54,28 @@ enum Command {
     /// and the roots of garbage with the bytes each keeps alive; with --why ADDR, what keeps one
     /// block alive (exit code 5 when the dump has no heap memory or ADDR no busy block).
     Leaks(LeaksArgs),
+    /// Every module with its PDB (name, GUID, age) and where it was found, or why not, like `lm`
+    /// with `!sym noisy`; downloads from the symbol servers on the path.
+    Symbols(SymbolsArgs),
+}
+
+/// `heapdiag analyze`.
+#[derive(Args)]
+struct AnalyzeArgs {
+    /// The dump file (.dmp).
+    dump: PathBuf,
+    /// An earlier dump of the same process: the report adds the growth by call stack and a
+    /// differential flamegraph.
+    #[arg(long, value_name = "OLD_DUMP")]
+    baseline: Option<PathBuf>,
+    /// Write the HTML report to FILE (one file, everything inline: no network needed to view it).
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+    #[command(flatten)]
+    ranking: RankArgs,
+    /// Machine-readable output: every analysis as one JSON document.
+    #[arg(long)]
+    json: bool,
 }
 
 /// `heapdiag info`.
@@ -115,7 +142,31 @@ struct BlocksArgs {
     #[command(flatten)]
     symbols: SymbolArgs,
     #[command(flatten)]
-    output: Output,
+    output: BlocksOutput,
+}
+
+/// How `blocks` writes its rows.
+#[derive(Args)]
+#[group(multiple = false)]
+struct BlocksOutput {
+    /// Machine-readable JSON (see docs/json.md).
+    #[arg(long)]
+    json: bool,
+    /// CSV.
+    #[arg(long)]
+    csv: bool,
+    /// The output format; `jsonl` writes one JSON object per line, for streaming consumers.
+    #[arg(long, value_enum)]
+    format: Option<BlocksFormat>,
+}
+
+/// `blocks --format`.
+#[derive(Clone, Copy, ValueEnum)]
+enum BlocksFormat {
+    Text,
+    Json,
+    Jsonl,
+    Csv,
 }
 
 /// `heapdiag top`.
@@ -200,19 +251,58 @@ struct BlockArgs {
     json: bool,
 }
 
+/// `heapdiag symbols`.
+#[derive(Args)]
+struct SymbolsArgs {
+    /// The dump file (.dmp).
+    dump: PathBuf,
+    #[command(flatten)]
+    symbols: SymbolArgs,
+    /// Machine-readable JSON (see docs/json.md).
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(Args)]
 struct SymbolArgs {
-    /// Folders with PDBs, flat or in symbol-store layout (name.pdb/GUIDAGE/name.pdb); repeatable.
-    /// The local cache folders of _NT_SYMBOL_PATH are searched too. ntdll.pdb gives the heap
-    /// structure offsets of any Windows build; module PDBs give function names.
+    /// Where PDBs are: a folder (flat or in symbol-store layout, name.pdb/GUIDAGE/name.pdb) or a
+    /// symbol path like _NT_SYMBOL_PATH (cache*DIR, srv*CACHE*https://server); repeatable, searched
+    /// before _NT_SYMBOL_PATH. ntdll.pdb gives the heap structure offsets of any Windows build;
+    /// module PDBs give function names and lines.
     #[arg(long = "symbols", value_name = "PATH")]
-    paths: Vec<PathBuf>,
+    paths: Vec<String>,
+    /// Never download from symbol servers; only folders and caches are searched.
+    #[arg(long)]
+    offline: bool,
+    /// The longest wait for a symbol server (connection, answer, or between two pieces of a
+    /// download); a whole file gets at most 15 times this.
+    #[arg(long, value_name = "SECONDS", default_value = "20", value_parser = parse_timeout)]
+    symbol_timeout: Duration,
 }
 
 impl SymbolArgs {
     fn path(&self) -> SymbolPath {
-        let env = std::env::var("_NT_SYMBOL_PATH").ok();
-        SymbolPath::new(&self.paths, env.as_deref())
+        let mut texts = self.paths.clone();
+        texts.extend(std::env::var("_NT_SYMBOL_PATH").ok());
+        let options = SymbolOptions {
+            offline: self.offline,
+            fetch: FetchOptions {
+                timeout: self.symbol_timeout,
+                progress: Some(|line| eprintln!("heapdiag: {line}")),
+                ..FetchOptions::default()
+            },
+        };
+        SymbolPath::with_options(&texts, options)
+    }
+}
+
+/// Seconds, more than 0 and at most an hour.
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    match s.trim().parse::<f64>() {
+        Ok(t) if t > 0.0 && t <= 3600.0 => Ok(Duration::from_secs_f64(t)),
+        _ => Err(format!(
+            "'{s}' is not a number of seconds (more than 0, at most 3600)"
+        )),
     }
 }
 
@@ -234,7 +324,7 @@ struct BlockFilterArgs {
     /// Requested size exactly, like `!heap -flt s` (decimal, or hex with 0x).
     #[arg(long, value_parser = parse_size)]
     size: Option<u64>,
-    /// Requested size within MIN..=MAX, like `!heap -flt r` (decimal, or hex with 0x).
+    /// Requested size within MIN..=MAX, like `!heap -flt r` (decimal, or hex with 0x; MIN ≤ MAX).
     #[arg(long, num_args = 2, value_names = ["MIN", "MAX"], value_parser = parse_size)]
     size_range: Option<Vec<u64>>,
     /// Include heap metadata (LFH user blocks and zones, range markers, the LFH front end).
@@ -271,17 +361,48 @@ struct RankArgs {
     /// function name, `*` wildcards; e.g. `mylib!PoolAlloc*`). Repeatable.
     #[arg(long, value_name = "PATTERN")]
     skip: Vec<String>,
+    /// Also write the outstanding bytes by call stack to FILE as folded stacks (Brendan Gregg's
+    /// format: `frame;frame;… bytes`, outermost first; diff: `… before after`), for inferno,
+    /// flamegraph.pl or speedscope.
+    #[arg(long, value_name = "FILE")]
+    folded: Option<PathBuf>,
 }
 
 impl RankArgs {
-    fn ranking(self, by: ByArg) -> Ranking {
+    fn ranking(&self, by: ByArg) -> Ranking {
         Ranking {
             by: by.into(),
             limit: self.limit,
             symbols: self.symbols.path(),
-            skip: self.skip,
+            skip: self.skip.clone(),
+            folded: self.folded.is_some(),
         }
     }
+}
+
+/// Write folded stacks to `path` (made by `write`); an error names the file.
+fn write_folded(
+    path: &std::path::Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), Error> {
+    write_file(path, "the folded stacks", write)
+}
+
+/// Write `what` to `path` (made by `write`); an error names the file.
+fn write_file(
+    path: &std::path::Path,
+    what: &str,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), Error> {
+    let fail = |e: std::io::Error| {
+        Error::new(
+            Exit::Open,
+            format!("{}: cannot write {what} ({e})", path.display()),
+        )
+    };
+    let file = std::fs::File::create(path).map_err(fail)?;
+    let mut w = std::io::BufWriter::new(file);
+    write(&mut w).and_then(|()| w.flush()).map_err(fail)
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -419,7 +540,9 @@ fn main() -> ExitCode {
 fn real_main() -> ExitCode {
     let cli = Cli::parse();
     let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let ticker = heapdiag::progress::Ticker::start();
     let result = run(cli, &mut stdout);
+    drop(ticker);
     // A closed pipe (`| head`) is not an error worth reporting.
     let _ = stdout.flush();
     let exit = match result {
@@ -459,6 +582,8 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<Exit, Error> {
         Command::Diff(a) => a.run(out),
         Command::Block(a) => a.run(out),
         Command::Leaks(a) => a.run(out),
+        Command::Symbols(a) => a.run(out),
+        Command::Analyze(a) => a.run(out),
     }
 }
 
@@ -491,15 +616,37 @@ impl HeapsArgs {
 
 impl BlocksArgs {
     fn run(self, out: &mut dyn Write) -> Result<Exit, Error> {
+        if let Some([min, max]) = self.filter.size_range.as_deref() {
+            if min > max {
+                return Err(Error::new(
+                    Exit::Usage,
+                    format!("--size-range {min} {max}: MIN is larger than MAX"),
+                ));
+            }
+        }
         let dump = Dump::open(&self.dump)?;
         let view = commands::blocks(&dump, self.filter.into(), &self.symbols.path())?;
-        show(&view, self.output.format(), out)
+        let o = &self.output;
+        let format = match o.format {
+            Some(BlocksFormat::Jsonl) => {
+                let _ = heapdiag::report::blocks::jsonl(&view, out);
+                return Ok(Exit::Success);
+            }
+            Some(BlocksFormat::Json) => Format::Json,
+            Some(BlocksFormat::Csv) => Format::Csv,
+            Some(BlocksFormat::Text) => Format::Text,
+            None => format(o.json, o.csv),
+        };
+        show(&view, format, out)
     }
 }
 
 impl TopArgs {
     fn run(self, out: &mut dyn Write) -> Result<Exit, Error> {
         let view = commands::top(&Dump::open(&self.dump)?, &self.ranking.ranking(self.by));
+        if let (Some(path), Some(stacks)) = (&self.ranking.folded, &view.folded) {
+            write_folded(path, |w| heapdiag::report::folded::write(w, stacks))?;
+        }
         show(&view, self.output.format(), out)
     }
 }
@@ -509,6 +656,17 @@ impl DiffArgs {
         let (old, new) = (Dump::open(&self.old)?, Dump::open(&self.new)?);
         let ranking = self.ranking.ranking(self.by);
         let view = commands::diff(&old, &new, &ranking, self.per_stack)?;
+        if let Some(path) = &self.ranking.folded {
+            match &view.folded {
+                Some(stacks) => write_folded(path, |w| {
+                    heapdiag::report::folded::write_differential(w, stacks)
+                })?,
+                None => eprintln!(
+                    "heapdiag: {}: not written: both dumps need allocation stacks (+ust) for folded stacks",
+                    path.display()
+                ),
+            }
+        }
         show(&view, self.output.format(), out)?;
         commands::gate(&view, self.fail_over, self.per_stack).map(|()| Exit::Success)
     }
@@ -529,7 +687,21 @@ impl LeaksArgs {
                 format,
                 out,
             ),
-            None => show(&commands::leaks::leaks(&dump, &ranking, set)?, format, out),
+            None => {
+                let view = commands::leaks::leaks(&dump, &ranking, set)?;
+                if let Some(path) = &self.ranking.folded {
+                    match &view.folded {
+                        Some(stacks) => {
+                            write_folded(path, |w| heapdiag::report::folded::write(w, stacks))?
+                        }
+                        None => eprintln!(
+                            "heapdiag: {}: not written: no unreachable block carries an allocation stack (+ust)",
+                            path.display()
+                        ),
+                    }
+                }
+                show(&view, format, out)
+            }
         }
     }
 }
@@ -542,5 +714,38 @@ impl BlockArgs {
             Some(_) => Exit::Success,
             None => Exit::NotAnswerable,
         })
+    }
+}
+
+impl AnalyzeArgs {
+    fn run(self, out: &mut dyn Write) -> Result<Exit, Error> {
+        let dump = Dump::open(&self.dump)?;
+        let baseline = self.baseline.as_deref().map(Dump::open).transpose()?;
+        let ranking = Ranking {
+            folded: true,
+            ..self.ranking.ranking(ByArg::Stack)
+        };
+        let view = commands::analyze(&dump, baseline.as_ref(), &ranking)?;
+        if let Some(path) = &self.ranking.folded {
+            write_folded(path, |w| heapdiag::report::folded::write(w, &view.folded))?;
+        }
+        if let Some(path) = &self.html {
+            heapdiag::progress::phase("writing the HTML report");
+            write_file(path, "the HTML report", |w| {
+                heapdiag::report::html::write(&view, w)
+            })?;
+        }
+        show(&view, format(self.json, false), out)?;
+        if let Some(path) = self.html.as_ref().filter(|_| !self.json) {
+            let _ = writeln!(out, "\nReport: {}", path.display());
+        }
+        Ok(Exit::Success)
+    }
+}
+
+impl SymbolsArgs {
+    fn run(self, out: &mut dyn Write) -> Result<Exit, Error> {
+        let view = commands::symbols(&Dump::open(&self.dump)?, &self.symbols.path());
+        show(&view, format(self.json, false), out)
     }
 }

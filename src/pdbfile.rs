@@ -1,125 +1,65 @@
-//! Finding a module's PDB: the symbol path (`--symbols` folders and the local caches of
-//! `_NT_SYMBOL_PATH`), flat or symbol-store layout, and the GUID/age check that decides whether a
-//! PDB is the one the module was built with.
+//! A PDB's identity: the GUID/age check that decides whether a PDB is the one a module was built
+//! with. Finding PDBs (folders, caches, symbol servers) is [`crate::symsrv`]'s job.
 
 use pdb_addr2line::pdb;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// Where PDBs are looked for.
-#[derive(Clone, Debug, Default)]
-pub struct SymbolPath {
-    dirs: Vec<PathBuf>,
+pub use crate::symsrv::SymbolPath;
+
+/// The GUID (upper case, with dashes) and age a PDB says it has; the age is the DBI stream's when
+/// it has one, as the debuggers use it.
+fn identity<'s, S: pdb::Source<'s> + Send + 's>(source: S) -> Result<(String, u32), String> {
+    let mut p = pdb::PDB::open(source).map_err(|e| format!("not a readable PDB ({e})"))?;
+    let info = p
+        .pdb_information()
+        .map_err(|e| format!("no PDB information ({e})"))?;
+    let dbi_age = p.debug_information().ok().and_then(|d| d.age());
+    Ok((
+        info.guid.to_string().to_uppercase(),
+        dbi_age.unwrap_or(info.age),
+    ))
 }
 
-impl SymbolPath {
-    /// Folders given with `--symbols`, then the local folders of `_NT_SYMBOL_PATH`
-    /// (`srv*CACHE*URL`, `cache*DIR`, plain folders; URLs are ignored: heapdiag is offline).
-    pub fn new(folders: &[PathBuf], nt_symbol_path: Option<&str>) -> Self {
-        let mut dirs: Vec<PathBuf> = folders.to_vec();
-        if let Some(p) = nt_symbol_path {
-            for part in p.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-                let lower = part.to_ascii_lowercase();
-                let pieces: Vec<&str> = part.split('*').collect();
-                if lower.starts_with("srv*")
-                    || lower.starts_with("symsrv*")
-                    || lower.starts_with("cache*")
-                {
-                    for piece in &pieces[1..] {
-                        if !piece.is_empty() && !piece.contains("://") {
-                            dirs.push(PathBuf::from(piece));
-                        }
-                    }
-                } else if !part.contains("://") {
-                    dirs.push(PathBuf::from(part));
-                }
-            }
-        }
-        SymbolPath { dirs }
+/// Why a PDB that says it is `found` is not the module's `guid`/`age`, if it is not.
+fn mismatch((found_guid, found_age): (String, u32), guid: &str, age: u32) -> Result<(), String> {
+    if !found_guid.eq_ignore_ascii_case(guid) || found_age != age {
+        return Err(format!(
+            "its GUID/age {found_guid}/{found_age} differ from the module's {guid}/{age}"
+        ));
     }
-
-    /// Whether any folder is set.
-    pub fn is_empty(&self) -> bool {
-        self.dirs.is_empty()
-    }
-
-    /// Candidate files for a PDB: `DIR/name`, and the symbol-store `DIR/name/GUIDAGE/name`, matched
-    /// case-insensitively.
-    pub fn candidates(&self, name: &str, guid: &str, age: u32) -> Vec<PathBuf> {
-        let key = format!("{}{:X}", guid.replace('-', ""), age);
-        let mut out = Vec::new();
-        for d in &self.dirs {
-            if let Some(f) = child(d, name) {
-                if f.is_file() {
-                    out.push(f.clone());
-                }
-                if let Some(k) = child(&f, &key) {
-                    if let Some(p) = child(&k, name) {
-                        out.push(p);
-                    }
-                }
-            }
-        }
-        out
-    }
+    Ok(())
 }
 
-/// The entry of `dir` named `name`, compared case-insensitively.
-fn child(dir: &Path, name: &str) -> Option<PathBuf> {
-    let exact = dir.join(name);
-    if exact.exists() {
-        return Some(exact);
+/// The largest PDB heapdiag reads (the largest real ones are a few GB).
+pub const MAX_PDB_BYTES: u64 = 4 << 30;
+
+/// A PDB candidate must be a regular file (through symbolic links) of at most
+/// [`MAX_PDB_BYTES`]: opening a FIFO would wait for a writer, a device can be endless.
+fn regular(path: &Path) -> Result<(), String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read it ({e})"))?;
+    if !meta.is_file() {
+        return Err("it is not a regular file (a FIFO, socket or device)".into());
     }
-    std::fs::read_dir(dir).ok()?.find_map(|e| {
-        let e = e.ok()?;
-        e.file_name()
-            .to_str()?
-            .eq_ignore_ascii_case(name)
-            .then(|| e.path())
-    })
+    if meta.len() > MAX_PDB_BYTES {
+        return Err(format!(
+            "it is {} bytes, more than the {MAX_PDB_BYTES} a PDB may have here",
+            meta.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Check the PDB file at `path` against the module's GUID and age, reading only its headers.
+pub fn check_file(path: &Path, guid: &str, age: u32) -> Result<(), String> {
+    regular(path)?;
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read it ({e})"))?;
+    mismatch(identity(file)?, guid, age)
 }
 
 /// Open a PDB and check that it is the one the module was built with.
 pub fn open_matching(path: &Path, guid: &str, age: u32) -> Result<Vec<u8>, String> {
+    regular(path)?;
     let data = std::fs::read(path).map_err(|e| format!("cannot read it ({e})"))?;
-    let (found_guid, found_age) = {
-        let mut p = pdb::PDB::open(std::io::Cursor::new(&data[..]))
-            .map_err(|e| format!("not a readable PDB ({e})"))?;
-        let info = p
-            .pdb_information()
-            .map_err(|e| format!("no PDB information ({e})"))?;
-        let dbi_age = p.debug_information().ok().and_then(|d| d.age());
-        (info.guid.to_string(), dbi_age.unwrap_or(info.age))
-    };
-    if !found_guid.eq_ignore_ascii_case(guid) || found_age != age {
-        return Err(format!(
-            "its GUID/age {}/{} differ from the module's {}/{}",
-            found_guid.to_uppercase(),
-            found_age,
-            guid,
-            age
-        ));
-    }
+    mismatch(identity(std::io::Cursor::new(&data[..]))?, guid, age)?;
     Ok(data)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nt_symbol_path_local_parts() {
-        let p = SymbolPath::new(
-            &[PathBuf::from("/syms")],
-            Some("srv*/cache*https://symbols.example/;cache*/c2;/plain;https://x"),
-        );
-        assert_eq!(
-            p.dirs,
-            vec![
-                PathBuf::from("/syms"),
-                PathBuf::from("/cache"),
-                PathBuf::from("/c2"),
-                PathBuf::from("/plain")
-            ]
-        );
-    }
 }

@@ -14,6 +14,7 @@ use heapdiag::dump::Dump;
 use heapdiag::pdbfile::SymbolPath;
 use heapdiag::regions::filter::RegionFilter;
 use heapdiag::report::{render, Format, Render};
+use heapdiag::symsrv::SymbolOptions;
 use predicates::str::contains;
 use std::path::Path;
 
@@ -202,6 +203,7 @@ fn run_every_view(name: &str, bytes: Vec<u8>) {
         limit: 20,
         skip: Vec::new(),
         symbols: SymbolPath::default(),
+        folded: true,
     };
     every_format(&commands::info(&dump, true));
     every_format(&commands::address(&dump, false, &none));
@@ -228,6 +230,20 @@ fn run_every_view(name: &str, bytes: Vec<u8>) {
             every_format(&w);
         }
     }
+    // Damaged CodeView names go through the name checks and a folder lookup (offline: a symbol
+    // server is on the path but never asked; nothing is written).
+    let folder = std::env::temp_dir().join("heapdiag-bad-input-no-such-folder");
+    let offline = SymbolPath::with_options(
+        &[
+            folder.display().to_string(),
+            format!("srv*{}*http://127.0.0.1:9", folder.display()),
+        ],
+        SymbolOptions {
+            offline: true,
+            ..SymbolOptions::default()
+        },
+    );
+    every_format(&commands::symbols(&dump, &offline));
 }
 
 /// Render `view` in every format (into nothing).
@@ -242,6 +258,7 @@ fn thousands_of_mutated_dumps_never_panic() {
     let mut inputs: Vec<(String, Vec<u8>)> = fixtures::ALL
         .iter()
         .chain(fixtures::HEAPS)
+        .chain(dumpwriter::symbol_fixtures::SYMBOLS)
         .map(|f| (f.name.to_string(), (f.build)().0.to_bytes()))
         .collect();
     for p in all_real() {

@@ -372,3 +372,50 @@ fn files_that_are_not_regular_are_refused_at_once() {
         assert_eq!(err.lines().count(), 1, "{err}");
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn pdb_candidates_that_are_not_regular_files_are_refused_at_once() {
+    // heap-future-x64.dmp's ntdll names testdata/pdb/ntdll.pdb (GUID 4122395C-…, age 1).
+    let dump = write_temp(
+        "future.dmp",
+        &(fixtures::by_name("heap-future-x64.dmp").unwrap().build)()
+            .0
+            .to_bytes(),
+    );
+    let base = dump.parent().unwrap().join("pdb-candidates");
+    let _ = std::fs::remove_dir_all(&base);
+    // A flat folder whose ntdll.pdb is a FIFO; a store whose ntdll.pdb is /dev/zero.
+    let flat = base.join("flat");
+    std::fs::create_dir_all(&flat).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(flat.join("ntdll.pdb"))
+        .status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("skipping: mkfifo is not available");
+        return;
+    }
+    let store = base.join("store/ntdll.pdb/4122395C6AF17BC14C4C44205044422E1");
+    std::fs::create_dir_all(&store).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", store.join("ntdll.pdb")).unwrap();
+    for dir in [flat, base.join("store")] {
+        let out = heapdiag()
+            .args(["heaps", dump.to_str().unwrap(), "--json", "--offline"])
+            .args(["--symbols", dir.to_str().unwrap()])
+            .timeout(Duration::from_secs(20))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(
+            v[0]["notes"].to_string().contains("not a regular file"),
+            "{}: {}",
+            dir.display(),
+            v[0]["notes"]
+        );
+    }
+}

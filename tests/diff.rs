@@ -197,3 +197,27 @@ fn without_ust_the_diff_is_by_size_and_says_why() {
     ));
     assert_eq!(v["totals"]["delta"], 0);
 }
+
+#[test]
+fn diff_folded_pairs_each_stack_before_and_after() {
+    let (a, b) = (fixture("diff-before.dmp"), fixture("diff-after.dmp"));
+    let out = write_temp("diff.folded", b"");
+    let d = json(&[
+        "diff",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--json",
+        "--folded",
+        out.to_str().unwrap(),
+    ]);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let (mut before, mut after) = (0u64, 0u64);
+    for line in text.lines() {
+        let mut parts = line.rsplitn(3, ' ');
+        after += parts.next().unwrap().parse::<u64>().unwrap();
+        before += parts.next().unwrap().parse::<u64>().unwrap();
+        assert!(!parts.next().unwrap().is_empty());
+    }
+    assert_eq!(before, d["totals"]["before"].as_u64().unwrap());
+    assert_eq!(after, d["totals"]["after"].as_u64().unwrap());
+}

@@ -279,6 +279,8 @@ fn dump_transcript(places: &Places, dump: &Path) -> String {
     let skip = ["--limit", "2", "--skip", "*!main"];
     t.with_symbols(&with(&["top", d, "--by", "function"], &skip));
     t.with_symbols(&["diff", d, d]);
+    t.with_symbols(&["symbols", d]);
+    t.with_symbols(&["symbols", d, "--json"]);
     t.text
 }
 
@@ -307,6 +309,7 @@ fn block_commands(t: &mut Transcript<'_>, d: &str) {
     }
     t.cmd(&["blocks", d, "--internal"]);
     t.cmd(&["blocks", d, "--free", "--csv"]);
+    t.cmd(&["blocks", d, "--format", "jsonl"]);
     let lfh = ["--front-end", "lfh", "--size-range", "0x10", "0x100"];
     t.cmd(&with(&["blocks", d, "--busy"], &lfh));
     let heaps_json = run(&["heaps".into(), d.into(), "--json".into()]).stdout;
@@ -342,6 +345,7 @@ fn diff_transcript(places: &Places, fixture: &(dyn Fn(&str) -> Option<String> + 
     }
     t.cmd(&["diff", &b, &a]);
     t.cmd(&["diff", &b, &a, "--json"]);
+    t.cmd(&["analyze", &b, "--baseline", &a]);
     t.cmd(&["diff", &a, &b, "--limit", "1"]);
     t.cmd(&["diff", &a, &b, "--fail-over", "1"]);
     t.cmd(&["diff", &a, &b, "--fail-over", "0x100000"]);
@@ -378,13 +382,17 @@ fn diff_transcript(places: &Places, fixture: &(dyn Fn(&str) -> Option<String> + 
 fn cli_transcript(places: &Places, fixture: &(dyn Fn(&str) -> Option<String> + Sync)) -> String {
     let mut t = Transcript::new(places);
     t.cmd(&["--help"]);
-    for c in ["info", "address", "heaps", "blocks", "block", "top", "diff"] {
+    for c in [
+        "analyze", "info", "address", "heaps", "blocks", "block", "top", "diff", "symbols",
+    ] {
         t.cmd(&[c, "--help"]);
     }
     let Some(d) = fixture("sample-win10-x64.dmp") else {
         return t.text;
     };
     let d = d.as_str();
+    let symbols = root().join("testdata/sample-symbols").display().to_string();
+    t.cmd(&["analyze", d, "--symbols", &symbols, "--offline"]);
     let usage: &[&[&str]] = &[
         &["address", d, "-f", "Heap"],
         &["address", d, "--regions", "-f", "Nonsense"],
@@ -396,8 +404,11 @@ fn cli_transcript(places: &Places, fixture: &(dyn Fn(&str) -> Option<String> + S
         &["blocks", d, "--heap", "0x1"],
         &["blocks", d, "--size", "twelve"],
         &["blocks", d, "--front-end", "nope"],
+        &["blocks", d, "--size-range", "100", "10"],
+        &["address", d, "--regions", "-f", ""],
         &["top", d, "--by", "color"],
         &["top", d, "--limit", "-1"],
+        &["top", d, "--symbol-timeout", "0"],
         &["diff", d, d, "--per-stack"],
         &["block", d],
         &["info", d, "--csv"],
@@ -475,9 +486,16 @@ fn every_view_of_every_dump_is_golden() {
     };
     std::fs::create_dir_all(&places.fixtures).expect("scratch folder");
     std::fs::create_dir_all(views_dir()).expect("golden folder");
+    // The hostile PDB names have their own test (tests/symbols.rs): `info --modules` prints the
+    // names as the dump stores them, control characters included.
     let fixtures: Vec<&dumpwriter::fixtures::Fixture> = dumpwriter::fixtures::ALL
         .iter()
         .chain(dumpwriter::fixtures::HEAPS)
+        .chain(
+            dumpwriter::symbol_fixtures::SYMBOLS
+                .iter()
+                .filter(|f| f.name != "sym-hostile-x86.dmp"),
+        )
         .collect();
     let mut paths: BTreeMap<String, PathBuf> = BTreeMap::new();
     for f in &fixtures {

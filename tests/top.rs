@@ -200,12 +200,16 @@ fn functions_resolve_through_the_matching_pdb() {
         "--json",
     ]);
     assert_eq!(entries(&got), want);
+    // One note: ntdll's PDB is not in the folder.
+    let notes = got["notes"].as_array().unwrap();
+    assert_eq!(notes.len(), 1, "{notes:?}");
     assert!(
-        got["notes"].as_array().unwrap().is_empty(),
-        "{}",
-        got["notes"]
+        notes[0].as_str().unwrap().starts_with(
+            "symbols missing for 1 module, whose frames read module+offset: ntdll.dll (not in "
+        ),
+        "{notes:?}"
     );
-    // The stack view names every frame.
+    // The stack view names every frame, with its source line and the functions inlined at it.
     let txt = text(&[
         "top",
         path.to_str().unwrap(),
@@ -214,8 +218,17 @@ fn functions_resolve_through_the_matching_pdb() {
         "--symbols",
         dir.to_str().unwrap(),
     ]);
-    assert!(txt.contains("        crash!operator new+0x12\n        crash!main+0x55\n        crash!mainCRTStartup+0x5\n"), "{txt}");
-    assert!(txt.contains("crash!malloc+0x4"), "{txt}");
+    let main = [
+        r"        crash!operator new+0x12 [f:\dd\vctools\crt\vcstartup\src\heap\new_scalar.cpp @ 39]",
+        r"        crash!std::basic_string<wchar_t,std::char_traits<wchar_t>,std::allocator<wchar_t> >::_Tidy_init [c:\program files (x86)\microsoft visual studio\2017\community\vc\tools\msvc\14.13.26128\include\xstring @ 3892] (inline)",
+        r"        crash!std::basic_string<wchar_t,std::char_traits<wchar_t>,std::allocator<wchar_t> >::{ctor} [c:\program files (x86)\microsoft visual studio\2017\community\vc\tools\msvc\14.13.26128\include\xstring @ 2161] (inline)",
+        r"        crash!main+0x55 [c:\projects\breakpad-tools\windows\crash\main.cpp @ 34]",
+        r"        crash!__scrt_common_main [f:\dd\vctools\crt\vcstartup\src\startup\exe_common.inl @ 323] (inline)",
+        r"        crash!mainCRTStartup+0x5 [f:\dd\vctools\crt\vcstartup\src\startup\exe_main.cpp @ 16]",
+    ]
+    .join("\n");
+    assert!(txt.contains(&main), "{txt}");
+    assert!(txt.contains("        crash!malloc+0x4\n"), "{txt}");
     // A user pattern can declare a function plumbing too.
     let got = json(&[
         "top",
@@ -245,12 +258,7 @@ fn a_pdb_with_another_age_is_refused_with_a_warning() {
         "--json",
     ]);
     let notes = got["notes"].to_string();
-    assert!(
-        notes.contains("crash.pdb for module crash.exe refused"),
-        "{notes}"
-    );
-    assert!(
-        notes.contains("/1 differ from the module's 3249D99D-0C40-4931-8610-F4E4FB0B6936/2"),
+    assert!(notes.contains("crash.exe (") && notes.contains("crash.pdb: its GUID/age 3249D99D-0C40-4931-8610-F4E4FB0B6936/1 differ from the module's 3249D99D-0C40-4931-8610-F4E4FB0B6936/2"),
         "{notes}"
     );
     assert!(
@@ -271,7 +279,14 @@ fn symbol_store_layout_through_nt_symbol_path() {
     std::fs::copy(dir.join("crash.pdb"), sub.join("crash.pdb")).unwrap();
     let path = fixture("ust-crash-x86.dmp");
     let out = heapdiag()
-        .args(["top", path.to_str().unwrap(), "--by", "function", "--json"])
+        .args([
+            "top",
+            path.to_str().unwrap(),
+            "--by",
+            "function",
+            "--json",
+            "--offline",
+        ])
         .env(
             "_NT_SYMBOL_PATH",
             format!("srv*{}*https://symbols.example/", store.display()),
@@ -280,6 +295,13 @@ fn symbol_store_layout_through_nt_symbol_path() {
         .unwrap();
     let got: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(entries(&got).contains_key("crash!main"), "{got}");
+    assert!(
+        got["notes"]
+            .to_string()
+            .contains("https://symbols.example: not asked (--offline)"),
+        "{}",
+        got["notes"]
+    );
 }
 
 #[test]
@@ -333,5 +355,60 @@ fn block_and_blocks_carry_the_stack() {
         dir.to_str().unwrap(),
     ]);
     assert!(txt.contains("Allocation stack:"), "{txt}");
-    assert!(txt.contains(" crash!main+0x55\n"), "{txt}");
+    assert!(
+        txt.contains(r" crash!main+0x55 [c:\projects\breakpad-tools\windows\crash\main.cpp @ 34]"),
+        "{txt}"
+    );
+}
+
+#[test]
+fn blocks_jsonl_is_the_json_array_one_object_per_line() {
+    for name in [
+        "sample-win10-x64.dmp",
+        "segheap-ust-win10-x86.dmp",
+        "pageheap-win10-x64.dmp",
+    ] {
+        let path = fixture(name);
+        let p = path.to_str().unwrap();
+        let array = json(&["blocks", p, "--json"]);
+        let lines = text(&["blocks", p, "--format", "jsonl"]);
+        let objects: Vec<serde_json::Value> = lines
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("one object per line"))
+            .collect();
+        assert_eq!(&objects, array.as_array().unwrap(), "{name}");
+        assert!(lines.ends_with("}\n"), "{name}");
+    }
+}
+
+#[test]
+fn folded_stacks_add_up_to_the_busy_bytes() {
+    for name in [
+        "sample-win10-x64.dmp",
+        "ust-win10-x64.dmp",
+        "segheap-ust-win10-x86.dmp",
+    ] {
+        let path = fixture(name);
+        let p = path.to_str().unwrap();
+        let out = write_temp(&format!("{name}.folded"), b"");
+        let top = json(&[
+            "top",
+            p,
+            "--by",
+            "module",
+            "--json",
+            "--folded",
+            out.to_str().unwrap(),
+        ]);
+        let text = std::fs::read_to_string(&out).unwrap();
+        let mut sum = 0u64;
+        for line in text.lines() {
+            let (stack, value) = line.rsplit_once(' ').expect("`stack value`");
+            assert!(!stack.is_empty() && !stack.contains('\n'), "{line}");
+            sum += value.parse::<u64>().expect("a decimal value");
+        }
+        assert_eq!(sum, top["total_busy_bytes"].as_u64().unwrap(), "{name}");
+        // Outermost first: no line starts with an allocator frame of ntdll.
+        assert!(!text.lines().any(|l| l.starts_with("ntdll")), "{text}");
+    }
 }

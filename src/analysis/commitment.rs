@@ -57,7 +57,12 @@ pub fn disagreements(dump: &Dump, process: &Process) -> Vec<Disagreement> {
             for s in &h.segments {
                 let first = sorted.partition_point(|r| r.base.saturating_add(r.size) <= s.start);
                 for r in sorted[first..].iter().take_while(|r| r.base < s.end) {
-                    let overlap = r.base.saturating_add(r.size).min(s.end) - r.base.max(s.start);
+                    // A damaged segment may end before it starts: no overlap then.
+                    let overlap = r
+                        .base
+                        .saturating_add(r.size)
+                        .min(s.end)
+                        .saturating_sub(r.base.max(s.start));
                     if r.state == MEM_COMMIT {
                         committed += overlap;
                         mapped |= r.kind == MEM_MAPPED;

@@ -3,6 +3,7 @@
 pub mod blocks;
 pub mod commitment;
 pub mod diff;
+pub mod folded;
 pub mod heaps;
 pub mod leaks;
 pub mod reach;

@@ -86,6 +86,10 @@ pub fn leaks(dump: &Dump, r: &Ranking, set: RootSet) -> Result<LeaksView, Error>
         by => by,
     };
     let ranked = top::rank(&walks, &table, &sym, &skip, by);
+    let folded = (r.folded && traced).then(|| {
+        let by_stack = top::rank(&walks, &table, &sym, &skip, By::Stack);
+        crate::analysis::folded::folded(&by_stack, &sym, &skip)
+    });
     notes.extend(found.roots.notes.iter().cloned());
     if found.overlapping > 0 {
         notes.push(format!(
@@ -125,6 +129,7 @@ pub fn leaks(dump: &Dump, r: &Ranking, set: RootSet) -> Result<LeaksView, Error>
         notes,
         more_groups: ranked.entries.len().saturating_sub(r.limit),
         more_roots: roots_count.saturating_sub(r.limit),
+        folded,
     })
 }
 

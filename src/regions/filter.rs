@@ -24,6 +24,12 @@ impl RegionFilter {
     pub fn parse<S: AsRef<str>>(specs: &[S]) -> Result<Self, String> {
         let mut f = RegionFilter::default();
         for spec in specs {
+            if spec.as_ref().split(',').all(|t| t.trim().is_empty()) {
+                return Err(format!(
+                    "empty filter {:?}: name a usage, type, state or protection (e.g. -f Heap)",
+                    spec.as_ref()
+                ));
+            }
             for token in spec
                 .as_ref()
                 .split(',')
@@ -157,5 +163,7 @@ mod tests {
         assert!(RegionFilter::parse(&["Bogus"]).is_err());
         assert!(RegionFilter::parse(&["Image32"]).is_err());
         assert!(RegionFilter::parse::<&str>(&[]).unwrap().is_empty());
+        assert!(RegionFilter::parse(&[""]).is_err());
+        assert!(RegionFilter::parse(&[" , "]).is_err());
     }
 }

@@ -5,7 +5,9 @@
 //! has a MemoryInfoList, since that list covers it from 0 to the top); `%ofBusy` is a share of
 //! the non-free regions. Free rows have no `%ofBusy`. Rows are sorted by size, largest first.
 
-use super::{protect_name, state_name, type_name, RegionMap, RegionSource, Usage, MEM_COMMIT};
+use super::{
+    protect_name, state_name, type_name, RegionMap, RegionSource, Usage, UsageKind, MEM_COMMIT,
+};
 use crate::value::{self, pct};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -241,4 +243,40 @@ mod tests {
         assert_eq!(s.protects.len(), 1);
         assert_eq!((s.protects[0].regions, s.protects[0].bytes), (2, 0x3000));
     }
+}
+
+/// Where the committed memory is, in the four parts a memory investigation starts from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Headline {
+    /// Native heaps: NT, segment and page heaps (`Heap*`, `PageHeap`).
+    pub native_heaps: u64,
+    /// Other private memory: `VirtualAlloc`, GC heaps, thread stacks, TEBs and PEBs.
+    pub other_private: u64,
+    /// Images (EXE and DLL files mapped).
+    pub images: u64,
+    /// Mapped views other than images (sections, files).
+    pub mapped: u64,
+    /// Committed bytes in all.
+    pub committed: u64,
+}
+
+/// The committed memory of `map` by [`Headline`] part (everything captured when the dump has no
+/// region table: the capture is what a minidump can say).
+pub fn headline(map: &RegionMap) -> Headline {
+    use super::{MEM_IMAGE, MEM_MAPPED};
+    let mut h = Headline::default();
+    for r in map.regions.iter().filter(|r| r.is_busy()) {
+        if r.state.is_some_and(|s| s != MEM_COMMIT) {
+            continue;
+        }
+        h.committed += r.size;
+        let part = match (r.usage.kind, r.kind) {
+            (UsageKind::Heap | UsageKind::PageHeap, _) => &mut h.native_heaps,
+            (UsageKind::Image, _) | (_, Some(MEM_IMAGE)) => &mut h.images,
+            (_, Some(MEM_MAPPED)) => &mut h.mapped,
+            _ => &mut h.other_private,
+        };
+        *part += r.size;
+    }
+    h
 }

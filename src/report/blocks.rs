@@ -1,10 +1,10 @@
 //! `heapdiag blocks` (streamed: one line per block, as the rows come) and `heapdiag block ADDR`
 //! (`!heap -p -a`) as text, JSON and CSV.
 
-use super::csv::{self, col, hex, num, opt, Column};
-use super::{json, Render};
+use super::{encode, Render};
 use crate::heap::State;
-use crate::view::blocks::{AllocationStack, BlockRow, BlockView, BlocksView, Found};
+use crate::view::blocks::{AllocationStack, BlockView, BlocksView, Found};
+use rayon::prelude::*;
 use std::io::{self, Write};
 
 impl Render for BlocksView {
@@ -34,36 +34,100 @@ impl Render for BlocksView {
         writeln!(out, "{n} blocks")
     }
 
-    /// A JSON array written one block per line, as the rows come (no document in memory).
+    /// A JSON array written one block per line (`docs/json.md`): the rows as [`BlockRow`]
+    /// serializes them, encoded in parallel chunks (see [`encode`]).
     fn json(&self, out: &mut dyn Write) -> io::Result<()> {
         out.write_all(b"[")?;
-        for (i, row) in self.rows().enumerate() {
-            out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
-            json::compact(&row, out)?;
-        }
+        json_rows(self, out, (b"\n", b",\n"), b"")?;
         out.write_all(b"\n]\n")
     }
 
     fn csv(&self, out: &mut dyn Write) -> io::Result<()> {
-        let columns: [Column<BlockRow>; 10] = [
-            hex("heap", |b| b.heap.0),
-            hex("entry", |b| b.entry.0),
-            hex("address", |b| b.address.0),
-            num("size", |b| b.size),
-            num("block_size", |b| b.block_size),
-            col("state", |b| b.state.name().into()),
-            col("front_end", |b| b.front_end.name().into()),
-            col("flags", |b| format!("{:#04x}", b.flags)),
-            col("internal", |b| b.internal.to_string()),
-            col("trace", |b| opt(&b.trace)),
-        ];
-        csv::header(out, &columns)?;
-        let mut buf = String::new();
-        for row in self.rows() {
-            csv::row(out, &columns, &row, &mut buf)?;
-        }
-        Ok(())
+        out.write_all(
+            b"heap,entry,address,size,block_size,state,front_end,flags,internal,trace\n",
+        )?;
+        let rows = self.selected();
+        encode::write_rows(out, &rows, (b"", b""), |buf, &(heap, b)| {
+            for v in [heap, b.entry, b.address] {
+                encode::hex(buf, v);
+                buf.push(b',');
+            }
+            encode::dec(buf, b.size);
+            buf.push(b',');
+            encode::dec(buf, b.block_size);
+            buf.push(b',');
+            buf.extend_from_slice(b.state.name().as_bytes());
+            buf.push(b',');
+            buf.extend_from_slice(b.front_end.name().as_bytes());
+            buf.extend_from_slice(b",0x");
+            buf.push(HEX[usize::from(b.flags >> 4)]);
+            buf.push(HEX[usize::from(b.flags & 0xf)]);
+            buf.extend_from_slice(if b.internal { b",true," } else { b",false," });
+            if b.trace != 0 {
+                encode::hex(buf, b.trace);
+            }
+            buf.push(b'\n');
+        })
     }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// `blocks --format jsonl`: one JSON object per line (the objects of `blocks --json`), for
+/// streaming consumers.
+pub fn jsonl(v: &BlocksView, out: &mut dyn Write) -> io::Result<()> {
+    json_rows(v, out, (b"", b""), b"\n")
+}
+
+/// The blocks of `v` as JSON objects, each preceded by `first` (the first) or `between` and
+/// followed by `end`.
+fn json_rows(
+    v: &BlocksView,
+    out: &mut dyn Write,
+    seps: (&[u8], &[u8]),
+    end: &[u8],
+) -> io::Result<()> {
+    let rows = v.selected();
+    // Each stack record's frames, encoded once.
+    let frames: Vec<Vec<u8>> = v
+        .stacks()
+        .stacks
+        .par_iter()
+        .map(|s| encode::hex_array(&s.frames))
+        .collect();
+    encode::write_rows(out, &rows, seps, |buf, &(heap, b)| {
+        buf.extend_from_slice(b"{\"heap\":");
+        encode::hex_string(buf, heap);
+        buf.extend_from_slice(b",\"entry\":");
+        encode::hex_string(buf, b.entry);
+        buf.extend_from_slice(b",\"address\":");
+        encode::hex_string(buf, b.address);
+        buf.extend_from_slice(b",\"size\":");
+        encode::dec(buf, b.size);
+        buf.extend_from_slice(b",\"block_size\":");
+        encode::dec(buf, b.block_size);
+        buf.extend_from_slice(b",\"state\":\"");
+        buf.extend_from_slice(b.state.name().as_bytes());
+        buf.extend_from_slice(b"\",\"front_end\":\"");
+        buf.extend_from_slice(b.front_end.name().as_bytes());
+        buf.extend_from_slice(b"\",\"flags\":");
+        encode::dec(buf, u64::from(b.flags));
+        buf.extend_from_slice(if b.internal {
+            b",\"internal\":true"
+        } else {
+            b",\"internal\":false"
+        });
+        if b.trace != 0 {
+            buf.extend_from_slice(b",\"trace\":");
+            encode::hex_string(buf, b.trace);
+            if let Some(i) = v.stacks().index_of(v.bits_of(heap), b.trace) {
+                buf.extend_from_slice(b",\"stack\":");
+                buf.extend_from_slice(&frames[i]);
+            }
+        }
+        buf.push(b'}');
+        buf.extend_from_slice(end);
+    })
 }
 
 impl Render for BlockView {
@@ -81,7 +145,9 @@ impl Render for BlockView {
             AllocationStack::Frames(frames) => {
                 writeln!(out, "    Allocation stack:")?;
                 for fr in frames {
-                    writeln!(out, "        {} {}", fr.address, fr.text)?;
+                    for line in fr.lines() {
+                        writeln!(out, "        {} {line}", fr.address)?;
+                    }
                 }
             }
             AllocationStack::Unreadable => {

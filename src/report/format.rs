@@ -41,14 +41,15 @@ pub fn percent(p: f64) -> String {
     format!("{p:.2}%")
 }
 
-/// A stack's frames, one per line after `indent`, then an empty line.
+/// A stack's frames, one line per frame and per inlined function after `indent`, then an empty
+/// line.
 pub fn frame_lines(
     out: &mut dyn Write,
     frames: &Option<Vec<FrameView>>,
     indent: &str,
 ) -> io::Result<()> {
-    for f in frames.iter().flatten() {
-        writeln!(out, "{indent}{}", f.text)?;
+    for line in frames.iter().flatten().flat_map(FrameView::lines) {
+        writeln!(out, "{indent}{line}")?;
     }
     writeln!(out)
 }

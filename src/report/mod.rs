@@ -7,14 +7,19 @@
 //! ([`json::pretty`]), so that the JSON field names are the view's field names.
 
 pub mod address;
+pub mod analyze;
 pub mod blocks;
 pub mod csv;
 pub mod diff;
+pub mod encode;
+pub mod folded;
 pub mod format;
 pub mod heaps;
+pub mod html;
 pub mod info;
 pub mod json;
 pub mod leaks;
+pub mod symbols;
 pub mod top;
 
 use serde::Serialize;

@@ -3,6 +3,7 @@
 use super::csv::{self, col, num, Column};
 use super::format::{column, frame_lines, human, left_out, ranked, ranking_table, TableColumn};
 use super::Render;
+use crate::view::frame::FrameView;
 use crate::view::top::{TopEntry, TopView};
 use std::io::{self, Write};
 
@@ -30,7 +31,8 @@ impl Render for TopView {
     }
 }
 
-/// `key,count,bytes,pct_traced,pct_busy,frames` (frames innermost first, `;`-separated).
+/// `key,count,bytes,pct_traced,pct_busy,frames` (frames innermost first, inlined functions
+/// included, `;`-separated).
 const COLUMNS: &[Column<TopEntry>] = &[
     col("key", |e| e.key.clone()),
     num("count", |e| e.count),
@@ -42,12 +44,12 @@ const COLUMNS: &[Column<TopEntry>] = &[
     col("frames", |e| frames_text(e, ";")),
 ];
 
-/// The frames' text joined with `sep`.
+/// The frames' lines (inlined functions included) joined with `sep`.
 fn frames_text(e: &TopEntry, sep: &str) -> String {
     e.frames
         .iter()
         .flatten()
-        .map(|f| f.text.as_str())
+        .flat_map(FrameView::lines)
         .collect::<Vec<_>>()
         .join(sep)
 }

@@ -84,6 +84,15 @@ impl StackTable {
         t
     }
 
+    /// The index in [`StackTable::stacks`] of the stack a block of a heap of width `bits` refers
+    /// to.
+    pub fn index_of(&self, bits: u32, record: u64) -> Option<usize> {
+        self.index
+            .get(&(bits, record))
+            .copied()
+            .filter(|&i| i != usize::MAX)
+    }
+
     /// The stack a block of a heap of width `bits` refers to.
     pub fn get(&self, bits: u32, record: u64) -> Option<&Stack> {
         match self.index.get(&(bits, record)) {

@@ -1,15 +1,20 @@
 //! Frames to names: `module+offset` from the module list (loaded and unloaded modules) always, and
-//! `module!function+offset` from PDBs found on the symbol path.
+//! with the module's PDB `module!function+offset`, the source line, and the functions inlined at
+//! the call. Every view prints frames through [`Symbolizer::display`] and [`Symbolizer::lines`],
+//! so the text is the same everywhere.
 //!
-//! A PDB is used only when its GUID and age equal the module's CodeView record; a PDB that is found
-//! but does not match is refused with a warning naming the module. PDBs are loaded lazily, once,
-//! in parallel, and only for modules that appear in the frames asked about.
+//! PDBs come from the symbol path ([`crate::symsrv`]): only for modules that appear in the frames
+//! asked about, looked up (and downloaded) in parallel, used only when their GUID and age are the
+//! module's. Names are undecorated: C++ names of public symbols with `msvc-demangler`, the
+//! `_name`, `_name@N` and `@name@N` forms of x86 C publics by hand, and parameter lists dropped.
 
 use crate::dump::streams::Module;
 use crate::pdbfile::{open_matching, SymbolPath};
-use pdb_addr2line::pdb;
+use crate::symsrv::name::printable;
+use crate::symsrv::{Lookup, MissKind};
+use pdb_addr2line::pdb::{self, FallibleIterator};
 use rayon::prelude::*;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 /// A module an address can fall in.
@@ -86,11 +91,52 @@ impl ModuleMap {
     pub fn get(&self, i: usize) -> &ModuleEntry {
         &self.modules[i]
     }
+
+    /// How many modules there are.
+    pub fn len(&self) -> usize {
+        self.modules.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.modules.is_empty()
+    }
 }
 
-/// A symbolized frame.
+/// A source position.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Frame {
+pub struct SourceLine {
+    /// The file as the PDB names it.
+    pub file: String,
+    /// The line.
+    pub line: u32,
+}
+
+/// A function inlined at a call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InlineFrame {
+    /// Its name, undecorated, without parameters.
+    pub function: String,
+    /// Where in it the call is, when the PDB has line information.
+    pub source: Option<SourceLine>,
+}
+
+/// What a PDB says about one return address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resolved {
+    /// The function holding it, undecorated, without parameters.
+    pub function: String,
+    /// The return address's offset into the function.
+    pub offset: u64,
+    /// The line of the call, when the PDB has line information.
+    pub source: Option<SourceLine>,
+    /// Functions inlined at the call, innermost first.
+    pub inlined: Vec<InlineFrame>,
+}
+
+/// A frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame<'a> {
     /// The return address.
     pub address: u64,
     /// Index of its module in the [`ModuleMap`], if any.
@@ -98,17 +144,82 @@ pub struct Frame {
     /// Offset into the module (or the address itself without a module).
     pub offset: u64,
     /// The function and the offset into it, when a PDB resolved it.
-    pub function: Option<(String, u64)>,
+    pub function: Option<(&'a str, u64)>,
+    /// The line of the call, when the PDB has line information.
+    pub source: Option<&'a SourceLine>,
+    /// Functions inlined at the call, innermost first.
+    pub inlined: &'a [InlineFrame],
+}
+
+/// How the symbols of one module were looked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModuleSymbols {
+    /// Index of the module in the [`ModuleMap`].
+    pub module: usize,
+    /// The outcome: the PDB and where it came from, or every place it was not.
+    pub lookup: Lookup,
+}
+
+impl ModuleSymbols {
+    /// Whether its PDB was found.
+    pub fn found(&self) -> bool {
+        self.lookup.found.is_some()
+    }
+
+    /// Why not, in one line (`""` when found).
+    pub fn why_missing(&self) -> String {
+        self.lookup
+            .misses
+            .iter()
+            .map(|m| m.text.as_str())
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// Look up the PDBs of the modules `which` (indices into `modules`) on `path`: all at once, in
+/// parallel, each once.
+pub fn look_up(modules: &ModuleMap, which: &[usize], path: &SymbolPath) -> Vec<ModuleSymbols> {
+    let wanted: Vec<(String, String, u32)> = which
+        .iter()
+        .filter_map(|&m| modules.get(m).pdb.clone())
+        .collect();
+    path.prefetch(&wanted);
+    which
+        .iter()
+        .map(|&m| {
+            let e = modules.get(m);
+            let lookup = match &e.pdb {
+                Some(_) if path.is_empty() => Lookup::not_looked_up(
+                    MissKind::NotFound,
+                    "no symbol path (--symbols or _NT_SYMBOL_PATH)".into(),
+                ),
+                Some((name, guid, age)) => path.find(name, guid, *age),
+                None if e.unloaded => Lookup::not_looked_up(
+                    MissKind::NoRecord,
+                    "unloaded: the dump keeps no PDB name for it".into(),
+                ),
+                None => Lookup::not_looked_up(
+                    MissKind::NoRecord,
+                    "the dump has no CodeView record (PDB name, GUID, age) for it".into(),
+                ),
+            };
+            ModuleSymbols { module: m, lookup }
+        })
+        .collect()
 }
 
 /// Resolves frames; built once for all addresses of interest.
 pub struct Symbolizer {
     modules: ModuleMap,
-    functions: HashMap<u64, (String, u64)>,
-    /// Warnings: PDBs refused or unreadable.
+    resolved: HashMap<u64, Resolved>,
+    /// Notes for the reports: at most one naming the modules whose symbols are missing and why,
+    /// and one per part of the symbol path that is not understood.
     pub warnings: Vec<String>,
     /// PDBs loaded: (module, path).
     pub loaded: Vec<(String, PathBuf)>,
+    /// The modules of the frames, with how their symbols were looked for.
+    pub lookups: Vec<ModuleSymbols>,
 }
 
 impl Symbolizer {
@@ -124,71 +235,81 @@ impl Symbolizer {
                 by_module.entry(m).or_default().push(a);
             }
         }
-        let mut warnings = Vec::new();
-        let mut loaded = Vec::new();
-        let mut jobs = Vec::new();
-        if !path.is_empty() {
-            for (m, mut addrs) in by_module {
-                let e = modules.get(m);
-                let Some((pdb_name, guid, age)) = &e.pdb else {
-                    continue;
+        let mut which: Vec<usize> = by_module.keys().copied().collect();
+        which.sort_unstable();
+        let mut lookups = if path.is_empty() {
+            Vec::new()
+        } else {
+            look_up(&modules, &which, path)
+        };
+        let results: Vec<Result<Vec<(u64, Resolved)>, String>> = lookups
+            .par_iter()
+            .map(|l| {
+                let Some((file, _)) = &l.lookup.found else {
+                    return Ok(Vec::new());
                 };
-                let file = pdb_name.rsplit(['\\', '/']).next().unwrap_or(pdb_name);
+                let e = modules.get(l.module);
+                let (_, guid, age) = e.pdb.as_ref().expect("found PDBs have a record");
+                let data = open_matching(file, guid, *age)
+                    .map_err(|why| format!("{}: {why}", file.display()))?;
+                let mut addrs = by_module.get(&l.module).cloned().unwrap_or_default();
                 addrs.sort_unstable();
                 addrs.dedup();
-                jobs.push((m, file.to_string(), guid.clone(), *age, addrs));
-            }
-        }
-        jobs.sort_by_key(|j| j.0);
-        let results: Vec<_> = jobs
-            .par_iter()
-            .map(|(m, file, guid, age, addrs)| {
-                let e = modules.get(*m);
-                let mut notes = Vec::new();
-                for cand in path.candidates(file, guid, *age) {
-                    match open_matching(&cand, guid, *age) {
-                        Ok(data) => {
-                            let resolved = resolve(&data, e.base, addrs);
-                            return (Some(cand), resolved, notes);
-                        }
-                        Err(why) => notes.push(format!(
-                            "{}: {} for module {} refused: {why}",
-                            cand.display(),
-                            file,
-                            e.name
-                        )),
-                    }
-                }
-                (None, Vec::new(), notes)
+                resolve(&data, e.base, &addrs).map_err(|why| format!("{}: {why}", file.display()))
             })
             .collect();
-        let mut functions = HashMap::new();
-        for ((m, ..), (found, resolved, notes)) in jobs.iter().zip(results) {
-            warnings.extend(notes);
-            if let Some(p) = found {
-                loaded.push((modules.get(*m).name.clone(), p));
-                functions.extend(resolved);
+        let mut resolved = HashMap::new();
+        let mut loaded = Vec::new();
+        for (l, r) in lookups.iter_mut().zip(results) {
+            match r {
+                Ok(list) => {
+                    if let Some((file, _)) = &l.lookup.found {
+                        loaded.push((modules.get(l.module).name.clone(), file.clone()));
+                    }
+                    resolved.extend(list);
+                }
+                Err(why) => {
+                    // Found and checked, but unusable: report it like any other miss.
+                    l.lookup.found = None;
+                    l.lookup.misses.push(crate::symsrv::Miss {
+                        kind: MissKind::Unreadable,
+                        text: why,
+                    });
+                }
             }
         }
+        let mut warnings: Vec<String> = path.notes().to_vec();
+        if path.is_empty() && !which.is_empty() {
+            warnings.push(
+                "no symbol path, so frames read module+offset: give --symbols PATH or set \
+                 _NT_SYMBOL_PATH (e.g. srv*CACHE*https://msdl.microsoft.com/download/symbols)"
+                    .into(),
+            );
+        }
+        warnings.extend(missing_note(&modules, &lookups));
         Symbolizer {
             modules,
-            functions,
+            resolved,
             warnings,
             loaded,
+            lookups,
         }
     }
 
     /// The frame at `address`.
-    pub fn frame(&self, address: u64) -> Frame {
+    pub fn frame(&self, address: u64) -> Frame<'_> {
         let (module, offset) = match self.modules.find(address) {
             Some((m, off)) => (Some(m), off),
             None => (None, address),
         };
+        let r = self.resolved.get(&address);
         Frame {
             address,
             module,
             offset,
-            function: self.functions.get(&address).cloned(),
+            function: r.map(|r| (r.function.as_str(), r.offset)),
+            source: r.and_then(|r| r.source.as_ref()),
+            inlined: r.map_or(&[], |r| r.inlined.as_slice()),
         }
     }
 
@@ -197,54 +318,222 @@ impl Symbolizer {
         &self.modules
     }
 
-    /// `crash!main+0x55`, `crash+0x2965`, or `0x77001234` outside every module.
+    /// The frame in one line: `crash!main+0x55 [c:\src\main.cpp @ 34]` (the source line when
+    /// the PDB has it, as WinDbg shows it), `crash!malloc+0x4`, `crash+0x2965`, or `0x77001234`
+    /// outside every module. Inlined functions are not in it; see [`Symbolizer::lines`].
     pub fn display(&self, address: u64) -> String {
         let f = self.frame(address);
-        match (f.module, &f.function) {
+        let mut s = match (f.module, f.function) {
             (Some(m), Some((name, off))) => {
                 format!("{}!{}+{:#x}", self.modules.get(m).short, name, off)
             }
             (Some(m), None) => format!("{}+{:#x}", self.modules.get(m).short, f.offset),
             (None, _) => format!("{address:#x}"),
+        };
+        if let Some(src) = f.source {
+            s.push_str(&source_text(src));
         }
+        printable(&s).into_owned()
+    }
+
+    /// The frame as WinDbg's `k` lists it: a line for each function inlined at the call,
+    /// innermost first (`crash!std::vector<…>::size [c:\…\vector @ 1775] (inline)`), then
+    /// [`Symbolizer::display`]'s line.
+    pub fn lines(&self, address: u64) -> Vec<String> {
+        let f = self.frame(address);
+        let short = f.module.map_or("", |m| self.modules.get(m).short.as_str());
+        f.inlined
+            .iter()
+            .map(|i| inline_text(short, i))
+            .chain(std::iter::once(self.display(address)))
+            .collect()
     }
 }
 
-/// Resolve `addrs` (absolute) of a module at `base` with the PDB bytes `data`.
-fn resolve(data: &[u8], base: u64, addrs: &[u64]) -> Vec<(u64, (String, u64))> {
-    let Ok(p) = pdb::PDB::open(std::io::Cursor::new(data)) else {
-        return Vec::new();
+/// The line of an inlined function: `crash!f [file @ line] (inline)`.
+pub fn inline_text(module: &str, i: &InlineFrame) -> String {
+    let src = i.source.as_ref().map(source_text).unwrap_or_default();
+    printable(&format!("{module}!{}{src} (inline)", i.function)).into_owned()
+}
+
+/// ` [file @ line]`, WinDbg's form.
+fn source_text(s: &SourceLine) -> String {
+    format!(" [{} @ {}]", s.file, s.line)
+}
+
+/// The note naming the modules whose symbols are missing, grouped by why, if any is.
+fn missing_note(modules: &ModuleMap, lookups: &[ModuleSymbols]) -> Option<String> {
+    let mut groups: Vec<(String, Vec<std::borrow::Cow<'_, str>>)> = Vec::new();
+    for l in lookups.iter().filter(|l| !l.found()) {
+        let why = l.why_missing();
+        let name = printable(&modules.get(l.module).name);
+        match groups.iter_mut().find(|(w, _)| *w == why) {
+            Some((_, names)) => names.push(name),
+            None => groups.push((why, vec![name])),
+        }
+    }
+    if groups.is_empty() {
+        return None;
+    }
+    let count: usize = groups.iter().map(|(_, n)| n.len()).sum();
+    // At most ten names per reason: `heapdiag symbols` lists them all.
+    let parts: Vec<String> = groups
+        .iter()
+        .map(|(why, names)| {
+            let shown = names
+                .iter()
+                .take(10)
+                .map(|n| n.as_ref())
+                .collect::<Vec<_>>();
+            let more = match names.len().saturating_sub(10) {
+                0 => String::new(),
+                n => format!(" and {n} more"),
+            };
+            format!("{}{more} ({why})", shown.join(", "))
+        })
+        .collect();
+    Some(format!(
+        "symbols missing for {count} module{}, whose frames read module+offset: {} (heapdiag symbols DUMP lists every module)",
+        if count == 1 { "" } else { "s" },
+        parts.join("; ")
+    ))
+}
+
+/// Resolve `addrs` (absolute return addresses) of a module at `base` with the PDB bytes `data`.
+fn resolve(data: &[u8], base: u64, addrs: &[u64]) -> Result<Vec<(u64, Resolved)>, String> {
+    let bad = |e: pdb::Error| format!("not a readable PDB ({e})");
+    let mut p = pdb::PDB::open(std::io::Cursor::new(data)).map_err(bad)?;
+    let x86 = p
+        .debug_information()
+        .ok()
+        .and_then(|d| d.machine_type().ok())
+        == Some(pdb::MachineType::X86);
+    // x86 C publics are decorated (`_name`, `_name@N`, `@name@N`): know which names are publics.
+    let publics = if x86 {
+        public_functions(&mut p)
+    } else {
+        HashSet::new()
     };
-    let Ok(ctx_data) = pdb_addr2line::ContextPdbData::try_from_pdb(p) else {
-        return Vec::new();
-    };
-    let Ok(ctx) = ctx_data.make_context() else {
-        return Vec::new();
-    };
-    addrs
+    let ctx_data = pdb_addr2line::ContextPdbData::try_from_pdb(p).map_err(|e| e.to_string())?;
+    let ctx = ctx_data.make_context().map_err(|e| e.to_string())?;
+    Ok(addrs
         .iter()
         .filter_map(|&a| {
             let rva = u32::try_from(a.checked_sub(base)?).ok()?;
-            let f = ctx.find_function(rva).ok()??;
-            let name = short_name(f.name.as_deref()?);
-            Some((a, (name, u64::from(rva - f.start_rva))))
+            // A return address follows its call: look up the call (as debuggers do for lines).
+            let probe = rva.saturating_sub(1);
+            let f = ctx.find_function(probe).ok()??;
+            let raw = f.name.as_deref()?;
+            let function = undecorate(raw, publics.contains(&(f.start_rva, raw.to_string())));
+            let frames = ctx.find_frames(probe).ok().flatten();
+            let frames = frames.as_ref().map_or(&[][..], |ff| ff.frames.as_slice());
+            let source_of = |fr: &pdb_addr2line::Frame<'_>| {
+                Some(SourceLine {
+                    file: fr.file.as_deref()?.to_string(),
+                    line: fr.line?,
+                })
+            };
+            let (outer, inner) = frames
+                .split_last()
+                .map_or((None, &[][..]), |(o, i)| (Some(o), i));
+            Some((
+                a,
+                Resolved {
+                    function,
+                    offset: u64::from(rva - f.start_rva),
+                    source: outer.and_then(source_of),
+                    inlined: inner
+                        .iter()
+                        .map(|fr| InlineFrame {
+                            function: fr
+                                .function
+                                .as_deref()
+                                .map_or_else(|| "?".to_string(), |n| undecorate(n, false)),
+                            source: source_of(fr),
+                        })
+                        .collect(),
+                },
+            ))
         })
-        .collect()
+        .collect())
 }
 
-/// A function name without its parameter list: `main(int, char**)` → `main`.
+/// The functions of the public symbol table: (RVA, name).
+fn public_functions<'s, S: pdb::Source<'s> + Send + 's>(
+    p: &mut pdb::PDB<'s, S>,
+) -> HashSet<(u32, String)> {
+    let mut out = HashSet::new();
+    let (Ok(map), Ok(globals)) = (p.address_map(), p.global_symbols()) else {
+        return out;
+    };
+    let mut it = globals.iter();
+    while let Ok(Some(sym)) = it.next() {
+        if let Ok(pdb::SymbolData::Public(public)) = sym.parse() {
+            if let (true, Some(rva)) = (public.function, public.offset.to_rva(&map)) {
+                out.insert((rva.0, public.name.to_string().into_owned()));
+            }
+        }
+    }
+    out
+}
+
+/// A function name as the views show it: C++ decorated names (`?…`) undecorated to
+/// `scope::name`, x86 C public decorations (`_name`, `_name@12`, `@name@8`) removed when
+/// `x86_public`, and parameter lists dropped (`main(int, char**)` → `main`).
+pub fn undecorate(raw: &str, x86_public: bool) -> String {
+    use msvc_demangler::DemangleFlags;
+    if raw.starts_with('?') {
+        if let Ok(s) =
+            msvc_demangler::demangle(raw, DemangleFlags::NAME_ONLY | DemangleFlags::NO_CLASS_TYPE)
+        {
+            return s;
+        }
+        return raw.to_string();
+    }
+    if x86_public {
+        let stdcall = |s: &str| {
+            s.rsplit_once('@')
+                .filter(|(n, d)| {
+                    !n.is_empty() && !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())
+                })
+                .map(|(n, _)| n.to_string())
+        };
+        if let Some(rest) = raw.strip_prefix('@') {
+            if let Some(n) = stdcall(rest) {
+                return n;
+            }
+        } else if let Some(rest) = raw.strip_prefix('_') {
+            return stdcall(rest).unwrap_or_else(|| rest.to_string());
+        }
+        return raw.to_string();
+    }
+    short_name(raw)
+}
+
+/// A function name without its parameter list and qualifiers: `main(int, char**)` → `main`,
+/// `std::vector<int>::size() const` → `std::vector<int>::size`.
 pub fn short_name(full: &str) -> String {
-    if !full.ends_with(')') {
+    let mut end = full.trim_end();
+    loop {
+        let before = end;
+        for q in [" const", " volatile", " &&", " &"] {
+            end = end.strip_suffix(q).unwrap_or(end).trim_end();
+        }
+        if end == before {
+            break;
+        }
+    }
+    if !end.ends_with(')') {
         return full.to_string();
     }
     let mut depth = 0i32;
-    for (i, c) in full.char_indices().rev() {
+    for (i, c) in end.char_indices().rev() {
         match c {
             ')' => depth += 1,
             '(' => {
                 depth -= 1;
                 if depth == 0 {
-                    return full[..i].to_string();
+                    return end[..i].to_string();
                 }
             }
             _ => {}
@@ -263,6 +552,65 @@ mod tests {
         assert_eq!(short_name("operator new(unsigned int)"), "operator new");
         assert_eq!(short_name("f(void (*)(int), int)"), "f");
         assert_eq!(short_name("malloc"), "malloc");
+        assert_eq!(
+            short_name("std::vector<int *,std::allocator<int *> >::size() const"),
+            "std::vector<int *,std::allocator<int *> >::size"
+        );
+        assert_eq!(short_name("S::get() const &&"), "S::get");
+    }
+
+    #[test]
+    fn decorated_names_are_undecorated() {
+        assert_eq!(undecorate("?Alloc@Pool@@QAEPAXI@Z", true), "Pool::Alloc");
+        assert_eq!(undecorate("??2@YAPAXI@Z", false), "operator new");
+        assert_eq!(
+            undecorate(
+                "??$emplace_back@PAVExceptionHandler@google_breakpad@@@?$vector@PAVExceptionHandler@google_breakpad@@V?$allocator@PAVExceptionHandler@google_breakpad@@@std@@@std@@QAEX$$QAPAVExceptionHandler@google_breakpad@@@Z",
+                false
+            ),
+            "std::vector<google_breakpad::ExceptionHandler *,std::allocator<google_breakpad::ExceptionHandler *> >::emplace_back<google_breakpad::ExceptionHandler *>"
+        );
+        assert_eq!(undecorate("_RtlAllocateHeap@12", true), "RtlAllocateHeap");
+        assert_eq!(undecorate("@FastAlloc@4", true), "FastAlloc");
+        assert_eq!(undecorate("_malloc", true), "malloc");
+        assert_eq!(undecorate("__callnewh", true), "_callnewh");
+        // Not a public: the name is the function's own.
+        assert_eq!(undecorate("_callnewh", false), "_callnewh");
+        assert_eq!(undecorate("RtlAllocateHeap", true), "RtlAllocateHeap");
+        // A malformed decorated name is kept as it is.
+        assert_eq!(undecorate("?broken", false), "?broken");
+    }
+
+    #[test]
+    fn the_missing_note_groups_modules_by_why() {
+        let m = |i: u64| Module {
+            path: format!(r"C:\m\m{i:02}.dll"),
+            base: 0x1000_0000 * (i + 1),
+            size: 0x1000,
+            timestamp: 0,
+            version: None,
+            pdb_name: None,
+            pdb_guid: None,
+            pdb_age: None,
+        };
+        let mods: Vec<Module> = (0..13).map(m).collect();
+        let map = ModuleMap::new(&mods, &[]);
+        let lookups: Vec<ModuleSymbols> = (0..13)
+            .map(|i| ModuleSymbols {
+                module: i,
+                lookup: Lookup::not_looked_up(
+                    MissKind::NotFound,
+                    if i == 5 { "elsewhere" } else { "not in /s" }.into(),
+                ),
+            })
+            .collect();
+        assert_eq!(
+            missing_note(&map, &lookups).unwrap(),
+            "symbols missing for 13 modules, whose frames read module+offset: m00.dll, m01.dll, \
+             m02.dll, m03.dll, m04.dll, m06.dll, m07.dll, m08.dll, m09.dll, m10.dll and 2 more (not \
+             in /s); m05.dll (elsewhere) (heapdiag symbols DUMP lists every module)"
+        );
+        assert_eq!(missing_note(&map, &[]), None);
     }
 
     #[test]

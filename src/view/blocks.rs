@@ -89,6 +89,21 @@ impl BlocksView {
         }
     }
 
+    /// The selected blocks with their heaps, in heap then address order.
+    pub fn selected(&self) -> Vec<(u64, &Block)> {
+        blocks::select(&self.walks, &self.filter)
+    }
+
+    /// The pointer width of heap `heap`'s world.
+    pub fn bits_of(&self, heap: u64) -> u32 {
+        self.bits.get(&heap).copied().unwrap_or(64)
+    }
+
+    /// The stacks the blocks point to.
+    pub fn stacks(&self) -> &StackTable {
+        &self.stacks
+    }
+
     /// The rows, in heap then address order (selected as they are asked for).
     pub fn rows(&self) -> impl Iterator<Item = BlockRow<'_>> {
         blocks::select(&self.walks, &self.filter)

@@ -26,6 +26,9 @@ pub struct DiffView {
     /// The largest growth of one call stack (0 without stacks, or when not measured).
     #[serde(skip)]
     pub max_stack_growth: i128,
+    /// Each call stack's bytes before and after (`--folded`; both dumps need stacks).
+    #[serde(skip)]
+    pub folded: Option<Vec<(Vec<String>, u64, u64)>>,
 }
 
 /// Busy heap memory of each dump.

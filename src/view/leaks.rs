@@ -2,6 +2,7 @@
 //! alive) and the `leaks --why ADDR` view (the chain that keeps a block alive, or why nothing
 //! does). Serialized, `leaks --json` and `leaks --why ADDR --json` (docs/json.md).
 
+use crate::analysis::folded::Folded;
 use crate::analysis::top::By;
 use crate::value::{self, Hex};
 use crate::view::frame::FrameView;
@@ -40,6 +41,9 @@ pub struct LeaksView {
     /// Roots of garbage left out by the limit.
     #[serde(skip)]
     pub more_roots: usize,
+    /// The unreachable bytes by call stack as folded stacks, when asked for (`--folded`).
+    #[serde(skip)]
+    pub folded: Option<Vec<Folded>>,
 }
 
 /// What the scan started from.

@@ -8,10 +8,12 @@
 //! [`crate::analysis::diff::AddressDelta`]).
 
 pub mod address;
+pub mod analyze;
 pub mod blocks;
 pub mod diff;
 pub mod frame;
 pub mod heaps;
 pub mod info;
 pub mod leaks;
+pub mod symbols;
 pub mod top;

@@ -1,6 +1,7 @@
 //! The `top` view: outstanding busy memory ranked by module, function, stack, size or heap, with
 //! the trace health and the notes that explain missing stacks. Serialized, `top --json`.
 
+use crate::analysis::folded::Folded;
 use crate::analysis::top::{By, Entry, Top};
 use crate::stacks::symbols::Symbolizer;
 use crate::value::{self, pct};
@@ -35,6 +36,9 @@ pub struct TopView {
     /// Entries left out by the limit.
     #[serde(skip)]
     pub more: usize,
+    /// The folded stacks, when asked for (`--folded`).
+    #[serde(skip)]
+    pub folded: Option<Vec<Folded>>,
 }
 
 /// One ranked entry.
@@ -85,6 +89,7 @@ impl TopView {
             pct_traced_blocks: pct(h.traced_blocks, h.busy_blocks),
             pct_traced_bytes: pct(h.traced_bytes, h.busy_bytes),
             more: t.entries.len().saturating_sub(limit),
+            folded: None,
         }
     }
 }

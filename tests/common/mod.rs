@@ -69,9 +69,22 @@ pub fn all_real() -> Vec<PathBuf> {
     v
 }
 
-/// The heapdiag binary.
+/// The heapdiag binary, with no symbol path and no proxy from the environment (tests that use a
+/// symbol path set it; nothing leaves the machine).
 pub fn heapdiag() -> Command {
-    Command::cargo_bin("heapdiag").expect("binary built")
+    let mut c = Command::cargo_bin("heapdiag").expect("binary built");
+    for v in [
+        "_NT_SYMBOL_PATH",
+        "http_proxy",
+        "HTTP_PROXY",
+        "https_proxy",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+    ] {
+        c.env_remove(v);
+    }
+    c
 }
 
 /// Run heapdiag with `args`, expect success, parse stdout as JSON.

@@ -13,7 +13,11 @@ fn main() {
     };
     let names: Vec<String> = args.collect();
     std::fs::create_dir_all(&dir).expect("create the output folder");
-    for f in fixtures::ALL.iter().chain(fixtures::HEAPS) {
+    for f in fixtures::ALL
+        .iter()
+        .chain(fixtures::HEAPS)
+        .chain(dumpwriter::symbol_fixtures::SYMBOLS)
+    {
         if !names.is_empty() && !names.iter().any(|n| n == f.name) {
             continue;
         }

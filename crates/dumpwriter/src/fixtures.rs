@@ -75,6 +75,17 @@ pub const HEAPS: &[Fixture] = &[
         build: || heap_fixture(Windows::Win81, Kind::Native64, false),
     },
     Fixture {
+        name: "heap-win81-x86.dmp",
+        imitates: "Windows 8.1 x86: FrontEndHeap +0xD0 / FrontEndHeapType +0xD6 (reference §11.2), LFH \
+                   EncodedOffsets encoded with RtlpLFHKey",
+        build: || heap_fixture(Windows::Win81, Kind::Native32, false),
+    },
+    Fixture {
+        name: "heap-win8-x86.dmp",
+        imitates: "Windows 8 x86: the Windows 8 LFH with the first-chunk offset in clear",
+        build: || heap_fixture(Windows::Win8, Kind::Native32, false),
+    },
+    Fixture {
         name: "heap-win10-1607-x86.dmp",
         imitates: "Windows 10 1607 x86: _HEAP with StackTraceInitVar (FrontEndHeap +0xD4), encoded LFH offsets",
         build: || heap_fixture(Windows::Win10v1607, Kind::Native32, false),
@@ -305,7 +316,10 @@ pub const HEAPS: &[Fixture] = &[
 
 /// Look a fixture up by file name.
 pub fn by_name(name: &str) -> Option<&'static Fixture> {
-    ALL.iter().chain(HEAPS).find(|f| f.name == name)
+    ALL.iter()
+        .chain(HEAPS)
+        .chain(crate::symbol_fixtures::SYMBOLS)
+        .find(|f| f.name == name)
 }
 
 /// Call stacks for +ust fixtures: return addresses inside the modules of the world `bits`.
@@ -918,7 +932,7 @@ pub fn sample_win10_x64() -> (MinidumpBuilder, Facts) {
     for _ in 0..4 {
         b.add_thread();
     }
-    let st = stacks(&b, 64);
+    let st = sample_stacks(&b);
     b.add_nt_heap(&rich_heap(64, true, st));
     b.add_nt_heap(&NtHeapSpec::simple(64, 2, 0x4_0000, 0x1_0000, &[]));
     b.add_segment_heap(64);
@@ -930,7 +944,42 @@ pub fn sample_win10_x64() -> (MinidumpBuilder, Facts) {
         0x7fe_f500_0000,
         0x8000,
     )]);
-    b.finish()
+    let (mut dump, facts) = b.finish();
+    // leaky.exe is testdata/sample-symbols/leaky.cpp as scripts/make-leaky-pdb.sh builds it.
+    dump.modules[0].pdb = Some((
+        crate::process::guid_bytes(SAMPLE_PDB_GUID),
+        1,
+        "leaky.pdb".into(),
+    ));
+    (dump, facts)
+}
+
+/// The GUID of testdata/sample-symbols/leaky.pdb (age 1).
+pub const SAMPLE_PDB_GUID: &str = "1BA9772E-671C-583A-4C4C-44205044422E";
+
+/// The sample's four stacks, innermost first: ntdll's allocation path, the CRT's `malloc` linked
+/// into leaky.exe, then the callers, at the return addresses of leaky.exe's calls
+/// (testdata/sample-symbols/leaky.cpp; `llvm-objdump -d` of the executable the script builds).
+/// The fourth, which `rich_heap` gives its large block, is the leak: `RequestLog::Append` keeping
+/// every request's entry.
+fn sample_stacks(b: &ProcessBuilder) -> Vec<Vec<u64>> {
+    let exe = b.dump.modules[0].base;
+    let ntdll = b.dump.modules[1].base;
+    let malloc = exe + 0x1008;
+    let new_buffer = [exe + 0x106c, exe + 0x10ac, exe + 0x112a];
+    vec![
+        [vec![ntdll + 0x1010, malloc], new_buffer.to_vec()].concat(),
+        vec![ntdll + 0x1010, malloc, exe + 0x1089, exe + 0x1114],
+        [vec![ntdll + 0x1020, malloc], new_buffer.to_vec()].concat(),
+        vec![
+            ntdll + 0x1010,
+            malloc,
+            exe + 0x1020,
+            exe + 0x104c,
+            exe + 0x10cb,
+            exe + 0x112a,
+        ],
+    ]
 }
 
 /// Windows 7 SP1 x86 (see [`ALL`]).

@@ -19,6 +19,7 @@ pub mod nt_heap;
 pub mod page_heap;
 pub mod process;
 pub mod segment_heap;
+pub mod symbol_fixtures;
 
 pub use memory::{ProcessMemory, Region};
 pub use minidump::{Arch, HandleSpec, MemoryListKind, MinidumpBuilder, ModuleSpec, ThreadSpec};
