@@ -9,6 +9,7 @@ use crate::analysis::blocks::BlockFilter;
 use crate::analysis::diff::{self, Amount, Identity, Side};
 use crate::analysis::folded;
 use crate::analysis::top::{self, By, SkipList, Top, TraceHealth};
+use crate::analysis::types::{TypeLabels, TypeNamer};
 use crate::capabilities::{self, Facts, UNTRACED};
 use crate::dump::Dump;
 use crate::error::{Error, Exit};
@@ -174,12 +175,23 @@ pub fn block(dump: &Dump, addr: u64, symbols: &SymbolPath) -> BlockView {
             None if b.trace != 0 => AllocationStack::Unreadable,
             None => AllocationStack::None(why_no_stack(dump, &process, b.state, b.internal)),
         };
+        let busy = b.state == State::Busy && !b.internal;
+        let (type_name, mut notes) = match (busy, bits) {
+            (true, Some(bits)) => {
+                let namer = TypeNamer::for_block(dump, b.address, b.size, bits, symbols);
+                let label = namer.label(&dump.memory(), b, bits).map(String::from);
+                (label, namer.notes)
+            }
+            _ => (None, Vec::new()),
+        };
+        notes.extend(sym.warnings);
         Found {
             heap,
             bits,
             block: *b,
             stack,
-            notes: sym.warnings,
+            type_name,
+            notes,
         }
     });
     BlockView {
@@ -225,10 +237,15 @@ struct Ranked {
     walks: Vec<HeapWalk>,
     table: StackTable,
     sym: Symbolizer,
+    /// The blocks' type labels, when ranking by type.
+    labels: Option<TypeLabels>,
+    /// Why some vtables could not be named from their PDBs.
+    type_notes: Vec<String>,
 }
 
 impl Ranked {
-    fn new(dump: &Dump, symbols: &SymbolPath) -> Self {
+    /// Walk and read the stacks of `dump`; with `types`, label every busy block too.
+    fn new(dump: &Dump, symbols: &SymbolPath, types: bool) -> Self {
         let (process, walks) = walk(dump, symbols);
         let table = StackTable::collect(&dump.memory(), &walks);
         let sym = symbolizer(
@@ -236,16 +253,25 @@ impl Ranked {
             table.stacks.iter().map(|s| s.frames.as_slice()),
             symbols,
         );
+        let (labels, type_notes) = if types {
+            let namer = TypeNamer::new(dump, &walks, symbols);
+            (Some(namer.labels(&dump.memory(), &walks)), namer.notes)
+        } else {
+            (None, Vec::new())
+        };
         Ranked {
             process,
             walks,
             table,
             sym,
+            labels,
+            type_notes,
         }
     }
 
     fn rank(&self, skip: &SkipList, by: By) -> Top {
-        top::rank(&self.walks, &self.table, &self.sym, skip, by)
+        let labels = self.labels.as_ref();
+        top::rank(&self.walks, &self.table, &self.sym, skip, by, labels)
     }
 
     fn facts<'a>(&'a self, dump: &'a Dump, health: &'a TraceHealth) -> Facts<'a> {
@@ -296,10 +322,11 @@ fn trace_notes(t: &Top, facts: Facts<'_>, sym: &Symbolizer) -> Vec<String> {
 
 /// `heapdiag top`: outstanding busy memory ranked as `r` asks.
 pub fn top(dump: &Dump, r: &Ranking) -> TopView {
-    let d = Ranked::new(dump, &r.symbols);
+    let d = Ranked::new(dump, &r.symbols, r.by == By::Type);
     let skip = SkipList::new(&r.skip);
     let t = d.rank(&skip, r.by);
-    let notes = trace_notes(&t, d.facts(dump, &t.health), &d.sym);
+    let mut notes = trace_notes(&t, d.facts(dump, &t.health), &d.sym);
+    notes.extend(d.type_notes.iter().cloned());
     let mut view = TopView::new(&t, &d.sym, r.limit, notes);
     if r.folded {
         let by_stack = if r.by == By::Stack {
@@ -438,7 +465,7 @@ pub fn analyze(dump: &Dump, baseline: Option<&Dump>, r: &Ranking) -> Result<Anal
         None => None,
     };
     progress::phase("walking the heaps");
-    let d = Ranked::new(dump, &r.symbols);
+    let d = Ranked::new(dump, &r.symbols, false);
     progress::phase("ranking the outstanding memory");
     let rank = |by| {
         let t = d.rank(&skip, by);
@@ -500,7 +527,14 @@ struct DiffSide {
 
 impl DiffSide {
     fn new(dump: &Dump, r: &Ranking, skip: &SkipList, stack_growth: bool) -> Self {
-        Self::from_ranked(Ranked::new(dump, &r.symbols), dump, r, skip, stack_growth)
+        let types = r.by == By::Type;
+        Self::from_ranked(
+            Ranked::new(dump, &r.symbols, types),
+            dump,
+            r,
+            skip,
+            stack_growth,
+        )
     }
 
     /// The side of `ranked`, the walk of `dump` (dropped here).

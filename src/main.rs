@@ -412,6 +412,7 @@ enum ByArg {
     Stack,
     Size,
     Heap,
+    Type,
 }
 
 impl From<ByArg> for By {
@@ -422,6 +423,7 @@ impl From<ByArg> for By {
             ByArg::Stack => By::Stack,
             ByArg::Size => By::Size,
             ByArg::Heap => By::Heap,
+            ByArg::Type => By::Type,
         }
     }
 }

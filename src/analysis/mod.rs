@@ -9,3 +9,4 @@ pub mod leaks;
 pub mod reach;
 pub mod roots;
 pub mod top;
+pub mod types;

@@ -6,6 +6,7 @@ use crate::analysis::leaks::Leaks;
 use crate::analysis::reach::{self, Link};
 use crate::analysis::roots::{RootKind, RootSet, Roots};
 use crate::analysis::top::{self, By, SkipList};
+use crate::analysis::types::{TypeLabels, TypeNamer, UNKNOWN};
 use crate::capabilities::{self, Answer, Capability, Facts};
 use crate::dump::Dump;
 use crate::error::{Error, Exit};
@@ -85,9 +86,11 @@ pub fn leaks(dump: &Dump, r: &Ranking, set: RootSet) -> Result<LeaksView, Error>
         }
         by => by,
     };
-    let ranked = top::rank(&walks, &table, &sym, &skip, by);
+    let namer = TypeNamer::new(dump, &walks, &r.symbols);
+    let labels = namer.labels(&dump.memory(), &walks);
+    let ranked = top::rank(&walks, &table, &sym, &skip, by, Some(&labels));
     let folded = (r.folded && traced).then(|| {
-        let by_stack = top::rank(&walks, &table, &sym, &skip, By::Stack);
+        let by_stack = top::rank(&walks, &table, &sym, &skip, By::Stack, None);
         crate::analysis::folded::folded(&by_stack, &sym, &skip)
     });
     notes.extend(found.roots.notes.iter().cloned());
@@ -98,8 +101,9 @@ pub fn leaks(dump: &Dump, r: &Ranking, set: RootSet) -> Result<LeaksView, Error>
         ));
     }
     notes.extend(sym.warnings.iter().cloned());
-    let blocks = leak_blocks(&walks, &found, &table);
-    let mut rows = garbage_rows(&walks, &found, &table, &sym, &skip);
+    notes.extend(namer.notes.iter().cloned());
+    let blocks = leak_blocks(&walks, &found, &table, &labels);
+    let mut rows = garbage_rows(&walks, &found, &table, &sym, &skip, &labels);
     let roots_count = rows.len();
     rows.truncate(r.limit);
     Ok(LeaksView {
@@ -179,17 +183,27 @@ fn summary(roots: &Roots) -> RootsSummary {
     s
 }
 
-/// Every unreachable block (the blocks `walks` kept), in address order.
-fn leak_blocks(walks: &[HeapWalk], found: &Leaks, table: &StackTable) -> Vec<LeakBlock> {
+/// Every unreachable block (the blocks `walks` kept), in address order, with its type label.
+fn leak_blocks(
+    walks: &[HeapWalk],
+    found: &Leaks,
+    table: &StackTable,
+    labels: &TypeLabels,
+) -> Vec<LeakBlock> {
     let g = &found.garbage;
     let first = |r: u32| g.roots[r as usize].members[0];
     let address_of = |k: u32| found.address(k);
     let heads: FastMap<u32, u32> = (0..g.roots.len() as u32).map(|r| (first(r), r)).collect();
     let mut out: Vec<LeakBlock> = walks
         .iter()
-        .flat_map(|w| w.blocks.iter().map(move |b| (w, b)))
-        .filter(|(_, b)| is_user_busy(b))
-        .filter_map(|(w, b)| {
+        .enumerate()
+        .flat_map(|(wi, w)| {
+            w.blocks
+                .iter()
+                .enumerate()
+                .map(move |(bi, b)| (wi, bi, w, b))
+        })
+        .filter_map(|(wi, bi, w, b)| {
             let k = found.unreachable_at(b.address)?;
             let root = heads.get(&k).map(|&r| &g.roots[r as usize]);
             Some(LeakBlock {
@@ -199,7 +213,7 @@ fn leak_blocks(walks: &[HeapWalk], found: &Leaks, table: &StackTable) -> Vec<Lea
                 stack: table
                     .get(w.bits, b.trace)
                     .map(|s| s.frames.iter().map(|&a| Hex(a)).collect()),
-                type_name: None,
+                type_name: known(labels.get(wi, bi)),
                 garbage_root: root.is_some(),
                 retained_bytes: root.map(|r| r.retained_bytes),
                 cycle: root
@@ -213,6 +227,11 @@ fn leak_blocks(walks: &[HeapWalk], found: &Leaks, table: &StackTable) -> Vec<Lea
     out
 }
 
+/// A label that says something (not [`UNKNOWN`]).
+fn known(label: Option<&str>) -> Option<String> {
+    label.filter(|&l| l != UNKNOWN).map(String::from)
+}
+
 /// The roots of garbage, most retained bytes first.
 fn garbage_rows(
     walks: &[HeapWalk],
@@ -220,6 +239,7 @@ fn garbage_rows(
     table: &StackTable,
     sym: &Symbolizer,
     skip: &SkipList,
+    labels: &TypeLabels,
 ) -> Vec<GarbageRootRow> {
     let g = &found.garbage;
     let heads: FastSet<u64> = g
@@ -227,20 +247,27 @@ fn garbage_rows(
         .iter()
         .map(|r| found.address(r.members[0]))
         .collect();
-    let traces: FastMap<u64, (u32, u64)> = walks
+    // Each root's first block: its stack record and its type.
+    let firsts: FastMap<u64, (u32, u64, Option<String>)> = walks
         .iter()
-        .flat_map(|w| w.blocks.iter().map(move |b| (w.bits, b)))
-        .filter(|(_, b)| b.trace != 0 && heads.contains(&b.address))
-        .map(|(bits, b)| (b.address, (bits, b.trace)))
+        .enumerate()
+        .flat_map(|(wi, w)| {
+            w.blocks
+                .iter()
+                .enumerate()
+                .map(move |(bi, b)| (wi, bi, w, b))
+        })
+        .filter(|(_, _, _, b)| heads.contains(&b.address))
+        .map(|(wi, bi, w, b)| (b.address, (w.bits, b.trace, known(labels.get(wi, bi)))))
         .collect();
     let mut rows: Vec<GarbageRootRow> = g
         .roots
         .iter()
         .map(|r| {
             let (address, size) = found.blocks[r.members[0] as usize];
-            let allocated_by = traces
-                .get(&address)
-                .and_then(|&(bits, trace)| table.get(bits, trace))
+            let first = firsts.get(&address);
+            let allocated_by = first
+                .and_then(|&(bits, trace, _)| table.get(bits, trace))
                 .and_then(|s| skip.allocator(sym, s))
                 .map(|f| sym.display(f));
             GarbageRootRow {
@@ -249,7 +276,7 @@ fn garbage_rows(
                 members: r.members.len() as u64,
                 retained_bytes: r.retained_bytes,
                 retained_blocks: r.retained_blocks,
-                type_name: None,
+                type_name: first.and_then(|f| f.2.clone()),
                 allocated_by,
             }
         })
@@ -298,11 +325,15 @@ pub fn why(dump: &Dump, addr: u64, r: &Ranking, set: RootSet) -> Result<WhyView,
         &r.symbols,
     );
     notes.extend(sym.warnings.iter().cloned());
+    let namer = TypeNamer::new(dump, &walks, &r.symbols);
+    notes.extend(namer.notes.iter().cloned());
+    let type_of =
+        |address: u64, size: u64, bits: u32| known(namer.label_at(&mem, address, size, bits));
     let block = WhyBlock {
         heap: Hex(heap),
         address: Hex(b.address),
         size: b.size,
-        type_name: None,
+        type_name: type_of(b.address, b.size, bits),
         frames: recorded.map(|s| FrameView::resolve_all(&sym, &s.frames)),
     };
     let link_view = |l: &Link| match l {
@@ -320,7 +351,11 @@ pub fn why(dump: &Dump, addr: u64, r: &Ranking, set: RootSet) -> Result<WhyView,
             root: None,
             block: Some(index.address(*block)),
             size: Some(index.size(*block)),
-            type_name: None,
+            type_name: type_of(
+                index.address(*block),
+                index.size(*block),
+                index.bits(*block),
+            ),
             at: *at,
             value: *value,
         },

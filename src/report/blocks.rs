@@ -203,6 +203,9 @@ fn block_text(out: &mut dyn Write, f: &Found, asked: u64) -> io::Result<()> {
     } else {
         writeln!(out, "    Offset      in the block header")?;
     }
+    if let Some(t) = &f.type_name {
+        writeln!(out, "    Type        {t}")?;
+    }
     if let Some(t) = row.trace {
         writeln!(out, "    Stack record {t}")?;
     }

@@ -116,6 +116,7 @@ pub fn ranking_table<R>(
         By::Stack => "Stack",
         By::Size => "Size",
         By::Heap => "Heap",
+        By::Type => "Type",
     };
     let line = |out: &mut dyn Write, cell: &dyn Fn(&TableColumn<R>) -> String, key: &str| {
         for (i, c) in columns.iter().enumerate() {

@@ -308,6 +308,19 @@ pub const HEAPS: &[Fixture] = &[
         build: crate::leak_fixtures::leaks_wow64_win10,
     },
     Fixture {
+        name: "types-win10-x64.dmp",
+        imitates: "Windows 10 22H2 x64 with a real DLL mapped at its preferred base (testdata/pdb/types-x64.dll, \
+                   built by clang with MSVC-ABI RTTI; its PDB types-x64.pdb names every vtable) and an \
+                   NT heap of C++ objects (classes in a namespace, a template, multiple inheritance, \
+                   a class without RTTI), UTF-16 and ASCII strings, a BSTR and other blocks",
+        build: || crate::leak_fixtures::types_fixture(64),
+    },
+    Fixture {
+        name: "types-win10-x86.dmp",
+        imitates: "the same on Windows 10 22H2 x86 with types-x86.dll (RTTI with absolute pointers)",
+        build: || crate::leak_fixtures::types_fixture(32),
+    },
+    Fixture {
         name: "ust-wow64-win7.dmp",
         imitates: "a WoW64 process on Windows 7 SP1 with +ust in both worlds",
         build: || heap_fixture(Windows::Win7Sp1, Kind::Wow64, true),

@@ -192,3 +192,145 @@ pub fn leaks_wow64_win10() -> (MinidumpBuilder, Facts) {
     b.set_objects(objects);
     b.finish()
 }
+
+/// Vtables of `testdata/pdb/types-x64.dll` and `types-x86.dll` (built by
+/// `scripts/make-types-pdb.sh`; RVAs from `llvm-pdbutil dump -publics`): the class each belongs
+/// to as heapdiag names it, and its RVA in each build. `Derived`'s is the one for its `Base1`
+/// part (the object's first word); `NoRtti` has no RTTI: only the PDB names it.
+pub const TYPES_VTABLES: &[(&str, u64, u64)] = &[
+    ("Widget", 0x2018, 0x2008),
+    ("app::Gadget", 0x2088, 0x2060),
+    ("app::Box<int>", 0x20e8, 0x20c0),
+    ("Derived", 0x2148, 0x2120),
+    ("Base1", 0x2280, 0x2248),
+    ("NoRtti", 0x22d8, 0x2284),
+];
+
+/// What an object of the type fixtures holds.
+#[derive(Clone, Copy, Debug)]
+enum Holds {
+    /// The vtable `TYPES_VTABLES[.0]` first, then zeros.
+    Vtable(usize),
+    /// A NUL-terminated UTF-16 string.
+    Utf16(&'static str),
+    /// A NUL-terminated ASCII string.
+    Ascii(&'static str),
+    /// A BSTR: its byte length (u32), the UTF-16 text, a NUL.
+    Bstr(&'static str),
+    /// First the address of the DLL's `.data` (writable: no vtable is there).
+    DataPointer,
+    /// First an address in the DLL's `.rdata` that is no vtable.
+    NotVtable,
+    /// Zeros.
+    Nothing,
+}
+
+/// The objects of the type fixtures, and how many of each.
+const TYPES_OBJECTS: &[(Holds, usize)] = &[
+    (Holds::Vtable(0), 5),
+    (Holds::Vtable(1), 3),
+    (Holds::Vtable(2), 2),
+    (Holds::Vtable(3), 2),
+    (Holds::Vtable(4), 1),
+    (Holds::Vtable(5), 2),
+    (Holds::Utf16("hello, world"), 3),
+    (Holds::Ascii("GET /index.html HTTP/1.1"), 2),
+    (Holds::Bstr("session-42"), 1),
+    (Holds::DataPointer, 1),
+    (Holds::NotVtable, 1),
+    (Holds::Nothing, 2),
+];
+
+/// What `top --by type` must count on the type fixtures without the DLL's PDB (RTTI names the
+/// classes but NoRtti) and with it.
+pub const TYPES_COUNTS: &[(&str, u64)] = &[
+    ("(unknown)", 6),
+    ("Widget", 5),
+    ("UTF-16 string", 3),
+    ("app::Gadget", 3),
+    ("ASCII string", 2),
+    ("Derived", 2),
+    ("app::Box<int>", 2),
+    ("BSTR", 1),
+    ("Base1", 1),
+];
+/// The same with the PDB.
+pub const TYPES_COUNTS_PDB: &[(&str, u64)] = &[
+    ("(unknown)", 4),
+    ("Widget", 5),
+    ("UTF-16 string", 3),
+    ("app::Gadget", 3),
+    ("ASCII string", 2),
+    ("Derived", 2),
+    ("NoRtti", 2),
+    ("app::Box<int>", 2),
+    ("BSTR", 1),
+    ("Base1", 1),
+];
+
+/// `types-win10-x64.dmp` / `types-win10-x86.dmp`: `types-x64.dll` / `types-x86.dll` mapped at
+/// its preferred base, and an NT heap of [`TYPES_OBJECTS`].
+pub fn types_fixture(bits: u32) -> (MinidumpBuilder, Facts) {
+    let (kind, dll): (Kind, &[u8]) = if bits == 64 {
+        (
+            Kind::Native64,
+            include_bytes!("../../../testdata/pdb/types-x64.dll"),
+        )
+    } else {
+        (
+            Kind::Native32,
+            include_bytes!("../../../testdata/pdb/types-x86.dll"),
+        )
+    };
+    let mut b = ProcessBuilder::new(Windows::Win10, kind, r"C:\app\shapes.exe");
+    b.add_thread();
+    let base = b.add_pe_image(r"C:\app\types.dll", dll);
+    let ptr = u64::from(bits / 8);
+    let text = |s: &str| s.encode_utf16().count() as u64 * 2;
+    let sizes: Vec<u64> = TYPES_OBJECTS
+        .iter()
+        .flat_map(|&(holds, n)| {
+            let size = match holds {
+                Holds::Vtable(3) => 2 * ptr + 8,
+                Holds::Utf16(s) => text(s) + 2,
+                Holds::Ascii(s) => s.len() as u64 + 1,
+                Holds::Bstr(s) => 4 + text(s) + 2,
+                _ => ptr + 8,
+            };
+            std::iter::repeat_n(size, n)
+        })
+        .collect();
+    let heap = GraphHeap {
+        bits,
+        objects: sizes.iter().map(|&s| (s, None)).collect(),
+    };
+    let objects = b.add_object_graph(&[heap], &[], &[]);
+    let holds = TYPES_OBJECTS
+        .iter()
+        .flat_map(|&(h, n)| std::iter::repeat_n(h, n));
+    let m = &mut b.dump.memory;
+    for (&at, h) in objects.iter().zip(holds) {
+        let utf16 = |s: &str| -> Vec<u8> { s.encode_utf16().flat_map(u16::to_le_bytes).collect() };
+        match h {
+            Holds::Vtable(k) => {
+                let rva = if bits == 64 {
+                    TYPES_VTABLES[k].1
+                } else {
+                    TYPES_VTABLES[k].2
+                };
+                m.write_ptr(bits, at, base + rva);
+            }
+            Holds::Utf16(s) => m.write(at, &utf16(s)),
+            Holds::Ascii(s) => m.write(at, s.as_bytes()),
+            Holds::Bstr(s) => {
+                m.write_u32(at, text(s) as u32);
+                m.write(at + 4, &utf16(s));
+            }
+            Holds::DataPointer => m.write_ptr(bits, at, base + 0x3000),
+            Holds::NotVtable => m.write_ptr(bits, at, base + 0x2004),
+            Holds::Nothing => {}
+        }
+    }
+    b.set_objects(objects);
+    b.finish()
+}

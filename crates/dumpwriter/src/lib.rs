@@ -17,6 +17,7 @@ pub mod memory;
 pub mod minidump;
 pub mod nt_heap;
 pub mod page_heap;
+pub mod pe;
 pub mod process;
 pub mod segment_heap;
 pub mod symbol_fixtures;

@@ -1180,7 +1180,7 @@ impl ProcessBuilder {
         );
     }
 
-    fn labeled(&mut self, region: Region, usage: Usage, bits: u32) {
+    pub(crate) fn labeled(&mut self, region: Region, usage: Usage, bits: u32) {
         self.dump.memory.add_region(region);
         self.facts.regions.push(Labeled {
             region,
