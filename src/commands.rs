@@ -4,10 +4,14 @@
 
 pub mod leaks;
 
+use std::collections::HashMap;
+
 use crate::analysis;
 use crate::analysis::blocks::BlockFilter;
+use crate::analysis::diff::SideEntry;
 use crate::analysis::diff::{self, Amount, Identity, Side};
 use crate::analysis::folded;
+use crate::analysis::suspects;
 use crate::analysis::top::{self, By, SkipList, Top, TraceHealth};
 use crate::analysis::types::{TypeLabels, TypeNamer};
 use crate::capabilities::{self, Facts, UNTRACED};
@@ -30,6 +34,7 @@ use crate::view::diff::{DiffRow, DiffView, Totals};
 use crate::view::frame::FrameView;
 use crate::view::heaps::{HeapStatView, HeapsView};
 use crate::view::info::InfoView;
+use crate::view::suspects::SuspectView;
 use crate::view::symbols::SymbolsView;
 use crate::view::top::TopView;
 
@@ -320,14 +325,61 @@ fn trace_notes(t: &Top, facts: Facts<'_>, sym: &Symbolizer) -> Vec<String> {
     notes
 }
 
-/// `heapdiag top`: outstanding busy memory ranked as `r` asks.
-pub fn top(dump: &Dump, r: &Ranking) -> TopView {
+/// The baseline's side of the ranking suspects are drawn from (by stack when `traced`, else by
+/// size), keyed as `diff` keys it; exit code 6 when the dumps cannot be compared.
+pub fn baseline_side(
+    dump: &Dump,
+    baseline: &Dump,
+    r: &Ranking,
+    traced: bool,
+) -> Result<HashMap<String, SideEntry>, Error> {
+    comparable(baseline, dump)?;
+    let b = Ranked::new(baseline, &r.symbols, false);
+    let by = if traced { By::Stack } else { By::Size };
+    let skip = SkipList::new(&r.skip);
+    Ok(diff::side(&b.rank(&skip, by), &b.sym, &[]))
+}
+
+/// The leak suspects of a walked dump (`unreachable` from `leaks`, `baseline` from
+/// [`baseline_side`]).
+pub fn suspects(
+    walks: &[HeapWalk],
+    table: &StackTable,
+    sym: &Symbolizer,
+    skip: &SkipList,
+    unreachable: Option<&suspects::Unreachable>,
+    baseline: Option<&HashMap<String, SideEntry>>,
+) -> Vec<SuspectView> {
+    let traced = walks.iter().any(|w| w.blocks.iter().any(|b| b.trace != 0));
+    let by = if traced { By::Stack } else { By::Size };
+    let ranking = top::rank(walks, table, sym, skip, by, None);
+    let inputs = suspects::Inputs {
+        walks,
+        ranking: &ranking,
+        sym,
+        unreachable,
+        baseline,
+    };
+    suspects::find(&inputs)
+        .iter()
+        .map(|s| SuspectView::new(s, sym, skip))
+        .collect()
+}
+
+/// `heapdiag top`: outstanding busy memory ranked as `r` asks, and the leak suspects (growth
+/// against `baseline` when given).
+pub fn top(dump: &Dump, r: &Ranking, baseline: Option<&Dump>) -> Result<TopView, Error> {
     let d = Ranked::new(dump, &r.symbols, r.by == By::Type);
     let skip = SkipList::new(&r.skip);
+    let base = match baseline {
+        Some(b) => Some(baseline_side(dump, b, r, d.traced())?),
+        None => None,
+    };
     let t = d.rank(&skip, r.by);
     let mut notes = trace_notes(&t, d.facts(dump, &t.health), &d.sym);
     notes.extend(d.type_notes.iter().cloned());
     let mut view = TopView::new(&t, &d.sym, r.limit, notes);
+    view.suspects = suspects(&d.walks, &d.table, &d.sym, &skip, None, base.as_ref());
     if r.folded {
         let by_stack = if r.by == By::Stack {
             t
@@ -336,7 +388,7 @@ pub fn top(dump: &Dump, r: &Ranking) -> TopView {
         };
         view.folded = Some(folded::folded(&by_stack, &d.sym, &skip));
     }
-    view
+    Ok(view)
 }
 
 /// `heapdiag symbols`: every loaded module with its PDB and where it was found, or why not

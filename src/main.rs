@@ -177,6 +177,9 @@ struct TopArgs {
     /// What to rank by.
     #[arg(long, value_enum, default_value = "module")]
     by: ByArg,
+    /// An earlier dump of the same process: the leak suspects add their growth since then.
+    #[arg(long, value_name = "OLD_DUMP")]
+    baseline: Option<PathBuf>,
     #[command(flatten)]
     ranking: RankArgs,
     #[command(flatten)]
@@ -223,6 +226,9 @@ struct LeaksArgs {
     /// none does, its root of garbage and the blocks that point into it.
     #[arg(long, value_name = "ADDR", value_parser = parse_address)]
     why: Option<u64>,
+    /// An earlier dump of the same process: the leak suspects add their growth since then.
+    #[arg(long, value_name = "OLD_DUMP", conflicts_with = "why")]
+    baseline: Option<PathBuf>,
     #[command(flatten)]
     ranking: RankArgs,
     #[command(flatten)]
@@ -645,7 +651,9 @@ impl BlocksArgs {
 
 impl TopArgs {
     fn run(self, out: &mut dyn Write) -> Result<Exit, Error> {
-        let view = commands::top(&Dump::open(&self.dump)?, &self.ranking.ranking(self.by));
+        let dump = Dump::open(&self.dump)?;
+        let baseline = self.baseline.as_deref().map(Dump::open).transpose()?;
+        let view = commands::top(&dump, &self.ranking.ranking(self.by), baseline.as_ref())?;
         if let (Some(path), Some(stacks)) = (&self.ranking.folded, &view.folded) {
             write_folded(path, |w| heapdiag::report::folded::write(w, stacks))?;
         }
@@ -690,7 +698,8 @@ impl LeaksArgs {
                 out,
             ),
             None => {
-                let view = commands::leaks::leaks(&dump, &ranking, set)?;
+                let baseline = self.baseline.as_deref().map(Dump::open).transpose()?;
+                let view = commands::leaks::leaks(&dump, &ranking, set, baseline.as_ref())?;
                 if let Some(path) = &self.ranking.folded {
                     match &view.folded {
                         Some(stacks) => {

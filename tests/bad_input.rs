@@ -216,14 +216,16 @@ fn run_every_view(name: &str, bytes: Vec<u8>) {
     if let Ok(v) = commands::blocks(&dump, all_blocks, &symbols) {
         every_format(&v);
     }
-    for by in [By::Module, By::Function, By::Stack] {
-        every_format(&commands::top(&dump, &ranking(by)));
+    for by in [By::Module, By::Function, By::Stack, By::Type] {
+        if let Ok(v) = commands::top(&dump, &ranking(by), Some(&dump)) {
+            every_format(&v);
+        }
     }
     if let Ok(v) = commands::diff(&dump, &dump, &ranking(By::Stack), true) {
         every_format(&v);
     }
     let set = RootSet::Standard;
-    if let Ok(v) = commands::leaks::leaks(&dump, &ranking(By::Stack), set) {
+    if let Ok(v) = commands::leaks::leaks(&dump, &ranking(By::Stack), set, None) {
         every_format(&v);
         let probe = v.blocks.first().map_or(0x1234_5678, |b| b.address.0 + 1);
         if let Ok(w) = commands::leaks::why(&dump, probe, &ranking(By::Stack), set) {

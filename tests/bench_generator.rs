@@ -6,8 +6,11 @@ use dumpwriter::bench::{realistic, BenchSpec};
 use heapdiag::analysis::heaps::summarize;
 use heapdiag::analysis::leaks::Leaks;
 use heapdiag::analysis::roots::RootSet;
+use heapdiag::analysis::top::By;
+use heapdiag::commands::{leaks, Ranking};
 use heapdiag::dump::Dump;
 use heapdiag::heap::walk_all;
+use heapdiag::pdbfile::SymbolPath;
 use heapdiag::process::Process;
 use std::path::Path;
 
@@ -79,6 +82,25 @@ fn the_generated_object_graph_is_reachable_as_made() {
         (got.len(), &missing, &extra),
         (facts.unreachable.len(), &vec![], &vec![])
     );
+    // The leak's stack is the first suspect: its blocks unreachable, all of one size, new.
+    let (before, _) = realistic(&BenchSpec { leak: 0, ..spec });
+    let before = Dump::from_bytes(Path::new("before.dmp"), before.to_bytes()).unwrap();
+    let ranking = Ranking {
+        by: By::Stack,
+        limit: 20,
+        skip: Vec::new(),
+        symbols: SymbolPath::default(),
+        folded: false,
+    };
+    let v = leaks::leaks(&dump, &ranking, RootSet::Standard, Some(&before)).unwrap();
+    // (The leak's stack also allocated some of the graph's objects, a few of them garbage.)
+    let s = &v.suspects[0];
+    assert!(s.unreachable.is_some_and(|u| u.count >= 777), "{s:?}");
+    assert!(
+        s.same_size.is_some_and(|x| x.size == 422 && x.count >= 777),
+        "{s:?}"
+    );
+    assert_eq!(s.growth.map(|g| g.count), Some(777));
 }
 
 /// The generator works at every size the harness uses, 0.25 to 2 GiB (it once failed at 0.5 and

@@ -273,3 +273,84 @@ fn the_real_wow64_dump() {
     assert_eq!(why["chain"][0]["root"], "header of heap 0x700000");
     assert_eq!(why["chain"][0]["at"], "0x7000bc");
 }
+
+#[test]
+fn suspects_come_with_their_evidence() {
+    let d = fixture("leaks-win10-x64.dmp");
+    let v = json(&["leaks", d.to_str().unwrap(), "--json"]);
+    let s = v["suspects"].as_array().unwrap();
+    // Stack 1 allocated every leaked object; stack 0's kept ones are 21% of the bytes.
+    assert_eq!(s.len(), 2, "{s:?}");
+    assert_eq!(s[0]["key"], "leaky+0x1700");
+    assert_eq!(s[0]["unreachable"]["count"], X64_ANSWER.unreachable.len());
+    assert_eq!(s[0]["unreachable"]["bytes"], v["unreachable_bytes"]);
+    assert_eq!(s[1]["key"], "leaky+0x1100");
+    assert_eq!(s[1]["unreachable"]["count"], 0);
+    assert_eq!(s[1]["outstanding"]["bytes"], 0x158);
+    let ev = s[1]["evidence"].as_array().unwrap();
+    assert_eq!(ev.len(), 1);
+    assert!(
+        ev[0]
+            .as_str()
+            .unwrap()
+            .starts_with("21.1% of the outstanding bytes"),
+        "{ev:?}"
+    );
+    // top has no reachability: the same stacks, by share.
+    let t = json(&["top", d.to_str().unwrap(), "--json"]);
+    let keys: Vec<&str> = t["suspects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["leaky+0x1700", "leaky+0x1100"]);
+    assert!(t["suspects"][0].get("unreachable").is_none());
+}
+
+#[test]
+fn suspects_grow_against_a_baseline() {
+    let (a, b) = (fixture("diff-before.dmp"), fixture("diff-after.dmp"));
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    for command in ["top", "leaks"] {
+        let v = json(&[command, b, "--baseline", a, "--json"]);
+        let s = v["suspects"].as_array().unwrap();
+        let growth: Vec<(&str, i64, i64)> = s
+            .iter()
+            .map(|s| {
+                (
+                    s["key"].as_str().unwrap(),
+                    s["growth"]["count"].as_i64().unwrap(),
+                    s["growth"]["bytes"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        // diff-after: 5 new blocks of 0x200 from plugin.dll, 5 more of 0x100 from the leaking
+        // stack, 4 fewer of 0x80, 0x40 unchanged.
+        assert!(
+            growth.contains(&("plugin+0x1500", 5, 0x200 * 5)),
+            "{command}: {growth:?}"
+        );
+        assert!(
+            growth.contains(&("service+0x1100", 5, 0x100 * 5)),
+            "{command}: {growth:?}"
+        );
+        // It shrank: a suspect only where its blocks are unreachable.
+        let shrank = growth.contains(&("service+0x1300", -4, -0x80 * 4));
+        assert_eq!(shrank, command == "leaks", "{command}: {growth:?}");
+    }
+    let out = common::heapdiag()
+        .args([
+            "top",
+            b,
+            "--baseline",
+            &fixture("heap-win7-x86.dmp").display().to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(6),
+        "different programs cannot be compared"
+    );
+}

@@ -8,5 +8,6 @@ pub mod heaps;
 pub mod leaks;
 pub mod reach;
 pub mod roots;
+pub mod suspects;
 pub mod top;
 pub mod types;

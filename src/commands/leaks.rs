@@ -5,6 +5,7 @@ use crate::analysis::heaps::is_user_busy;
 use crate::analysis::leaks::Leaks;
 use crate::analysis::reach::{self, Link};
 use crate::analysis::roots::{RootKind, RootSet, Roots};
+use crate::analysis::suspects;
 use crate::analysis::top::{self, By, SkipList};
 use crate::analysis::types::{TypeLabels, TypeNamer, UNKNOWN};
 use crate::capabilities::{self, Answer, Capability, Facts};
@@ -55,19 +56,18 @@ fn walked(dump: &Dump, r: &Ranking) -> Result<(Process, Vec<HeapWalk>, Vec<Strin
 
 /// `heapdiag leaks`: the unreachable busy blocks grouped as `r` asks, the roots of garbage with
 /// what they retain.
-pub fn leaks(dump: &Dump, r: &Ranking, set: RootSet) -> Result<LeaksView, Error> {
+pub fn leaks(
+    dump: &Dump,
+    r: &Ranking,
+    set: RootSet,
+    baseline: Option<&Dump>,
+) -> Result<LeaksView, Error> {
     let (process, mut walks, mut notes) = walked(dump, r)?;
     let found = Leaks::find(dump, &process, &walks, set);
     let (busy_blocks, busy_bytes) = walks
         .iter()
         .flat_map(|w| w.blocks.iter().filter(|b| is_user_busy(b)))
         .fold((0, 0), |(n, s), b| (n + 1, s + b.size));
-    // From here on only the unreachable blocks matter: each walk keeps just those.
-    walks.par_iter_mut().for_each(|w| {
-        w.blocks
-            .retain(|b| is_user_busy(b) && found.unreachable_at(b.address).is_some());
-        w.blocks.shrink_to_fit();
-    });
     let table = StackTable::collect(&dump.memory(), &walks);
     let sym = symbolizer(
         dump,
@@ -75,6 +75,41 @@ pub fn leaks(dump: &Dump, r: &Ranking, set: RootSet) -> Result<LeaksView, Error>
         &r.symbols,
     );
     let skip = SkipList::new(&r.skip);
+    let traced_any = walks.iter().any(|w| w.blocks.iter().any(|b| b.trace != 0));
+    let base = match baseline {
+        Some(b) => Some(super::baseline_side(dump, b, r, traced_any)?),
+        None => None,
+    };
+    let mut unreachable: suspects::Unreachable = FastMap::default();
+    for w in &walks {
+        for b in w.blocks.iter().filter(|b| is_user_busy(b)) {
+            if found.unreachable_at(b.address).is_none() {
+                continue;
+            }
+            let key = match (traced_any, b.trace) {
+                (true, 0) => (0, 0),
+                (true, t) => (w.bits, t),
+                (false, _) => (0, b.size),
+            };
+            let e = unreachable.entry(key).or_default();
+            e.count += 1;
+            e.bytes += b.size;
+        }
+    }
+    let suspects = super::suspects(
+        &walks,
+        &table,
+        &sym,
+        &skip,
+        Some(&unreachable),
+        base.as_ref(),
+    );
+    // From here on only the unreachable blocks matter: each walk keeps just those.
+    walks.par_iter_mut().for_each(|w| {
+        w.blocks
+            .retain(|b| is_user_busy(b) && found.unreachable_at(b.address).is_some());
+        w.blocks.shrink_to_fit();
+    });
     let traced = walks.iter().any(|w| w.blocks.iter().any(|b| b.trace != 0));
     let by = match r.by {
         By::Stack | By::Module | By::Function if !traced => {
@@ -130,6 +165,7 @@ pub fn leaks(dump: &Dump, r: &Ranking, set: RootSet) -> Result<LeaksView, Error>
             .collect(),
         garbage_roots: rows,
         garbage_root_count: roots_count as u64,
+        suspects,
         notes,
         more_groups: ranked.entries.len().saturating_sub(r.limit),
         more_roots: roots_count.saturating_sub(r.limit),

@@ -3,6 +3,7 @@
 
 use crate::analysis::top::By;
 use crate::view::frame::FrameView;
+use crate::view::suspects::SuspectView;
 use std::io::{self, Write};
 
 /// An address or size in hex as WinDbg prints it for the target: 64-bit targets split the high and
@@ -128,6 +129,26 @@ pub fn ranking_table<R>(
     line(out, &|c| c.title.to_string(), title)?;
     for r in rows {
         line(out, &|c| (c.cell)(r), key(r))?;
+    }
+    Ok(())
+}
+
+/// The leak suspects a ranking ends with, each with its evidence; `more` says what else could
+/// be evidence (e.g. that `leaks` adds unreachable blocks).
+pub fn suspects(out: &mut dyn Write, list: &[SuspectView], more: &str) -> io::Result<()> {
+    writeln!(out, "\nLeak suspects (strongest evidence first{more})")?;
+    if list.is_empty() {
+        return writeln!(out, "  none: no stack has unreachable blocks, grew, holds many blocks of one size or a large share");
+    }
+    for (i, s) in list.iter().enumerate() {
+        let backtrace = s
+            .backtrace_text()
+            .map(|b| format!(" (BackTrace {b})"))
+            .unwrap_or_default();
+        writeln!(out, "{:>3}. {}{backtrace}", i + 1, s.key)?;
+        for e in &s.evidence {
+            writeln!(out, "       - {e}")?;
+        }
     }
     Ok(())
 }

@@ -2,7 +2,9 @@
 //! --why ADDR` (the chain, like `!heap -x -v` done transitively) as text, JSON and CSV.
 
 use super::csv::{self, col, hex, num, Column};
-use super::format::{column, frame_lines, human, left_out, ranked, ranking_table, TableColumn};
+use super::format::{
+    column, frame_lines, human, left_out, ranked, ranking_table, suspects, TableColumn,
+};
 use super::Render;
 use crate::value::{pct, Hex};
 use crate::view::leaks::{GarbageRootRow, LeakBlock, LeakGroup, LeaksView, LinkView, WhyView};
@@ -27,7 +29,8 @@ impl Render for LeaksView {
         writeln!(out, "\nUnreachable by {}", self.by.name())?;
         ranked(out, &self.notes, self.by, stacks, table)?;
         left_out(out, self.more_groups, "more")?;
-        garbage_roots(out, self)
+        garbage_roots(out, self)?;
+        suspects(out, &self.suspects, "")
     }
 
     fn csv(&self, out: &mut dyn Write) -> io::Result<()> {

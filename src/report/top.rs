@@ -1,7 +1,9 @@
 //! `heapdiag top` as text (UMDH-style stacks for `--by stack`, a table otherwise) and CSV.
 
 use super::csv::{self, col, num, Column};
-use super::format::{column, frame_lines, human, left_out, ranked, ranking_table, TableColumn};
+use super::format::{
+    column, frame_lines, human, left_out, ranked, ranking_table, suspects, TableColumn,
+};
 use super::Render;
 use crate::view::frame::FrameView;
 use crate::view::top::{TopEntry, TopView};
@@ -23,7 +25,12 @@ impl Render for TopView {
         )?;
         let stacks = |out: &mut dyn Write| stacks(out, &self.entries);
         ranked(out, &self.notes, self.by, stacks, |out| table(out, self))?;
-        left_out(out, self.more, "more")
+        left_out(out, self.more, "more")?;
+        suspects(
+            out,
+            &self.suspects,
+            "; heapdiag leaks adds unreachable blocks",
+        )
     }
 
     fn csv(&self, out: &mut dyn Write) -> io::Result<()> {

@@ -6,6 +6,7 @@ use crate::analysis::folded::Folded;
 use crate::analysis::top::By;
 use crate::value::{self, Hex};
 use crate::view::frame::FrameView;
+use crate::view::suspects::SuspectView;
 use serde::Serialize;
 
 /// Everything `leaks` prints.
@@ -33,6 +34,8 @@ pub struct LeaksView {
     pub garbage_roots: Vec<GarbageRootRow>,
     /// How many roots of garbage there are.
     pub garbage_root_count: u64,
+    /// Leak suspects, strongest evidence first.
+    pub suspects: Vec<SuspectView>,
     /// What the dump lacks, why keys fell back, PDBs refused.
     pub notes: Vec<String>,
     /// Groups left out by the limit.

@@ -15,5 +15,6 @@ pub mod frame;
 pub mod heaps;
 pub mod info;
 pub mod leaks;
+pub mod suspects;
 pub mod symbols;
 pub mod top;

@@ -6,6 +6,7 @@ use crate::analysis::top::{By, Entry, Top};
 use crate::stacks::symbols::Symbolizer;
 use crate::value::{self, pct};
 use crate::view::frame::FrameView;
+use crate::view::suspects::SuspectView;
 use serde::Serialize;
 
 /// Everything `top` prints.
@@ -36,6 +37,8 @@ pub struct TopView {
     /// Entries left out by the limit.
     #[serde(skip)]
     pub more: usize,
+    /// Leak suspects, strongest evidence first.
+    pub suspects: Vec<SuspectView>,
     /// The folded stacks, when asked for (`--folded`).
     #[serde(skip)]
     pub folded: Option<Vec<Folded>>,
@@ -89,6 +92,7 @@ impl TopView {
             pct_traced_blocks: pct(h.traced_blocks, h.busy_blocks),
             pct_traced_bytes: pct(h.traced_bytes, h.busy_bytes),
             more: t.entries.len().saturating_sub(limit),
+            suspects: Vec::new(),
             folded: None,
         }
     }
