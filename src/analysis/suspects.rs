@@ -4,7 +4,8 @@
 //!
 //! 1. unreachable blocks: nothing the scan reaches points to them (`leaks` only);
 //! 2. growth since a baseline dump (`--baseline`), matched by symbolic stack as `diff` matches;
-//! 3. many blocks of one size from one stack (the shape of a leak in a loop);
+//! 3. many blocks of one size from one stack, more than half of its blocks (the shape of a leak
+//!    in a loop);
 //! 4. a large share of the outstanding bytes.
 //!
 //! Suspects are ranked by how many kinds of evidence they have (independent signs agreeing are
@@ -15,7 +16,7 @@
 use super::diff::{stack_key, SideEntry};
 use super::heaps::is_user_busy;
 use super::top::{By, Top, NO_STACK};
-use crate::fasthash::FastMap;
+use crate::fasthash::{FastMap, FastSet};
 use crate::heap::HeapWalk;
 use crate::stacks::symbols::Symbolizer;
 use crate::stacks::Stack;
@@ -56,7 +57,8 @@ pub struct Suspect {
     pub share: f64,
     /// Its unreachable blocks (`leaks` only).
     pub unreachable: Option<Amount>,
-    /// Its most common size and how many blocks have it, when that is [`MANY`] or more.
+    /// The size more than half of its blocks have and how many do, when that is [`MANY`] or
+    /// more.
     pub same_size: Option<(u64, u64)>,
     /// Change since the baseline (blocks, bytes), when one was given.
     pub growth: Option<(i128, i128)>,
@@ -161,29 +163,67 @@ pub fn find(inputs: &Inputs<'_>) -> Vec<Suspect> {
     out
 }
 
-/// Per stack record (`(bits, record)`): its most common requested size and how many busy blocks
-/// have it.
+/// The traced busy user blocks of `w`: (its stack, its size).
+fn traced(w: &HeapWalk) -> impl Iterator<Item = ((u32, u64), u64)> + '_ {
+    w.blocks
+        .iter()
+        .filter(|b| is_user_busy(b) && b.trace != 0)
+        .map(move |b| ((w.bits, b.trace), b.size))
+}
+
+/// Per stack record (`(bits, record)`): the requested size that more than half of its busy
+/// blocks have, and how many do; stacks without such a size are left out. A majority vote per
+/// heap (Boyer–Moore) names at most one candidate per stack and heap (a majority of all a
+/// stack's blocks is a majority in some heap), a second pass counts the candidates: memory per
+/// stack and heap, not per size.
 fn dominant_sizes(walks: &[HeapWalk]) -> FastMap<(u32, u64), (u64, u64)> {
-    let counts: FastMap<(u32, u64, u64), u64> = walks
+    let candidates: FastSet<((u32, u64), u64)> = walks
         .par_iter()
         .map(|w| {
-            let mut m: FastMap<(u32, u64, u64), u64> = FastMap::default();
-            for b in w.blocks.iter().filter(|b| is_user_busy(b) && b.trace != 0) {
-                *m.entry((w.bits, b.trace, b.size)).or_default() += 1;
+            let mut vote: FastMap<(u32, u64), (u64, u64)> = FastMap::default();
+            for (stack, size) in traced(w) {
+                let e = vote.entry(stack).or_insert((size, 0));
+                if e.1 == 0 {
+                    *e = (size, 1);
+                } else if e.0 == size {
+                    e.1 += 1;
+                } else {
+                    e.1 -= 1;
+                }
             }
-            m
+            vote.into_iter()
+                .filter(|(_, (_, n))| *n > 0)
+                .map(|(stack, (size, _))| (stack, size))
+                .collect::<Vec<_>>()
         })
-        .reduce(FastMap::default, |mut a, b| {
-            for (k, v) in b {
-                *a.entry(k).or_default() += v;
+        .flatten()
+        .collect();
+    type Counts = (FastMap<(u32, u64), u64>, FastMap<((u32, u64), u64), u64>);
+    let (totals, hits): Counts = walks
+        .par_iter()
+        .map(|w| {
+            let mut c: Counts = Default::default();
+            for (stack, size) in traced(w) {
+                *c.0.entry(stack).or_default() += 1;
+                if candidates.contains(&(stack, size)) {
+                    *c.1.entry((stack, size)).or_default() += 1;
+                }
+            }
+            c
+        })
+        .reduce(Counts::default, |mut a, b| {
+            for (k, v) in b.0 {
+                *a.0.entry(k).or_default() += v;
+            }
+            for (k, v) in b.1 {
+                *a.1.entry(k).or_default() += v;
             }
             a
         });
     let mut out: FastMap<(u32, u64), (u64, u64)> = FastMap::default();
-    for ((bits, trace, size), n) in counts {
-        let e = out.entry((bits, trace)).or_insert((size, 0));
-        if n > e.1 || (n == e.1 && size < e.0) {
-            *e = (size, n);
+    for ((stack, size), n) in hits {
+        if 2 * n > totals.get(&stack).copied().unwrap_or(0) {
+            out.insert(stack, (size, n));
         }
     }
     out
