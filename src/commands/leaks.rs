@@ -80,22 +80,33 @@ pub fn leaks(
         Some(b) => Some(super::baseline_side(dump, b, r, traced_any)?),
         None => None,
     };
-    let mut unreachable: suspects::Unreachable = FastMap::default();
-    for w in &walks {
-        for b in w.blocks.iter().filter(|b| is_user_busy(b)) {
-            if found.unreachable_at(b.address).is_none() {
-                continue;
+    let unreachable: suspects::Unreachable = walks
+        .par_iter()
+        .map(|w| {
+            let mut m: suspects::Unreachable = FastMap::default();
+            for b in w.blocks.iter().filter(|b| is_user_busy(b)) {
+                if found.unreachable_at(b.address).is_none() {
+                    continue;
+                }
+                let key = match (traced_any, b.trace) {
+                    (true, 0) => (0, 0),
+                    (true, t) => (w.bits, t),
+                    (false, _) => (0, b.size),
+                };
+                let e = m.entry(key).or_default();
+                e.count += 1;
+                e.bytes += b.size;
             }
-            let key = match (traced_any, b.trace) {
-                (true, 0) => (0, 0),
-                (true, t) => (w.bits, t),
-                (false, _) => (0, b.size),
-            };
-            let e = unreachable.entry(key).or_default();
-            e.count += 1;
-            e.bytes += b.size;
-        }
-    }
+            m
+        })
+        .reduce(FastMap::default, |mut a, b| {
+            for (k, v) in b {
+                let e = a.entry(k).or_default();
+                e.count += v.count;
+                e.bytes += v.bytes;
+            }
+            a
+        });
     let suspects = super::suspects(
         &walks,
         &table,
