@@ -43,24 +43,33 @@ fn roots(out: &mut dyn Write, v: &LeaksView) -> io::Result<()> {
     let r = &v.roots;
     write!(
         out,
-        "Roots: {} thread stacks from their stack pointers ({}), {} register values, {} writable image sections ({}), {} TEBs and PEBs, {} heap headers",
-        r.stacks,
+        "Roots: {} from their stack pointers ({}), {}, {} ({}), {}, {}",
+        plural(r.stacks, "thread stack"),
         human(r.stack_bytes).trim(),
-        r.registers,
-        r.image_sections,
+        plural(r.registers, "register value"),
+        plural(r.image_sections, "writable image section"),
         human(r.image_bytes).trim(),
-        r.tebs_and_pebs,
-        r.heap_headers
+        plural(r.tebs_and_pebs, "TEB or PEB").replace("TEB or PEBs", "TEBs and PEBs"),
+        plural(r.heap_headers, "heap header")
     )?;
     if r.private_regions > 0 {
         write!(
             out,
-            ", {} other private regions ({})",
-            r.private_regions,
+            ", {} ({})",
+            plural(r.private_regions, "other private region"),
             human(r.private_bytes).trim()
         )?;
     }
     writeln!(out)
+}
+
+/// `1 heap header`, `2 heap headers`.
+fn plural(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 /// The groups' table: bytes, count, key.

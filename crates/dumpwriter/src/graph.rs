@@ -126,7 +126,7 @@ impl ProcessBuilder {
             .collect();
         let exe = &self.dump.modules[0];
         let data = exe.base + u64::from(exe.size) - 0x2000;
-        self.dump.memory.capture(data, 0x1000);
+        self.dump.memory.capture(data, 0x2000);
         let private = pointers
             .iter()
             .any(|p| matches!(p.at, Slot::Private(_)))
