@@ -206,6 +206,27 @@ impl BlockIndex {
         (v < end & !NARROW || v == start).then_some(j as u32)
     }
 
+    /// Load what [`BlockIndex::find`] will read for `v` (its page's entry and the first blocks of
+    /// that page) without waiting for it: called for a whole batch of values first, the loads of
+    /// the batch overlap instead of waiting one after the other.
+    #[inline]
+    pub fn touch(&self, v: u64) {
+        if !self.spans(v) {
+            return;
+        }
+        let c = self
+            .clusters
+            .partition_point(|c| c.0 <= v)
+            .saturating_sub(1);
+        let (base, end, first) = self.clusters[c];
+        if v < base || v >= end {
+            return;
+        }
+        let p = first as usize + ((v - base) >> self.shift) as usize;
+        let (from, to) = (self.pages[p] as usize, self.pages[p + 1] as usize);
+        std::hint::black_box((self.blocks.get(from), self.blocks.get((from + to) / 2)));
+    }
+
     /// The block starting at `address`.
     pub fn at(&self, address: u64) -> Option<u32> {
         self.find(address).filter(|&i| self.address(i) == address)
@@ -345,6 +366,9 @@ fn scan_blocks(
     let mut hint = 0;
     let mut batch: Vec<(u64, u32)> = Vec::new();
     let mut flush = |batch: &mut Vec<(u64, u32)>| {
+        for &(v, _) in batch.iter() {
+            index.touch(v);
+        }
         for &(v, from) in batch.iter() {
             if let Some(t) = index.find(v) {
                 visit(t, from);
@@ -435,7 +459,6 @@ pub fn mark(
         if total == 0 {
             break;
         }
-
         level = if lists <= sparse_max {
             // A list: take its blocks out of the set, read them in address order.
             let mut ids: Vec<u32> = level.into_iter().flatten().collect();
