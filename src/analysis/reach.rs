@@ -16,7 +16,7 @@
 use super::roots::{RootKind, RootRange, Roots};
 use crate::analysis::heaps::is_user_busy;
 use crate::dump::memory::AddressSpace;
-use crate::heap::HeapWalk;
+use crate::heap::{Block, HeapWalk};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
@@ -60,25 +60,32 @@ pub struct BlockIndex {
 impl BlockIndex {
     /// Index the busy user blocks of `walks`.
     pub fn new(walks: &[HeapWalk]) -> Self {
-        let count: usize = walks
-            .iter()
-            .map(|w| w.blocks.iter().filter(|b| is_user_busy(b)).count())
-            .sum();
-        let mut blocks: Vec<[u64; 2]> = Vec::with_capacity(count);
-        for w in walks {
-            let flag = if w.bits == 32 { NARROW } else { 0 };
-            blocks.extend(
-                w.blocks
-                    .iter()
-                    .filter(|b| is_user_busy(b) && b.address < NARROW - 1)
-                    .map(|b| {
-                        [
-                            b.address,
-                            b.address.saturating_add(b.size).min(NARROW - 1) | flag,
-                        ]
-                    }),
-            );
+        // Each walk's blocks into its own part of one array, in parallel.
+        let keep = |b: &Block| is_user_busy(b) && b.address < NARROW - 1;
+        let counts: Vec<usize> = walks
+            .par_iter()
+            .map(|w| w.blocks.iter().filter(|b| keep(b)).count())
+            .collect();
+        let mut blocks: Vec<[u64; 2]> = vec![[0; 2]; counts.iter().sum()];
+        let mut parts = Vec::with_capacity(walks.len());
+        let mut rest = &mut blocks[..];
+        for &n in &counts {
+            let (part, tail) = rest.split_at_mut(n);
+            parts.push(part);
+            rest = tail;
         }
+        parts.into_par_iter().zip(walks).for_each(|(part, w)| {
+            let flag = if w.bits == 32 { NARROW } else { 0 };
+            let ends = w.blocks.iter().filter(|b| keep(b)).map(|b| {
+                [
+                    b.address,
+                    b.address.saturating_add(b.size).min(NARROW - 1) | flag,
+                ]
+            });
+            for (slot, pair) in part.iter_mut().zip(ends) {
+                *slot = pair;
+            }
+        });
         blocks.par_sort_unstable();
         let before = blocks.len();
         blocks.dedup_by_key(|b| b[0]);
@@ -911,7 +918,7 @@ impl Garbage {
 mod tests {
     use super::*;
     use crate::dump::memory::{MemoryIndex, MemoryRange};
-    use crate::heap::{Block, FrontEnd, State};
+    use crate::heap::{FrontEnd, State};
 
     /// A 64-bit heap whose blocks are (address, size), all busy.
     fn walk(blocks: &[(u64, u64)]) -> HeapWalk {
