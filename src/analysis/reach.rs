@@ -18,7 +18,7 @@ use crate::analysis::heaps::is_user_busy;
 use crate::dump::memory::AddressSpace;
 use crate::heap::{Block, HeapWalk};
 use rayon::prelude::*;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 /// The top bit of [`BlockIndex`]'s stored end: the block is in a 32-bit heap (user-mode addresses
 /// never reach it).
@@ -425,64 +425,82 @@ pub fn mark(
     let sets = [Marks::new(n), Marks::new(n)];
     let next = AtomicUsize::new(0);
     let sparse_max = (n / 64).max(PARALLEL);
-    // Blocks found in this level, and how many of them were also listed.
-    let found = AtomicUsize::new(0);
+    // Blocks listed in this level so far (by finished tasks), and whether the level is too large
+    // to be a list: then no task lists any more (at most a list per running task is left).
     let listed = AtomicUsize::new(0);
-    let visit = |t: u32, from: u32, out: &mut Vec<u32>| {
-        if marks.set(t) {
-            if let Some(p) = parents {
-                p[t as usize].store(from, Ordering::Relaxed);
-            }
-            sets[next.load(Ordering::Relaxed)].set(t);
-            found.fetch_add(1, Ordering::Relaxed);
-            if listed.fetch_add(1, Ordering::Relaxed) < sparse_max {
-                out.push(t);
+    let too_many = AtomicBool::new(false);
+    let visit = |t: u32, from: u32, found: &mut Found| {
+        if marks.get(t) || !marks.set(t) {
+            return;
+        }
+        if let Some(p) = parents {
+            p[t as usize].store(from, Ordering::Relaxed);
+        }
+        sets[next.load(Ordering::Relaxed)].set(t);
+        found.count += 1;
+        if !too_many.load(Ordering::Relaxed) {
+            found.list.push(t);
+            if found.list.len() > sparse_max {
+                too_many.store(true, Ordering::Relaxed);
             }
         }
     };
+    // What a task found: counted and, while the level may be a list, listed.
+    let done = |found: Found| {
+        if listed.fetch_add(found.list.len(), Ordering::Relaxed) + found.list.len() > sparse_max {
+            too_many.store(true, Ordering::Relaxed);
+        }
+        found
+    };
     let pieces: Vec<(u64, u64, u32)> = roots.ranges.iter().flat_map(range_pieces).collect();
-    let mut level: Vec<Vec<u32>> = pieces
+    let mut level: Vec<Found> = pieces
         .par_iter()
         .map(|&(s, e, bits)| {
-            let mut out = Vec::new();
+            let mut found = Found::default();
             captured(mem, s, e, |a, b| {
-                each_pointer(index, b, a, bits, |t, _| visit(t, FROM_ROOT, &mut out))
+                each_pointer(index, b, a, bits, |t, _| visit(t, FROM_ROOT, &mut found))
             });
-            out
+            done(found)
         })
         .collect();
-    let mut out = Vec::new();
+    let mut found = Found::default();
     for (_, v) in &roots.registers {
         if let Some(t) = index.find(*v) {
-            visit(t, FROM_ROOT, &mut out);
+            visit(t, FROM_ROOT, &mut found);
         }
     }
-    level.push(out);
+    level.push(done(found));
     loop {
-        let (total, lists) = (
-            found.swap(0, Ordering::Relaxed),
-            listed.swap(0, Ordering::Relaxed),
-        );
+        let total: usize = level.iter().map(|f| f.count).sum();
         if total == 0 {
             break;
         }
-        level = if lists <= sparse_max {
+        let list = !too_many.swap(false, Ordering::Relaxed)
+            && total <= sparse_max
+            && level.iter().all(|f| f.list.len() == f.count);
+        listed.store(0, Ordering::Relaxed);
+        let read = |ids: &mut dyn Iterator<Item = u32>| {
+            let mut found = Found::default();
+            scan_blocks(mem, index, ids, |t, from| visit(t, from, &mut found));
+            done(found)
+        };
+        level = if list {
             // A list: take its blocks out of the set, read them in address order.
-            let mut ids: Vec<u32> = level.into_iter().flatten().collect();
+            let mut ids: Vec<u32> = level.into_iter().flat_map(|f| f.list).collect();
             let set = &sets[next.load(Ordering::Relaxed)];
             for &i in &ids {
                 set.clear(i);
             }
-            ids.par_sort_unstable();
-            ids.par_chunks(CHUNK)
-                .map(|chunk| {
-                    let mut out = Vec::new();
-                    scan_blocks(mem, index, chunk.iter().copied(), |t, from| {
-                        visit(t, from, &mut out)
-                    });
-                    out
-                })
-                .collect()
+            if ids.len() < PARALLEL {
+                // A long list of single blocks (a linked list) would pay rayon's cost per level.
+                ids.sort_unstable();
+                vec![read(&mut ids.iter().copied())]
+            } else {
+                ids.par_sort_unstable();
+                ids.par_chunks(CHUNK)
+                    .map(|chunk| read(&mut chunk.iter().copied()))
+                    .collect()
+            }
         } else {
             // A set: sweep it, clearing it for the level after next.
             drop(level);
@@ -492,8 +510,7 @@ pub fn mark(
                 .par_chunks(CHUNK / 64)
                 .enumerate()
                 .map(|(c, words)| {
-                    let mut out = Vec::new();
-                    let ids = words.iter().enumerate().flat_map(|(w, word)| {
+                    let mut ids = words.iter().enumerate().flat_map(|(w, word)| {
                         let first = ((c * CHUNK / 64 + w) * 64) as u32;
                         let mut bits = word.swap(0, Ordering::Relaxed);
                         std::iter::from_fn(move || {
@@ -504,13 +521,21 @@ pub fn mark(
                             })
                         })
                     });
-                    scan_blocks(mem, index, ids, |t, from| visit(t, from, &mut out));
-                    out
+                    read(&mut ids)
                 })
                 .collect()
         };
     }
     marks
+}
+
+/// What one task of a breadth-first level found.
+#[derive(Default)]
+struct Found {
+    /// How many blocks it marked.
+    count: usize,
+    /// The blocks it marked, while the level may still be a list.
+    list: Vec<u32>,
 }
 
 /// The unreachable blocks and how they hold each other.
