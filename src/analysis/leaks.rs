@@ -3,8 +3,9 @@
 
 use super::reach::{self, BlockIndex, Garbage};
 use super::roots::{self, RootSet, Roots};
+use crate::analysis::heaps::is_user_busy;
 use crate::dump::Dump;
-use crate::heap::HeapWalk;
+use crate::heap::{Block, HeapWalk};
 use crate::process::Process;
 
 /// The reachability of a dump's busy blocks.
@@ -54,6 +55,29 @@ impl Leaks {
             .binary_search_by_key(&address, |b| b.0)
             .ok()
             .map(|k| k as u32)
+    }
+
+    /// For each of `blocks` (of one walk), whether it is an unreachable busy user block: a merge
+    /// with [`Leaks::blocks`] while the walk's blocks come in address order, a search otherwise.
+    pub fn flags(&self, blocks: &[Block]) -> Vec<bool> {
+        let mut cursor = 0usize;
+        let mut last = 0u64;
+        blocks
+            .iter()
+            .map(|b| {
+                if !is_user_busy(b) {
+                    return false;
+                }
+                if b.address < last {
+                    cursor = self.blocks.partition_point(|u| u.0 < b.address);
+                }
+                last = b.address;
+                while self.blocks.get(cursor).is_some_and(|u| u.0 < b.address) {
+                    cursor += 1;
+                }
+                self.blocks.get(cursor).is_some_and(|u| u.0 == b.address)
+            })
+            .collect()
     }
 
     /// User address of the unreachable block at position `k`.

@@ -80,14 +80,14 @@ pub fn leaks(
         Some(b) => Some(super::baseline_side(dump, b, r, traced_any)?),
         None => None,
     };
+    // Which blocks of each walk are unreachable.
+    let flags: Vec<Vec<bool>> = walks.par_iter().map(|w| found.flags(&w.blocks)).collect();
     let unreachable: suspects::Unreachable = walks
         .par_iter()
-        .map(|w| {
+        .zip(&flags)
+        .map(|(w, flags)| {
             let mut m: suspects::Unreachable = FastMap::default();
-            for b in w.blocks.iter().filter(|b| is_user_busy(b)) {
-                if found.unreachable_at(b.address).is_none() {
-                    continue;
-                }
+            for (b, _) in w.blocks.iter().zip(flags).filter(|(_, &f)| f) {
                 let key = match (traced_any, b.trace) {
                     (true, 0) => (0, 0),
                     (true, t) => (w.bits, t),
@@ -116,9 +116,9 @@ pub fn leaks(
         base.as_ref(),
     );
     // From here on only the unreachable blocks matter: each walk keeps just those.
-    walks.par_iter_mut().for_each(|w| {
-        w.blocks
-            .retain(|b| is_user_busy(b) && found.unreachable_at(b.address).is_some());
+    walks.par_iter_mut().zip(flags).for_each(|(w, flags)| {
+        let mut keep = flags.into_iter();
+        w.blocks.retain(|_| keep.next().unwrap_or(false));
         w.blocks.shrink_to_fit();
     });
     let traced = walks.iter().any(|w| w.blocks.iter().any(|b| b.trace != 0));
