@@ -240,31 +240,63 @@ impl BlockIndex {
     }
 }
 
-/// One bit per block, set atomically.
+/// Per block, four bits of one word (16 blocks a word): marked, in level set 0, in level set 1.
+/// A block found during a breadth-first level is marked and put in the next level's set with
+/// one atomic operation on one cache line.
 pub struct Marks(Vec<AtomicU64>);
 
+/// The mark bit of a block's four.
+const MARKED: u64 = 1;
+/// The mark bit of each of a word's 16 blocks.
+const MARKED_BITS: u64 = 0x1111_1111_1111_1111;
+
 impl Marks {
-    /// `n` clear bits.
+    /// `n` blocks, none marked.
     pub fn new(n: usize) -> Self {
-        Marks((0..n.div_ceil(64)).map(|_| AtomicU64::new(0)).collect())
+        Marks((0..n.div_ceil(16)).map(|_| AtomicU64::new(0)).collect())
     }
 
-    /// Set bit `i`; true when this call set it.
+    /// The word and the shift of block `i`.
     #[inline]
-    pub fn set(&self, i: u32) -> bool {
-        let bit = 1u64 << (i % 64);
-        self.0[(i / 64) as usize].fetch_or(bit, Ordering::Relaxed) & bit == 0
+    fn at(&self, i: u32) -> (&AtomicU64, u32) {
+        (&self.0[(i / 16) as usize], 4 * (i % 16))
     }
 
-    /// Clear bit `i`.
-    fn clear(&self, i: u32) {
-        self.0[(i / 64) as usize].fetch_and(!(1u64 << (i % 64)), Ordering::Relaxed);
+    /// Mark block `i` and put it in level set `level` (0 or 1); true when this call marked it.
+    #[inline]
+    fn mark(&self, i: u32, level: usize) -> bool {
+        let (word, shift) = self.at(i);
+        let bits = (MARKED | 2 << level) << shift;
+        let mut old = word.load(Ordering::Relaxed);
+        loop {
+            if old & (MARKED << shift) != 0 {
+                return false;
+            }
+            match word.compare_exchange_weak(old, old | bits, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return true,
+                Err(now) => old = now,
+            }
+        }
     }
 
-    /// Whether bit `i` is set.
+    /// Take block `i` out of level set `level`.
+    fn unqueue(&self, i: u32, level: usize) {
+        let (word, shift) = self.at(i);
+        word.fetch_and(!((2 << level) << shift), Ordering::Relaxed);
+    }
+
+    /// Take the blocks of word `w` out of level set `level`: a mask of their mark bits.
+    fn take(&self, w: usize, level: usize) -> u64 {
+        let set = MARKED_BITS << (1 + level);
+        (self.0[w].fetch_and(!set, Ordering::Relaxed) & set) >> (1 + level)
+    }
+
+    /// Whether block `i` is marked.
     #[inline]
     pub fn get(&self, i: u32) -> bool {
-        self.0[(i / 64) as usize].load(Ordering::Relaxed) & (1 << (i % 64)) != 0
+        let (word, shift) = self.at(i);
+        word.load(Ordering::Relaxed) & (MARKED << shift) != 0
     }
 }
 
@@ -419,10 +451,9 @@ pub fn mark(
     parents: Option<&[AtomicU32]>,
 ) -> Marks {
     let n = index.len();
+    // Marks, and the level being found in set `next`; a large level is swept from its set
+    // while the one after it is found in the other.
     let marks = Marks::new(n);
-    // The level being found is in `sets[next]`; a large level is swept from its set while the
-    // one after it is found in the other.
-    let sets = [Marks::new(n), Marks::new(n)];
     let next = AtomicUsize::new(0);
     let sparse_max = (n / 64).max(PARALLEL);
     // Blocks listed in this level so far (by finished tasks), and whether the level is too large
@@ -430,13 +461,12 @@ pub fn mark(
     let listed = AtomicUsize::new(0);
     let too_many = AtomicBool::new(false);
     let visit = |t: u32, from: u32, found: &mut Found| {
-        if marks.get(t) || !marks.set(t) {
+        if marks.get(t) || !marks.mark(t, next.load(Ordering::Relaxed)) {
             return;
         }
         if let Some(p) = parents {
             p[t as usize].store(from, Ordering::Relaxed);
         }
-        sets[next.load(Ordering::Relaxed)].set(t);
         found.count += 1;
         if !too_many.load(Ordering::Relaxed) {
             found.list.push(t);
@@ -487,9 +517,9 @@ pub fn mark(
         level = if list {
             // A list: take its blocks out of the set, read them in address order.
             let mut ids: Vec<u32> = level.into_iter().flat_map(|f| f.list).collect();
-            let set = &sets[next.load(Ordering::Relaxed)];
+            let set = next.load(Ordering::Relaxed);
             for &i in &ids {
-                set.clear(i);
+                marks.unqueue(i, set);
             }
             if ids.len() < PARALLEL {
                 // A long list of single blocks (a linked list) would pay rayon's cost per level.
@@ -505,19 +535,19 @@ pub fn mark(
             // A set: sweep it, clearing it for the level after next.
             drop(level);
             let swept = next.fetch_xor(1, Ordering::Relaxed);
-            sets[swept]
-                .0
-                .par_chunks(CHUNK / 64)
-                .enumerate()
-                .map(|(c, words)| {
-                    let mut ids = words.iter().enumerate().flat_map(|(w, word)| {
-                        let first = ((c * CHUNK / 64 + w) * 64) as u32;
-                        let mut bits = word.swap(0, Ordering::Relaxed);
+            let words = marks.0.len();
+            (0..words.div_ceil(CHUNK / 16))
+                .into_par_iter()
+                .map(|c| {
+                    let chunk = c * CHUNK / 16..((c + 1) * CHUNK / 16).min(words);
+                    let marks = &marks;
+                    let mut ids = chunk.flat_map(move |w| {
+                        let mut bits = marks.take(w, swept);
                         std::iter::from_fn(move || {
                             (bits != 0).then(|| {
-                                let b = bits.trailing_zeros();
+                                let b = bits.trailing_zeros() / 4;
                                 bits &= bits - 1;
-                                first + b
+                                (16 * w) as u32 + b
                             })
                         })
                     });
