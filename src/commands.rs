@@ -350,12 +350,9 @@ pub fn suspects(
     unreachable: Option<&suspects::Unreachable>,
     baseline: Option<&HashMap<String, SideEntry>>,
 ) -> Vec<SuspectView> {
-    let traced = walks.iter().any(|w| w.blocks.iter().any(|b| b.trace != 0));
-    let by = if traced { By::Stack } else { By::Size };
-    let ranking = top::rank(walks, table, sym, skip, by, None);
     let inputs = suspects::Inputs {
         walks,
-        ranking: &ranking,
+        table,
         sym,
         unreachable,
         baseline,

@@ -15,11 +15,11 @@
 
 use super::diff::{stack_key, SideEntry};
 use super::heaps::is_user_busy;
-use super::top::{By, Top, NO_STACK};
+use super::top::NO_STACK;
 use crate::fasthash::{FastMap, FastSet};
 use crate::heap::HeapWalk;
 use crate::stacks::symbols::Symbolizer;
-use crate::stacks::Stack;
+use crate::stacks::{Stack, StackTable};
 use crate::value::pct;
 use rayon::prelude::*;
 use std::collections::HashMap;
@@ -68,69 +68,65 @@ pub struct Suspect {
 pub struct Inputs<'a> {
     /// The walks (all busy blocks).
     pub walks: &'a [HeapWalk],
-    /// Outstanding memory ranked by stack (or by size when nothing is traced).
-    pub ranking: &'a Top,
-    /// The symbolizer of the ranking's stacks.
+    /// Their stacks.
+    pub table: &'a StackTable,
+    /// The symbolizer of those stacks.
     pub sym: &'a Symbolizer,
     /// Unreachable blocks, when the reachability was computed.
     pub unreachable: Option<&'a Unreachable>,
-    /// The baseline's side of the same ranking, keyed as `diff` keys it.
+    /// The baseline's side of the same ranking (by stack, or by size without stacks), keyed as
+    /// `diff` keys it.
     pub baseline: Option<&'a HashMap<String, SideEntry>>,
 }
 
-/// The suspects of `inputs`, strongest evidence first, at most [`LIMIT`].
+/// An outstanding amount and what it is of: a stack, blocks without one, or a size.
+struct Candidate {
+    key: String,
+    stack: Option<Stack>,
+    amount: Amount,
+    /// Its key in [`Unreachable`].
+    unreachable_key: (u32, u64),
+    /// Its size and count when more than half of its blocks have one size.
+    same_size: Option<(u64, u64)>,
+}
+
+/// The suspects of `inputs`, strongest evidence first, at most [`LIMIT`]: by stack when any
+/// block has one, else by size.
 pub fn find(inputs: &Inputs<'_>) -> Vec<Suspect> {
-    let top = inputs.ranking;
-    let by_stack = top.by == By::Stack;
-    let total = top.health.busy_bytes;
-    let sizes = if by_stack {
-        dominant_sizes(inputs.walks)
-    } else {
-        FastMap::default()
-    };
-    let mut out: Vec<Suspect> = top
-        .entries
+    let traced = inputs
+        .walks
         .iter()
-        .map(|e| {
-            let record = e.stack.as_ref().map(|s| (s.bits, s.record));
-            let size_key = (!by_stack)
-                .then(|| u64::from_str_radix(e.key.trim_start_matches("0x"), 16).ok())
-                .flatten();
-            let key = match (record, size_key) {
-                (Some(r), _) => Some(r),
-                (None, Some(s)) => Some((0, s)),
-                (None, None) => (e.key == NO_STACK).then_some((0, 0)),
-            };
+        .any(|w| w.blocks.iter().any(|b| b.trace != 0));
+    let candidates = if traced {
+        by_stack(inputs.walks, inputs.table)
+    } else {
+        by_size(inputs.walks)
+    };
+    let total: u64 = candidates.iter().map(|c| c.amount.bytes).sum();
+    let mut out: Vec<Suspect> = candidates
+        .into_iter()
+        .map(|c| {
             let unreachable = inputs
                 .unreachable
-                .map(|u| key.and_then(|k| u.get(&k).copied()).unwrap_or_default());
-            let same_size = match (record, size_key) {
-                (Some(r), _) => sizes.get(&r).copied(),
-                (None, Some(s)) => Some((s, e.count)),
-                _ => None,
-            }
-            .filter(|&(_, n)| n >= MANY);
+                .map(|u| u.get(&c.unreachable_key).copied().unwrap_or_default());
             let growth = inputs.baseline.map(|b| {
-                let key = match &e.stack {
+                let key = match &c.stack {
                     Some(s) => stack_key(inputs.sym, s),
-                    None => e.key.clone(),
+                    None => c.key.clone(),
                 };
                 let before = b.get(&key).map_or((0, 0), |s| (s.count, s.bytes));
                 (
-                    i128::from(e.count) - i128::from(before.0),
-                    i128::from(e.bytes) - i128::from(before.1),
+                    i128::from(c.amount.count) - i128::from(before.0),
+                    i128::from(c.amount.bytes) - i128::from(before.1),
                 )
             });
             Suspect {
-                key: e.key.clone(),
-                stack: e.stack.clone(),
-                outstanding: Amount {
-                    count: e.count,
-                    bytes: e.bytes,
-                },
-                share: pct(e.bytes, total),
+                share: pct(c.amount.bytes, total),
+                key: c.key,
+                stack: c.stack,
+                outstanding: c.amount,
                 unreachable,
-                same_size,
+                same_size: c.same_size.filter(|&(_, n)| n >= MANY),
                 growth,
             }
         })
@@ -171,12 +167,12 @@ fn traced(w: &HeapWalk) -> impl Iterator<Item = ((u32, u64), u64)> + '_ {
         .map(move |b| ((w.bits, b.trace), b.size))
 }
 
-/// Per stack record (`(bits, record)`): the requested size that more than half of its busy
-/// blocks have, and how many do; stacks without such a size are left out. A majority vote per
-/// heap (Boyer–Moore) names at most one candidate per stack and heap (a majority of all a
-/// stack's blocks is a majority in some heap), a second pass counts the candidates: memory per
-/// stack and heap, not per size.
-fn dominant_sizes(walks: &[HeapWalk]) -> FastMap<(u32, u64), (u64, u64)> {
+/// Outstanding blocks per stack record, and blocks without a (readable) stack, each with the
+/// size more than half of its blocks have, if one does. A majority vote per heap (Boyer–Moore)
+/// names at most one candidate size per stack and heap (a majority of all a stack's blocks is a
+/// majority in some heap), a second pass counts the candidates and the totals: memory per stack
+/// and heap, not per size.
+fn by_stack(walks: &[HeapWalk], table: &StackTable) -> Vec<Candidate> {
     let candidates: FastSet<((u32, u64), u64)> = walks
         .par_iter()
         .map(|w| {
@@ -198,33 +194,103 @@ fn dominant_sizes(walks: &[HeapWalk]) -> FastMap<(u32, u64), (u64, u64)> {
         })
         .flatten()
         .collect();
-    type Counts = (FastMap<(u32, u64), u64>, FastMap<((u32, u64), u64), u64>);
-    let (totals, hits): Counts = walks
+    type Counts = (
+        FastMap<(u32, u64), Amount>,
+        FastMap<((u32, u64), u64), u64>,
+        Amount,
+    );
+    let add = |a: &mut Amount, count: u64, bytes: u64| {
+        a.count += count;
+        a.bytes += bytes;
+    };
+    let (totals, hits, untraced): Counts = walks
         .par_iter()
         .map(|w| {
             let mut c: Counts = Default::default();
-            for (stack, size) in traced(w) {
-                *c.0.entry(stack).or_default() += 1;
-                if candidates.contains(&(stack, size)) {
-                    *c.1.entry((stack, size)).or_default() += 1;
+            for b in w.blocks.iter().filter(|b| is_user_busy(b)) {
+                if b.trace == 0 {
+                    add(&mut c.2, 1, b.size);
+                    continue;
+                }
+                let stack = (w.bits, b.trace);
+                add(c.0.entry(stack).or_default(), 1, b.size);
+                if candidates.contains(&(stack, b.size)) {
+                    *c.1.entry((stack, b.size)).or_default() += 1;
                 }
             }
             c
         })
         .reduce(Counts::default, |mut a, b| {
             for (k, v) in b.0 {
-                *a.0.entry(k).or_default() += v;
+                add(a.0.entry(k).or_default(), v.count, v.bytes);
             }
             for (k, v) in b.1 {
                 *a.1.entry(k).or_default() += v;
             }
+            add(&mut a.2, b.2.count, b.2.bytes);
             a
         });
-    let mut out: FastMap<(u32, u64), (u64, u64)> = FastMap::default();
+    let mut majority: FastMap<(u32, u64), (u64, u64)> = FastMap::default();
     for ((stack, size), n) in hits {
-        if 2 * n > totals.get(&stack).copied().unwrap_or(0) {
-            out.insert(stack, (size, n));
+        if 2 * n > totals.get(&stack).map_or(0, |t| t.count) {
+            majority.insert(stack, (size, n));
         }
     }
+    let mut no_stack = untraced;
+    let mut out: Vec<Candidate> = Vec::new();
+    for ((bits, record), amount) in totals {
+        match table.get(bits, record) {
+            Some(s) => out.push(Candidate {
+                key: format!("{record:#x}"),
+                stack: Some(s.clone()),
+                amount,
+                unreachable_key: (bits, record),
+                same_size: majority.get(&(bits, record)).copied(),
+            }),
+            // An unreadable record counts as no stack, as in `top`.
+            None => add(&mut no_stack, amount.count, amount.bytes),
+        }
+    }
+    if no_stack.count > 0 {
+        out.push(Candidate {
+            key: NO_STACK.to_string(),
+            stack: None,
+            amount: no_stack,
+            unreachable_key: (0, 0),
+            same_size: None,
+        });
+    }
     out
+}
+
+/// Outstanding blocks per requested size (`0x…`): for dumps without allocation stacks.
+fn by_size(walks: &[HeapWalk]) -> Vec<Candidate> {
+    let sizes: FastMap<u64, u64> = walks
+        .par_iter()
+        .map(|w| {
+            let mut m: FastMap<u64, u64> = FastMap::default();
+            for b in w.blocks.iter().filter(|b| is_user_busy(b)) {
+                *m.entry(b.size).or_default() += 1;
+            }
+            m
+        })
+        .reduce(FastMap::default, |mut a, b| {
+            for (k, v) in b {
+                *a.entry(k).or_default() += v;
+            }
+            a
+        });
+    sizes
+        .into_iter()
+        .map(|(size, count)| Candidate {
+            key: format!("{size:#x}"),
+            stack: None,
+            amount: Amount {
+                count,
+                bytes: count * size,
+            },
+            unreachable_key: (0, size),
+            same_size: Some((size, count)),
+        })
+        .collect()
 }

@@ -307,16 +307,23 @@ fn garbage_rows(
         .filter(|(_, _, _, b)| heads.contains(&b.address))
         .map(|(wi, bi, w, b)| (b.address, (w.bits, b.trace, known(labels.get(wi, bi)))))
         .collect();
+    // The allocating frame of each stack, once.
+    let mut frames: FastMap<(u32, u64), Option<String>> = FastMap::default();
     let mut rows: Vec<GarbageRootRow> = g
         .roots
         .iter()
         .map(|r| {
             let (address, size) = found.blocks[r.members[0] as usize];
             let first = firsts.get(&address);
-            let allocated_by = first
-                .and_then(|&(bits, trace, _)| table.get(bits, trace))
-                .and_then(|s| skip.allocator(sym, s))
-                .map(|f| sym.display(f));
+            let allocated_by = first.and_then(|&(bits, trace, _)| {
+                frames
+                    .entry((bits, trace))
+                    .or_insert_with(|| {
+                        let stack = table.get(bits, trace)?;
+                        skip.allocator(sym, stack).map(|f| sym.display(f))
+                    })
+                    .clone()
+            });
             GarbageRootRow {
                 address,
                 size,
