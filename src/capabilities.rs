@@ -9,7 +9,7 @@ use crate::analysis::top::TraceHealth;
 use crate::dump::{Dump, MemorySource};
 use crate::layout::{FLG_HEAP_PAGE_ALLOCS, FLG_USER_STACK_TRACE_DB};
 use crate::process::{HeapKind, Process};
-use crate::value::pct;
+use crate::value::{pct, plural};
 use serde::{Serialize, Serializer};
 
 /// Why a busy block on a heap that records stacks has none.
@@ -137,7 +137,7 @@ pub struct Facts<'a> {
 pub fn judge(c: Capability, f: Facts<'_>) -> Option<Verdict> {
     match c {
         Capability::AddressUsage => Some(address_usage(f.dump)),
-        Capability::HeapList => Some(heap_list(f.process)),
+        Capability::HeapList => Some(heap_list(f.dump, f.process)),
         Capability::HeapContents => Some(heap_contents(f.dump, f.process)),
         Capability::AllocationStacks => Some(allocation_stacks(f)),
         Capability::PageHeap => page_heap(f.process),
@@ -185,15 +185,28 @@ fn address_usage(dump: &Dump) -> Verdict {
             c,
             Answer::Partial,
             format!(
-                "no MemoryInfoList stream: only the {captured} bytes of captured memory can be \
-                 classified, and state, type and protection are unknown; `procdump -ma` writes the \
-                 stream"
+                "no MemoryInfoList stream: only the {} of captured memory can be classified, and \
+                 state, type and protection are unknown; `procdump -ma` writes the stream",
+                plural(captured, "byte")
             ),
         ),
     }
 }
 
-fn heap_list(process: &Process) -> Verdict {
+/// What to do about memory missing from the dump: copy the file again when it is truncated, else
+/// take a full dump.
+fn remedy(dump: &Dump) -> String {
+    match dump.truncated_bytes() {
+        0 => "take a dump with `procdump -ma`".to_string(),
+        n => format!(
+            "the file is truncated ({} of captured memory lie past its end): copy the whole dump \
+             again, or take a new one",
+            plural(n, "byte")
+        ),
+    }
+}
+
+fn heap_list(dump: &Dump, process: &Process) -> Verdict {
     let c = Capability::HeapList;
     let with_peb: Vec<_> = process.worlds.iter().filter(|w| w.peb.is_some()).collect();
     if with_peb.is_empty() {
@@ -204,11 +217,7 @@ fn heap_list(process: &Process) -> Verdict {
             .next()
             .cloned()
             .unwrap_or_else(|| "no PEB was found".into());
-        return Verdict::new(
-            c,
-            Answer::No,
-            format!("{why}; take a dump with `procdump -ma`"),
-        );
+        return Verdict::new(c, Answer::No, format!("{why}; {}", remedy(dump)));
     }
     let listed: u64 = with_peb
         .iter()
@@ -227,8 +236,8 @@ fn heap_list(process: &Process) -> Verdict {
             c,
             Answer::No,
             format!(
-                "the PEB lists {listed_text}, but its ProcessHeaps array is not captured; take a \
-                 dump with `procdump -ma`"
+                "the PEB lists {listed_text}, but its ProcessHeaps array is not captured; {}",
+                remedy(dump)
             ),
         )
     } else {
@@ -250,12 +259,18 @@ fn heap_contents(dump: &Dump, process: &Process) -> Verdict {
         .iter()
         .filter(|h| !matches!(h.kind, HeapKind::NotCaptured))
         .count();
+    let truncated = dump.truncated_bytes() > 0;
     if captured == 0 {
-        let reason = if dump.memory_source == MemorySource::List64 {
-            "heap memory is not captured in this dump; take one with `procdump -ma`"
-        } else {
+        let reason = if truncated {
+            format!("no heap is left in what the file holds; {}", remedy(dump))
+        } else if dump.memory_source != MemorySource::List64 {
             "heap memory not captured: this is a minidump without full memory; take one with \
              `procdump -ma`"
+                .to_string()
+        } else if heaps.is_empty() {
+            "no heap was found in the dump; take one with `procdump -ma`".to_string()
+        } else {
+            "heap memory is not captured in this dump; take one with `procdump -ma`".to_string()
         };
         Verdict::new(c, Answer::No, reason)
     } else if captured < heaps.len() {
@@ -263,9 +278,21 @@ fn heap_contents(dump: &Dump, process: &Process) -> Verdict {
             c,
             Answer::Partial,
             format!(
-                "{captured} of {} heaps are captured; the others are not in the dump (take one \
-                 with `procdump -ma`)",
-                heaps.len()
+                "{captured} of {} are captured; the others are not in the dump ({})",
+                plural(heaps.len() as u64, "heap"),
+                remedy(dump)
+            ),
+        )
+    } else if truncated {
+        Verdict::new(
+            c,
+            Answer::Partial,
+            format!(
+                "{} found in what the file holds {} read, but heaps and blocks in the part cut off \
+                 are missing; {}",
+                plural(heaps.len() as u64, "heap"),
+                if heaps.len() == 1 { "is" } else { "are" },
+                remedy(dump)
             ),
         )
     } else {
@@ -337,17 +364,30 @@ fn allocation_stacks(f: Facts<'_>) -> Verdict {
 /// `; N of M busy blocks (…) carry one, …`: how much of the busy memory has a stack.
 fn trace_share(h: &TraceHealth, bits: u32) -> String {
     let mut s = format!(
-        "; {} of {} busy blocks ({:.1}%, {:.1}% of busy bytes) carry one, {} distinct stacks",
+        "; {} of {} ({:.1}%, {:.1}% of busy bytes) carry one, {}",
         h.traced_blocks,
-        h.busy_blocks,
+        plural(h.busy_blocks, "busy block"),
         pct(h.traced_blocks, h.busy_blocks),
         pct(h.traced_bytes, h.busy_bytes),
-        h.stacks
+        plural(h.stacks, "distinct stack")
     );
     if h.untraced_on_traced_heaps > 0 {
         s.push_str(&format!(
-            "; {} busy blocks on traced heaps have none ({UNTRACED})",
-            h.untraced_on_traced_heaps
+            "; {} on traced heaps {} none ({UNTRACED})",
+            plural(h.untraced_on_traced_heaps, "busy block"),
+            if h.untraced_on_traced_heaps == 1 {
+                "has"
+            } else {
+                "have"
+            }
+        ));
+    }
+    let lost: u64 = h.bad.iter().map(|(_, n)| n).sum();
+    if lost > 0 {
+        s.push_str(&format!(
+            "; {} {} to stack records that cannot be read",
+            plural(lost, "busy block"),
+            if lost == 1 { "points" } else { "point" }
         ));
     }
     if h.looks_full(bits) {
@@ -368,13 +408,4 @@ fn page_heap(process: &Process) -> Option<Verdict> {
             "+hpa was on: allocations went through the debug page heap",
         )
     })
-}
-
-/// `1 heap`, `2 heaps`.
-fn plural(n: u64, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
 }

@@ -12,7 +12,7 @@ use crate::analysis::diff::SideEntry;
 use crate::analysis::diff::{self, Amount, Identity, Side};
 use crate::analysis::folded;
 use crate::analysis::suspects;
-use crate::analysis::top::{self, By, SkipList, Top, TraceHealth};
+use crate::analysis::top::{self, By, SkipList, Sort, Top, TraceHealth};
 use crate::analysis::types::{TypeLabels, TypeNamer};
 use crate::capabilities::{self, Facts, UNTRACED};
 use crate::dump::Dump;
@@ -26,7 +26,7 @@ use crate::regions::summary::AddressSummary;
 use crate::regions::{self, filter::RegionFilter, summary};
 use crate::stacks::symbols::{ModuleMap, Symbolizer};
 use crate::stacks::StackTable;
-use crate::value::Hex;
+use crate::value::{plural, Hex};
 use crate::view::address::AddressView;
 use crate::view::analyze::AnalyzeView;
 use crate::view::blocks::{AllocationStack, BlockView, BlocksView, Found};
@@ -34,6 +34,7 @@ use crate::view::diff::{DiffRow, DiffView, Totals};
 use crate::view::frame::FrameView;
 use crate::view::heaps::{HeapStatView, HeapsView};
 use crate::view::info::InfoView;
+use crate::view::ranking::SizeCount;
 use crate::view::suspects::SuspectView;
 use crate::view::symbols::SymbolsView;
 use crate::view::top::TopView;
@@ -49,6 +50,9 @@ pub mod needs {
     pub const BLOCK: &[Capability] = &[Capability::AllocationStacks];
     /// `diff` by stack, module or function: both dumps' allocation stacks.
     pub const DIFF: &[Capability] = &[Capability::AllocationStacks];
+    /// `heaps`, `blocks`, `block`, `top`, `diff`: the heaps' blocks (without them these commands
+    /// refuse, exit code 5).
+    pub const HEAP_BLOCKS: &[Capability] = &[Capability::HeapContents];
 }
 
 /// The options `top` and `diff` share: what to rank by, how many entries, which frames are
@@ -57,6 +61,8 @@ pub mod needs {
 pub struct Ranking {
     /// What to rank by.
     pub by: By,
+    /// How to order the entries.
+    pub sort: Sort,
     /// At most this many entries.
     pub limit: usize,
     /// Extra allocator-frame patterns.
@@ -114,10 +120,28 @@ fn walk(dump: &Dump, symbols: &SymbolPath) -> (Process, Vec<HeapWalk>) {
     (process, walks)
 }
 
+/// The refusal (exit code 5, naming the file) of a command that needs the heaps' blocks when the
+/// dump cannot give them, in `info`'s words.
+pub fn require_heap_blocks(dump: &Dump, process: &Process) -> Result<(), Error> {
+    let facts = Facts {
+        dump,
+        process,
+        health: None,
+    };
+    match capabilities::unmet(needs::HEAP_BLOCKS, facts)
+        .into_iter()
+        .next()
+    {
+        Some(why) => Err(Error::file(Exit::NotAnswerable, dump.path(), why)),
+        None => Ok(()),
+    }
+}
+
 /// `heapdiag heaps`: the `!heap -s` view of every heap.
-pub fn heaps(dump: &Dump, symbols: &SymbolPath) -> HeapsView {
+pub fn heaps(dump: &Dump, symbols: &SymbolPath) -> Result<HeapsView, Error> {
     let (process, walks) = walk(dump, symbols);
-    heaps_view(dump, &process, &walks)
+    require_heap_blocks(dump, &process)?;
+    Ok(heaps_view(dump, &process, &walks))
 }
 
 /// The heaps view of `walks`, with a note where a heap's own committed bytes and the region
@@ -146,30 +170,41 @@ fn check_heap(walks: &[HeapWalk], heap: Option<u64>) -> Result<(), Error> {
     }
 }
 
-/// `heapdiag heaps --stat`: the `!heap -stat -h` histogram of one heap, or of each heap.
+/// `heapdiag heaps --stat`: the `!heap -stat -h` histogram of one heap, or of each heap, largest
+/// totals (or most blocks) first.
 pub fn heap_stat(
     dump: &Dump,
     heap: Option<u64>,
-    limit: usize,
+    (limit, sort): (usize, Sort),
     symbols: &SymbolPath,
 ) -> Result<HeapStatView, Error> {
-    let (_, walks) = walk(dump, symbols);
+    let (process, walks) = walk(dump, symbols);
+    require_heap_blocks(dump, &process)?;
     check_heap(&walks, heap)?;
     let chosen = walks.iter().filter(|w| heap.is_none_or(|h| h == w.heap));
-    Ok(HeapStatView::new(chosen, limit))
+    Ok(HeapStatView::new(chosen, limit, sort))
 }
 
-/// `heapdiag blocks`: the blocks that pass `filter` (selected while they are written).
+/// `heapdiag blocks`: the blocks that pass `filter` (selected while they are written), with each
+/// stack's frames as they read.
 pub fn blocks(dump: &Dump, filter: BlockFilter, symbols: &SymbolPath) -> Result<BlocksView, Error> {
-    let (_, walks) = walk(dump, symbols);
+    let (process, walks) = walk(dump, symbols);
+    require_heap_blocks(dump, &process)?;
     check_heap(&walks, filter.heap)?;
     let table = StackTable::collect(&dump.memory(), &walks);
-    Ok(BlocksView::new(walks, filter, table))
+    let sym = symbolizer(
+        dump,
+        table.stacks.iter().map(|s| s.frames.as_slice()),
+        symbols,
+    );
+    Ok(BlocksView::new(walks, filter, table, &sym))
 }
 
-/// `heapdiag block ADDR`: the block that holds `addr`, with its allocation stack.
-pub fn block(dump: &Dump, addr: u64, symbols: &SymbolPath) -> BlockView {
+/// `heapdiag block ADDR`: the block that holds `addr`, with its allocation stack; when no block
+/// does, where the address is instead.
+pub fn block(dump: &Dump, addr: u64, symbols: &SymbolPath) -> Result<BlockView, Error> {
     let (process, walks) = walk(dump, symbols);
+    require_heap_blocks(dump, &process)?;
     let found = crate::analysis::blocks::find(&walks, addr).map(|(heap, b)| {
         let bits = walks.iter().find(|w| w.heap == heap).map(|w| w.bits);
         let table = StackTable::collect(&dump.memory(), &walks);
@@ -177,7 +212,14 @@ pub fn block(dump: &Dump, addr: u64, symbols: &SymbolPath) -> BlockView {
         let sym = symbolizer(dump, recorded.iter().map(|s| s.frames.as_slice()), symbols);
         let stack = match &recorded {
             Some(s) => AllocationStack::Frames(FrameView::resolve_all(&sym, &s.frames)),
-            None if b.trace != 0 => AllocationStack::Unreadable,
+            None if b.trace != 0 => AllocationStack::Unreadable(
+                table
+                    .bad
+                    .iter()
+                    .find(|(r, _)| *r == b.trace)
+                    .map(|(_, why)| why.clone())
+                    .unwrap_or_else(|| format!("stack record {:#x} cannot be read", b.trace)),
+            ),
             None => AllocationStack::None(why_no_stack(dump, &process, b.state, b.internal)),
         };
         let busy = b.state == State::Busy && !b.internal;
@@ -199,10 +241,33 @@ pub fn block(dump: &Dump, addr: u64, symbols: &SymbolPath) -> BlockView {
             notes,
         }
     });
-    BlockView {
+    let outside = found
+        .is_none()
+        .then(|| outside_every_block(dump, &process, addr));
+    Ok(BlockView {
         asked: Hex(addr),
         found,
-    }
+        outside,
+    })
+}
+
+/// Why no heap block holds `addr`, in one sentence: where the address is instead.
+fn outside_every_block(dump: &Dump, process: &Process, addr: u64) -> String {
+    let map = regions::classify(dump, process);
+    let at = map
+        .regions
+        .iter()
+        .find(|r| r.base <= addr && addr < r.end())
+        .map(|r| {
+            let what = r
+                .detail
+                .as_deref()
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default();
+            format!("it lies in {} memory{what}", r.usage.name())
+        })
+        .unwrap_or_else(|| "the dump describes no memory there".to_string());
+    format!("address {addr:#x} is not in any heap block of this dump: {at}")
 }
 
 /// Why a block has no allocation stack: the dump's reason when it has none at all, else (for a
@@ -242,49 +307,58 @@ struct Ranked {
     walks: Vec<HeapWalk>,
     table: StackTable,
     sym: Symbolizer,
-    /// The blocks' type labels, when ranking by type.
+    /// The blocks' type labels, when ranking by type ([`Ranked::label`]).
     labels: Option<TypeLabels>,
     /// Why some vtables could not be named from their PDBs.
     type_notes: Vec<String>,
 }
 
 impl Ranked {
-    /// Walk and read the stacks of `dump`; with `types`, label every busy block too.
-    fn new(dump: &Dump, symbols: &SymbolPath, types: bool) -> Self {
+    /// Walk `dump`. The frames are resolved (PDBs looked up) only when `frames`: a ranking by
+    /// size or heap names none.
+    fn new(dump: &Dump, symbols: &SymbolPath, frames: bool) -> Self {
         let (process, walks) = walk(dump, symbols);
         let table = StackTable::collect(&dump.memory(), &walks);
-        let sym = symbolizer(
-            dump,
-            table.stacks.iter().map(|s| s.frames.as_slice()),
-            symbols,
-        );
-        let (labels, type_notes) = if types {
-            let namer = TypeNamer::new(dump, &walks, symbols);
-            (Some(namer.labels(&dump.memory(), &walks)), namer.notes)
-        } else {
-            (None, Vec::new())
-        };
+        let stacks = table
+            .stacks
+            .iter()
+            .filter(|_| frames)
+            .map(|s| s.frames.as_slice());
+        let sym = symbolizer(dump, stacks, symbols);
         Ranked {
             process,
             walks,
             table,
             sym,
-            labels,
-            type_notes,
+            labels: None,
+            type_notes: Vec::new(),
         }
     }
 
-    fn rank(&self, skip: &SkipList, by: By) -> Top {
-        let labels = self.labels.as_ref();
-        top::rank(&self.walks, &self.table, &self.sym, skip, by, labels)
+    /// Label every busy block with what it holds (for ranking by type).
+    fn label(&mut self, dump: &Dump, symbols: &SymbolPath) {
+        let namer = TypeNamer::new(dump, &self.walks, symbols);
+        self.labels = Some(namer.labels(&dump.memory(), &self.walks));
+        self.type_notes = namer.notes;
     }
 
-    fn facts<'a>(&'a self, dump: &'a Dump, health: &'a TraceHealth) -> Facts<'a> {
-        Facts {
-            dump,
-            process: &self.process,
-            health: Some(health),
-        }
+    /// [`Ranked::new`], refused when the dump's heaps cannot be walked.
+    fn walked(dump: &Dump, symbols: &SymbolPath, frames: bool) -> Result<Self, Error> {
+        let d = Ranked::new(dump, symbols, frames);
+        require_heap_blocks(dump, &d.process)?;
+        Ok(d)
+    }
+
+    /// Rank by `by` in `sort` order; the first `sizes_for` stacks with their sizes.
+    fn rank(&self, skip: &SkipList, (by, sort): (By, Sort), sizes_for: usize) -> Top {
+        top::rank(
+            &self.walks,
+            &self.table,
+            (&self.sym, skip),
+            (by, sort),
+            sizes_for,
+            self.labels.as_ref(),
+        )
     }
 
     /// Whether any block carries a stack record.
@@ -295,34 +369,140 @@ impl Ranked {
     }
 }
 
-/// Sentences about the traces of a ranking: why stacks are missing, how many blocks have none,
-/// whether the database filled up, records that cannot be read, PDBs refused.
-fn trace_notes(t: &Top, facts: Facts<'_>, sym: &Symbolizer) -> Vec<String> {
+/// Whether ranking by `by` needs allocation stacks.
+fn needs_stacks(by: By) -> bool {
+    matches!(by, By::Stack | By::Module | By::Function)
+}
+
+/// Sentences about the traces of a ranking by stack, module or function: how many blocks have no
+/// stack, whether the database filled up, records that cannot be read (named), PDBs refused.
+fn trace_notes(t: &Top, bits: u32, sym: &Symbolizer) -> Vec<String> {
     let h = &t.health;
     let mut notes = Vec::new();
-    if h.traced_blocks == 0 {
-        notes.extend(capabilities::unmet(needs::TOP, facts));
-    }
     if h.untraced_on_traced_heaps > 0 {
         notes.push(format!(
-            "{} busy blocks on traced heaps have no stack: {UNTRACED}",
-            h.untraced_on_traced_heaps
+            "{} on traced heaps {} no stack: {UNTRACED}",
+            plural(h.untraced_on_traced_heaps, "busy block"),
+            if h.untraced_on_traced_heaps == 1 {
+                "has"
+            } else {
+                "have"
+            }
         ));
     }
-    if h.traced_blocks > 0 && h.looks_full(facts.process.app_world().bits) {
+    if h.traced_blocks > 0 && h.looks_full(bits) {
         notes.push(format!(
-            "the stack records take {} bytes, close to the database's default size: later allocations may not have been recorded",
-            h.record_bytes
+            "the stack records take {}, close to the database's default size: later allocations may not have been recorded",
+            plural(h.record_bytes, "byte")
         ));
     }
-    if h.bad_records > 0 {
-        notes.push(format!(
-            "{} stack pointers do not lead to a readable stack record",
-            h.bad_records
-        ));
+    if let Some(n) = damaged_records_note(h) {
+        notes.push(n);
     }
     notes.extend(sym.warnings.iter().cloned());
     notes
+}
+
+/// The damaged or missing stack records busy blocks point to, named (the first three) with how
+/// many blocks point to them: those blocks were traced, their stacks are lost.
+fn damaged_records_note(h: &TraceHealth) -> Option<String> {
+    if h.bad.is_empty() {
+        return None;
+    }
+    let blocks: u64 = h.bad.iter().map(|(_, n)| n).sum();
+    let named: Vec<String> = h
+        .bad
+        .iter()
+        .take(3)
+        .map(|(r, n)| format!("{} ({})", Hex(*r), plural(*n, "block")))
+        .collect();
+    let more = match h.bad.len().saturating_sub(3) {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
+    Some(format!(
+        "{} {} to stack records that cannot be read (damaged, or not in the dump): {}{more}; \
+         they were traced, but their stacks are lost",
+        plural(blocks, "busy block"),
+        if blocks == 1 { "points" } else { "point" },
+        named.join(", ")
+    ))
+}
+
+/// Why a ranking by `asked` (which needs stacks) is by size instead: the dump's reason, in
+/// `info`'s words.
+fn stackless_reason(dump: &Dump, process: &Process, health: &TraceHealth) -> String {
+    let reasons = capabilities::unmet(
+        needs::TOP,
+        Facts {
+            dump,
+            process,
+            health: Some(health),
+        },
+    );
+    if reasons.is_empty() {
+        "no busy block carries a stack record".to_string()
+    } else {
+        reasons.join("; ")
+    }
+}
+
+/// The notes of a ranking `t` (by `by`, asked `asked`) of the walk `d` of `dump`: for keys made
+/// of stacks the traces' health and the symbols; for sizes and heaps why the ranking fell back to
+/// size, if it did, and what is wrong with the symbol path itself.
+fn ranking_notes(dump: &Dump, d: &Ranked, t: &Top, asked: By, symbols: &SymbolPath) -> Vec<String> {
+    let mut notes = Vec::new();
+    if needs_stacks(t.by) {
+        notes.extend(trace_notes(t, d.process.app_world().bits, &d.sym));
+    } else {
+        if needs_stacks(asked) {
+            notes.push(format!(
+                "the ranking is by size, not by {}: {}",
+                asked.name(),
+                stackless_reason(dump, &d.process, &t.health)
+            ));
+        }
+        // Sizes and heaps name no frame: only what is wrong with the symbol path itself.
+        notes.extend(symbols.notes().iter().cloned());
+    }
+    notes
+}
+
+/// The key a ranking by `asked` can use in `d`: size when stacks are asked for and it has none.
+fn usable_key(d: &Ranked, asked: By) -> By {
+    match diff::effective_key(asked, d.traced(), true) {
+        (by, None) => by,
+        (_, Some(_)) => By::Size,
+    }
+}
+
+/// `heapdiag top`: outstanding busy memory ranked as `r` asks; by size when stacks were asked
+/// for and the dump has none (and the notes say why). Refused when the heaps cannot be walked.
+pub fn top(dump: &Dump, r: &Ranking, baseline: Option<&Dump>) -> Result<TopView, Error> {
+    let mut d = Ranked::walked(dump, &r.symbols, true)?;
+    if r.by == By::Type {
+        d.label(dump, &r.symbols);
+    }
+    let skip = SkipList::new(&r.skip);
+    let base = match baseline {
+        Some(b) => Some(baseline_side(dump, b, r, d.traced())?),
+        None => None,
+    };
+    let by = usable_key(&d, r.by);
+    let t = d.rank(&skip, (by, r.sort), r.limit);
+    let mut notes = ranking_notes(dump, &d, &t, r.by, &r.symbols);
+    notes.extend(d.type_notes.iter().cloned());
+    let mut view = TopView::new(&t, &d.sym, r.limit, notes);
+    view.suspects = suspects(&d.walks, &d.table, &d.sym, &skip, None, base.as_ref());
+    if r.folded {
+        let by_stack = if by == By::Stack {
+            t
+        } else {
+            d.rank(&skip, (By::Stack, Sort::Bytes), 0)
+        };
+        view.folded = Some(folded::folded(&by_stack, &d.sym, &skip));
+    }
+    Ok(view)
 }
 
 /// The baseline's side of the ranking suspects are drawn from (by stack when `traced`, else by
@@ -334,10 +514,14 @@ pub fn baseline_side(
     traced: bool,
 ) -> Result<HashMap<String, SideEntry>, Error> {
     comparable(baseline, dump)?;
-    let b = Ranked::new(baseline, &r.symbols, false);
+    let b = Ranked::walked(baseline, &r.symbols, traced)?;
     let by = if traced { By::Stack } else { By::Size };
     let skip = SkipList::new(&r.skip);
-    Ok(diff::side(&b.rank(&skip, by), &b.sym, &[]))
+    Ok(diff::side(
+        &b.rank(&skip, (by, Sort::Bytes), 0),
+        &b.sym,
+        &[],
+    ))
 }
 
 /// The leak suspects of a walked dump (`unreachable` from `leaks`, `baseline` from
@@ -361,31 +545,6 @@ pub fn suspects(
         .iter()
         .map(|s| SuspectView::new(s, sym, skip))
         .collect()
-}
-
-/// `heapdiag top`: outstanding busy memory ranked as `r` asks, and the leak suspects (growth
-/// against `baseline` when given).
-pub fn top(dump: &Dump, r: &Ranking, baseline: Option<&Dump>) -> Result<TopView, Error> {
-    let d = Ranked::new(dump, &r.symbols, r.by == By::Type);
-    let skip = SkipList::new(&r.skip);
-    let base = match baseline {
-        Some(b) => Some(baseline_side(dump, b, r, d.traced())?),
-        None => None,
-    };
-    let t = d.rank(&skip, r.by);
-    let mut notes = trace_notes(&t, d.facts(dump, &t.health), &d.sym);
-    notes.extend(d.type_notes.iter().cloned());
-    let mut view = TopView::new(&t, &d.sym, r.limit, notes);
-    view.suspects = suspects(&d.walks, &d.table, &d.sym, &skip, None, base.as_ref());
-    if r.folded {
-        let by_stack = if r.by == By::Stack {
-            t
-        } else {
-            d.rank(&skip, By::Stack)
-        };
-        view.folded = Some(folded::folded(&by_stack, &d.sym, &skip));
-    }
-    Ok(view)
 }
 
 /// `heapdiag symbols`: every loaded module with its PDB and where it was found, or why not
@@ -414,23 +573,26 @@ fn identity(dump: &Dump, process: &Process) -> Identity {
 
 /// `heapdiag diff OLD NEW`: what grew, ranked as `r` asks, plus the address-usage tables. With
 /// `stack_growth`, the largest growth of one call stack is measured too (for a per-stack gate).
+/// Refused (naming the file) when either dump's heaps cannot be walked.
 pub fn diff(old: &Dump, new: &Dump, r: &Ranking, stack_growth: bool) -> Result<DiffView, Error> {
     let ids = comparable(old, new)?;
     let skip = SkipList::new(&r.skip);
-    // One dump at a time: each side's walk is dropped once it is ranked, so a diff needs no more
-    // memory than the larger walk plus the rankings.
-    let a = DiffSide::new(old, r, &skip, stack_growth);
-    let b = DiffSide::new(new, r, &skip, stack_growth);
+    // One dump at a time: each side's walk is dropped once it is ranked (the newer one once the
+    // rows to show are known), so a diff needs no more memory than the larger walk plus the
+    // rankings.
+    let a = DiffSide::new(old, r, &skip, stack_growth, false)?;
+    let b = DiffSide::new(new, r, &skip, stack_growth, true)?;
     Ok(compare((old, &a), (new, &b), &ids, r, stack_growth))
 }
 
-/// The two dumps' identities, or why they cannot be compared (exit code 6).
+/// The two dumps' identities, or why they cannot be compared (exit code 6), or why either
+/// cannot answer (its heaps cannot be walked, exit code 5).
 fn comparable(old: &Dump, new: &Dump) -> Result<(Identity, Identity), Error> {
-    let ids = (
-        identity(old, &Process::load(old)),
-        identity(new, &Process::load(new)),
-    );
+    let (p_old, p_new) = (Process::load(old), Process::load(new));
+    let ids = (identity(old, &p_old), identity(new, &p_new));
     diff::comparable(&ids.0, &ids.1).map_err(|m| Error::new(Exit::Incomparable, m))?;
+    require_heap_blocks(old, &p_old)?;
+    require_heap_blocks(new, &p_new)?;
     Ok(ids)
 }
 
@@ -451,6 +613,7 @@ fn compare(
     let entries = diff::compare(
         diff::side(top_a, &a.sym, &a.order),
         diff::side(top_b, &b.sym, &b.order),
+        r.sort,
     );
     let max_stack_growth = if by == By::Stack {
         diff::max_growth(&entries)
@@ -458,20 +621,32 @@ fn compare(
         diff::max_growth(&diff::compare(
             diff::side(a.top(By::Stack), &a.sym, &[]),
             diff::side(b.top(By::Stack), &b.sym, &[]),
+            Sort::Bytes,
         ))
     } else {
         0
     };
-    // Symbol notes once, even when both dumps miss the same PDBs.
-    for w in a.sym.warnings.iter().chain(&b.sym.warnings) {
-        if !notes.contains(w) {
-            notes.push(w.clone());
-        }
+    if needs_stacks(by) {
+        // Symbol notes once for both dumps: the modules without symbols in either, listed once.
+        notes.extend(Symbolizer::notes_of(&[&a.sym, &b.sym]));
+    } else {
+        notes.extend(r.symbols.notes().iter().cloned());
     }
     let busy = |t: &Top| Amount {
         count: t.health.busy_blocks,
         bytes: t.health.busy_bytes,
     };
+    let mut rows: Vec<DiffRow> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| DiffRow::new(e, by, (&a.sym, &b.sym), i < r.limit))
+        .collect();
+    let stands_out = crate::view::diff::stands_out(&rows, by);
+    let more = rows.len().saturating_sub(r.limit);
+    rows.truncate(r.limit);
+    if let Some(walks) = &b.walks {
+        newer_sizes(&mut rows, &entries, walks);
+    }
     let folded = (r.folded && a.traced && b.traced).then(|| {
         let skip = SkipList::new(&r.skip);
         folded::differential(
@@ -482,22 +657,21 @@ fn compare(
     DiffView {
         folded,
         by,
+        sort: r.sort,
         totals: Totals::new(busy(top_a), busy(top_b)),
-        entries: entries
-            .iter()
-            .take(r.limit)
-            .map(|e| DiffRow::new(e, by, (&a.sym, &b.sym)))
-            .collect(),
+        entries: rows,
+        stands_out,
         address: diff::address_delta(&a.address, &b.address),
         notes,
-        more: entries.len().saturating_sub(r.limit),
+        more,
         max_stack_growth,
     }
 }
 
 /// `heapdiag analyze DUMP [--baseline OLD]`: every analysis of `dump` from one walk (see
 /// [`AnalyzeView`]); with a baseline, the growth by call stack. The baseline is walked first and
-/// only its rankings kept, so no more than one walk is held at a time.
+/// only its rankings kept, so no more than one walk is held at a time. A dump whose heaps cannot
+/// be walked still gets its facts and address usage (the heap sections say why they are empty).
 pub fn analyze(dump: &Dump, baseline: Option<&Dump>, r: &Ranking) -> Result<AnalyzeView, Error> {
     let skip = SkipList::new(&r.skip);
     let by_stack = Ranking {
@@ -509,16 +683,16 @@ pub fn analyze(dump: &Dump, baseline: Option<&Dump>, r: &Ranking) -> Result<Anal
         Some(b) => {
             let ids = comparable(b, dump)?;
             progress::phase("walking the baseline's heaps");
-            Some((b, ids, DiffSide::new(b, &by_stack, &skip, false)))
+            Some((b, ids, DiffSide::new(b, &by_stack, &skip, false, false)?))
         }
         None => None,
     };
     progress::phase("walking the heaps");
-    let d = Ranked::new(dump, &r.symbols, false);
+    let d = Ranked::new(dump, &r.symbols, true);
     progress::phase("ranking the outstanding memory");
     let rank = |by| {
-        let t = d.rank(&skip, by);
-        let notes = trace_notes(&t, d.facts(dump, &t.health), &d.sym);
+        let t = d.rank(&skip, (by, r.sort), r.limit);
+        let notes = ranking_notes(dump, &d, &t, by, &r.symbols);
         (TopView::new(&t, &d.sym, r.limit, notes), t)
     };
     let (modules, _) = rank(By::Module);
@@ -551,7 +725,7 @@ pub fn analyze(dump: &Dump, baseline: Option<&Dump>, r: &Ranking) -> Result<Anal
     };
     if let Some((old, ids, a)) = base {
         progress::phase("comparing with the baseline");
-        let b = DiffSide::from_ranked(d, dump, &by_stack, &skip, false);
+        let b = DiffSide::from_ranked(d, dump, &by_stack, &skip, (false, true));
         let diff = compare((old, &a), (dump, &b), &ids, &by_stack, false);
         view.differential = diff.folded.clone();
         view.diff = Some(diff);
@@ -560,8 +734,30 @@ pub fn analyze(dump: &Dump, baseline: Option<&Dump>, r: &Ranking) -> Result<Anal
     Ok(view)
 }
 
+/// The most frequent sizes, in the newer dump, of the stacks of `rows` that are in it (a second
+/// pass over its blocks, for the rows shown only).
+fn newer_sizes(rows: &mut [DiffRow], entries: &[diff::DiffEntry], walks: &[HeapWalk]) {
+    let stack_of = |e: &diff::DiffEntry| {
+        e.stack
+            .as_ref()
+            .filter(|_| e.stack_from_new)
+            .map(|s| (s.bits, s.record))
+    };
+    let wanted = entries
+        .iter()
+        .take(rows.len())
+        .filter_map(stack_of)
+        .collect();
+    let mut sizes = top::stack_sizes(walks, &wanted);
+    for (row, e) in rows.iter_mut().zip(entries) {
+        if let Some(m) = stack_of(e).and_then(|k| sizes.remove(&k)) {
+            row.sizes = SizeCount::dominant(&top::by_count(m));
+        }
+    }
+}
+
 /// One side of a diff: a dump walked, ranked by every key the diff may need, and its walk
-/// dropped.
+/// dropped (or, for the newer dump, kept until the rows to show are known).
 struct DiffSide {
     process: Process,
     sym: Symbolizer,
@@ -572,27 +768,42 @@ struct DiffSide {
     /// Rankings by the asked key, by size (the fallback) and, for `--per-stack`, by stack.
     ranks: Vec<(By, Top)>,
     address: AddressSummary,
+    /// The walk, when kept (the newer dump, ranked by stack).
+    walks: Option<Vec<HeapWalk>>,
 }
 
 impl DiffSide {
-    fn new(dump: &Dump, r: &Ranking, skip: &SkipList, stack_growth: bool) -> Self {
-        let types = r.by == By::Type;
-        Self::from_ranked(
-            Ranked::new(dump, &r.symbols, types),
+    /// Walk `dump` (refused when its heaps cannot be walked) and rank it for `r`; keep the walk
+    /// when `keep_walk` (the newer dump, to count the sizes of the rows shown).
+    fn new(
+        dump: &Dump,
+        r: &Ranking,
+        skip: &SkipList,
+        stack_growth: bool,
+        keep_walk: bool,
+    ) -> Result<Self, Error> {
+        let frames = needs_stacks(r.by) || stack_growth || r.folded;
+        let mut ranked = Ranked::walked(dump, &r.symbols, frames)?;
+        if r.by == By::Type {
+            ranked.label(dump, &r.symbols);
+        }
+        Ok(Self::from_ranked(
+            ranked,
             dump,
             r,
             skip,
-            stack_growth,
-        )
+            (stack_growth, keep_walk),
+        ))
     }
 
-    /// The side of `ranked`, the walk of `dump` (dropped here).
+    /// The side of `ranked`, the walk of `dump` (dropped here unless `keep_walk` and ranked by
+    /// stack).
     fn from_ranked(
         ranked: Ranked,
         dump: &Dump,
         r: &Ranking,
         skip: &SkipList,
-        stack_growth: bool,
+        (stack_growth, keep_walk): (bool, bool),
     ) -> Self {
         let mut keys = vec![r.by];
         for k in [
@@ -606,11 +817,19 @@ impl DiffSide {
                 keys.push(k);
             }
         }
-        let ranks = keys.iter().map(|&k| (k, ranked.rank(skip, k))).collect();
+        let ranks = keys
+            .iter()
+            .map(|&k| (k, ranked.rank(skip, (k, Sort::Bytes), 0)))
+            .collect();
         let address = summary::summarize(&regions::classify(dump, &ranked.process));
         let traced = ranked.traced();
         let order = ranked.walks.iter().map(|w| w.heap).collect();
-        let Ranked { process, sym, .. } = ranked;
+        let Ranked {
+            process,
+            sym,
+            walks,
+            ..
+        } = ranked;
         DiffSide {
             process,
             sym,
@@ -618,6 +837,7 @@ impl DiffSide {
             traced,
             ranks,
             address,
+            walks: (keep_walk && r.by == By::Stack).then_some(walks),
         }
     }
 

@@ -4,17 +4,17 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use heapdiag::analysis::blocks::BlockFilter;
 use heapdiag::analysis::roots::RootSet;
-use heapdiag::analysis::top::By;
+use heapdiag::analysis::top::{By, Sort};
 use heapdiag::commands::{self, Ranking};
 use heapdiag::dump::Dump;
 use heapdiag::error::{Error, Exit};
 use heapdiag::heap::{FrontEnd, State};
 use heapdiag::pdbfile::SymbolPath;
 use heapdiag::regions::filter::RegionFilter;
-use heapdiag::report::{render, Format, Render};
+use heapdiag::report::{render, Format, Render, Style};
 use heapdiag::symsrv::{http::FetchOptions, SymbolOptions};
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,6 +26,16 @@ use std::time::Duration;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+/// The switch for the lines that look like WinDbg's and UMDH's.
+#[derive(Args)]
+struct Look {
+    /// Print the lines that look like WinDbg's and UMDH's (`!address`, `!heap -stat`,
+    /// `!heap -flt`, `!heap -p -a`, UMDH's logs) in those tools' own radix (hex), to compare
+    /// with old logs.
+    #[arg(long, visible_alias = "umdh")]
+    windbg: bool,
 }
 
 #[derive(Subcommand)]
@@ -110,6 +120,8 @@ struct AddressArgs {
     filter: Vec<String>,
     #[command(flatten)]
     output: Output,
+    #[command(flatten)]
+    look: Look,
 }
 
 /// `heapdiag heaps`.
@@ -126,10 +138,16 @@ struct HeapsArgs {
     /// With --stat: at most this many sizes per heap.
     #[arg(long, default_value_t = 20)]
     limit: usize,
+    /// With --stat: largest total first (`bytes`, like `!heap -stat -grp A`) or most blocks
+    /// first (`count`, like `-grp B`).
+    #[arg(long, value_enum, default_value = "bytes", requires = "stat")]
+    sort: SortArg,
     #[command(flatten)]
     symbols: SymbolArgs,
     #[command(flatten)]
     output: Output,
+    #[command(flatten)]
+    look: Look,
 }
 
 /// `heapdiag blocks`.
@@ -143,6 +161,8 @@ struct BlocksArgs {
     symbols: SymbolArgs,
     #[command(flatten)]
     output: BlocksOutput,
+    #[command(flatten)]
+    look: Look,
 }
 
 /// How `blocks` writes its rows.
@@ -177,6 +197,9 @@ struct TopArgs {
     /// What to rank by.
     #[arg(long, value_enum, default_value = "module")]
     by: ByArg,
+    /// Most bytes first, or most blocks first (a leak of many small blocks stands out).
+    #[arg(long, value_enum, default_value = "bytes")]
+    sort: SortArg,
     /// An earlier dump of the same process: the leak suspects add their growth since then.
     #[arg(long, value_name = "OLD_DUMP")]
     baseline: Option<PathBuf>,
@@ -184,6 +207,8 @@ struct TopArgs {
     ranking: RankArgs,
     #[command(flatten)]
     output: Output,
+    #[command(flatten)]
+    look: Look,
 }
 
 /// `heapdiag diff`.
@@ -196,6 +221,10 @@ struct DiffArgs {
     /// What to compare by.
     #[arg(long, value_enum, default_value = "stack")]
     by: ByArg,
+    /// Most growth in bytes first (UMDH's order), most growth in blocks first, or the largest
+    /// relative growth first (keys new in the newer dump first).
+    #[arg(long, value_enum, default_value = "bytes")]
+    sort: DiffSortArg,
     #[command(flatten)]
     ranking: RankArgs,
     /// CI gate: exit with code 1 when busy heap memory grew by more than BYTES (decimal, or
@@ -207,6 +236,8 @@ struct DiffArgs {
     per_stack: bool,
     #[command(flatten)]
     output: Output,
+    #[command(flatten)]
+    look: Look,
 }
 
 /// `heapdiag leaks`.
@@ -255,6 +286,8 @@ struct BlockArgs {
     /// Machine-readable JSON: the block, or null.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    look: Look,
 }
 
 /// `heapdiag symbols`.
@@ -288,8 +321,7 @@ struct SymbolArgs {
 
 impl SymbolArgs {
     fn path(&self) -> SymbolPath {
-        let mut texts = self.paths.clone();
-        texts.extend(std::env::var("_NT_SYMBOL_PATH").ok());
+        let env = std::env::var("_NT_SYMBOL_PATH").ok();
         let options = SymbolOptions {
             offline: self.offline,
             fetch: FetchOptions {
@@ -298,7 +330,7 @@ impl SymbolArgs {
                 ..FetchOptions::default()
             },
         };
-        SymbolPath::with_options(&texts, options)
+        SymbolPath::from_command_line(&self.paths, env.as_deref(), options)
     }
 }
 
@@ -375,13 +407,48 @@ struct RankArgs {
 }
 
 impl RankArgs {
-    fn ranking(&self, by: ByArg) -> Ranking {
+    fn ranking(&self, by: ByArg, sort: Sort) -> Ranking {
         Ranking {
             by: by.into(),
+            sort,
             limit: self.limit,
             symbols: self.symbols.path(),
             skip: self.skip.clone(),
             folded: self.folded.is_some(),
+        }
+    }
+}
+
+/// `--sort` of `top` and `heaps --stat`.
+#[derive(Clone, Copy, ValueEnum)]
+enum SortArg {
+    Bytes,
+    Count,
+}
+
+impl From<SortArg> for Sort {
+    fn from(s: SortArg) -> Sort {
+        match s {
+            SortArg::Bytes => Sort::Bytes,
+            SortArg::Count => Sort::Count,
+        }
+    }
+}
+
+/// `--sort` of `diff`.
+#[derive(Clone, Copy, ValueEnum)]
+enum DiffSortArg {
+    Bytes,
+    Count,
+    Growth,
+}
+
+impl From<DiffSortArg> for Sort {
+    fn from(s: DiffSortArg) -> Sort {
+        match s {
+            DiffSortArg::Bytes => Sort::Bytes,
+            DiffSortArg::Count => Sort::Count,
+            DiffSortArg::Growth => Sort::Growth,
         }
     }
 }
@@ -546,10 +613,30 @@ fn main() -> ExitCode {
 }
 
 fn real_main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
+    let windbg = match &cli.command {
+        Command::Address(a) => a.look.windbg,
+        Command::Heaps(a) => a.look.windbg,
+        Command::Blocks(a) => a.look.windbg,
+        Command::Top(a) => a.look.windbg,
+        Command::Diff(a) => a.look.windbg,
+        Command::Block(a) => a.look.windbg,
+        Command::Info(_) | Command::Symbols(_) | Command::Analyze(_) | Command::Leaks(_) => false,
+    };
+    let style = Style {
+        width: if std::io::stdout().is_terminal() {
+            textwrap::termwidth()
+        } else {
+            Style::default().width
+        },
+        windbg,
+    };
     let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let ticker = heapdiag::progress::Ticker::start();
-    let result = run(cli, &mut stdout);
+    let result = run(cli, &style, &mut stdout);
     drop(ticker);
     // A closed pipe (`| head`) is not an error worth reporting.
     let _ = stdout.flush();
@@ -563,6 +650,43 @@ fn real_main() -> ExitCode {
     ExitCode::from(exit.code())
 }
 
+/// A command line clap refuses, in one line on standard error with the usage (exit code 2);
+/// help and version texts as clap prints them.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return ExitCode::from(if e.use_stderr() {
+            Exit::Usage.code()
+        } else {
+            0
+        });
+    }
+    let text = e.render().to_string();
+    let mut message = String::new();
+    let mut usage = None;
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if let Some(u) = line.strip_prefix("Usage: ") {
+            usage = Some(u.to_string());
+        } else if let Some(tip) = line.strip_prefix("tip: ") {
+            message.push_str(&format!("; {tip}"));
+        } else if !line.starts_with("For more information") {
+            if !message.is_empty() {
+                message.push(' ');
+            }
+            message.push_str(line.trim_start_matches("error: "));
+        }
+    }
+    let usage = usage.map(|u| format!(" (usage: {u})")).unwrap_or_default();
+    eprintln!("heapdiag: {message}{usage}; see --help");
+    ExitCode::from(Exit::Usage.code())
+}
+
 fn format(json: bool, csv: bool) -> Format {
     if json {
         Format::Json
@@ -574,56 +698,72 @@ fn format(json: bool, csv: bool) -> Format {
 }
 
 /// Write `view`; write errors (a closed pipe) end the output quietly.
-fn show<V: Render>(view: &V, format: Format, out: &mut dyn Write) -> Result<Exit, Error> {
-    let _ = render(view, format, out);
+fn show<V: Render>(
+    view: &V,
+    format: Format,
+    style: &Style,
+    out: &mut dyn Write,
+) -> Result<Exit, Error> {
+    let _ = render(view, format, style, out);
     Ok(Exit::Success)
 }
 
+/// The notes about the symbol path, on standard error, for the views that have no notes of their
+/// own (`heaps`, `blocks`).
+fn path_notes(symbols: &SymbolPath) {
+    for n in symbols.notes() {
+        eprintln!("heapdiag: note: {n}");
+    }
+}
+
 /// Run a command and render its view to `out`; the result says how the run ends.
-fn run(cli: Cli, out: &mut dyn Write) -> Result<Exit, Error> {
+fn run(cli: Cli, style: &Style, out: &mut dyn Write) -> Result<Exit, Error> {
     match cli.command {
-        Command::Info(a) => a.run(out),
-        Command::Address(a) => a.run(out),
-        Command::Heaps(a) => a.run(out),
-        Command::Blocks(a) => a.run(out),
-        Command::Top(a) => a.run(out),
-        Command::Diff(a) => a.run(out),
-        Command::Block(a) => a.run(out),
-        Command::Leaks(a) => a.run(out),
-        Command::Symbols(a) => a.run(out),
-        Command::Analyze(a) => a.run(out),
+        Command::Info(a) => a.run(style, out),
+        Command::Address(a) => a.run(style, out),
+        Command::Heaps(a) => a.run(style, out),
+        Command::Blocks(a) => a.run(style, out),
+        Command::Top(a) => a.run(style, out),
+        Command::Diff(a) => a.run(style, out),
+        Command::Block(a) => a.run(style, out),
+        Command::Leaks(a) => a.run(style, out),
+        Command::Symbols(a) => a.run(style, out),
+        Command::Analyze(a) => a.run(style, out),
     }
 }
 
 impl InfoArgs {
-    fn run(self, out: &mut dyn Write) -> Result<Exit, Error> {
+    fn run(self, style: &Style, out: &mut dyn Write) -> Result<Exit, Error> {
         let view = commands::info(&Dump::open(&self.dump)?, self.modules);
-        show(&view, format(self.json, false), out)
+        show(&view, format(self.json, false), style, out)
     }
 }
 
 impl AddressArgs {
-    fn run(self, out: &mut dyn Write) -> Result<Exit, Error> {
+    fn run(self, style: &Style, out: &mut dyn Write) -> Result<Exit, Error> {
         let filter = RegionFilter::parse(&self.filter).map_err(|m| Error::new(Exit::Usage, m))?;
         let view = commands::address(&Dump::open(&self.dump)?, self.regions, &filter);
-        show(&view, self.output.format(), out)
+        show(&view, self.output.format(), style, out)
     }
 }
 
 impl HeapsArgs {
-    fn run(self, out: &mut dyn Write) -> Result<Exit, Error> {
+    fn run(self, style: &Style, out: &mut dyn Write) -> Result<Exit, Error> {
         let (dump, symbols) = (Dump::open(&self.dump)?, self.symbols.path());
+        path_notes(&symbols);
         if self.stat {
-            let view = commands::heap_stat(&dump, self.heap, self.limit, &symbols)?;
-            show(&view, self.output.format(), out)
+            let how = (self.limit, self.sort.into());
+            let view = commands::heap_stat(&dump, self.heap, how, &symbols)?;
+            show(&view, self.output.format(), style, out)
         } else {
-            show(&commands::heaps(&dump, &symbols), self.output.format(), out)
+            let view = commands::heaps(&dump, &symbols)?;
+            show(&view, self.output.format(), style, out)
         }
     }
 }
 
 impl BlocksArgs {
-    fn run(self, out: &mut dyn Write) -> Result<Exit, Error> {
+    fn run(self, style: &Style, out: &mut dyn Write) -> Result<Exit, Error> {
         if let Some([min, max]) = self.filter.size_range.as_deref() {
             if min > max {
                 return Err(Error::new(
@@ -632,8 +772,9 @@ impl BlocksArgs {
                 ));
             }
         }
-        let dump = Dump::open(&self.dump)?;
-        let view = commands::blocks(&dump, self.filter.into(), &self.symbols.path())?;
+        let (dump, symbols) = (Dump::open(&self.dump)?, self.symbols.path());
+        path_notes(&symbols);
+        let view = commands::blocks(&dump, self.filter.into(), &symbols)?;
         let o = &self.output;
         let format = match o.format {
             Some(BlocksFormat::Jsonl) => {
@@ -645,26 +786,27 @@ impl BlocksArgs {
             Some(BlocksFormat::Text) => Format::Text,
             None => format(o.json, o.csv),
         };
-        show(&view, format, out)
+        show(&view, format, style, out)
     }
 }
 
 impl TopArgs {
-    fn run(self, out: &mut dyn Write) -> Result<Exit, Error> {
+    fn run(self, style: &Style, out: &mut dyn Write) -> Result<Exit, Error> {
+        let ranking = self.ranking.ranking(self.by, self.sort.into());
         let dump = Dump::open(&self.dump)?;
         let baseline = self.baseline.as_deref().map(Dump::open).transpose()?;
-        let view = commands::top(&dump, &self.ranking.ranking(self.by), baseline.as_ref())?;
+        let view = commands::top(&dump, &ranking, baseline.as_ref())?;
         if let (Some(path), Some(stacks)) = (&self.ranking.folded, &view.folded) {
             write_folded(path, |w| heapdiag::report::folded::write(w, stacks))?;
         }
-        show(&view, self.output.format(), out)
+        show(&view, self.output.format(), style, out)
     }
 }
 
 impl DiffArgs {
-    fn run(self, out: &mut dyn Write) -> Result<Exit, Error> {
+    fn run(self, style: &Style, out: &mut dyn Write) -> Result<Exit, Error> {
         let (old, new) = (Dump::open(&self.old)?, Dump::open(&self.new)?);
-        let ranking = self.ranking.ranking(self.by);
+        let ranking = self.ranking.ranking(self.by, self.sort.into());
         let view = commands::diff(&old, &new, &ranking, self.per_stack)?;
         if let Some(path) = &self.ranking.folded {
             match &view.folded {
@@ -677,24 +819,25 @@ impl DiffArgs {
                 ),
             }
         }
-        show(&view, self.output.format(), out)?;
+        show(&view, self.output.format(), style, out)?;
         commands::gate(&view, self.fail_over, self.per_stack).map(|()| Exit::Success)
     }
 }
 
 impl LeaksArgs {
-    fn run(self, out: &mut dyn Write) -> Result<Exit, Error> {
+    fn run(self, style: &Style, out: &mut dyn Write) -> Result<Exit, Error> {
         let dump = Dump::open(&self.dump)?;
         let set = match self.roots {
             RootsArg::Standard => RootSet::Standard,
             RootsArg::More => RootSet::More,
         };
         let format = self.output.format();
-        let ranking = self.ranking.ranking(self.by);
+        let ranking = self.ranking.ranking(self.by, Sort::Bytes);
         match self.why {
             Some(addr) => show(
                 &commands::leaks::why(&dump, addr, &ranking, set)?,
                 format,
+                style,
                 out,
             ),
             None => {
@@ -711,30 +854,37 @@ impl LeaksArgs {
                         ),
                     }
                 }
-                show(&view, format, out)
+                show(&view, format, style, out)
             }
         }
     }
 }
 
 impl BlockArgs {
-    fn run(self, out: &mut dyn Write) -> Result<Exit, Error> {
-        let view = commands::block(&Dump::open(&self.dump)?, self.address, &self.symbols.path());
-        show(&view, format(self.json, false), out)?;
-        Ok(match view.found {
-            Some(_) => Exit::Success,
-            None => Exit::NotAnswerable,
-        })
+    fn run(self, style: &Style, out: &mut dyn Write) -> Result<Exit, Error> {
+        let dump = Dump::open(&self.dump)?;
+        let view = commands::block(&dump, self.address, &self.symbols.path())?;
+        let format = format(self.json, false);
+        match &view.outside {
+            None => show(&view, format, style, out),
+            Some(why) => {
+                // JSON keeps its answer (`null`); the reason goes to standard error.
+                if format == Format::Json {
+                    let _ = render(&view, format, style, out);
+                }
+                Err(Error::file(Exit::NotAnswerable, dump.path(), why))
+            }
+        }
     }
 }
 
 impl AnalyzeArgs {
-    fn run(self, out: &mut dyn Write) -> Result<Exit, Error> {
+    fn run(self, style: &Style, out: &mut dyn Write) -> Result<Exit, Error> {
         let dump = Dump::open(&self.dump)?;
         let baseline = self.baseline.as_deref().map(Dump::open).transpose()?;
         let ranking = Ranking {
             folded: true,
-            ..self.ranking.ranking(ByArg::Stack)
+            ..self.ranking.ranking(ByArg::Stack, Sort::Bytes)
         };
         let view = commands::analyze(&dump, baseline.as_ref(), &ranking)?;
         if let Some(path) = &self.ranking.folded {
@@ -746,7 +896,7 @@ impl AnalyzeArgs {
                 heapdiag::report::html::write(&view, w)
             })?;
         }
-        show(&view, format(self.json, false), out)?;
+        show(&view, format(self.json, false), style, out)?;
         if let Some(path) = self.html.as_ref().filter(|_| !self.json) {
             let _ = writeln!(out, "\nReport: {}", path.display());
         }
@@ -755,8 +905,8 @@ impl AnalyzeArgs {
 }
 
 impl SymbolsArgs {
-    fn run(self, out: &mut dyn Write) -> Result<Exit, Error> {
+    fn run(self, style: &Style, out: &mut dyn Write) -> Result<Exit, Error> {
         let view = commands::symbols(&Dump::open(&self.dump)?, &self.symbols.path());
-        show(&view, format(self.json, false), out)
+        show(&view, format(self.json, false), style, out)
     }
 }

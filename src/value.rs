@@ -69,6 +69,17 @@ pub fn hex_opt<S: Serializer, T: Copy + Into<u64>>(v: &Option<T>, s: S) -> Resul
     v.map(|v| Hex(v.into())).serialize(s)
 }
 
+/// `1 block`, `2 blocks`, `1 entry`, `3 entries`: a count with its noun, singular or plural.
+pub fn plural(n: u64, noun: &str) -> String {
+    if n == 1 {
+        return format!("1 {noun}");
+    }
+    match noun.strip_suffix('y') {
+        Some(stem) if !stem.ends_with(['a', 'e', 'o', 'u']) => format!("{n} {stem}ies"),
+        _ => format!("{n} {noun}s"),
+    }
+}
+
 /// Seconds since 1970 as `YYYY-MM-DD HH:MM:SS UTC`.
 pub fn utc(secs: u32) -> String {
     let days = i64::from(secs / 86_400);
@@ -106,6 +117,14 @@ mod tests {
         assert_eq!(pct(1, 3), 100.0 / 3.0);
         assert_eq!(pct(5, 0), 0.0);
         assert_eq!(round4(33.333_333), 33.3333);
+    }
+
+    #[test]
+    fn plurals() {
+        assert_eq!(plural(1, "free block"), "1 free block");
+        assert_eq!(plural(0, "heap"), "0 heaps");
+        assert_eq!(plural(3, "entry"), "3 entries");
+        assert_eq!(plural(2, "key"), "2 keys");
     }
 
     #[test]

@@ -282,10 +282,11 @@ fn minidump_without_region_table_classifies_captured_memory_only() {
     assert!(txt.contains("no MemoryInfoList stream"));
 }
 
+/// `--windbg`: the tables exactly as `!address -summary` prints them.
 #[test]
 fn sample_summary_text_is_golden() {
     let path = fixture("sample-win10-x64.dmp");
-    let got = text(&["address", path.to_str().unwrap()]);
+    let got = text(&["address", path.to_str().unwrap(), "--windbg"]);
     let golden = include_str!("golden/sample-address.txt");
     assert_eq!(
         got, golden,

@@ -8,12 +8,12 @@ use common::*;
 use dumpwriter::fixtures;
 use heapdiag::analysis::blocks::BlockFilter;
 use heapdiag::analysis::roots::RootSet;
-use heapdiag::analysis::top::By;
+use heapdiag::analysis::top::{By, Sort};
 use heapdiag::commands::{self, Ranking};
 use heapdiag::dump::Dump;
 use heapdiag::pdbfile::SymbolPath;
 use heapdiag::regions::filter::RegionFilter;
-use heapdiag::report::{render, Format, Render};
+use heapdiag::report::{render, Format, Render, Style};
 use heapdiag::symsrv::SymbolOptions;
 use predicates::str::contains;
 use std::path::Path;
@@ -111,8 +111,15 @@ fn stream_past_the_end_is_ignored_with_a_warning() {
         .args(["info", p.to_str().unwrap()])
         .assert()
         .success()
-        .stdout(contains("runs past the end of the file; it is ignored"))
         .stdout(contains("System:      unknown"));
+    let info = json(&["info", p.to_str().unwrap(), "--json"]);
+    assert!(
+        info["problems"]
+            .to_string()
+            .contains("runs past the end of the file; it is ignored"),
+        "{}",
+        info["problems"]
+    );
 }
 
 /// xorshift64*: a small deterministic generator, so a failing case can be replayed from its seed.
@@ -200,6 +207,7 @@ fn run_every_view(name: &str, bytes: Vec<u8>) {
     let symbols = SymbolPath::default();
     let ranking = |by| Ranking {
         by,
+        sort: Sort::Bytes,
         limit: 20,
         skip: Vec::new(),
         symbols: SymbolPath::default(),
@@ -208,9 +216,13 @@ fn run_every_view(name: &str, bytes: Vec<u8>) {
     every_format(&commands::info(&dump, true));
     every_format(&commands::address(&dump, false, &none));
     every_format(&commands::address(&dump, true, &heap));
-    every_format(&commands::heaps(&dump, &symbols));
-    every_format(&commands::block(&dump, 0x1234_5678, &symbols));
-    if let Ok(v) = commands::heap_stat(&dump, None, 20, &symbols) {
+    if let Ok(v) = commands::heaps(&dump, &symbols) {
+        every_format(&v);
+    }
+    if let Ok(v) = commands::block(&dump, 0x1234_5678, &symbols) {
+        every_format(&v);
+    }
+    if let Ok(v) = commands::heap_stat(&dump, None, (20, Sort::Count), &symbols) {
         every_format(&v);
     }
     if let Ok(v) = commands::blocks(&dump, all_blocks, &symbols) {
@@ -248,11 +260,16 @@ fn run_every_view(name: &str, bytes: Vec<u8>) {
     every_format(&commands::symbols(&dump, &offline));
 }
 
-/// Render `view` in every format (into nothing).
+/// Render `view` in every format (into nothing), the text in both number styles.
 fn every_format<V: Render>(view: &V) {
+    let windbg = Style {
+        windbg: true,
+        ..Style::default()
+    };
     for f in [Format::Text, Format::Json, Format::Csv] {
-        render(view, f, &mut std::io::sink()).unwrap();
+        render(view, f, &Style::default(), &mut std::io::sink()).unwrap();
     }
+    render(view, Format::Text, &windbg, &mut std::io::sink()).unwrap();
 }
 
 #[test]

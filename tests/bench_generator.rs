@@ -6,7 +6,7 @@ use dumpwriter::bench::{realistic, BenchSpec};
 use heapdiag::analysis::heaps::summarize;
 use heapdiag::analysis::leaks::Leaks;
 use heapdiag::analysis::roots::RootSet;
-use heapdiag::analysis::top::By;
+use heapdiag::analysis::top::{By, Sort};
 use heapdiag::commands::{leaks, Ranking};
 use heapdiag::dump::Dump;
 use heapdiag::heap::walk_all;
@@ -87,6 +87,7 @@ fn the_generated_object_graph_is_reachable_as_made() {
     let before = Dump::from_bytes(Path::new("before.dmp"), before.to_bytes()).unwrap();
     let ranking = Ranking {
         by: By::Stack,
+        sort: Sort::Bytes,
         limit: 20,
         skip: Vec::new(),
         symbols: SymbolPath::default(),

@@ -64,11 +64,21 @@ fn by_stack_growth_first_then_shrink_and_unchanged_left_out() {
     );
     let txt = text(&["diff", &a, &b]);
     assert!(
-        txt.contains("+0x500 (0x800 - 0x300) 8 allocs\tBackTrace "),
+        txt.contains(
+            "    +5 blocks, +1.2 kB (before 3 blocks, 768 B; now 8 blocks, 2 kB: 8 × 256 B)\n"
+        ),
         "{txt}"
     );
-    assert!(txt.contains("-0x4 (2 - 6)\tBackTrace "), "{txt}");
-    assert!(txt.contains("Total increase == +0xd00"), "{txt}");
+    assert!(txt.contains("Total increase: +3.2 kB (+6 blocks)"), "{txt}");
+    // UMDH's own lines, in its radix, behind one switch.
+    let umdh = text(&["diff", &a, &b, "--windbg"]);
+    assert!(
+        umdh.contains("+ 500 ( 800 - 300) 8 allocs\tBackTrace"),
+        "{umdh}"
+    );
+    assert!(umdh.contains("- 4 ( 2 - 6)\tBackTrace"), "{umdh}");
+    assert!(umdh.contains("Total increase == d00"), "{umdh}");
+    assert_eq!(text(&["diff", &a, &b, "--umdh"]), umdh);
 }
 
 #[test]
@@ -98,9 +108,14 @@ fn by_module_function_size_and_heap() {
             ("0x80".into(), -4, -0x200)
         ]
     );
-    assert_eq!(m("heap"), [("heap #0".into(), 6, 0xd00)]);
+    // Heaps are matched by their place in the heap lists and named by their address.
+    let h = json(&["diff", &a, &b, "--by", "heap", "--json"]);
+    let heap = hex(facts("diff-after.dmp").heaps[0].address);
+    assert_eq!(m("heap"), [(heap.clone(), 6, 0xd00)]);
+    assert_eq!(h["entries"][0]["heaps"]["before"], heap);
+    assert_eq!(h["entries"][0]["heaps"]["after"], heap);
     let f = json(&["diff", &a, &b, "--by", "function", "--json"]);
-    assert_eq!(f["entries"][0]["module"], "plugin");
+    assert_eq!(f["entries"][0]["module"], "plugin.dll");
 }
 
 #[test]
@@ -196,6 +211,77 @@ fn without_ust_the_diff_is_by_size_and_says_why() {
         "the diff is by size because of the older dump: no allocation stacks: +ust was off"
     ));
     assert_eq!(v["totals"]["delta"], 0);
+}
+
+/// The rsaenh case of the DebugDiag playbook (fixtures `leak-before.dmp`, `leak-after.dmp`): a
+/// process leaking 422-byte blocks from one stack among noise whose sizes hold more bytes. Ranked
+/// by bytes the leak hides; ranked by count it comes first, and "Stands out" names it either way.
+#[test]
+fn the_rsaenh_leak_comes_first_by_count() {
+    let (before, after) = (fixture("leak-before.dmp"), fixture("leak-after.dmp"));
+    let (a, b) = (before.to_str().unwrap(), after.to_str().unwrap());
+    let leak = dumpwriter::fixtures::LEAK_SIZE;
+    let first_key = |v: &Value| v["entries"][0]["key"].as_str().unwrap().to_string();
+
+    // top --by size: 422 is not first by bytes, first by count.
+    let by_bytes = json(&["top", b, "--by", "size", "--json"]);
+    assert_ne!(first_key(&by_bytes), hex(leak));
+    let by_count = json(&["top", b, "--by", "size", "--sort", "count", "--json"]);
+    assert_eq!(first_key(&by_count), hex(leak));
+    assert_eq!(by_count["entries"][0]["size"], leak);
+    assert_eq!(by_count["entries"][0]["count"], 400);
+    assert_eq!(by_count["stands_out"]["most_blocks"]["key"], hex(leak));
+
+    // heaps --stat: the same.
+    let stat = |sort: &str| {
+        let v = json(&["heaps", b, "--stat", "--sort", sort, "--json"]);
+        v[0]["sizes"][0]["size"].as_u64().unwrap()
+    };
+    assert_ne!(stat("bytes"), leak);
+    assert_eq!(stat("count"), leak);
+
+    // diff: by bytes (UMDH's order) the 64 KiB buffers grew more; by count the leaking stack,
+    // through rsaenh.dll, is first.
+    let is_leak = |e: &Value| {
+        e["key"].as_str().unwrap().contains("rsaenh+0x2a10")
+            && e["sizes"][0]["size"] == leak
+            && e["delta"]["count"] == 300
+    };
+    let bytes = json(&["diff", a, b, "--json"]);
+    assert_eq!(bytes["sort"], "bytes");
+    assert!(!is_leak(&bytes["entries"][0]), "{}", bytes["entries"][0]);
+    let count = json(&["diff", a, b, "--sort", "count", "--json"]);
+    assert!(is_leak(&count["entries"][0]), "{}", count["entries"][0]);
+    assert_eq!(
+        count["entries"][0]["allocator"], "rsaenh+0x2a10",
+        "the allocator frame past ntdll"
+    );
+    // Whatever the order, what stands out: the leak by blocks, the buffers by bytes.
+    for v in [&bytes, &count] {
+        let s = &v["stands_out"];
+        assert!(
+            s["most_blocks"]["key"].as_str().unwrap().contains("rsaenh"),
+            "{s}"
+        );
+        assert_eq!(s["most_blocks"]["count"], 300);
+        assert_eq!(s["most_bytes"]["bytes"], 2 * 0x1_0000);
+    }
+    let txt = text(&["diff", a, b]);
+    let words = txt.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        words.contains(
+            "Stands out: BackTrace 0x1350000 (rsaenh+0x2a10) grew the most in blocks (+300 blocks, \
+             +123.6 kB)"
+        ),
+        "{txt}"
+    );
+    assert!(
+        txt.contains("now 400 blocks, 164.8 kB: 400 × 422 B)\n"),
+        "{txt}"
+    );
+    // By module, rsaenh.dll leads.
+    let m = json(&["diff", a, b, "--by", "module", "--sort", "count", "--json"]);
+    assert_eq!(first_key(&m), "rsaenh.dll");
 }
 
 #[test]

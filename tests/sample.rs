@@ -29,7 +29,7 @@ fn the_readme_main_job_runs_on_the_sample() {
         "stack",
     ]);
     assert!(
-        out.starts_with("Outstanding busy memory by stack\n"),
+        out.starts_with("Outstanding busy memory by stack, most bytes first\n"),
         "{out}"
     );
     assert!(out.contains("BackTrace"));

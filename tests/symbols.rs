@@ -819,6 +819,9 @@ fn hostile_pdb_names_read_and_write_nothing_outside_the_symbol_folders() {
             }
         }
         for args in [
+            vec!["info", dump, "--modules"],
+            vec!["top", dump, "--by", "module", "--symbols", &syms_arg],
+            vec!["top", dump, "--by", "function", "--symbols", &syms_arg],
             vec!["symbols", dump, "--symbols", &syms_arg],
             vec!["top", dump, "--by", "stack", "--symbols", &syms_arg],
         ] {
@@ -901,10 +904,10 @@ fn frames_read_the_same_in_text_json_and_csv() {
         assert!(ok, "{err}");
         out
     };
-    // Text: the frame lines under each `+ …` entry.
+    // Text: the frame lines under each `BackTrace …` entry.
     let mut text: Vec<Vec<String>> = Vec::new();
     for l in out(&[]).lines() {
-        if l.starts_with("+ ") {
+        if l.starts_with("BackTrace ") {
             text.push(Vec::new());
         } else if let (Some(t), Some(f)) = (text.last_mut(), l.strip_prefix("        ")) {
             t.push(f.to_string());
@@ -957,6 +960,8 @@ fn frames_read_the_same_in_text_json_and_csv() {
         .lines()
         .skip(1)
         .map(|row| {
+            // The frames column is followed by `no_stack`.
+            let row = row.rsplit_once(',').unwrap().0;
             let frames = match row.find(",\"") {
                 Some(i) => row[i + 2..row.len() - 1].replace("\"\"", "\""),
                 None => row.rsplit(',').next().unwrap().to_string(),
@@ -1041,4 +1046,91 @@ fn the_symbols_view_lists_every_module_like_lm() {
         out.contains("missing: no symbol path (--symbols or _NT_SYMBOL_PATH)"),
         "{out}"
     );
+}
+
+/// A `--symbols` folder that does not exist, a PDB given where its folder is expected, and
+/// `_NT_SYMBOL_PATH` elements that cannot be used get one note each, naming where they come
+/// from; the views that print no frames carry no note about missing symbols.
+#[test]
+fn symbol_path_elements_that_cannot_be_used_are_named() {
+    let dump = fixture("ust-crash-x86.dmp");
+    let d = dump.to_str().unwrap();
+    let missing = scratch("symbols-missing").join("no-such-folder");
+    let pdb_arg = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/pdb/pool.pdb").to_string();
+    let missing_arg = missing.display().to_string();
+    let nt = format!("weird*x;{}", missing.join("env").display());
+    let v = run_json(
+        Some(&nt),
+        &[
+            "top",
+            d,
+            "--by",
+            "stack",
+            "--json",
+            "--symbols",
+            &missing_arg,
+            "--symbols",
+            &pdb_arg,
+        ],
+    );
+    let notes: Vec<String> = v["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap().to_string())
+        .collect();
+    let has = |s: &str| notes.iter().filter(|n| n.contains(s)).count();
+    assert_eq!(
+        has(&format!(
+            "--symbols: folder '{missing_arg}' does not exist; it is not used"
+        )),
+        1,
+        "{notes:?}"
+    );
+    assert_eq!(
+        has(&format!(
+            "--symbols: '{pdb_arg}' is a file, not a folder: give the folder that holds the PDB"
+        )),
+        1,
+        "{notes:?}"
+    );
+    assert_eq!(
+        has("_NT_SYMBOL_PATH: symbol path element 'weird*x' is not a folder"),
+        1,
+        "{notes:?}"
+    );
+    assert_eq!(
+        has(&format!(
+            "_NT_SYMBOL_PATH: folder '{}' does not exist; it is not used",
+            missing.join("env").display()
+        )),
+        1,
+        "{notes:?}"
+    );
+    // Nothing is left to search: said once, instead of "no symbol path".
+    assert_eq!(
+        has("nothing on the symbol path can be used"),
+        1,
+        "{notes:?}"
+    );
+    assert_eq!(has("no symbol path"), 0, "{notes:?}");
+    // The same notes in the symbols view; on standard error for heaps and blocks.
+    let s = run_json(
+        Some(&nt),
+        &["symbols", d, "--json", "--symbols", &missing_arg],
+    );
+    assert!(s["notes"].to_string().contains("does not exist"), "{s}");
+    let (ok, _, err) = run(Some(&nt), &["heaps", d, "--symbols", &missing_arg]);
+    assert!(ok);
+    assert!(
+        err.contains(&format!(
+            "heapdiag: note: --symbols: folder '{missing_arg}' does not exist"
+        )),
+        "{err}"
+    );
+    // No frames printed, no note about symbols missing or no symbol path.
+    for by in ["size", "heap"] {
+        let v = run_json(None, &["top", d, "--by", by, "--json"]);
+        assert_eq!(v["notes"], serde_json::json!([]), "{by}: {}", v["notes"]);
+    }
 }

@@ -111,7 +111,13 @@ fn by_module_and_function_attribute_past_allocator_frames() {
                 .map(|(b, _, n)| (*b, n.clone()))
                 .unwrap()
         };
-        // Expected: the first frame outside ntdll (these stacks have no other plumbing).
+        // Expected: the first frame outside ntdll and the WoW64 layer (these stacks have no other
+        // plumbing), else the last frame: the 64-bit side of a WoW64 process's allocations is
+        // system frames alone, attributed to ntdll as in the 32-bit world.
+        let system = |f: u64| {
+            let n = module_of(f).1.to_ascii_lowercase();
+            n == "ntdll.dll" || n.starts_with("wow64")
+        };
         let mut want_module: BTreeMap<String, (u64, u64)> = BTreeMap::new();
         let mut want_function: BTreeMap<String, (u64, u64)> = BTreeMap::new();
         let records = by_record(&facts);
@@ -122,7 +128,8 @@ fn by_module_and_function_attribute_past_allocator_frames() {
                 };
                 let a = *frames
                     .iter()
-                    .find(|&&f| !module_of(f).1.eq_ignore_ascii_case("ntdll.dll"))
+                    .find(|&&f| !system(f))
+                    .or(frames.last())
                     .unwrap();
                 let (base, module) = module_of(a);
                 let short = module.rsplit_once('.').unwrap().0.to_string();
@@ -305,19 +312,23 @@ fn symbol_store_layout_through_nt_symbol_path() {
 }
 
 #[test]
-fn without_ust_top_says_why_and_still_ranks_by_size() {
+fn without_ust_top_says_why_and_ranks_by_size() {
     let path = fixture("heap-win10-x64.dmp");
     let p = path.to_str().unwrap();
-    let got = json(&["top", p, "--by", "module", "--json"]);
-    assert_eq!(entries(&got).keys().collect::<Vec<_>>(), vec!["(no stack)"]);
-    assert!(
-        got["notes"][0].as_str().unwrap().contains("+ust was off"),
-        "{}",
-        got["notes"]
-    );
-    assert_eq!(got["traced_bytes"], 0);
     let sizes = json(&["top", p, "--by", "size", "--json"]);
     assert!(entries(&sizes).len() > 5);
+    for by in ["module", "function", "stack"] {
+        let got = json(&["top", p, "--by", by, "--json"]);
+        assert_eq!(got["by"], "size", "{by}");
+        assert_eq!(entries(&got), entries(&sizes), "{by}");
+        let note = got["notes"][0].as_str().unwrap();
+        assert!(
+            note.starts_with(&format!("the ranking is by size, not by {by}: "))
+                && note.contains("+ust was off"),
+            "{note}"
+        );
+        assert_eq!(got["traced_bytes"], 0);
+    }
 }
 
 #[test]

@@ -5,7 +5,7 @@
 //! symbols are loaded), never by record address, so the two dumps may come from two runs. Heaps are
 //! matched by their place in the process's heap lists (world, then ProcessHeaps order).
 
-use super::top::{By, Entry, Top};
+use super::top::{By, Entry, Sort, Top, NO_STACK};
 use crate::regions::summary::{AddressSummary, Row};
 use crate::stacks::symbols::Symbolizer;
 use crate::stacks::Stack;
@@ -98,9 +98,14 @@ pub fn effective_key(by: By, old_traced: bool, new_traced: bool) -> (By, Option<
     }
 }
 
-/// The largest growth of one entry (0 when nothing grew).
+/// The largest growth in bytes of one entry (0 when nothing grew), whatever their order.
 pub fn max_growth(entries: &[DiffEntry]) -> i128 {
-    entries.first().map_or(0, |e| e.delta_bytes().max(0))
+    entries
+        .iter()
+        .map(DiffEntry::delta_bytes)
+        .max()
+        .unwrap_or(0)
+        .max(0)
 }
 
 /// The CI gate (`--fail-over LIMIT`, `--per-stack`): why it trips, or `None`.
@@ -120,14 +125,21 @@ pub fn gate(limit: u64, per_stack: bool, growth: i128, max_stack_growth: i128) -
 }
 
 /// One side's entry, re-keyed for matching.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct SideEntry {
+    /// The key as this dump's views show it: a stack's frames as they read, joined with ` < `; a
+    /// heap's address; else the ranking's key.
+    pub key: String,
     /// Busy blocks.
     pub count: u64,
     /// Requested bytes.
     pub bytes: u64,
     /// The stack (for `By::Stack`), as recorded in this dump.
     pub stack: Option<Stack>,
+    /// The stack's allocator frame.
+    pub allocator: Option<u64>,
+    /// The heap's address (for `By::Heap`).
+    pub heap: Option<u64>,
 }
 
 /// A count and a byte total.
@@ -142,7 +154,8 @@ pub struct Amount {
 /// The change of one key.
 #[derive(Clone, Debug)]
 pub struct DiffEntry {
-    /// The matching key: symbolic stack, module, `module!function`, size, or `heap #N`.
+    /// The key as the newer dump shows it (the older one for a key that vanished): a stack's
+    /// frames joined with ` < `, a module, `module!function`, a size, or a heap's address.
     pub key: String,
     /// Before.
     pub before: Amount,
@@ -150,8 +163,12 @@ pub struct DiffEntry {
     pub after: Amount,
     /// The stack, from the newer dump (or the older one for a stack that vanished).
     pub stack: Option<Stack>,
-    /// Whether `stack` comes from the newer dump.
+    /// Whether `stack` (and `allocator`) come from the newer dump.
     pub stack_from_new: bool,
+    /// The stack's allocator frame.
+    pub allocator: Option<u64>,
+    /// The heap's address in each dump (for `By::Heap`).
+    pub heaps: (Option<u64>, Option<u64>),
 }
 
 /// A change of a count and a byte total: after − before.
@@ -183,35 +200,39 @@ impl DiffEntry {
     pub fn delta_count(&self) -> i128 {
         i128::from(self.after.count) - i128::from(self.before.count)
     }
+
+    /// The relative growth of bytes: after ÷ before (infinite for a key new in the newer dump).
+    pub fn growth(&self) -> f64 {
+        if self.before.bytes == 0 {
+            if self.after.bytes == 0 {
+                1.0
+            } else {
+                f64::INFINITY
+            }
+        } else {
+            self.after.bytes as f64 / self.before.bytes as f64
+        }
+    }
+
+    /// Whether this is the bucket of blocks without a stack.
+    pub fn no_stack(&self) -> bool {
+        self.key == NO_STACK
+    }
 }
 
-/// The symbolic key of a stack: its frames as `module+offset` / `module!function+offset` joined,
-/// so that the same code path matches across two runs.
+/// The text of a stack as the views show it: its frames' text ([`Symbolizer::display`]) joined
+/// with ` < `, innermost first.
 pub fn stack_key(sym: &Symbolizer, s: &Stack) -> String {
     s.frames
         .iter()
-        .map(|&a| {
-            let f = sym.frame(a);
-            match (f.module, &f.function) {
-                (Some(m), Some((name, off))) => format!(
-                    "{}!{}+{:#x}",
-                    sym.modules().get(m).name.to_ascii_lowercase(),
-                    name,
-                    off
-                ),
-                (Some(m), None) => format!(
-                    "{}+{:#x}",
-                    sym.modules().get(m).name.to_ascii_lowercase(),
-                    f.offset
-                ),
-                (None, _) => format!("?{a:#x}"),
-            }
-        })
+        .map(|&a| sym.display(a))
         .collect::<Vec<_>>()
         .join(" < ")
 }
 
-/// Re-key one side's ranking for matching: stacks by their symbolic frames, heaps by position.
+/// Re-key one side's ranking for matching, by a key that is the same for the same thing in two
+/// runs: stacks by their frames' text, heaps by their place in the heap lists (`heap_order`), all
+/// compared without regard to case (module names differ in case between dumps).
 pub fn side(top: &Top, sym: &Symbolizer, heap_order: &[u64]) -> HashMap<String, SideEntry> {
     let mut out: HashMap<String, SideEntry> = HashMap::new();
     for Entry {
@@ -219,78 +240,94 @@ pub fn side(top: &Top, sym: &Symbolizer, heap_order: &[u64]) -> HashMap<String, 
         count,
         bytes,
         stack,
+        allocator,
         ..
     } in &top.entries
     {
-        let k = match (top.by, stack) {
-            (By::Stack, Some(s)) => stack_key(sym, s),
+        let (shown, matched, heap) = match (top.by, stack) {
+            (By::Stack, Some(s)) => {
+                let k = stack_key(sym, s);
+                (k.clone(), k, None)
+            }
             (By::Heap, _) => {
                 let addr = u64::from_str_radix(key.trim_start_matches("0x"), 16).unwrap_or(0);
-                match heap_order.iter().position(|&h| h == addr) {
+                let matched = match heap_order.iter().position(|&h| h == addr) {
                     Some(i) => format!("heap #{i}"),
                     None => key.clone(),
-                }
+                };
+                (key.clone(), matched, Some(addr))
             }
-            _ => key.clone(),
+            _ => (key.clone(), key.clone(), None),
         };
-        let e = out.entry(k).or_insert(SideEntry {
-            count: 0,
-            bytes: 0,
-            stack: stack.clone(),
-        });
+        let e = out
+            .entry(matched.to_lowercase())
+            .or_insert_with(|| SideEntry {
+                key: shown,
+                stack: stack.clone(),
+                allocator: *allocator,
+                heap,
+                ..SideEntry::default()
+            });
         e.count += count;
         e.bytes += bytes;
     }
     out
 }
 
-/// Match two sides: every key of either, growth first (most bytes), unchanged keys left out,
-/// shrinking last.
+/// Match two sides: every key of either, unchanged keys left out, in `sort` order (growth first,
+/// shrinking last).
 pub fn compare(
     old: HashMap<String, SideEntry>,
     mut new: HashMap<String, SideEntry>,
+    sort: Sort,
 ) -> Vec<DiffEntry> {
+    let amount = |e: &SideEntry| Amount {
+        count: e.count,
+        bytes: e.bytes,
+    };
     let mut out = Vec::new();
-    for (key, o) in old {
-        let n = new.remove(&key);
-        let (after, stack, from_new) = match n {
-            Some(n) => (
-                Amount {
-                    count: n.count,
-                    bytes: n.bytes,
-                },
-                n.stack.or(o.stack),
-                true,
-            ),
-            None => (Amount::default(), o.stack, false),
-        };
+    for (k, o) in old {
+        let n = new.remove(&k);
+        let from_new = n.is_some();
+        let n = n.unwrap_or_default();
         out.push(DiffEntry {
-            key,
-            before: Amount {
-                count: o.count,
-                bytes: o.bytes,
+            key: if from_new {
+                n.key.clone()
+            } else {
+                o.key.clone()
             },
-            after,
-            stack,
-            stack_from_new: from_new,
+            before: amount(&o),
+            after: amount(&n),
+            heaps: (o.heap, n.heap),
+            stack_from_new: from_new && n.stack.is_some(),
+            allocator: if from_new && n.stack.is_some() {
+                n.allocator
+            } else {
+                o.allocator
+            },
+            stack: n.stack.or(o.stack),
         });
     }
-    for (key, n) in new {
+    for (_, n) in new {
         out.push(DiffEntry {
-            key,
+            key: n.key.clone(),
             before: Amount::default(),
-            after: Amount {
-                count: n.count,
-                bytes: n.bytes,
-            },
-            stack: n.stack,
+            after: amount(&n),
+            heaps: (None, n.heap),
             stack_from_new: true,
+            allocator: n.allocator,
+            stack: n.stack,
         });
     }
     out.retain(|e| e.delta_bytes() != 0 || e.delta_count() != 0);
     out.sort_by(|a, b| {
-        b.delta_bytes()
-            .cmp(&a.delta_bytes())
+        let first = match sort {
+            Sort::Bytes => b.delta_bytes().cmp(&a.delta_bytes()),
+            Sort::Count => b.delta_count().cmp(&a.delta_count()),
+            Sort::Growth => b.growth().total_cmp(&a.growth()),
+        };
+        first
+            .then(b.delta_bytes().cmp(&a.delta_bytes()))
             .then(b.delta_count().cmp(&a.delta_count()))
             .then(a.key.cmp(&b.key))
     });
@@ -367,32 +404,58 @@ mod tests {
         SideEntry {
             count,
             bytes,
-            stack: None,
+            ..SideEntry::default()
         }
+    }
+
+    fn keyed(v: Vec<(&str, SideEntry)>) -> HashMap<String, SideEntry> {
+        v.into_iter()
+            .map(|(k, e)| {
+                (
+                    k.to_string(),
+                    SideEntry {
+                        key: k.to_string(),
+                        ..e
+                    },
+                )
+            })
+            .collect()
     }
 
     #[test]
     fn growth_first_unchanged_dropped_shrink_last() {
-        let old: HashMap<String, SideEntry> = [
-            ("leak".to_string(), e(1, 100)),
-            ("same".to_string(), e(2, 50)),
-            ("shrink".to_string(), e(5, 500)),
-            ("gone".to_string(), e(1, 10)),
-        ]
-        .into_iter()
-        .collect();
-        let new: HashMap<String, SideEntry> = [
-            ("leak".to_string(), e(9, 900)),
-            ("same".to_string(), e(2, 50)),
-            ("shrink".to_string(), e(1, 100)),
-            ("new".to_string(), e(3, 30)),
-        ]
-        .into_iter()
-        .collect();
-        let d = compare(old, new);
-        let keys: Vec<&str> = d.iter().map(|x| x.key.as_str()).collect();
-        assert_eq!(keys, ["leak", "new", "gone", "shrink"]);
+        let old = || {
+            keyed(vec![
+                ("leak", e(1, 100)),
+                ("same", e(2, 50)),
+                ("shrink", e(5, 500)),
+                ("gone", e(1, 10)),
+                ("many", e(10, 100)),
+            ])
+        };
+        let new = || {
+            keyed(vec![
+                ("leak", e(9, 900)),
+                ("same", e(2, 50)),
+                ("shrink", e(1, 100)),
+                ("new", e(3, 30)),
+                ("many", e(30, 300)),
+            ])
+        };
+        let keys = |sort| {
+            compare(old(), new(), sort)
+                .iter()
+                .map(|x| x.key.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(keys(Sort::Bytes), ["leak", "many", "new", "gone", "shrink"]);
+        assert_eq!(keys(Sort::Count), ["many", "leak", "new", "gone", "shrink"]);
+        assert_eq!(
+            keys(Sort::Growth),
+            ["new", "leak", "many", "shrink", "gone"]
+        );
+        let d = compare(old(), new(), Sort::Bytes);
         assert_eq!(d[0].delta_bytes(), 800);
-        assert_eq!(d[3].delta_count(), -4);
+        assert_eq!(d[4].delta_count(), -4);
     }
 }

@@ -6,6 +6,7 @@
 //! free counts and bytes are the back end's free blocks (WinDbg's `Free(k)` and `List length`);
 //! external fragmentation is 1 − largest free block ÷ total free.
 
+use crate::analysis::top::Sort;
 use crate::heap::{Block, Corruption, FrontEnd, HeapWalk, State};
 use crate::process::HeapKind;
 use crate::value::{self, pct};
@@ -268,8 +269,12 @@ pub struct SizeRow {
 }
 
 /// The `!heap -stat -h` histogram of busy user blocks by requested size, largest total first
-/// (ties: larger size first). `blocks` may span several heaps.
-pub fn size_histogram<'a>(blocks: impl Iterator<Item = &'a Block>) -> (u64, Vec<SizeRow>) {
+/// (`-grp A`), or with [`Sort::Count`] most blocks first (`-grp B`); ties: larger size first.
+/// `blocks` may span several heaps.
+pub fn size_histogram<'a>(
+    blocks: impl Iterator<Item = &'a Block>,
+    sort: Sort,
+) -> (u64, Vec<SizeRow>) {
     let mut by_size: HashMap<u64, u64> = HashMap::new();
     let mut busy = 0u64;
     for b in blocks.filter(|b| is_user_busy(b)) {
@@ -285,7 +290,14 @@ pub fn size_histogram<'a>(blocks: impl Iterator<Item = &'a Block>) -> (u64, Vec<
             percent: pct(size * count, busy),
         })
         .collect();
-    rows.sort_by(|a, b| b.total.cmp(&a.total).then(b.size.cmp(&a.size)));
+    rows.sort_by(|a, b| {
+        let (x, y) = if sort == Sort::Count {
+            (b.count.cmp(&a.count), b.total.cmp(&a.total))
+        } else {
+            (b.total.cmp(&a.total), b.count.cmp(&a.count))
+        };
+        x.then(y).then(b.size.cmp(&a.size))
+    });
     (busy, rows)
 }
 
@@ -317,7 +329,7 @@ mod tests {
             block(0x800, State::Busy, FrontEnd::Backend, true),
             block(0x40, State::Free, FrontEnd::Backend, false),
         ];
-        let (busy, rows) = size_histogram(blocks.iter());
+        let (busy, rows) = size_histogram(blocks.iter(), Sort::Bytes);
         assert_eq!(busy, 0x150);
         assert_eq!(rows.len(), 2);
         assert_eq!(
@@ -329,5 +341,7 @@ mod tests {
             (0x28, 2, 0x50)
         );
         assert!((rows[1].percent - 23.8095).abs() < 1e-3);
+        let (_, by_count) = size_histogram(blocks.iter(), Sort::Count);
+        assert_eq!((by_count[0].size, by_count[0].count), (0x28, 2));
     }
 }

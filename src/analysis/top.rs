@@ -9,10 +9,11 @@
 
 use crate::analysis::heaps::is_user_busy;
 use crate::analysis::types::{TypeLabels, UNKNOWN};
-use crate::fasthash::FastMap;
+use crate::fasthash::{FastMap, FastSet};
 use crate::heap::HeapWalk;
 use crate::stacks::symbols::Symbolizer;
 use crate::stacks::{Stack, StackTable};
+use crate::symsrv::name::printable;
 use rayon::prelude::*;
 use std::collections::HashMap;
 
@@ -50,9 +51,17 @@ pub const DEFAULT_SKIP: &[&str] = &[
     "CoTaskMemRealloc",
 ];
 
+/// Modules whose frames are always allocator plumbing: ntdll, and the WoW64 layer that carries a
+/// 32-bit process's calls into the 64-bit ntdll (so that a stack of system frames alone is
+/// attributed to ntdll in both worlds).
+pub const SYSTEM_MODULES: &[&str] = &["ntdll", "wow64", "wow64cpu", "wow64win"];
+
 /// Modules whose leading frames are allocator plumbing when no symbols name them.
 pub const DEFAULT_SKIP_MODULES: &[&str] = &[
     "ntdll",
+    "wow64",
+    "wow64cpu",
+    "wow64win",
     "kernel32",
     "kernelbase",
     "ucrtbase",
@@ -107,7 +116,9 @@ impl SkipList {
             return true;
         }
         match (&function, &module) {
-            (Some(func), Some(m)) => self.functions.iter().any(|p| glob(p, func)) || m == "ntdll",
+            (Some(func), Some(m)) => {
+                self.functions.iter().any(|p| glob(p, func)) || SYSTEM_MODULES.contains(&m.as_str())
+            }
             (None, Some(m)) => self.modules.iter().any(|p| glob(p, m)),
             _ => false,
         }
@@ -168,7 +179,7 @@ pub enum By {
 }
 
 impl By {
-    /// `module`, `function`, `stack`, `size`, `heap`.
+    /// `module`, `function`, `stack`, `size`, `heap`, `type`.
     pub fn name(self) -> &'static str {
         match self {
             By::Module => "module",
@@ -178,6 +189,36 @@ impl By {
             By::Heap => "heap",
             By::Type => "type",
         }
+    }
+}
+
+/// How a ranking is ordered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sort {
+    /// Most bytes first (`top`, `heaps --stat`), or most growth in bytes first (`diff`, UMDH's
+    /// order).
+    Bytes,
+    /// Most blocks first, or most growth in blocks first (`diff`).
+    Count,
+    /// `diff` only: the largest relative growth of bytes first (keys new in the newer dump first).
+    Growth,
+}
+
+impl Sort {
+    /// `bytes`, `count`, `growth`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Sort::Bytes => "bytes",
+            Sort::Count => "count",
+            Sort::Growth => "growth",
+        }
+    }
+}
+
+/// As its name.
+impl serde::Serialize for Sort {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
     }
 }
 
@@ -204,6 +245,31 @@ pub struct Entry {
     pub stack: Option<Stack>,
     /// Whether the entry holds traced blocks (false for [`NO_STACK`]).
     pub traced: bool,
+    /// The requested size (for `--by size`).
+    pub size: Option<u64>,
+    /// The stack's blocks by size (for `--by stack`): (size, count), most blocks first.
+    pub sizes: Vec<(u64, u64)>,
+    /// The stack's allocator frame (for `--by stack`): its first frame that is not plumbing.
+    pub allocator: Option<u64>,
+}
+
+/// The order of a ranking: most bytes (or blocks) first, then most blocks (or bytes), then by key.
+pub fn order(sort: Sort) -> impl Fn(&Entry, &Entry) -> std::cmp::Ordering {
+    move |a, b| {
+        let (x, y) = if sort == Sort::Count {
+            (b.count.cmp(&a.count), b.bytes.cmp(&a.bytes))
+        } else {
+            (b.bytes.cmp(&a.bytes), b.count.cmp(&a.count))
+        };
+        x.then(y).then(a.key.cmp(&b.key))
+    }
+}
+
+/// Sizes with their counts, most blocks first (then the larger size).
+pub fn by_count(sizes: impl IntoIterator<Item = (u64, u64)>) -> Vec<(u64, u64)> {
+    let mut v: Vec<(u64, u64)> = sizes.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
+    v
 }
 
 /// Trace health: how much of the busy memory has a stack.
@@ -226,6 +292,9 @@ pub struct TraceHealth {
     pub record_bytes: u64,
     /// Stack pointers that did not lead to a readable record.
     pub bad_records: u64,
+    /// The unreadable records busy blocks point to, with how many blocks point to each, by
+    /// address.
+    pub bad: Vec<(u64, u64)>,
 }
 
 impl TraceHealth {
@@ -237,6 +306,7 @@ impl TraceHealth {
             bad_records: table.bad.len() as u64,
             ..TraceHealth::default()
         };
+        let mut bad: FastMap<u64, u64> = FastMap::default();
         for a in agg {
             for (&record, &(count, bytes)) in &a.by_trace {
                 h.busy_blocks += count;
@@ -244,11 +314,16 @@ impl TraceHealth {
                 if record != 0 && table.get(a.bits, record).is_some() {
                     h.traced_blocks += count;
                     h.traced_bytes += bytes;
+                } else if record != 0 {
+                    // Recorded, but the record is damaged or missing: not "untraced".
+                    *bad.entry(record).or_default() += count;
                 } else if a.traced_heap {
                     h.untraced_on_traced_heaps += count;
                 }
             }
         }
+        h.bad = bad.into_iter().collect();
+        h.bad.sort_unstable();
         h
     }
 
@@ -274,20 +349,26 @@ pub struct Top {
     pub by: By,
     /// Trace health.
     pub health: TraceHealth,
-    /// Entries, most bytes first.
+    /// How the entries are ordered.
+    pub sort: Sort,
+    /// Entries, in `sort` order.
     pub entries: Vec<Entry>,
 }
 
-/// `module!function` when symbols name the frame, else the call site `module+offset`.
+/// `module!function` when symbols name the frame, else the call site `module+offset` (the
+/// frame's text); control characters escaped.
 fn function_key(sym: &Symbolizer, a: u64) -> String {
     let f = sym.frame(a);
     match (f.module, &f.function) {
-        (Some(m), Some((name, _))) => format!("{}!{}", sym.modules().get(m).short, name),
+        (Some(m), Some((name, _))) => {
+            printable(&format!("{}!{}", sym.modules().get(m).short, name)).into_owned()
+        }
         _ => sym.display(a),
     }
 }
 
-/// Busy user blocks of one heap, aggregated by stack record and by size (count, bytes).
+/// Busy user blocks of one heap, aggregated by stack record (0 for none) and by size (count,
+/// bytes).
 struct HeapAgg {
     heap: u64,
     bits: u32,
@@ -324,14 +405,47 @@ fn aggregate(w: &HeapWalk, labels: Option<&[u32]>) -> HeapAgg {
     a
 }
 
-/// Rank the busy user blocks of `walks`. Ranking [`By::Type`] needs `labels`, the blocks' type
-/// labels (each block of a walk without one counts as unknown).
+/// The blocks of the stacks `wanted` ((bits, record)) by size: (bits, record) → size → count. A
+/// second pass over the blocks, for the few stacks a view shows (a map of every stack's sizes
+/// would be nearly as large as the blocks).
+pub fn stack_sizes(
+    walks: &[HeapWalk],
+    wanted: &FastSet<(u32, u64)>,
+) -> FastMap<(u32, u64), FastMap<u64, u64>> {
+    walks
+        .par_iter()
+        .map(|w| {
+            let mut m: FastMap<(u32, u64), FastMap<u64, u64>> = FastMap::default();
+            for b in w.blocks.iter().filter(|b| b.trace != 0 && is_user_busy(b)) {
+                if wanted.contains(&(w.bits, b.trace)) {
+                    *m.entry((w.bits, b.trace))
+                        .or_default()
+                        .entry(b.size)
+                        .or_default() += 1;
+                }
+            }
+            m
+        })
+        .reduce(FastMap::default, |mut a, b| {
+            for (k, sizes) in b {
+                let e = a.entry(k).or_default();
+                for (size, n) in sizes {
+                    *e.entry(size).or_default() += n;
+                }
+            }
+            a
+        })
+}
+
+/// Rank the busy user blocks of `walks` by `by`, in `sort` order. Ranked by stack, the first
+/// `sizes_for` entries get their blocks by size. Ranking [`By::Type`] needs `labels`, the
+/// blocks' type labels (blocks of a walk without labels count as unknown).
 pub fn rank(
     walks: &[HeapWalk],
     table: &StackTable,
-    sym: &Symbolizer,
-    skip: &SkipList,
-    by: By,
+    (sym, skip): (&Symbolizer, &SkipList),
+    (by, sort): (By, Sort),
+    sizes_for: usize,
     labels: Option<&TypeLabels>,
 ) -> Top {
     let labels = labels.filter(|_| by == By::Type);
@@ -349,6 +463,9 @@ pub fn rank(
             bytes: 0,
             stack: stack.cloned(),
             traced,
+            size: None,
+            sizes: Vec::new(),
+            allocator: None,
         });
         e.count += count;
         e.bytes += bytes;
@@ -368,8 +485,8 @@ pub fn rank(
                 add(format!("{:#x}", a.heap), count, bytes, None, false);
             }
             By::Type => {
-                let (labelled, mut count, mut bytes) = (&a.by_label, 0, 0);
-                for (&id, &(c, b)) in labelled {
+                let (mut count, mut bytes) = (0, 0);
+                for (&id, &(c, b)) in &a.by_label {
                     let name = labels.and_then(|l| l.names.get(id as usize));
                     add(name.map_or(UNKNOWN.into(), Clone::clone), c, b, None, false);
                     count += c;
@@ -407,17 +524,49 @@ pub fn rank(
             }
         }
     }
-    let mut entries: Vec<Entry> = acc.into_values().collect();
-    entries.sort_by(|a, b| {
-        b.bytes
-            .cmp(&a.bytes)
-            .then(b.count.cmp(&a.count))
-            .then(a.key.cmp(&b.key))
-    });
+    let mut entries = finish(acc, by, sym, skip);
+    entries.sort_by(order(sort));
+    if by == By::Stack && sizes_for > 0 {
+        let shown = sizes_for.min(entries.len());
+        attach_sizes(walks, &mut entries[..shown]);
+    }
     Top {
         by,
         health,
+        sort,
         entries,
+    }
+}
+
+/// The entries of `acc` with what their key implies filled in: the block size
+/// (by size) or the attributed frame (by stack).
+fn finish(acc: HashMap<String, Entry>, by: By, sym: &Symbolizer, skip: &SkipList) -> Vec<Entry> {
+    let mut entries: Vec<Entry> = acc.into_values().collect();
+    for e in &mut entries {
+        match by {
+            By::Size => e.size = u64::from_str_radix(e.key.trim_start_matches("0x"), 16).ok(),
+            By::Stack => e.allocator = e.stack.as_ref().and_then(|s| skip.allocator(sym, s)),
+            _ => {}
+        }
+    }
+    entries
+}
+
+/// Gives each of `entries` (ranked by stack) its blocks by size.
+fn attach_sizes(walks: &[HeapWalk], entries: &mut [Entry]) {
+    let wanted: FastSet<(u32, u64)> = entries
+        .iter()
+        .filter_map(|e| e.stack.as_ref().map(|s| (s.bits, s.record)))
+        .collect();
+    let mut sizes = stack_sizes(walks, &wanted);
+    for e in entries.iter_mut() {
+        if let Some(m) = e
+            .stack
+            .as_ref()
+            .and_then(|s| sizes.remove(&(s.bits, s.record)))
+        {
+            e.sizes = by_count(m);
+        }
     }
 }
 

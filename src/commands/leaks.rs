@@ -6,7 +6,7 @@ use crate::analysis::leaks::Leaks;
 use crate::analysis::reach::{self, Link};
 use crate::analysis::roots::{RootKind, RootSet, Roots};
 use crate::analysis::suspects;
-use crate::analysis::top::{self, By, SkipList};
+use crate::analysis::top::{self, By, SkipList, Sort};
 use crate::analysis::types::{TypeLabels, TypeNamer, UNKNOWN};
 use crate::capabilities::{self, Answer, Capability, Facts};
 use crate::dump::Dump;
@@ -30,26 +30,20 @@ pub const NEEDS: &[Capability] = &[Capability::HeapContents];
 /// notes when it can only in part.
 fn walked(dump: &Dump, r: &Ranking) -> Result<(Process, Vec<HeapWalk>, Vec<String>), Error> {
     let (process, walks) = walk(dump, &r.symbols);
+    super::require_heap_blocks(dump, &process)?;
     let facts = Facts {
         dump,
         process: &process,
         health: None,
     };
-    let verdict = capabilities::judge(Capability::HeapContents, facts).expect("always judged");
     let mut notes = Vec::new();
-    match verdict.answer {
-        Answer::No => {
-            return Err(Error::file(
-                Exit::NotAnswerable,
-                dump.path(),
-                format!("cannot tell which blocks are unreachable: {}", verdict.reason),
-            ))
+    if let Some(v) = capabilities::judge(Capability::HeapContents, facts) {
+        if v.answer == Answer::Partial {
+            notes.push(format!(
+                "blocks of heaps that are not in the dump are not counted, and pointers in them are not seen: {}",
+                v.reason
+            ));
         }
-        Answer::Partial => notes.push(format!(
-            "blocks of heaps that are not in the dump are not counted, and pointers in them are not seen: {}",
-            verdict.reason
-        )),
-        Answer::Yes => {}
     }
     Ok((process, walks, notes))
 }
@@ -134,9 +128,23 @@ pub fn leaks(
     };
     let namer = TypeNamer::new(dump, &walks, &r.symbols);
     let labels = namer.labels(&dump.memory(), &walks);
-    let ranked = top::rank(&walks, &table, &sym, &skip, by, Some(&labels));
+    let ranked = top::rank(
+        &walks,
+        &table,
+        (&sym, &skip),
+        (by, Sort::Bytes),
+        0,
+        Some(&labels),
+    );
     let folded = (r.folded && traced).then(|| {
-        let by_stack = top::rank(&walks, &table, &sym, &skip, By::Stack, None);
+        let by_stack = top::rank(
+            &walks,
+            &table,
+            (&sym, &skip),
+            (By::Stack, Sort::Bytes),
+            0,
+            None,
+        );
         crate::analysis::folded::folded(&by_stack, &sym, &skip)
     });
     notes.extend(found.roots.notes.iter().cloned());

@@ -221,6 +221,11 @@ impl Dump {
         self.map.len() as u64
     }
 
+    /// Bytes of captured memory the streams claim but the file lacks (a truncated dump).
+    pub fn truncated_bytes(&self) -> u64 {
+        self.memory.truncated_bytes()
+    }
+
     /// The captured memory.
     pub fn memory(&self) -> AddressSpace<'_> {
         AddressSpace::new(&self.map, &self.memory)
@@ -288,11 +293,11 @@ fn past_the_end(directory: &[StreamEntry], len: usize) -> Vec<String> {
         .filter(|e| u64::from(e.rva) + u64::from(e.size) > len as u64)
         .map(|e| {
             format!(
-                "{} (type {:#x}) at offset {:#x}+{:#x} runs past the end of the file; it is ignored",
+                "{} (type {:#x}: {} at file offset {:#x}) runs past the end of the file; it is ignored",
                 e.name.unwrap_or("stream"),
                 e.kind,
-                e.rva,
-                e.size
+                crate::value::plural(u64::from(e.size), "byte"),
+                e.rva
             )
         })
         .collect()

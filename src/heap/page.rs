@@ -78,7 +78,7 @@ pub fn adopt_light_blocks(mem: AddressSpace<'_>, walk: &mut HeapWalk, root: u64)
                 address: info,
                 segment: b.entry,
                 what: format!(
-                    "light page heap block information: requested size {requested:#x} does not fit the block's {:#x} bytes",
+                    "light page heap block information: requested size {requested} does not fit the block's {} bytes",
                     b.size
                 ),
             });
@@ -97,112 +97,142 @@ pub fn adopt_light_blocks(mem: AddressSpace<'_>, walk: &mut HeapWalk, root: u64)
 /// Walk one page heap.
 pub fn walk(mem: AddressSpace<'_>, heap: &Heap, index: u32) -> HeapWalk {
     let mut out = HeapWalk::new(heap, index);
-    let l = PageHeapLayout::new(heap.bits);
-    let root = heap.address.wrapping_add(ROOT_OFFSET);
+    let mut p = PageHeap {
+        mem,
+        l: PageHeapLayout::new(heap.bits),
+        root: heap.address.wrapping_add(ROOT_OFFSET),
+        index,
+        seen: HashSet::new(),
+    };
     out.walked = true;
     let flags_off = if heap.bits == 64 { 0x70 } else { 0x40 };
     out.flags = mem.read_u32(heap.address.wrapping_add(flags_off)).ok();
-    match heap.page {
+    out.notes.push(match heap.page {
         Some(PageHeapLink::Root {
             normal: Some(normal),
-            light,
-        }) => out.notes.push(if light {
+            light: true,
+        }) => {
             format!("light page heap: every allocation is a block of its normal heap {normal:#x}")
-        } else {
-            format!(
-                "full page heap; allocations it does not take go to its normal heap {normal:#x}"
-            )
-        }),
-        _ => out
-            .notes
-            .push("full page heap without a normal heap".into()),
-    }
-    let mut seen = HashSet::new();
-    // Busy: the AVL tree under BalancedRoot.RightChild, depth first with an explicit stack.
-    let expected_busy = mem
-        .read_u32(root.wrapping_add(l.busy_elements))
-        .unwrap_or(0);
-    let top = mem
-        .read_ptr(root.wrapping_add(l.busy_table + 2 * l.ptr()), l.bits)
-        .unwrap_or(0);
-    let mut pending = vec![top];
-    let mut busy = 0u32;
-    while let Some(node) = pending.pop() {
-        if node == 0 {
-            continue;
         }
-        if !seen.insert(node) || seen.len() > MAX_NODES {
-            out.corruptions.push(Corruption {
-                address: node,
-                segment: root,
-                what: "the busy-node tree loops back to this node".into(),
-            });
-            continue;
-        }
-        let (Ok(left), Ok(right)) = (
-            mem.read_ptr(node.wrapping_add(l.ptr()), l.bits),
-            mem.read_ptr(node.wrapping_add(2 * l.ptr()), l.bits),
-        ) else {
-            out.notes.push(format!(
-                "busy node {node:#x} is not in the dump; its subtree is not walked"
-            ));
-            continue;
-        };
-        pending.push(right);
-        pending.push(left);
-        busy += 1;
-        if let Some(b) = node_block(mem, &l, node, index, State::Busy, &mut out) {
-            check_info(mem, &l, root, &b, &mut out);
-            out.blocks.push(b);
-        }
-    }
-    if busy != expected_busy {
-        out.notes.push(format!(
-            "the busy-node tree has {busy} nodes, its table counts {expected_busy}"
-        ));
-    }
-    // Freed: the pNextAlloc chain.
-    let expected_free: Vec<u32> = l
-        .free_count
-        .iter()
-        .filter_map(|&off| mem.read_u32(root.wrapping_add(off)).ok())
-        .collect();
-    let mut node = mem
-        .read_ptr(root.wrapping_add(l.free_head), l.bits)
-        .unwrap_or(0);
-    let mut freed = 0u32;
-    while node != 0 {
-        if !seen.insert(node) || seen.len() > MAX_NODES {
-            out.corruptions.push(Corruption {
-                address: node,
-                segment: root,
-                what: "the free-allocation list loops back to this node".into(),
-            });
-            break;
-        }
-        let Ok(next) = mem.read_ptr(node, l.bits) else {
-            out.notes.push(format!(
-                "free node {node:#x} is not in the dump; the rest of the free list is not walked"
-            ));
-            break;
-        };
-        freed += 1;
-        if let Some(mut b) = node_block(mem, &l, node, index, State::Free, &mut out) {
-            // A freed node's stack is where it was freed, not allocated.
-            b.trace = 0;
-            out.blocks.push(b);
-        }
-        node = next;
-    }
-    if !expected_free.contains(&freed) {
-        out.notes.push(format!(
-            "the free list has {freed} nodes, the root counts {:?}",
-            expected_free
-        ));
-    }
+        Some(PageHeapLink::Root {
+            normal: Some(normal),
+            light: false,
+        }) => format!(
+            "full page heap; allocations it does not take go to its normal heap {normal:#x}"
+        ),
+        _ => "full page heap without a normal heap".into(),
+    });
+    p.busy(&mut out);
+    p.freed(&mut out);
     out.blocks.sort_unstable_by_key(|b| b.entry);
     out.coverage = coverage(heap, &out.blocks);
     out
+}
+
+/// One page heap being walked; `seen` keeps every node visited (a node on both lists, or twice,
+/// is a loop).
+struct PageHeap<'a> {
+    mem: AddressSpace<'a>,
+    l: PageHeapLayout,
+    root: u64,
+    index: u32,
+    seen: HashSet<u64>,
+}
+
+impl PageHeap<'_> {
+    fn corrupt(&self, out: &mut HeapWalk, address: u64, what: &str) {
+        out.corruptions.push(Corruption {
+            address,
+            segment: self.root,
+            what: what.into(),
+        });
+    }
+
+    /// Busy blocks: the AVL tree under `BalancedRoot.RightChild`, depth first with an explicit
+    /// stack; its element count checks the walk.
+    fn busy(&mut self, out: &mut HeapWalk) {
+        let (mem, l, root) = (self.mem, self.l, self.root);
+        let expected = mem
+            .read_u32(root.wrapping_add(l.busy_elements))
+            .unwrap_or(0);
+        let top = mem
+            .read_ptr(root.wrapping_add(l.busy_table + 2 * l.ptr()), l.bits)
+            .unwrap_or(0);
+        let mut pending = vec![top];
+        let mut busy = 0u32;
+        while let Some(node) = pending.pop() {
+            if node == 0 {
+                continue;
+            }
+            if !self.seen.insert(node) || self.seen.len() > MAX_NODES {
+                self.corrupt(out, node, "the busy-node tree loops back to this node");
+                continue;
+            }
+            let (Ok(left), Ok(right)) = (
+                mem.read_ptr(node.wrapping_add(l.ptr()), l.bits),
+                mem.read_ptr(node.wrapping_add(2 * l.ptr()), l.bits),
+            ) else {
+                out.notes.push(format!(
+                    "busy node {node:#x} is not in the dump; its subtree is not walked"
+                ));
+                continue;
+            };
+            pending.push(right);
+            pending.push(left);
+            busy += 1;
+            if let Some(b) = node_block(mem, &l, node, self.index, State::Busy, out) {
+                check_info(mem, &l, root, &b, out);
+                out.blocks.push(b);
+            }
+        }
+        if busy != expected {
+            out.notes.push(format!(
+                "the busy-node tree has {busy} nodes, its table counts {expected}"
+            ));
+        }
+    }
+
+    /// Held-back freed blocks: the `pNextAlloc` chain from the free-allocation list's head.
+    fn freed(&mut self, out: &mut HeapWalk) {
+        let (mem, l, root) = (self.mem, self.l, self.root);
+        let expected: Vec<u32> = l
+            .free_count
+            .iter()
+            .filter_map(|&off| mem.read_u32(root.wrapping_add(off)).ok())
+            .collect();
+        let mut node = mem
+            .read_ptr(root.wrapping_add(l.free_head), l.bits)
+            .unwrap_or(0);
+        let mut freed = 0u32;
+        while node != 0 {
+            if !self.seen.insert(node) || self.seen.len() > MAX_NODES {
+                self.corrupt(
+                    out,
+                    node,
+                    "the free-allocation list loops back to this node",
+                );
+                break;
+            }
+            let Ok(next) = mem.read_ptr(node, l.bits) else {
+                out.notes.push(format!(
+                    "free node {node:#x} is not in the dump; the rest of the free list is not walked"
+                ));
+                break;
+            };
+            freed += 1;
+            if let Some(mut b) = node_block(mem, &l, node, self.index, State::Free, out) {
+                // A freed node's stack is where it was freed, not allocated.
+                b.trace = 0;
+                out.blocks.push(b);
+            }
+            node = next;
+        }
+        if !expected.contains(&freed) {
+            out.notes.push(format!(
+                "the free list has {freed} nodes, the root counts {expected:?}"
+            ));
+        }
+    }
 }
 
 /// The block a node describes, or None (with a corruption recorded) when its fields contradict
@@ -273,7 +303,7 @@ fn check_info(mem: AddressSpace<'_>, l: &PageHeapLayout, root: u64, b: &Block, o
         bad(
             b.address,
             format!(
-                "page heap block: user data at {:#x}, but its {:#x} bytes would end at the guard page from {placed:#x}",
+                "page heap block: user data at {:#x}, but its {} bytes would end at the guard page from {placed:#x}",
                 b.address, b.size
             ),
         );
@@ -306,7 +336,7 @@ fn check_info(mem: AddressSpace<'_>, l: &PageHeapLayout, root: u64, b: &Block, o
             bad(
                 info,
                 format!(
-                    "page heap block information: requested size {size:#x}, the node says {:#x}",
+                    "page heap block information: requested size {size}, the node says {}",
                     b.size
                 ),
             );

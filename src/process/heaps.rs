@@ -11,6 +11,7 @@ use crate::dump::streams::Module;
 use crate::layout::nt_heap::{NtFamily, NtHeapLayout, SEGMENT_SIGNATURE};
 use crate::layout::page_heap::{self, PageHeapLayout};
 use crate::layout::segment_heap::{self, SegmentHeapLayout};
+use crate::value::plural;
 use std::collections::HashSet;
 
 /// The most heaps a PEB may list before heapdiag calls the count absurd.
@@ -148,8 +149,10 @@ pub fn scan(
         .collect();
     if !found.is_empty() {
         notes.push(format!(
-            "the heap list is not in the dump: {} heap(s) were found by their signatures in the captured memory (their ProcessHeaps order is unknown)",
-            found.len()
+            "the heap list is not in the dump: {} found by {} signature{} in the captured memory (their ProcessHeaps order is unknown)",
+            if found.len() == 1 { "1 heap was".to_string() } else { format!("{} heaps were", found.len()) },
+            if found.len() == 1 { "its" } else { "their" },
+            if found.len() == 1 { "" } else { "s" }
         ));
     }
     let heaps = describe_all(mem, &found, bits, family_of(ntdll, os), &mut notes);
@@ -389,35 +392,14 @@ fn merge_24h2_list(
     addresses: &mut Vec<u64>,
     notes: &mut Vec<String>,
 ) {
-    let x64 = bits == 64;
-    let heap_at = if x64 { 0x10 } else { 8 };
-    let record_of = |h: u64| {
-        let sig_off = if x64 { 0x10 } else { 0x08 };
-        let back = match mem.read_u32(h.wrapping_add(sig_off)).ok()? {
-            0xffee_ffee => {
-                if x64 {
-                    0x188
-                } else {
-                    0xdc
-                }
-            }
-            0xddee_ddee => {
-                if x64 {
-                    0x38
-                } else {
-                    0x24
-                }
-            }
-            _ => return None,
-        };
-        let r = mem.read_ptr(h.wrapping_add(back), bits).ok()?;
-        (mem.read_ptr(r.wrapping_add(heap_at), bits).ok()? == h).then_some(r)
-    };
+    let heap_at = if bits == 64 { 0x10 } else { 8 };
+    let record_of = |h: u64| heap_record(mem, bits, h);
     let Some(first) = record_of(peb.process_heap) else {
         notes.push(format!(
-            "ntdll is Windows 11 24H2 or later, but the process heap {:#x} has no heap-list record: only the {} heap(s) of ProcessHeaps are listed",
+            "ntdll is Windows 11 24H2 or later, but the process heap {:#x} has no heap-list record: only the {} of ProcessHeaps {} listed",
             peb.process_heap,
-            addresses.len()
+            plural(addresses.len() as u64, "heap"),
+            if addresses.len() == 1 { "is" } else { "are" }
         ));
         return;
     };
@@ -448,8 +430,8 @@ fn merge_24h2_list(
     let extra = listed.iter().filter(|h| !addresses.contains(h)).count();
     if extra > 0 {
         notes.push(format!(
-            "ProcessHeaps lists {} heap(s); the Windows 11 24H2 heap list in ntdll ({head:#x}) holds {}",
-            addresses.len(),
+            "ProcessHeaps lists {}; the Windows 11 24H2 heap list in ntdll ({head:#x}) holds {}",
+            plural(addresses.len() as u64, "heap"),
             listed.len()
         ));
     }
@@ -460,6 +442,22 @@ fn merge_24h2_list(
         .collect();
     *addresses = listed;
     addresses.extend(rest);
+}
+
+/// 24H2: the heap-list record of the heap at `h` (NT or segment heap), when
+/// the heap points to a record that points back.
+fn heap_record(mem: &AddressSpace<'_>, bits: u32, h: u64) -> Option<u64> {
+    let x64 = bits == 64;
+    let (sig_off, heap_at) = if x64 { (0x10, 0x10) } else { (0x08, 8) };
+    let back = match (mem.read_u32(h.wrapping_add(sig_off)).ok()?, x64) {
+        (0xffee_ffee, true) => 0x188,
+        (0xffee_ffee, false) => 0xdc,
+        (0xddee_ddee, true) => 0x38,
+        (0xddee_ddee, false) => 0x24,
+        _ => return None,
+    };
+    let r = mem.read_ptr(h.wrapping_add(back), bits).ok()?;
+    (mem.read_ptr(r.wrapping_add(heap_at), bits).ok()? == h).then_some(r)
 }
 
 /// The `_HEAP` family from ntdll's file version, else from the OS version, and that version.
@@ -583,23 +581,7 @@ pub fn walk_list(mem: &AddressSpace<'_>, head: u64, bits: u32) -> ListWalk {
 /// Segments and large blocks of an NT heap. The family's layout is validated on the first segment
 /// link (signature and back-pointer); if it fails, the families with other list offsets are tried.
 fn nt_heap(mem: &AddressSpace<'_>, heap: &mut Heap, family: NtFamily) {
-    let bits = heap.bits;
-    let mut order = vec![family];
-    order.extend(NtFamily::ALL.iter().rev().copied().filter(|f| *f != family));
-    let chosen = order.into_iter().find(|f| {
-        let l = NtHeapLayout::new(*f, bits);
-        let walk = walk_list(mem, heap.address.wrapping_add(l.segment_list), bits);
-        walk.links.first().is_some_and(|&link| {
-            segment_ok(
-                mem,
-                link.wrapping_sub(l.seg_list_entry),
-                heap.address,
-                &l,
-                bits,
-            )
-        })
-    });
-    let Some(f) = chosen else {
+    let Some(f) = choose_family(mem, heap, family) else {
         heap.problems.push(format!(
             "the segment list of heap {:#x} does not validate with any known _HEAP layout",
             heap.address
@@ -614,7 +596,36 @@ fn nt_heap(mem: &AddressSpace<'_>, heap: &mut Heap, family: NtFamily) {
         ));
     }
     heap.family = Some(f);
-    let l = NtHeapLayout::new(f, bits);
+    let l = NtHeapLayout::new(f, heap.bits);
+    nt_segments(mem, heap, &l);
+    nt_large_blocks(mem, heap, &l);
+}
+
+/// The `_HEAP` layout family whose first segment validates: the expected
+/// one first, then the others newest first.
+fn choose_family(mem: &AddressSpace<'_>, heap: &Heap, family: NtFamily) -> Option<NtFamily> {
+    let bits = heap.bits;
+    let mut order = vec![family];
+    order.extend(NtFamily::ALL.iter().rev().copied().filter(|f| *f != family));
+    order.into_iter().find(|f| {
+        let l = NtHeapLayout::new(*f, bits);
+        let walk = walk_list(mem, heap.address.wrapping_add(l.segment_list), bits);
+        walk.links.first().is_some_and(|&link| {
+            segment_ok(
+                mem,
+                link.wrapping_sub(l.seg_list_entry),
+                heap.address,
+                &l,
+                bits,
+            )
+        })
+    })
+}
+
+/// Follows the segment list: segment ranges and the heap's own committed
+/// bytes (unknown when any segment cannot be read).
+fn nt_segments(mem: &AddressSpace<'_>, heap: &mut Heap, l: &NtHeapLayout) {
+    let bits = heap.bits;
     let walk = walk_list(mem, heap.address.wrapping_add(l.segment_list), bits);
     if let Some(p) = walk.problem {
         heap.problems.push(format!("segment list: {p}"));
@@ -629,7 +640,7 @@ fn nt_heap(mem: &AddressSpace<'_>, heap: &mut Heap, family: NtFamily) {
             own = None;
             break;
         }
-        if !segment_ok(mem, seg, heap.address, &l, bits) {
+        if !segment_ok(mem, seg, heap.address, l, bits) {
             heap.problems.push(format!(
                 "segment at {seg:#x} has a bad signature or does not point back to its heap; the list is not followed further"
             ));
@@ -651,6 +662,12 @@ fn nt_heap(mem: &AddressSpace<'_>, heap: &mut Heap, family: NtFamily) {
             .map(|(a, b)| a + b);
     }
     heap.own_committed = own;
+}
+
+/// Follows `VirtualAllocdBlocks`: one range per large block, sized by its
+/// reserve (or its commit when the reserve is implausible).
+fn nt_large_blocks(mem: &AddressSpace<'_>, heap: &mut Heap, l: &NtHeapLayout) {
+    let bits = heap.bits;
     let walk = walk_list(
         mem,
         heap.address.wrapping_add(l.virtual_allocd_blocks),
@@ -798,7 +815,7 @@ fn segment_heap(mem: &AddressSpace<'_>, heap: &mut Heap, build: u32) {
     }
     if l.first_build == 0 {
         heap.problems.push(format!(
-            "no known _SEGMENT_HEAP layout fits: its segment contexts were found by their shape at +{:#x}, and large allocations are looked for at +{:#x}, where Windows {} keeps them",
+            "no known _SEGMENT_HEAP layout fits: its segment contexts were found by their shape at _SEGMENT_HEAP+{:#x}, and large allocations are looked for at _SEGMENT_HEAP+{:#x}, where Windows {} keeps them",
             l.seg_contexts, l.large_alloc_metadata, l.name
         ));
     }

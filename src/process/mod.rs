@@ -284,6 +284,31 @@ fn wow64_context(mem: &AddressSpace<'_>, teb64: u64) -> Option<Context> {
     Context::from_x86_record(&record)
 }
 
+/// Whether a module's image is 32- or 64-bit: from its PE header's Machine when the header is in
+/// the dump, else 64 for a module above 4 GB and 32 for one in SysWOW64; `None` when neither
+/// tells.
+pub fn module_bits(mem: &AddressSpace<'_>, m: &Module) -> Option<u32> {
+    let machine = (|| {
+        if mem.read(m.base, 2).ok()?.as_ref() != b"MZ" {
+            return None;
+        }
+        let pe = m
+            .base
+            .checked_add(u64::from(mem.read_u32(m.base + 0x3c).ok()?))?;
+        if mem.read(pe, 4).ok()?.as_ref() != b"PE\0\0" {
+            return None;
+        }
+        mem.read_u16(pe + 4).ok()
+    })();
+    match machine {
+        Some(0x14c) | Some(0x1c4) => Some(32),
+        Some(0x8664) | Some(0xaa64) => Some(64),
+        _ if m.base > u64::from(u32::MAX) => Some(64),
+        _ if m.path.to_ascii_lowercase().contains("\\syswow64\\") => Some(32),
+        _ => None,
+    }
+}
+
 fn is_wow64_module(m: &Module) -> bool {
     let name = m.file_name().to_ascii_lowercase();
     name == "wow64.dll" || name == "wow64cpu.dll" || name == "wow64win.dll"

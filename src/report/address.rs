@@ -2,23 +2,26 @@
 //! region list) and CSV.
 
 use super::csv::{self, col, hex, num, opt, Column};
-use super::format::{percent, windbg_hex, windbg_size};
-use super::Render;
+use super::format::{notes, paragraph, percent, size, size_cell, windbg_hex, windbg_size};
+use super::{Render, Style};
 use crate::regions::summary::{AddressSummary, Row};
 use crate::regions::RegionSource;
+use crate::value::plural;
 use crate::value::Hex;
 use crate::view::address::{AddressView, RegionView};
 use std::io::{self, Write};
 
 impl Render for AddressView {
-    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+    /// The summary or the region list: sizes in human units, addresses in hex; with `--windbg`,
+    /// `!address`'s own columns (sizes in hex, `hi`lo` on 64-bit targets).
+    fn text(&self, out: &mut dyn Write, style: &Style) -> io::Result<()> {
         match &self.regions {
-            Some(regions) => regions_text(out, regions, self.bits),
-            None => summary_text(out, self),
+            Some(regions) => regions_text(out, regions, self.bits, style),
+            None => summary_text(out, self, style),
         }
     }
 
-    fn csv(&self, out: &mut dyn Write) -> io::Result<()> {
+    fn csv(&self, out: &mut dyn Write, _style: &Style) -> io::Result<()> {
         match &self.regions {
             Some(regions) => csv::table(out, REGION_COLUMNS, regions),
             None => csv::table(out, SUMMARY_COLUMNS, &summary_lines(&self.summary)),
@@ -26,7 +29,15 @@ impl Render for AddressView {
     }
 }
 
-/// The headers of the usage, type, state and protect tables.
+/// The titles of the usage, type, state and protect tables.
+const TITLES: [&str; 4] = [
+    "Usage Summary",
+    "Type Summary (for busy)",
+    "State Summary",
+    "Protect Summary (for commit)",
+];
+
+/// The headers of the usage, type, state and protect tables, as WinDbg prints them.
 const HEADERS: [&str; 4] = [
     "--- Usage Summary ---------------- RgnCount ----------- Total Size -------- %ofBusy %ofTotal",
     "--- Type Summary (for busy) ------ RgnCount ----------- Total Size -------- %ofBusy %ofTotal",
@@ -47,78 +58,147 @@ fn tables(s: &AddressSummary) -> [(&'static str, &[Row]); 4] {
     ]
 }
 
-/// The summary, as `!address -summary` prints it.
-fn summary_text(out: &mut dyn Write, v: &AddressView) -> io::Result<()> {
+/// The summary: the tables of `!address -summary`.
+fn summary_text(out: &mut dyn Write, v: &AddressView, style: &Style) -> io::Result<()> {
     let (s, bits) = (&v.summary, v.bits);
     if s.source == RegionSource::CapturedMemory {
-        write!(
+        paragraph(
             out,
-            "Note: this dump has no MemoryInfoList stream, so free, reserved and uncaptured memory are unknown\n\
-             and Type, State and Protect cannot be computed. The table covers only the captured memory ranges;\n\
-             %ofTotal is a share of captured bytes. A full dump (procdump -ma) has the region table.\n\n"
+            style,
+            "Note: ",
+            "this dump has no MemoryInfoList stream, so free, reserved and uncaptured memory are \
+             unknown and Type, State and Protect cannot be computed. The table covers only the \
+             captured memory ranges; %ofTotal is a share of captured bytes. A full dump \
+             (procdump -ma) has the region table.",
         )?;
+        writeln!(out)?;
     }
     let shown = if s.source == RegionSource::MemoryInfo {
         4
     } else {
         1
     };
-    for (header, (_, rows)) in HEADERS.iter().zip(tables(s)).take(shown) {
-        writeln!(out, "{header}")?;
+    for ((title, header), (_, rows)) in TITLES.iter().zip(HEADERS).zip(tables(s)).take(shown) {
+        if style.windbg {
+            writeln!(out, "{header}")?;
+        } else {
+            writeln!(
+                out,
+                "{:-<32}{:->11}{:->14}{:>9}{:>9}",
+                format!("--- {title} "),
+                " RgnCount ",
+                " Total Size",
+                "%ofBusy",
+                "%ofTotal"
+            )?;
+        }
         for r in rows {
-            summary_row(out, r, bits)?;
+            summary_row(out, r, bits, style)?;
         }
         writeln!(out)?;
     }
-    writeln!(out, "{LARGEST_HEADER}")?;
-    for l in &s.largest {
+    if style.windbg {
+        writeln!(out, "{LARGEST_HEADER}")?;
+    } else {
         writeln!(
             out,
-            "{:<32}{:>20}{:>18} {}",
-            l.usage,
-            windbg_hex(l.base, bits),
-            windbg_hex(l.size, bits),
-            windbg_size(l.size)
+            "{:-<32}{:->20}{:->14}",
+            "--- Largest Region by Usage ", " Base Address ", " Region Size"
         )?;
     }
-    for p in &v.problems {
-        writeln!(out, "\nwarning: {p}")?;
+    for l in &s.largest {
+        if style.windbg {
+            writeln!(
+                out,
+                "{:<32}{:>20}{:>18} {}",
+                l.usage,
+                windbg_hex(l.base, bits),
+                windbg_hex(l.size, bits),
+                windbg_size(l.size)
+            )?;
+        } else {
+            writeln!(
+                out,
+                "{:<32}{:>20}{:>14}",
+                l.usage,
+                Hex(l.base),
+                size_cell(&size(l.size), 12)
+            )?;
+        }
     }
-    for n in &v.notes {
-        writeln!(out, "\nnote: {n}")?;
+    for p in &v.problems {
+        writeln!(out)?;
+        paragraph(out, style, "warning: ", p)?;
+    }
+    if !v.notes.is_empty() {
+        writeln!(out)?;
+        notes(out, style, "", &v.notes)?;
     }
     Ok(())
 }
 
 /// One row of a summary table.
-fn summary_row(out: &mut dyn Write, r: &Row, bits: u32) -> io::Result<()> {
-    writeln!(
-        out,
-        "{:<32}{:>11}{:>18} {}{:>8}{:>9}",
-        r.name,
-        r.regions,
-        windbg_hex(r.bytes, bits),
-        windbg_size(r.bytes),
-        r.pct_busy.map(percent).unwrap_or_default(),
-        percent(r.pct_total)
-    )
+fn summary_row(out: &mut dyn Write, r: &Row, bits: u32, style: &Style) -> io::Result<()> {
+    let busy = r.pct_busy.map(percent).unwrap_or_default();
+    if style.windbg {
+        writeln!(
+            out,
+            "{:<32}{:>11}{:>18} {}{:>8}{:>9}",
+            r.name,
+            r.regions,
+            windbg_hex(r.bytes, bits),
+            windbg_size(r.bytes),
+            busy,
+            percent(r.pct_total)
+        )
+    } else {
+        writeln!(
+            out,
+            "{:<32}{:>11}{:>14}{:>9}{:>9}",
+            r.name,
+            r.regions,
+            size_cell(&size(r.bytes), 12),
+            busy,
+            percent(r.pct_total)
+        )
+    }
 }
 
 /// The region list, one line per region, like `!address` without options.
-fn regions_text(out: &mut dyn Write, regions: &[RegionView], bits: u32) -> io::Result<()> {
-    let w = if bits == 64 { 17 } else { 8 };
+fn regions_text(
+    out: &mut dyn Write,
+    regions: &[RegionView],
+    bits: u32,
+    style: &Style,
+) -> io::Result<()> {
+    let (w, sw) = match (style.windbg, bits) {
+        (true, 64) => (17, 17),
+        (true, _) => (8, 8),
+        (false, 64) => (14, 11),
+        (false, _) => (10, 11),
+    };
     writeln!(
         out,
-        "{:>w$} {:>w$} {:>w$} {:<11} {:<11} {:<28} {:<10} Details",
+        "{:>w$} {:>w$} {:>sw$} {:<11} {:<11} {:<28} {:<10} Details",
         "BaseAddress", "EndAddress+1", "RegionSize", "Type", "State", "Protect", "Usage"
     )?;
     for r in regions {
+        let (base, end, size_text) = if style.windbg {
+            (
+                windbg_hex(r.base.0, bits),
+                windbg_hex(r.end.0, bits),
+                windbg_hex(r.size, bits),
+            )
+        } else {
+            (
+                r.base.to_string(),
+                r.end.to_string(),
+                size_cell(&size(r.size), sw),
+            )
+        };
         writeln!(
             out,
-            "{:>w$} {:>w$} {:>w$} {:<11} {:<11} {:<28} {:<10} {}",
-            windbg_hex(r.base.0, bits),
-            windbg_hex(r.end.0, bits),
-            windbg_hex(r.size, bits),
+            "{base:>w$} {end:>w$} {size_text:>sw$} {:<11} {:<11} {:<28} {:<10} {}",
             r.kind.as_deref().unwrap_or(""),
             r.state.as_deref().unwrap_or("captured"),
             r.protect.as_deref().unwrap_or(""),
@@ -126,7 +206,7 @@ fn regions_text(out: &mut dyn Write, regions: &[RegionView], bits: u32) -> io::R
             r.detail.as_deref().unwrap_or("")
         )?;
     }
-    writeln!(out, "{} regions", regions.len())
+    writeln!(out, "{}", plural(regions.len() as u64, "region"))
 }
 
 /// One line of the summary's CSV: a row of a table, or the largest region of a usage.

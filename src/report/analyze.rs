@@ -1,9 +1,12 @@
 //! `heapdiag analyze` as a short terminal summary (the HTML report is [`super::html`]; JSON: the
 //! view itself).
 
-use super::format::{human, percent, signed_human};
-use super::Render;
+use super::format::{paragraph, signed_blocks};
+use super::format::{percent, signed_size, size};
+use super::{Render, Style};
+use crate::value::plural;
 use crate::view::analyze::AnalyzeView;
+use crate::view::frame::FrameView;
 use crate::view::top::TopView;
 use std::io::{self, Write};
 
@@ -11,9 +14,9 @@ use std::io::{self, Write};
 const ROWS: usize = 5;
 
 impl Render for AnalyzeView {
-    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+    fn text(&self, out: &mut dyn Write, style: &Style) -> io::Result<()> {
         facts(self, out)?;
-        memory(self, out)?;
+        memory(self, out, style)?;
         ranking(out, "Top modules (outstanding bytes)", &self.modules)?;
         ranking(out, "Top functions", &self.functions)?;
         stacks(out, &self.stacks)?;
@@ -21,7 +24,7 @@ impl Render for AnalyzeView {
         if !self.next_steps.is_empty() {
             writeln!(out, "\nWhat the dump cannot tell, and what to do:")?;
             for s in &self.next_steps {
-                writeln!(out, "  - {s}")?;
+                paragraph(out, style, "  - ", s)?;
             }
         }
         Ok(())
@@ -31,7 +34,7 @@ impl Render for AnalyzeView {
 /// The process and what the dump can answer.
 fn facts(v: &AnalyzeView, out: &mut dyn Write) -> io::Result<()> {
     let i = &v.info;
-    writeln!(out, "Dump:     {} ({})", i.file, human(i.file_size).trim())?;
+    writeln!(out, "Dump:     {} ({})", i.file, size(i.file_size))?;
     writeln!(
         out,
         "Process:  {}{}, {} Windows {}, written {}",
@@ -52,7 +55,7 @@ fn facts(v: &AnalyzeView, out: &mut dyn Write) -> io::Result<()> {
 }
 
 /// Where the committed memory is, and the heaps in one line.
-fn memory(v: &AnalyzeView, out: &mut dyn Write) -> io::Result<()> {
+fn memory(v: &AnalyzeView, out: &mut dyn Write, style: &Style) -> io::Result<()> {
     let h = &v.headline;
     let share = |b: u64| {
         if h.committed == 0 {
@@ -64,18 +67,23 @@ fn memory(v: &AnalyzeView, out: &mut dyn Write) -> io::Result<()> {
             )
         }
     };
-    writeln!(
+    writeln!(out)?;
+    paragraph(
         out,
-        "\nCommitted memory: {} = native heaps {}{} + other private {}{} + images {}{} + mapped {}{}",
-        human(h.committed).trim(),
-        human(h.native_heaps).trim(),
-        share(h.native_heaps),
-        human(h.other_private).trim(),
-        share(h.other_private),
-        human(h.images).trim(),
-        share(h.images),
-        human(h.mapped).trim(),
-        share(h.mapped)
+        style,
+        "Committed memory: ",
+        &format!(
+            "{} = native heaps {}{} + other private {}{} + images {}{} + mapped {}{}",
+            size(h.committed),
+            size(h.native_heaps),
+            share(h.native_heaps),
+            size(h.other_private),
+            share(h.other_private),
+            size(h.images),
+            share(h.images),
+            size(h.mapped),
+            share(h.mapped)
+        ),
     )?;
     let heaps = &v.heaps.heaps;
     let busy_blocks: u64 = heaps.iter().map(|h| h.busy_blocks).sum();
@@ -84,10 +92,11 @@ fn memory(v: &AnalyzeView, out: &mut dyn Write) -> io::Result<()> {
     let damaged = heaps.iter().filter(|h| !h.corruptions.is_empty()).count();
     writeln!(
         out,
-        "Heaps:    {} heaps, {} committed, {busy_blocks} busy blocks holding {} requested{}",
-        heaps.len(),
-        human(committed).trim(),
-        human(busy_bytes).trim(),
+        "Heaps:    {}, {} committed, {} holding {} requested{}",
+        plural(heaps.len() as u64, "heap"),
+        size(committed),
+        plural(busy_blocks, "busy block"),
+        size(busy_bytes),
         if damaged == 0 {
             String::new()
         } else {
@@ -106,7 +115,7 @@ fn ranking(out: &mut dyn Write, title: &str, t: &TopView) -> io::Result<()> {
         writeln!(
             out,
             "  {:>12}  {:>9} blocks  {:>7}  {}",
-            human(e.bytes).trim(),
+            size(e.bytes),
             e.count,
             percent(e.pct_busy).trim(),
             e.key
@@ -115,7 +124,10 @@ fn ranking(out: &mut dyn Write, title: &str, t: &TopView) -> io::Result<()> {
     Ok(())
 }
 
-/// The first call stacks, a few frames each.
+/// Frame lines shown per stack in the summary.
+const STACK_LINES: usize = 8;
+
+/// The first call stacks: where each was attributed, then its first frames.
 fn stacks(out: &mut dyn Write, t: &TopView) -> io::Result<()> {
     if t.entries.iter().all(|e| e.frames.is_none()) {
         return Ok(());
@@ -124,14 +136,30 @@ fn stacks(out: &mut dyn Write, t: &TopView) -> io::Result<()> {
     for e in t.entries.iter().filter(|e| e.frames.is_some()).take(3) {
         writeln!(
             out,
-            "  {} in {} blocks ({} of busy bytes), stack {}:",
-            human(e.bytes).trim(),
-            e.count,
+            "  {} in {} ({} of busy bytes), BackTrace {}",
+            size(e.bytes),
+            plural(e.count, "block"),
             percent(e.pct_busy).trim(),
             e.key
         )?;
-        for f in e.frames.iter().flatten().take(6) {
-            writeln!(out, "      {}", f.text)?;
+        if let Some(a) = &e.allocator {
+            writeln!(out, "    allocated by {a}")?;
+        }
+        let lines: Vec<&str> = e
+            .frames
+            .iter()
+            .flatten()
+            .flat_map(FrameView::lines)
+            .collect();
+        for line in lines.iter().take(STACK_LINES) {
+            writeln!(out, "      {line}")?;
+        }
+        if lines.len() > STACK_LINES {
+            writeln!(
+                out,
+                "      … {} more frames (--html, top --by stack)",
+                lines.len() - STACK_LINES
+            )?;
         }
     }
     Ok(())
@@ -144,16 +172,16 @@ fn growth(v: &AnalyzeView, out: &mut dyn Write) -> io::Result<()> {
         out,
         "\nGrowth since {}: {} busy heap bytes ({} → {})",
         v.baseline.as_deref().unwrap_or("the baseline"),
-        signed_human(d.totals.delta).trim(),
-        human(d.totals.before).trim(),
-        human(d.totals.after).trim()
+        signed_size(d.totals.delta),
+        size(d.totals.before),
+        size(d.totals.after)
     )?;
     for e in d.entries.iter().take(ROWS) {
         writeln!(
             out,
-            "  {:>12}  {:>+9} blocks  {}",
-            signed_human(e.delta.bytes).trim(),
-            e.delta.count,
+            "  {:>12}  {:>16}  {}",
+            signed_size(e.delta.bytes),
+            signed_blocks(e.delta.count),
             e.key
         )?;
     }

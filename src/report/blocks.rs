@@ -1,37 +1,47 @@
 //! `heapdiag blocks` (streamed: one line per block, as the rows come) and `heapdiag block ADDR`
 //! (`!heap -p -a`) as text, JSON and CSV.
 
-use super::{encode, Render};
+use super::format::{exact, notes};
+use super::{encode, Render, Style};
 use crate::heap::State;
+use crate::value::plural;
 use crate::view::blocks::{AllocationStack, BlockView, BlocksView, Found};
 use rayon::prelude::*;
 use std::io::{self, Write};
 
 impl Render for BlocksView {
-    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+    /// One line per block: addresses in hex, sizes in bytes (with `--windbg`, in hex as
+    /// `!heap -flt` prints them).
+    fn text(&self, out: &mut dyn Write, style: &Style) -> io::Result<()> {
         writeln!(
             out,
             "{:>14} {:>18} {:>18} {:>10} {:>10} {:>5} {:<5} FrontEnd",
             "Heap", "HEAP_ENTRY", "UserPtr", "UserSize", "BlockSize", "Flags", "State"
         )?;
-        let mut n = 0usize;
-        for b in self.rows() {
-            n += 1;
-            writeln!(
-                out,
-                "{:>14} {:>18} {:>18} {:>10} {:>10}  [{:02x}] {:<5} {:<8} {}",
-                b.heap.to_string(),
-                b.entry.to_string(),
-                b.address.to_string(),
-                format!("{:#x}", b.size),
-                format!("{:#x}", b.block_size),
+        // One reused line, written at once: millions of rows.
+        let mut line = String::with_capacity(128);
+        let rows = self.selected();
+        for &(heap, b) in &rows {
+            use std::fmt::Write as _;
+            line.clear();
+            let _ = write!(line, "{heap:>#14x} {:>#18x} {:>#18x} ", b.entry, b.address);
+            let _ = if style.windbg {
+                write!(line, "{:>#10x} {:>#10x}", b.size, b.block_size)
+            } else {
+                write!(line, "{:>10} {:>10}", b.size, b.block_size)
+            };
+            let _ = writeln!(
+                line,
+                "  [{:02x}] {:<5} {:<8} {}",
                 b.flags,
                 b.state.name(),
                 b.front_end.name(),
                 if b.internal { "internal" } else { "" }
-            )?;
+            );
+            out.write_all(line.as_bytes())?;
         }
-        writeln!(out, "{n} blocks")
+        let n = rows.len() as u64;
+        writeln!(out, "{}", plural(n, "block"))
     }
 
     /// A JSON array written one block per line (`docs/json.md`): the rows as [`BlockRow`]
@@ -42,7 +52,7 @@ impl Render for BlocksView {
         out.write_all(b"\n]\n")
     }
 
-    fn csv(&self, out: &mut dyn Write) -> io::Result<()> {
+    fn csv(&self, out: &mut dyn Write, _style: &Style) -> io::Result<()> {
         out.write_all(
             b"heap,entry,address,size,block_size,state,front_end,flags,internal,trace\n",
         )?;
@@ -88,12 +98,19 @@ fn json_rows(
     end: &[u8],
 ) -> io::Result<()> {
     let rows = v.selected();
-    // Each stack record's frames, encoded once.
+    // Each stack record's raw frames and frame texts, encoded once.
     let frames: Vec<Vec<u8>> = v
         .stacks()
         .stacks
         .par_iter()
-        .map(|s| encode::hex_array(&s.frames))
+        .enumerate()
+        .map(|(i, s)| {
+            let mut b = b",\"stack\":".to_vec();
+            b.extend_from_slice(&encode::hex_array(&s.frames));
+            b.extend_from_slice(b",\"frames\":");
+            encode::string_array(&mut b, v.frame_texts(i));
+            b
+        })
         .collect();
     encode::write_rows(out, &rows, seps, |buf, &(heap, b)| {
         buf.extend_from_slice(b"{\"heap\":");
@@ -121,7 +138,6 @@ fn json_rows(
             buf.extend_from_slice(b",\"trace\":");
             encode::hex_string(buf, b.trace);
             if let Some(i) = v.stacks().index_of(v.bits_of(heap), b.trace) {
-                buf.extend_from_slice(b",\"stack\":");
                 buf.extend_from_slice(&frames[i]);
             }
         }
@@ -131,16 +147,13 @@ fn json_rows(
 }
 
 impl Render for BlockView {
-    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+    fn text(&self, out: &mut dyn Write, style: &Style) -> io::Result<()> {
         let Some(f) = &self.found else {
-            return writeln!(
-                out,
-                "address {} is not in any heap block this dump's heaps hold",
-                self.asked
-            );
+            // The command line says why on standard error (exit code 5).
+            return Ok(());
         };
         writeln!(out, "address {} found in", self.asked)?;
-        block_text(out, f, self.asked.0)?;
+        block_text(out, f, self.asked.0, style)?;
         match &f.stack {
             AllocationStack::Frames(frames) => {
                 writeln!(out, "    Allocation stack:")?;
@@ -150,24 +163,22 @@ impl Render for BlockView {
                     }
                 }
             }
-            AllocationStack::Unreadable => {
-                writeln!(out, "    Allocation stack: its record is not readable")?
-            }
+            AllocationStack::Unreadable(why) => writeln!(
+                out,
+                "    Allocation stack: recorded, but its record cannot be read: {why}"
+            )?,
             AllocationStack::None(why) => writeln!(
                 out,
                 "    Allocation stack: none recorded{}",
                 why.as_ref().map(|w| format!(": {w}")).unwrap_or_default()
             )?,
         }
-        for w in &f.notes {
-            writeln!(out, "    Note: {w}")?;
-        }
-        Ok(())
+        notes(out, style, "    ", &f.notes)
     }
 }
 
-/// The block's header fields, like `!heap -p -a`.
-fn block_text(out: &mut dyn Write, f: &Found, asked: u64) -> io::Result<()> {
+/// The block's header fields, like `!heap -p -a`; sizes in bytes (with `--windbg` in hex).
+fn block_text(out: &mut dyn Write, f: &Found, asked: u64, style: &Style) -> io::Result<()> {
     let b = &f.block;
     let row = f.row();
     writeln!(
@@ -180,28 +191,28 @@ fn block_text(out: &mut dyn Write, f: &Found, asked: u64) -> io::Result<()> {
     )?;
     writeln!(out, "    HEAP_ENTRY  {}", row.entry)?;
     writeln!(out, "    UserPtr     {}", row.address)?;
-    writeln!(
-        out,
-        "    UserSize    {:#x} ({} bytes, {})",
-        b.size,
-        b.size,
-        if b.state == State::Busy {
-            "requested"
-        } else {
-            "usable"
-        }
-    )?;
-    writeln!(out, "    BlockSize   {:#x}", b.block_size)?;
+    let what = if b.state == State::Busy {
+        "requested"
+    } else {
+        "usable"
+    };
+    if style.windbg {
+        writeln!(out, "    UserSize    {:#x} ({what})", b.size)?;
+        writeln!(out, "    BlockSize   {:#x}", b.block_size)?;
+    } else {
+        writeln!(out, "    UserSize    {} ({what})", exact(b.size))?;
+        writeln!(out, "    BlockSize   {}", exact(b.block_size))?;
+    }
     writeln!(out, "    Flags       [{:02x}]", b.flags)?;
     writeln!(out, "    State       {}", b.state.name())?;
-    if asked >= b.address {
-        writeln!(
+    match asked.checked_sub(b.address) {
+        Some(off) if style.windbg => writeln!(out, "    Offset      +{off:#x} into the user data")?,
+        Some(off) => writeln!(
             out,
-            "    Offset      +{:#x} into the user data",
-            asked - b.address
-        )?;
-    } else {
-        writeln!(out, "    Offset      in the block header")?;
+            "    Offset      {} into the user data",
+            plural(off, "byte")
+        )?,
+        None => writeln!(out, "    Offset      in the block header")?,
     }
     if let Some(t) = &f.type_name {
         writeln!(out, "    Type        {t}")?;

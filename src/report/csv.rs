@@ -2,6 +2,7 @@
 //! is a list of [`Column`]s: a name and how to write the cell of one row (text, a number, or an
 //! address in hex).
 
+use crate::symsrv::name::printable;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
@@ -47,8 +48,10 @@ pub const fn hex<R: ?Sized>(name: &'static str, cell: fn(&R) -> u64) -> Column<R
     }
 }
 
-/// Write `s` as a field, quoted when it holds a separator, a quote or a line break.
+/// Write `s` as a field, quoted when it holds a separator, a quote or a line break; control
+/// characters (from names in the dump) are written escaped (`\u{1b}`), as the text views do.
 fn field(out: &mut dyn Write, s: &str) -> io::Result<()> {
+    let s = printable(s);
     if s.contains([',', '"', '\n', '\r']) {
         write!(out, "\"{}\"", s.replace('"', "\"\""))
     } else {
@@ -128,6 +131,7 @@ mod tests {
         assert_eq!(quoted("a,b"), "\"a,b\"");
         assert_eq!(quoted("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(quoted("<unknown>"), "<unknown>");
+        assert_eq!(quoted("evil\u{1b}[31m.pdb"), "evil\\u{1b}[31m.pdb");
     }
 
     #[test]

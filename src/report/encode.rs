@@ -48,6 +48,13 @@ pub fn hex_array(frames: &[u64]) -> Vec<u8> {
     buf
 }
 
+/// Append a JSON array of strings (escaped as JSON asks): a stack's frame texts, encoded once per
+/// record.
+pub fn string_array(buf: &mut Vec<u8>, items: &[String]) {
+    // Writing into a Vec cannot fail, and strings always serialize.
+    serde_json::to_writer(&mut *buf, items).expect("strings serialize into a Vec");
+}
+
 /// Rows per chunk one thread encodes.
 const CHUNK: usize = 16 * 1024;
 
@@ -111,6 +118,9 @@ mod tests {
         assert_eq!(b, b"1234567");
         assert_eq!(hex_array(&[1, 0x20]), br#"["0x1","0x20"]"#);
         assert_eq!(hex_array(&[]), b"[]");
+        let mut b = Vec::new();
+        string_array(&mut b, &["a\"b".into(), "ntdll+0x10".into()]);
+        assert_eq!(b, br#"["a\"b","ntdll+0x10"]"#);
     }
 
     #[test]

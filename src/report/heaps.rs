@@ -1,26 +1,27 @@
 //! `heapdiag heaps` (`!heap -s`) and `heaps --stat` (`!heap -stat -h`) as text and CSV.
 
 use super::csv::{self, col, hex, num, opt, Column};
-use super::format::human;
-use super::Render;
+use super::format::{blocks_and_bytes, exact, notes, paragraph, size, size_cell};
+use super::{Render, Style};
 use crate::analysis::heaps::{HeapSummary, SizeRow};
+use crate::analysis::top::Sort;
 use crate::process::HeapKind;
-use crate::value::{pct, Hex};
+use crate::value::{pct, plural, Hex};
 use crate::view::heaps::{HeapStat, HeapStatView, HeapsView};
 use std::collections::BTreeSet;
 use std::io::{self, Write};
 
 impl Render for HeapsView {
-    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+    fn text(&self, out: &mut dyn Write, style: &Style) -> io::Result<()> {
         lfh_keys(out, &self.heaps)?;
         table(out, &self.heaps)?;
         for h in &self.heaps {
-            details(out, h)?;
+            details(out, h, style)?;
         }
         Ok(())
     }
 
-    fn csv(&self, out: &mut dyn Write) -> io::Result<()> {
+    fn csv(&self, out: &mut dyn Write, _style: &Style) -> io::Result<()> {
         csv::table(out, HEAP_COLUMNS, &self.heaps)
     }
 }
@@ -56,11 +57,6 @@ fn k(bytes: u64) -> String {
     (bytes / 1024).to_string()
 }
 
-/// `nt`, `segment`, `page`: the first word of the heap's type.
-fn short_kind(h: &HeapSummary) -> &'static str {
-    h.kind.name().split(' ').next().unwrap_or("")
-}
-
 /// The LFH keys recovered, one per width.
 fn lfh_keys(out: &mut dyn Write, heaps: &[HeapSummary]) -> io::Result<()> {
     let keys: BTreeSet<String> = heaps
@@ -86,7 +82,7 @@ macro_rules! heap_row {
     ($out:expr, $w:expr, $($cell:expr),* $(,)?) => {
         writeln!(
             $out,
-            "{:<w$} {:<7} {:>8} {:>9} {:>9} {:>8} {:>8} {:>6} {:>4} {:>5} {:>4} {:>10} {:>9}",
+            "{:<w$} {:<12} {:>8} {:>9} {:>9} {:>8} {:>8} {:>6} {:>4} {:>5} {:>4} {:>10} {:>9}",
             $($cell),*,
             w = $w
         )
@@ -119,15 +115,15 @@ fn table(out: &mut dyn Write, heaps: &[HeapSummary]) -> io::Result<()> {
         "Busy(k)"
     )?;
     heap_row!(out, w, "", "", "", "", "", "", "", "length", "", "blks", "heap", "blocks", "")?;
-    let rule = "-".repeat(w + 104);
+    let rule = "-".repeat(w + 109);
     writeln!(out, "{rule}")?;
     for h in heaps {
         if !h.walked {
             writeln!(
                 out,
-                "{:<w$} {:<7} not walked (see below)",
+                "{:<w$} {:<12} not walked (see below)",
                 Hex(h.address),
-                short_kind(h)
+                h.kind.name()
             )?;
             continue;
         }
@@ -135,7 +131,7 @@ fn table(out: &mut dyn Write, heaps: &[HeapSummary]) -> io::Result<()> {
             out,
             w,
             Hex(h.address),
-            short_kind(h),
+            h.kind.name(),
             h.flags.map(|f| format!("{f:08x}")).unwrap_or_default(),
             k(h.reserved),
             k(h.committed),
@@ -153,8 +149,7 @@ fn table(out: &mut dyn Write, heaps: &[HeapSummary]) -> io::Result<()> {
 }
 
 /// A heap's details: fragmentation, LFH, components, stacks, coverage, metadata, corruption, notes.
-fn details(out: &mut dyn Write, h: &HeapSummary) -> io::Result<()> {
-    let hm = |b: u64| human(b).trim().to_string();
+fn details(out: &mut dyn Write, h: &HeapSummary, style: &Style) -> io::Result<()> {
     writeln!(
         out,
         "\nHeap {} ({}-bit {})",
@@ -165,19 +160,19 @@ fn details(out: &mut dyn Write, h: &HeapSummary) -> io::Result<()> {
     if h.free_blocks > 0 {
         writeln!(
             out,
-            "    External fragmentation  {:.0} % ({} free blocks, largest {})",
+            "    External fragmentation  {:.0} % ({}, largest {})",
             h.external_fragmentation,
-            h.free_blocks,
-            hm(h.largest_free)
+            plural(h.free_blocks, "free block"),
+            size(h.largest_free)
         )?;
     }
     if h.lfh {
         writeln!(
             out,
-            "    LFH: {} busy chunks, {} requested; {} free chunks",
-            h.lfh_busy_blocks,
-            hm(h.lfh_busy_bytes),
-            h.lfh_free_blocks
+            "    LFH: {}, {} requested; {}",
+            plural(h.lfh_busy_blocks, "busy chunk"),
+            size(h.lfh_busy_bytes),
+            plural(h.lfh_free_blocks, "free chunk")
         )?;
     }
     components(out, h)?;
@@ -188,36 +183,36 @@ fn details(out: &mut dyn Write, h: &HeapSummary) -> io::Result<()> {
             h.traced_blocks,
             h.busy_blocks,
             pct(h.traced_blocks, h.busy_blocks.max(1)),
-            hm(h.traced_bytes),
-            hm(h.busy_bytes)
+            size(h.traced_bytes),
+            size(h.busy_bytes)
         )?;
     }
     let c = &h.coverage;
     if c.committed > 0 {
-        writeln!(
+        paragraph(
             out,
-            "    Coverage: {} committed in segments = {} segment headers + {} blocks + {} not captured + {} corrupt + {} unexplained",
-            hm(c.committed),
-            hm(c.header),
-            hm(c.walked),
-            hm(c.not_captured),
-            hm(c.corrupt),
-            hm(c.unexplained)
+            style,
+            "    Coverage: ",
+            &format!(
+                "{} committed in segments = {} segment headers + {} blocks + {} not captured + {} corrupt + {} unexplained",
+                size(c.committed),
+                size(c.header),
+                size(c.walked),
+                size(c.not_captured),
+                size(c.corrupt),
+                size(c.unexplained)
+            ),
         )?;
     }
     if h.internal_blocks > 0 {
         writeln!(
             out,
-            "    Heap metadata: {} (blocks: {}; LFH user blocks and zones, range markers, front end)",
-            hm(h.internal_bytes),
-            h.internal_blocks
+            "    Heap metadata: {} (LFH user blocks and zones, range markers, front end)",
+            blocks_and_bytes(h.internal_blocks, h.internal_bytes)
         )?;
     }
     corruptions(out, h)?;
-    for n in &h.notes {
-        writeln!(out, "    Note: {n}")?;
-    }
-    Ok(())
+    notes(out, style, "    ", &h.notes)
 }
 
 /// The user blocks of a segment or page heap by component.
@@ -226,17 +221,16 @@ fn components(out: &mut dyn Write, h: &HeapSummary) -> io::Result<()> {
         return Ok(());
     }
     writeln!(out, "    Components:")?;
-    let hm = |b: u64| human(b).trim().to_string();
     for c in &h.components {
         writeln!(
             out,
-            "      {:<9} {:>8} busy, {:>12} requested in {:>12}; {:>8} free, {:>12}",
+            "      {:<9} {:>8} busy, {} requested in {}; {:>8} free, {}",
             c.front_end.name(),
             c.busy_blocks,
-            hm(c.busy_bytes),
-            hm(c.busy_block_bytes),
+            size_cell(&size(c.busy_bytes), 10),
+            size_cell(&size(c.busy_block_bytes), 10),
             c.free_blocks,
-            hm(c.free_bytes)
+            size_cell(&size(c.free_bytes), 10)
         )?;
     }
     Ok(())
@@ -267,17 +261,21 @@ fn corruptions(out: &mut dyn Write, h: &HeapSummary) -> io::Result<()> {
 }
 
 impl Render for HeapStatView {
-    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+    fn text(&self, out: &mut dyn Write, style: &Style) -> io::Result<()> {
         for (i, h) in self.heaps.iter().enumerate() {
             if i > 0 {
                 writeln!(out)?;
             }
-            stat_text(out, h, self.limit)?;
+            if style.windbg {
+                windbg_stat_text(out, h, self.limit, self.sort)?;
+            } else {
+                stat_text(out, h, self.sort)?;
+            }
         }
         Ok(())
     }
 
-    fn csv(&self, out: &mut dyn Write) -> io::Result<()> {
+    fn csv(&self, out: &mut dyn Write, _style: &Style) -> io::Result<()> {
         let rows: Vec<(Hex, &SizeRow)> = self
             .heaps
             .iter()
@@ -294,11 +292,68 @@ impl Render for HeapStatView {
     }
 }
 
-/// The `!heap -stat -h` view of one heap; hex columns like WinDbg's, then the components of
+/// One heap's sizes: exact size, blocks, total, share of busy bytes, then the components of
 /// segment and page heaps.
-fn stat_text(out: &mut dyn Write, h: &HeapStat, limit: usize) -> io::Result<()> {
+fn stat_text(out: &mut dyn Write, h: &HeapStat, sort: Sort) -> io::Result<()> {
+    if h.busy_blocks == 0 {
+        return writeln!(out, "Heap {}: no busy blocks", h.heap);
+    }
+    writeln!(
+        out,
+        "Heap {}: {} of {}, {}; {}",
+        h.heap,
+        plural(h.busy_blocks, "busy block"),
+        plural(h.distinct_sizes as u64, "size"),
+        size(h.busy_bytes),
+        if sort == Sort::Count {
+            "most blocks first"
+        } else {
+            "largest total first"
+        }
+    )?;
+    writeln!(
+        out,
+        "    {:>12} {:>9} {:>11} {:>8}",
+        "Size", "Blocks", "Total", "%busy"
+    )?;
+    for r in &h.sizes {
+        writeln!(
+            out,
+            "    {:>12} {:>9} {:>11} {:>7.2}%",
+            exact(r.size),
+            r.count,
+            size_cell(&size(r.total), 11),
+            r.percent
+        )?;
+    }
+    if h.sizes.len() < h.distinct_sizes {
+        writeln!(
+            out,
+            "    ... {} (--limit)",
+            plural((h.distinct_sizes - h.sizes.len()) as u64, "more size")
+        )?;
+    }
+    for c in h.components.iter().filter(|c| c.busy_blocks > 0) {
+        writeln!(
+            out,
+            "    {}: {}",
+            c.front_end.name(),
+            blocks_and_bytes(c.busy_blocks, c.busy_bytes)
+        )?;
+    }
+    Ok(())
+}
+
+/// The `!heap -stat -h` view of one heap (`--windbg`): hex columns like WinDbg's, then the
+/// components of segment and page heaps.
+fn windbg_stat_text(out: &mut dyn Write, h: &HeapStat, limit: usize, sort: Sort) -> io::Result<()> {
     writeln!(out, " heap @ {}", h.heap)?;
-    writeln!(out, "group-by: TOTSIZE max-display: {limit}")?;
+    let group = if sort == Sort::Count {
+        "BLOCKCOUNT"
+    } else {
+        "TOTSIZE"
+    };
+    writeln!(out, "group-by: {group} max-display: {limit}")?;
     writeln!(
         out,
         "    size     #blocks     total     ( %) (percent of total busy bytes)"
@@ -312,8 +367,9 @@ fn stat_text(out: &mut dyn Write, h: &HeapStat, limit: usize) -> io::Result<()> 
     }
     writeln!(
         out,
-        "    busy: {:#x} bytes in {} sizes",
-        h.busy_bytes, h.distinct_sizes
+        "    busy: {:#x} bytes in {}",
+        h.busy_bytes,
+        plural(h.distinct_sizes as u64, "size")
     )?;
     for c in h.components.iter().filter(|c| c.busy_blocks > 0) {
         writeln!(

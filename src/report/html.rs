@@ -5,10 +5,11 @@
 //! (`html/report.js`); the flamegraphs are inferno's SVG, each in a frame of its own so their
 //! scripts (search, zoom) do not meet.
 
-use super::format::{human, percent, signed_human};
+use super::format::{percent, signed_size, size};
 use crate::analysis::folded::{clean, Folded};
 use crate::view::analyze::AnalyzeView;
 use crate::view::diff::DiffView;
+use crate::view::frame::FrameView;
 use crate::view::top::TopView;
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -47,7 +48,7 @@ fn text(s: impl Into<String>) -> Cell {
 }
 
 fn bytes(b: u64) -> Cell {
-    Cell::Num(human(b).trim().to_string(), b as f64)
+    Cell::Num(size(b), b as f64)
 }
 
 fn count(n: u64) -> Cell {
@@ -140,7 +141,7 @@ fn head(page: &mut String, v: &AnalyzeView) {
         esc(v.info.arch.as_deref().unwrap_or("unknown architecture")),
         esc(v.info.os_version.as_deref().unwrap_or("(unknown version)")),
         esc(&v.info.timestamp),
-        esc(human(v.info.file_size).trim())
+        esc(&size(v.info.file_size))
     );
 }
 
@@ -150,24 +151,24 @@ fn summary(page: &mut String, v: &AnalyzeView) {
     let h = &v.headline;
     lines.push(format!(
         "{} committed: native heaps {}, other private memory {}, images {}, mapped views {}.",
-        human(h.committed).trim(),
-        human(h.native_heaps).trim(),
-        human(h.other_private).trim(),
-        human(h.images).trim(),
-        human(h.mapped).trim()
+        size(h.committed),
+        size(h.native_heaps),
+        size(h.other_private),
+        size(h.images),
+        size(h.mapped)
     ));
     let busy: u64 = v.heaps.heaps.iter().map(|h| h.busy_bytes).sum();
     let blocks: u64 = v.heaps.heaps.iter().map(|h| h.busy_blocks).sum();
     lines.push(format!(
         "{} heaps hold {blocks} busy blocks, {} requested.",
         v.heaps.heaps.len(),
-        human(busy).trim()
+        size(busy)
     ));
     if let Some(m) = v.modules.entries.iter().find(|e| e.pct_traced.is_some()) {
         lines.push(format!(
             "Module {} is responsible for {} of outstanding allocations ({} of busy heap bytes, {} blocks).",
             m.key,
-            human(m.bytes).trim(),
+            size(m.bytes),
             percent(m.pct_busy),
             m.count
         ));
@@ -176,21 +177,21 @@ fn summary(page: &mut String, v: &AnalyzeView) {
         lines.push(format!(
             "The largest allocating function is {} with {} in {} blocks.",
             f.key,
-            human(f.bytes).trim(),
+            size(f.bytes),
             f.count
         ));
     }
     if let Some(d) = &v.diff {
         lines.push(format!(
             "Since the baseline, busy heap memory changed by {}{}.",
-            signed_human(d.totals.delta),
+            signed_size(d.totals.delta),
             d.entries
                 .first()
                 .filter(|e| e.delta.bytes > 0)
                 .map(|e| format!(
                     "; the most growth is stack {} ({})",
                     e.key,
-                    signed_human(e.delta.bytes)
+                    signed_size(e.delta.bytes)
                 ))
                 .unwrap_or_default()
         ));
@@ -231,7 +232,7 @@ fn address(page: &mut String, v: &AnalyzeView) {
             let _ = write!(
                 page,
                 r#"<div title="{name}: {}" style="width:{:.3}%;background:{color}"></div>"#,
-                esc(human(b).trim()),
+                esc(&size(b)),
                 b as f64 * 100.0 / h.committed as f64
             );
         }
@@ -241,7 +242,7 @@ fn address(page: &mut String, v: &AnalyzeView) {
         let _ = write!(
             page,
             r#"<span><i style="background:{color}"></i>{name} {}</span>"#,
-            esc(human(b).trim())
+            esc(&size(b))
         );
     }
     page.push_str("</div>");
@@ -328,6 +329,18 @@ fn ranking(page: &mut String, id: &str, title: &str, t: &TopView) {
     }
 }
 
+/// A stack's cell: its key and the frame it is attributed to, expanding to
+/// every frame (inlined functions on their own lines), as `top` prints them.
+fn stack_cell(key: &str, allocator: Option<&str>, frames: &[FrameView]) -> Cell {
+    let all: Vec<String> = frames.iter().flat_map(FrameView::lines).map(esc).collect();
+    Cell::Html(format!(
+        r#"<details><summary><code>{}</code> {}</summary><div class="frames mono">{}</div></details>"#,
+        esc(key),
+        esc(allocator.unwrap_or_default()),
+        all.join("\n")
+    ))
+}
+
 /// Call stacks, each expandable to its frames.
 fn stacks(page: &mut String, t: &TopView) {
     page.push_str(r#"<h2 id="stacks">By call stack</h2>"#);
@@ -336,19 +349,7 @@ fn stacks(page: &mut String, t: &TopView) {
         .iter()
         .map(|e| {
             let stack = match &e.frames {
-                Some(frames) => {
-                    let first = frames
-                        .first()
-                        .map(|f| f.text.clone())
-                        .unwrap_or_default();
-                    let all: Vec<String> = frames.iter().map(|f| esc(&f.text)).collect();
-                    Cell::Html(format!(
-                        r#"<details><summary><code>{}</code> {}</summary><div class="frames mono">{}</div></details>"#,
-                        esc(&e.key),
-                        esc(&first),
-                        all.join("\n")
-                    ))
-                }
+                Some(frames) => stack_cell(&e.key, e.allocator.as_deref(), frames),
                 None => text(&e.key),
             };
             vec![stack, count(e.count), bytes(e.bytes), share(e.pct_busy)]
@@ -367,31 +368,21 @@ fn growth(page: &mut String, v: &AnalyzeView, d: &DiffView) {
         page,
         r#"<h2 id="growth">Growth since the baseline</h2><p class="sub">Baseline {}: busy heap bytes {} → {} ({}).</p>"#,
         esc(v.baseline.as_deref().unwrap_or("")),
-        esc(human(d.totals.before).trim()),
-        esc(human(d.totals.after).trim()),
-        esc(&signed_human(d.totals.delta))
+        esc(&size(d.totals.before)),
+        esc(&size(d.totals.after)),
+        esc(&signed_size(d.totals.delta))
     );
     let rows = d
         .entries
         .iter()
         .map(|e| {
             let key = match &e.frames {
-                Some(frames) => {
-                    let all: Vec<String> = frames.iter().map(|f| esc(&f.text)).collect();
-                    Cell::Html(format!(
-                        r#"<details><summary><code>{}</code></summary><div class="frames mono">{}</div></details>"#,
-                        esc(&e.key),
-                        all.join("\n")
-                    ))
-                }
+                Some(frames) => stack_cell(&e.key, e.allocator.as_deref(), frames),
                 None => text(&e.key),
             };
             vec![
                 key,
-                Cell::Num(
-                    signed_human(e.delta.bytes),
-                    e.delta.bytes as f64,
-                ),
+                Cell::Num(signed_size(e.delta.bytes), e.delta.bytes as f64),
                 Cell::Num(format!("{:+}", e.delta.count), e.delta.count as f64),
                 bytes(e.before.bytes),
                 bytes(e.after.bytes),

@@ -1,29 +1,32 @@
 //! `heapdiag info` as text (JSON: the view itself; no CSV).
 
-use super::format::human;
-use super::Render;
+use super::format::{paragraph, size, size_cell};
+use super::{Render, Style};
 use crate::dump::MemorySource;
+use crate::symsrv::name::printable;
+use crate::value::plural;
 use crate::view::info::{InfoView, WorldView};
-use comfy_table::{presets::NOTHING, CellAlignment, Table};
+use comfy_table::{presets::NOTHING, CellAlignment, ContentArrangement, Table};
 use std::io::{self, Write};
 
 impl Render for InfoView {
-    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+    fn text(&self, out: &mut dyn Write, style: &Style) -> io::Result<()> {
         facts(self, out)?;
         for w in &self.worlds {
-            world(self, w, out)?;
+            world(self, w, out, style)?;
         }
         if self.list_modules && !self.modules.is_empty() {
             modules(self, out)?;
         }
         writeln!(out, "\nWhat this dump can answer:")?;
         for c in &self.capabilities {
-            writeln!(out, "  {:<7}{}: {}", c.answer.word(), c.question, c.reason)?;
+            let first = format!("  {:<7}", c.answer.word());
+            paragraph(out, style, &first, &format!("{}: {}", c.question, c.reason))?;
         }
         if !self.problems.is_empty() {
             writeln!(out, "\nProblems in the dump file:")?;
             for p in &self.problems {
-                writeln!(out, "  {p}")?;
+                paragraph(out, style, "  ", p)?;
             }
         }
         Ok(())
@@ -32,12 +35,7 @@ impl Render for InfoView {
 
 /// `File:` to `Streams:`.
 fn facts(v: &InfoView, out: &mut dyn Write) -> io::Result<()> {
-    writeln!(
-        out,
-        "File:        {} ({})",
-        v.file,
-        human(v.file_size).trim()
-    )?;
+    writeln!(out, "File:        {} ({})", v.file, size(v.file_size))?;
     writeln!(out, "Written:     {}", v.timestamp)?;
     let flags: Vec<&str> = v
         .dump_flag_names
@@ -57,18 +55,16 @@ fn facts(v: &InfoView, out: &mut dyn Write) -> io::Result<()> {
     };
     writeln!(
         out,
-        "Memory:      {} in {} ranges, from {source}",
-        human(v.memory.captured_bytes).trim(),
-        v.memory.ranges
+        "Memory:      {} in {}, from {source}",
+        size(v.memory.captured_bytes),
+        plural(v.memory.ranges as u64, "range")
     )?;
     match (&v.arch, &v.os_version, v.processors) {
         (Some(arch), Some(os), Some(n)) => writeln!(
             out,
-            "System:      {arch} Windows {os}{}, {n} processors",
-            v.csd_version
-                .as_deref()
-                .map(|c| format!(" {c}"))
-                .unwrap_or_default()
+            "System:      {arch} Windows {}, {}",
+            os_text(os, v.csd_version.as_deref()),
+            plural(u64::from(n), "processor")
         )?,
         _ => writeln!(out, "System:      unknown (no SystemInfo stream)")?,
     }
@@ -83,6 +79,16 @@ fn facts(v: &InfoView, out: &mut dyn Write) -> io::Result<()> {
         })
         .collect();
     writeln!(out, "Streams:     {}", streams.join(", "))
+}
+
+/// `10.0.22000.282` when the CSD string is the build's revision (as some dumpers write it),
+/// `6.1.7601 Service Pack 1` when it names a service pack.
+fn os_text(version: &str, csd: Option<&str>) -> String {
+    match csd.map(str::trim).filter(|c| !c.is_empty()) {
+        Some(c) if c.bytes().all(|b| b.is_ascii_digit()) => format!("{version}.{c}"),
+        Some(c) => format!("{version} {}", printable(c)),
+        None => version.to_string(),
+    }
 }
 
 /// ` (text)`, or nothing for empty text.
@@ -103,7 +109,7 @@ fn process(v: &InfoView, out: &mut dyn Write) -> io::Result<()> {
     writeln!(
         out,
         "Process:     {}, {pid}{}",
-        v.image.as_deref().unwrap_or("unknown image"),
+        printable(v.image.as_deref().unwrap_or("unknown image")),
         if v.wow64 {
             ", WoW64 (32-bit process on 64-bit Windows)"
         } else {
@@ -127,7 +133,7 @@ fn process(v: &InfoView, out: &mut dyn Write) -> io::Result<()> {
 }
 
 /// One world: its PEB with its heaps, and its notes.
-fn world(v: &InfoView, w: &WorldView, out: &mut dyn Write) -> io::Result<()> {
+fn world(v: &InfoView, w: &WorldView, out: &mut dyn Write, style: &Style) -> io::Result<()> {
     writeln!(out)?;
     match w.peb.and_then(|a| v.pebs.iter().find(|p| p.address == a)) {
         Some(p) => {
@@ -148,27 +154,30 @@ fn world(v: &InfoView, w: &WorldView, out: &mut dyn Write) -> io::Result<()> {
         }
         None => writeln!(out, "{}: not found", w.label)?,
     }
-    heap_table(v, w.bits, out)?;
+    heap_table(v, w.bits, out, style)?;
     for n in &w.notes {
-        writeln!(out, "  note: {n}")?;
+        paragraph(out, style, "  note: ", n)?;
     }
     Ok(())
 }
 
 /// The heaps of the `bits`-bit world (its PEB's, or found by their signatures), if any.
-fn heap_table(v: &InfoView, bits: u32, out: &mut dyn Write) -> io::Result<()> {
+fn heap_table(v: &InfoView, bits: u32, out: &mut dyn Write, style: &Style) -> io::Result<()> {
     let heaps: Vec<_> = v.heaps.iter().filter(|h| h.bits == bits).collect();
     if heaps.is_empty() {
         return Ok(());
     }
-    let mut t = table(&[
-        "  Heap",
-        "Type",
-        "Segments",
-        "Reserved",
-        "Large blocks",
-        "Notes",
-    ]);
+    let mut t = table(
+        &[
+            "  Heap",
+            "Type",
+            "Segments",
+            "Reserved",
+            "Large blocks",
+            "Notes",
+        ],
+        Some(style),
+    );
     for h in heaps {
         let reserved: u64 = h.segments.iter().map(|s| s.size).sum();
         let mut notes = Vec::new();
@@ -176,7 +185,7 @@ fn heap_table(v: &InfoView, bits: u32, out: &mut dyn Write) -> io::Result<()> {
             notes.push("process heap".to_string());
         }
         notes.extend(h.page_heap_note());
-        notes.extend(h.problems.iter().cloned());
+        notes.extend(h.problems.iter().map(|p| printable(p).into_owned()));
         t.add_row(vec![
             format!("  {}", h.address),
             h.kind.to_string(),
@@ -184,7 +193,7 @@ fn heap_table(v: &InfoView, bits: u32, out: &mut dyn Write) -> io::Result<()> {
             if h.segments.is_empty() {
                 String::new()
             } else {
-                human(reserved).trim().to_string()
+                size_cell(&size(reserved), 10)
             },
             h.large_blocks.len().to_string(),
             notes.join("; "),
@@ -198,30 +207,56 @@ fn heap_table(v: &InfoView, bits: u32, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "{t}")
 }
 
-/// Every module.
+/// Every module; on WoW64 with its width (32 or 64).
 fn modules(v: &InfoView, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out)?;
-    let mut t = table(&["Base", "Size", "Module", "Version", "PDB"]);
+    let mut header = vec!["Base", "Size", "Module", "Version", "PDB"];
+    if v.wow64 {
+        header.insert(2, "Bits");
+    }
+    let mut t = table(&header, None);
     for m in &v.modules {
-        t.add_row(vec![
+        let mut row = vec![
             m.base.to_string(),
-            format!("{:#x}", m.size),
-            m.name.clone(),
+            size_cell(&size(m.size), 10),
+            printable(&m.name).into_owned(),
             m.version.clone().unwrap_or_default(),
             match (&m.pdb, &m.pdb_guid, m.pdb_age) {
-                (Some(n), Some(g), Some(a)) => format!("{n} {g} age {a}"),
-                (Some(n), _, _) => n.clone(),
+                (Some(n), Some(g), Some(a)) => format!("{} {g} age {a}", cut(n)),
+                (Some(n), _, _) => cut(n),
                 _ => String::new(),
             },
-        ]);
+        ];
+        if v.wow64 {
+            row.insert(2, m.bits.map(|b| b.to_string()).unwrap_or_default());
+        }
+        t.add_row(row);
+    }
+    if let Some(c) = t.column_mut(1) {
+        c.set_cell_alignment(CellAlignment::Right);
     }
     writeln!(out, "{t}")
 }
 
-/// A borderless table with `header`.
-fn table(header: &[&str]) -> Table {
+/// A name from the dump as a table shows it: control characters escaped, at most 100 characters
+/// (then `…` and its length; `--json` has it whole).
+fn cut(name: &str) -> String {
+    let shown = printable(name);
+    match shown.char_indices().nth(100) {
+        Some((i, _)) => format!("{}… ({} bytes)", &shown[..i], name.len()),
+        None => shown.into_owned(),
+    }
+}
+
+/// A borderless table with `header`; with a style, its widest columns (notes) wrapped to the
+/// style's width.
+fn table(header: &[&str], wrap: Option<&Style>) -> Table {
     let mut t = Table::new();
     t.load_style(NOTHING);
     t.set_header(header.to_vec());
+    if let Some(style) = wrap {
+        t.set_content_arrangement(ContentArrangement::Dynamic);
+        t.set_width(u16::try_from(style.width).unwrap_or(u16::MAX));
+    }
     t
 }

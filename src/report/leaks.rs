@@ -1,93 +1,86 @@
-//! `heapdiag leaks` (totals, roots, groups like `top`, the roots of garbage) and `heapdiag leaks
-//! --why ADDR` (the chain, like `!heap -x -v` done transitively) as text, JSON and CSV.
+//! `heapdiag leaks` (totals, roots, groups like `top`, the roots of garbage, the suspects) and
+//! `heapdiag leaks --why ADDR` (the chain, like `!heap -x -v` done transitively) as text, JSON and
+//! CSV.
 
 use super::csv::{self, col, hex, num, Column};
 use super::format::{
-    column, frame_lines, human, left_out, ranked, ranking_table, suspects, TableColumn,
+    blocks_and_bytes, column, exact, frame_lines, left_out, notes, paragraph, ranked,
+    ranking_table, size, size_cell, suspects, TableColumn,
 };
-use super::Render;
-use crate::value::{pct, Hex};
+use super::{Render, Style};
+use crate::value::{pct, plural, Hex};
 use crate::view::leaks::{GarbageRootRow, LeakBlock, LeakGroup, LeaksView, LinkView, WhyView};
 use std::io::{self, Write};
 
 impl Render for LeaksView {
-    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
-        writeln!(
+    fn text(&self, out: &mut dyn Write, style: &Style) -> io::Result<()> {
+        paragraph(
             out,
-            "Unreachable busy blocks: {} of {} ({:.1}%), {} of {} ({:.1}%)",
-            self.unreachable_blocks,
-            self.busy_blocks,
-            pct(self.unreachable_blocks, self.busy_blocks),
-            human(self.unreachable_bytes).trim(),
-            human(self.busy_bytes).trim(),
-            pct(self.unreachable_bytes, self.busy_bytes)
+            style,
+            "Unreachable busy blocks: ",
+            &format!(
+                "{} of {} ({:.1}%), {} of {} ({:.1}%)",
+                plural(self.unreachable_blocks, "block"),
+                plural(self.busy_blocks, "block"),
+                pct(self.unreachable_blocks, self.busy_blocks),
+                size(self.unreachable_bytes),
+                size(self.busy_bytes),
+                pct(self.unreachable_bytes, self.busy_bytes)
+            ),
         )?;
-        roots(out, self)?;
-        let stacks = |out: &mut dyn Write| group_stacks(out, &self.groups);
-        let table =
-            |out: &mut dyn Write| ranking_table(out, GROUPS, self.by, &self.groups, |g| &g.key);
+        paragraph(out, style, "Roots: ", &roots(self))?;
         writeln!(out, "\nUnreachable by {}", self.by.name())?;
-        ranked(out, &self.notes, self.by, stacks, table)?;
+        let stacks = |out: &mut dyn Write| group_stacks(out, &self.groups);
+        let table = |out: &mut dyn Write| {
+            ranking_table(out, GROUPS, self.by, &self.groups, |g| g.key.clone())
+        };
+        ranked(out, style, (&self.notes, None), self.by, stacks, table)?;
         left_out(out, self.more_groups, "more")?;
         garbage_roots(out, self)?;
-        suspects(out, &self.suspects, "")
+        suspects(out, style, &self.suspects, "")
     }
 
-    fn csv(&self, out: &mut dyn Write) -> io::Result<()> {
+    fn csv(&self, out: &mut dyn Write, _style: &Style) -> io::Result<()> {
         csv::table(out, BLOCKS, &self.blocks)
     }
 }
 
-/// What the scan started from, in one line.
-fn roots(out: &mut dyn Write, v: &LeaksView) -> io::Result<()> {
+/// What the scan started from, in one sentence.
+fn roots(v: &LeaksView) -> String {
     let r = &v.roots;
-    write!(
-        out,
-        "Roots: {} from their stack pointers ({}), {}, {} ({}), {}, {}",
+    let mut s = format!(
+        "{} from their stack pointers ({}), {}, {} ({}), {} TEBs and PEBs, {}",
         plural(r.stacks, "thread stack"),
-        human(r.stack_bytes).trim(),
+        size(r.stack_bytes),
         plural(r.registers, "register value"),
         plural(r.image_sections, "writable image section"),
-        human(r.image_bytes).trim(),
-        plural(r.tebs_and_pebs, "TEB or PEB").replace("TEB or PEBs", "TEBs and PEBs"),
+        size(r.image_bytes),
+        r.tebs_and_pebs,
         plural(r.heap_headers, "heap header")
-    )?;
+    );
     if r.private_regions > 0 {
-        write!(
-            out,
+        s.push_str(&format!(
             ", {} ({})",
             plural(r.private_regions, "other private region"),
-            human(r.private_bytes).trim()
-        )?;
+            size(r.private_bytes)
+        ));
     }
-    writeln!(out)
-}
-
-/// `1 heap header`, `2 heap headers`.
-fn plural(n: u64, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
+    s
 }
 
 /// The groups' table: bytes, count, key.
 const GROUPS: &[TableColumn<LeakGroup>] = &[
-    column("Bytes", 14, |g| format!("{:#x}", g.bytes)),
-    column("", 12, |g| format!("({})", human(g.bytes).trim())),
-    column("Count", 10, |g| g.count.to_string()),
+    column("Bytes", 12, |g| size_cell(&size(g.bytes), 12)),
+    column("Blocks", 10, |g| g.count.to_string()),
 ];
 
-/// UMDH style: each stack with its unreachable bytes and count, then its frames.
+/// UMDH style: each stack with its unreachable bytes and blocks, then its frames.
 fn group_stacks(out: &mut dyn Write, groups: &[LeakGroup]) -> io::Result<()> {
     for g in groups {
         writeln!(
             out,
-            "+ {:#x} ({}) unreachable in {} allocations, BackTrace {}",
-            g.bytes,
-            human(g.bytes).trim(),
-            g.count,
+            "+ {} unreachable, BackTrace {}",
+            blocks_and_bytes(g.count, g.bytes),
             g.key
         )?;
         frame_lines(out, &g.frames, "        ")?;
@@ -99,7 +92,8 @@ fn group_stacks(out: &mut dyn Write, groups: &[LeakGroup]) -> io::Result<()> {
 fn garbage_roots(out: &mut dyn Write, v: &LeaksView) -> io::Result<()> {
     writeln!(
         out,
-        "\nRoots of garbage: {} (unreachable blocks, or cycles of them, that no other unreachable block points into), most retained bytes first",
+        "\nRoots of garbage: {} (unreachable blocks, or cycles of them, that no other unreachable \
+         block points into), most retained bytes first",
         v.garbage_root_count
     )?;
     if v.garbage_roots.is_empty() {
@@ -107,29 +101,28 @@ fn garbage_roots(out: &mut dyn Write, v: &LeaksView) -> io::Result<()> {
     }
     writeln!(
         out,
-        "{:>14} {:>12} {:>8} {:>18} {:>10}  Type / allocated by",
-        "Retained", "", "Blocks", "Root", "Size"
+        "{:>12} {:>8} {:>18} {:>12}  Type / allocated by",
+        "Retained", "Blocks", "Root", "Size"
     )?;
     for r in &v.garbage_roots {
         writeln!(
             out,
-            "{:>14} {:>12} {:>8} {:>18} {:>10}  {}",
-            format!("{:#x}", r.retained_bytes),
-            format!("({})", human(r.retained_bytes).trim()),
+            "{} {:>8} {:>18} {:>12}  {}",
+            size_cell(&size(r.retained_bytes), 12),
             r.retained_blocks,
             Hex(r.address).to_string(),
-            format!("{:#x}", r.size),
+            exact(r.size),
             describe(r)
         )?;
     }
     left_out(out, v.more_roots, "more roots of garbage")
 }
 
-/// A root's type, cycle and allocating frame.
+/// A root's cycle, type and allocating frame.
 fn describe(r: &GarbageRootRow) -> String {
     let mut parts = Vec::new();
     if r.members > 1 {
-        parts.push(format!("cycle of {} blocks", r.members));
+        parts.push(format!("cycle of {}", plural(r.members, "block")));
     }
     parts.extend(r.type_name.clone());
     parts.extend(r.allocated_by.clone());
@@ -162,14 +155,14 @@ const BLOCKS: &[Column<LeakBlock>] = &[
 ];
 
 impl Render for WhyView {
-    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+    fn text(&self, out: &mut dyn Write, style: &Style) -> io::Result<()> {
         let b = &self.block;
         writeln!(
             out,
-            "{} is in the busy block {} ({:#x} bytes{}) of heap {}",
+            "{} is in the busy block {} ({}{}) of heap {}",
             self.address,
             b.address,
-            b.size,
+            exact(b.size),
             b.type_name
                 .as_ref()
                 .map(|t| format!(", {t}"))
@@ -194,31 +187,27 @@ impl Render for WhyView {
         }
         if !self.reachable {
             let from: Vec<String> = self.pointed_from.iter().map(Hex::to_string).collect();
-            writeln!(
-                out,
-                "Pointed to by unreachable blocks: {}",
-                if from.is_empty() {
-                    "none".to_string()
-                } else {
-                    from.join(", ")
-                }
-            )?;
+            let from = if from.is_empty() {
+                "none".to_string()
+            } else {
+                from.join(", ")
+            };
+            paragraph(out, style, "Pointed to by unreachable blocks: ", &from)?;
         }
         if let Some(frames) = &b.frames {
             writeln!(out, "Allocation stack:")?;
             for f in frames {
-                writeln!(out, "    {} {}", f.address, f.text)?;
+                for line in f.lines() {
+                    writeln!(out, "    {} {line}", f.address)?;
+                }
             }
         }
-        for n in &self.notes {
-            writeln!(out, "Note: {n}")?;
-        }
-        Ok(())
+        notes(out, style, "", &self.notes)
     }
 }
 
-/// One step: `root  stack of thread 0x1000 (64-bit): 0x… holds 0x…`, `block 0x… (0x40 bytes):
-/// +0x18 holds 0x…`.
+/// One step: `stack of thread 0x1000 (64-bit): 0x… holds 0x…`, `-> block 0x… (64 B): +0x18
+/// holds 0x…`.
 fn link(out: &mut dyn Write, l: &LinkView, i: usize) -> io::Result<()> {
     let arrow = if i == 0 { "   " } else { "-> " };
     let held = match (l.at, l.value, l.block) {
@@ -231,9 +220,9 @@ fn link(out: &mut dyn Write, l: &LinkView, i: usize) -> io::Result<()> {
         (Some(root), _) => writeln!(out, "  {arrow}{root}{held}"),
         (None, Some(b)) => writeln!(
             out,
-            "  {arrow}block {} ({:#x} bytes{}){held}",
+            "  {arrow}block {} ({}{}){held}",
             Hex(b),
-            l.size.unwrap_or(0),
+            exact(l.size.unwrap_or(0)),
             l.type_name
                 .as_ref()
                 .map(|t| format!(", {t}"))

@@ -1,28 +1,28 @@
 //! `heapdiag symbols` as text: like WinDbg's `lm` with `!sym noisy`, one row per module with where
 //! its PDB is or why it is missing. No CSV: the text is written instead.
 
-use super::Render;
+use super::format::{notes, paragraph};
+use super::{Render, Style};
 use crate::symsrv::name::{printable, shown};
+use crate::value::plural;
 use crate::view::symbols::SymbolsView;
 use comfy_table::{presets::NOTHING, Table};
 use std::io::{self, Write};
 
 impl Render for SymbolsView {
-    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+    fn text(&self, out: &mut dyn Write, style: &Style) -> io::Result<()> {
         if self.symbol_path.is_empty() {
             writeln!(
                 out,
                 "Symbol path: none (give --symbols PATH or set _NT_SYMBOL_PATH)"
             )?;
         } else {
-            writeln!(out, "Symbol path: {}", self.symbol_path.join(";"))?;
+            paragraph(out, style, "Symbol path: ", &self.symbol_path.join(";"))?;
             if self.offline && self.has_servers {
                 writeln!(out, "Offline: symbol servers were not asked")?;
             }
         }
-        for n in &self.notes {
-            writeln!(out, "Note: {n}")?;
-        }
+        notes(out, style, "", &self.notes)?;
         writeln!(out)?;
         let mut t = Table::new();
         t.load_style(NOTHING);
@@ -55,8 +55,8 @@ impl Render for SymbolsView {
         writeln!(out, "{t}")?;
         writeln!(
             out,
-            "\n{} modules: {} with symbols, {} without",
-            self.modules.len(),
+            "\n{}: {} with symbols, {} without",
+            plural(self.modules.len() as u64, "module"),
             self.with_symbols,
             self.without_symbols
         )

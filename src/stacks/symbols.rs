@@ -24,7 +24,7 @@ pub struct ModuleEntry {
     pub base: u64,
     /// One past the end.
     pub end: u64,
-    /// File name, e.g. `crash.exe`.
+    /// File name, e.g. `crash.exe` (control characters escaped).
     pub name: String,
     /// WinDbg's module name: the file name without its extension, e.g. `crash`.
     pub short: String,
@@ -44,7 +44,8 @@ impl ModuleMap {
     /// Build from the module lists.
     pub fn new(loaded: &[Module], unloaded: &[Module]) -> Self {
         let entry = |m: &Module, unloaded: bool| {
-            let name = m.file_name().to_string();
+            // Names from the dump: control characters escaped, whatever view shows them.
+            let name = printable(m.file_name()).into_owned();
             ModuleEntry {
                 base: m.base,
                 end: m.end(),
@@ -209,10 +210,19 @@ pub fn look_up(modules: &ModuleMap, which: &[usize], path: &SymbolPath) -> Vec<M
         .collect()
 }
 
+/// The note of a run without a symbol path.
+const NO_PATH: &str = "no symbol path, so frames read module+offset: give --symbols PATH or set \
+                       _NT_SYMBOL_PATH (e.g. srv*CACHE*https://msdl.microsoft.com/download/symbols)";
+
 /// Resolves frames; built once for all addresses of interest.
 pub struct Symbolizer {
     modules: ModuleMap,
     resolved: HashMap<u64, Resolved>,
+    /// Sentences about parts of the symbol path.
+    path_notes: Vec<String>,
+    /// Whether frames were asked for without a symbol path, and whether one was given (none of
+    /// whose elements can be used).
+    no_path: Option<bool>,
     /// Notes for the reports: at most one naming the modules whose symbols are missing and why,
     /// and one per part of the symbol path that is not understood.
     pub warnings: Vec<String>,
@@ -278,22 +288,48 @@ impl Symbolizer {
                 }
             }
         }
-        let mut warnings: Vec<String> = path.notes().to_vec();
-        if path.is_empty() && !which.is_empty() {
-            warnings.push(
-                "no symbol path, so frames read module+offset: give --symbols PATH or set \
-                 _NT_SYMBOL_PATH (e.g. srv*CACHE*https://msdl.microsoft.com/download/symbols)"
-                    .into(),
-            );
-        }
-        warnings.extend(missing_note(&modules, &lookups));
-        Symbolizer {
+        let mut s = Symbolizer {
             modules,
             resolved,
-            warnings,
+            path_notes: path.notes().to_vec(),
+            no_path: (path.is_empty() && !which.is_empty()).then(|| !path.texts().is_empty()),
+            warnings: Vec::new(),
             loaded,
             lookups,
+        };
+        s.warnings = Symbolizer::notes_of(&[&s]);
+        s
+    }
+
+    /// The notes of one or more symbolizers (the two dumps of a diff) as one set: the notes
+    /// about the symbol path, the one saying there is none, and one note naming the modules
+    /// whose symbols are missing in any of them, each module and reason once.
+    pub fn notes_of(syms: &[&Symbolizer]) -> Vec<String> {
+        let mut notes: Vec<String> = Vec::new();
+        for n in syms.iter().flat_map(|s| &s.path_notes) {
+            if !notes.contains(n) {
+                notes.push(n.clone());
+            }
         }
+        match syms.iter().filter_map(|s| s.no_path).max() {
+            Some(false) => notes.push(NO_PATH.into()),
+            Some(true) => notes.push(
+                "nothing on the symbol path can be used (see above), so frames read module+offset"
+                    .into(),
+            ),
+            None => {}
+        }
+        let mut missing: Vec<(String, String)> = Vec::new();
+        for s in syms {
+            for l in s.lookups.iter().filter(|l| !l.found()) {
+                let m = (s.modules.get(l.module).name.clone(), l.why_missing());
+                if !missing.contains(&m) {
+                    missing.push(m);
+                }
+            }
+        }
+        notes.extend(missing_note(&missing));
+        notes
     }
 
     /// The frame at `address`.
@@ -361,12 +397,11 @@ fn source_text(s: &SourceLine) -> String {
     format!(" [{} @ {}]", s.file, s.line)
 }
 
-/// The note naming the modules whose symbols are missing, grouped by why, if any is.
-fn missing_note(modules: &ModuleMap, lookups: &[ModuleSymbols]) -> Option<String> {
-    let mut groups: Vec<(String, Vec<std::borrow::Cow<'_, str>>)> = Vec::new();
-    for l in lookups.iter().filter(|l| !l.found()) {
-        let why = l.why_missing();
-        let name = printable(&modules.get(l.module).name);
+/// The note naming the modules whose symbols are missing ((module, why)), grouped by why, if
+/// any is.
+fn missing_note(missing: &[(String, String)]) -> Option<String> {
+    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (name, why) in missing {
         match groups.iter_mut().find(|(w, _)| *w == why) {
             Some((_, names)) => names.push(name),
             None => groups.push((why, vec![name])),
@@ -380,11 +415,7 @@ fn missing_note(modules: &ModuleMap, lookups: &[ModuleSymbols]) -> Option<String
     let parts: Vec<String> = groups
         .iter()
         .map(|(why, names)| {
-            let shown = names
-                .iter()
-                .take(10)
-                .map(|n| n.as_ref())
-                .collect::<Vec<_>>();
+            let shown = names.iter().take(10).copied().collect::<Vec<_>>();
             let more = match names.len().saturating_sub(10) {
                 0 => String::new(),
                 n => format!(" and {n} more"),
@@ -659,22 +690,19 @@ mod tests {
         };
         let mods: Vec<Module> = (0..13).map(m).collect();
         let map = ModuleMap::new(&mods, &[]);
-        let lookups: Vec<ModuleSymbols> = (0..13)
-            .map(|i| ModuleSymbols {
-                module: i,
-                lookup: Lookup::not_looked_up(
-                    MissKind::NotFound,
-                    if i == 5 { "elsewhere" } else { "not in /s" }.into(),
-                ),
+        let missing: Vec<(String, String)> = (0..13)
+            .map(|i| {
+                let why = if i == 5 { "elsewhere" } else { "not in /s" };
+                (map.get(i).name.clone(), why.to_string())
             })
             .collect();
         assert_eq!(
-            missing_note(&map, &lookups).unwrap(),
+            missing_note(&missing).unwrap(),
             "symbols missing for 13 modules, whose frames read module+offset: m00.dll, m01.dll, \
              m02.dll, m03.dll, m04.dll, m06.dll, m07.dll, m08.dll, m09.dll, m10.dll and 2 more (not \
              in /s); m05.dll (elsewhere) (heapdiag symbols DUMP lists every module)"
         );
-        assert_eq!(missing_note(&map, &[]), None);
+        assert_eq!(missing_note(&[]), None);
     }
 
     #[test]

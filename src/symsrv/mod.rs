@@ -112,6 +112,19 @@ impl Lookup {
     }
 }
 
+/// Why a folder of the symbol path cannot be searched: it does not exist, or it is a file (a PDB
+/// given where its folder is expected).
+fn unusable_folder(dir: &Path) -> Option<String> {
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => None,
+        Ok(_) => Some(format!(
+            "'{}' is a file, not a folder: give the folder that holds the PDB",
+            dir.display()
+        )),
+        Err(_) => Some(format!("folder '{}' does not exist", dir.display())),
+    }
+}
+
 /// A PDB asked for: (name, store key).
 type Key = (String, String);
 
@@ -157,20 +170,51 @@ impl SymbolPath {
 
     /// The symbol path made of `texts`, in order, with `options`.
     pub fn with_options(texts: &[String], options: SymbolOptions) -> Self {
+        let labeled: Vec<(Option<&str>, &str)> = texts.iter().map(|t| (None, t.as_str())).collect();
+        SymbolPath::build(&labeled, options)
+    }
+
+    /// The symbol path of the command line: the `--symbols` values, then `_NT_SYMBOL_PATH`. The
+    /// notes name where each element that cannot be used comes from: a folder that does not
+    /// exist or is a file, an element not understood.
+    pub fn from_command_line(
+        args: &[String],
+        nt_symbol_path: Option<&str>,
+        options: SymbolOptions,
+    ) -> Self {
+        let labeled: Vec<(Option<&str>, &str)> = args
+            .iter()
+            .map(|a| (Some("--symbols"), a.as_str()))
+            .chain(nt_symbol_path.map(|e| (Some("_NT_SYMBOL_PATH"), e)))
+            .collect();
+        SymbolPath::build(&labeled, options)
+    }
+
+    /// The path of `texts`, each labeled with where it comes from (for the notes).
+    fn build(texts: &[(Option<&str>, &str)], options: SymbolOptions) -> Self {
         let default = path::default_store();
         let mut elements = Vec::new();
         let mut notes = Vec::new();
-        for t in texts {
+        for &(label, t) in texts {
             let (e, n) = path::parse(t, &default);
-            elements.extend(e);
-            notes.extend(n);
+            let from = label.map(|l| format!("{l}: ")).unwrap_or_default();
+            notes.extend(n.into_iter().map(|n| format!("{from}{n}")));
+            for el in e {
+                if let Element::Folder(dir) = &el {
+                    if let Some(why) = unusable_folder(dir) {
+                        notes.push(format!("{from}{why}; it is not used"));
+                        continue;
+                    }
+                }
+                elements.push(el);
+            }
         }
         SymbolPath {
             inner: Arc::new(Inner {
                 texts: texts
                     .iter()
+                    .map(|(_, t)| t.to_string())
                     .filter(|t| !t.trim().is_empty())
-                    .cloned()
                     .collect(),
                 elements,
                 notes,

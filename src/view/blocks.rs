@@ -4,6 +4,7 @@
 
 use crate::analysis::blocks::{self, BlockFilter};
 use crate::heap::{Block, FrontEnd, HeapWalk, State};
+use crate::stacks::symbols::Symbolizer;
 use crate::stacks::StackTable;
 use crate::value::Hex;
 use crate::view::frame::FrameView;
@@ -37,11 +38,15 @@ pub struct BlockRow<'a> {
     /// Its stack's raw return addresses, innermost first, as recorded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stack: Option<Frames<'a>>,
+    /// Its stack's frames as every view reads them (`module!function+0xoff [file @ line]`), one
+    /// per return address of `stack`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frames: Option<&'a [String]>,
 }
 
 impl<'a> BlockRow<'a> {
-    /// The row of `b` of heap `heap`, with its recorded stack.
-    pub fn new(heap: u64, b: &Block, stack: Option<&'a [u64]>) -> Self {
+    /// The row of `b` of heap `heap`, with its recorded stack and the stack's frame texts.
+    pub fn new(heap: u64, b: &Block, stack: Option<(&'a [u64], &'a [String])>) -> Self {
         BlockRow {
             heap: Hex(heap),
             entry: Hex(b.entry),
@@ -53,7 +58,8 @@ impl<'a> BlockRow<'a> {
             flags: b.flags,
             internal: b.internal,
             trace: (b.trace != 0).then_some(Hex(b.trace)),
-            stack: stack.map(Frames),
+            stack: stack.map(|(s, _)| Frames(s)),
+            frames: stack.map(|(_, f)| f),
         }
     }
 }
@@ -74,19 +80,38 @@ pub struct BlocksView {
     walks: Vec<HeapWalk>,
     filter: BlockFilter,
     stacks: StackTable,
+    /// Each stack's frame texts, index for index with `stacks.stacks`.
+    texts: Vec<Vec<String>>,
     bits: HashMap<u64, u32>,
 }
 
 impl BlocksView {
-    /// The blocks of `walks` that pass `filter`, with the stacks of `stacks`.
-    pub fn new(walks: Vec<HeapWalk>, filter: BlockFilter, stacks: StackTable) -> Self {
+    /// The blocks of `walks` that pass `filter`, with the stacks of `stacks`, their frames read
+    /// with `sym`.
+    pub fn new(
+        walks: Vec<HeapWalk>,
+        filter: BlockFilter,
+        stacks: StackTable,
+        sym: &Symbolizer,
+    ) -> Self {
         let bits = walks.iter().map(|w| (w.heap, w.bits)).collect();
+        let texts = stacks
+            .stacks
+            .iter()
+            .map(|s| s.frames.iter().map(|&a| sym.display(a)).collect())
+            .collect();
         BlocksView {
             walks,
             filter,
             stacks,
+            texts,
             bits,
         }
+    }
+
+    /// The frame texts of the stack at `index` in [`BlocksView::stacks`].
+    pub fn frame_texts(&self, index: usize) -> &[String] {
+        &self.texts[index]
     }
 
     /// The selected blocks with their heaps, in heap then address order.
@@ -109,8 +134,8 @@ impl BlocksView {
         blocks::select(&self.walks, &self.filter)
             .into_iter()
             .map(|(heap, b)| {
-                let bits = self.bits.get(&heap).copied().unwrap_or(64);
-                let stack = self.stacks.get(bits, b.trace).map(|s| s.frames.as_slice());
+                let i = self.stacks.index_of(self.bits_of(heap), b.trace);
+                let stack = i.map(|i| (self.stacks.stacks[i].frames.as_slice(), &*self.texts[i]));
                 BlockRow::new(heap, b, stack)
             })
     }
@@ -129,6 +154,8 @@ pub struct BlockView {
     pub asked: Hex,
     /// The block holding it, when one does.
     pub found: Option<Found>,
+    /// When no block does: why, in one sentence (where the address is instead).
+    pub outside: Option<String>,
 }
 
 /// The block holding the address.
@@ -153,28 +180,31 @@ pub struct Found {
 pub enum AllocationStack {
     /// The recorded frames, resolved.
     Frames(Vec<FrameView>),
-    /// The block points to a record that cannot be read.
-    Unreadable,
+    /// The block points to a record that cannot be read, and why.
+    Unreadable(String),
     /// No stack was recorded, and why, when that can be told.
     None(Option<String>),
 }
 
 impl Found {
-    /// The row `blocks --json` would print for it.
+    /// The row `blocks --json` would print for it, without its stack.
     pub fn row(&self) -> BlockRow<'static> {
         BlockRow::new(self.heap, &self.block, None)
     }
 
-    /// The recorded return addresses.
-    pub fn raw_stack(&self) -> Option<Vec<u64>> {
+    /// The recorded return addresses and their frames' texts.
+    pub fn recorded(&self) -> Option<(Vec<u64>, Vec<String>)> {
         match &self.stack {
-            AllocationStack::Frames(f) => Some(f.iter().map(|f| f.address.0).collect()),
+            AllocationStack::Frames(f) => Some((
+                f.iter().map(|f| f.address.0).collect(),
+                f.iter().map(|f| f.text.clone()).collect(),
+            )),
             _ => None,
         }
     }
 }
 
-/// The block's row (with its raw stack and its type), or `null`.
+/// The block's row (with its raw stack, its frames and its type), or `null`.
 impl Serialize for BlockView {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         /// A row and the type of its block.
@@ -185,12 +215,13 @@ impl Serialize for BlockView {
             #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
             type_name: Option<&'a str>,
         }
-        let stack = self.found.as_ref().and_then(Found::raw_stack);
+        let recorded = self.found.as_ref().and_then(Found::recorded);
         self.found
             .as_ref()
             .map(|f| Typed {
                 row: BlockRow {
-                    stack: stack.as_deref().map(Frames),
+                    stack: recorded.as_ref().map(|(a, _)| Frames(a)),
+                    frames: recorded.as_ref().map(|(_, t)| t.as_slice()),
                     ..f.row()
                 },
                 type_name: f.type_name.as_deref(),

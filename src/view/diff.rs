@@ -1,10 +1,12 @@
-//! The `diff` view: what grew between two dumps, by stack, module, function, size or heap, and
-//! the address-usage tables side by side. Serialized, `diff --json`.
+//! The `diff` view: what grew between two dumps, by stack, module, function, size or heap, what
+//! stands out, and the address-usage tables side by side. Serialized, `diff --json`.
 
 use crate::analysis::diff::{AddressDelta, Amount, Change, DiffEntry};
-use crate::analysis::top::By;
+use crate::analysis::top::{By, Sort};
 use crate::stacks::symbols::Symbolizer;
+use crate::value::Hex;
 use crate::view::frame::FrameView;
+use crate::view::ranking::{entry_name, Highlight, SizeCount, StandsOut};
 use serde::Serialize;
 
 /// Everything `diff` prints.
@@ -12,10 +14,15 @@ use serde::Serialize;
 pub struct DiffView {
     /// What entries are keyed by (after any fallback).
     pub by: By,
+    /// How the entries are ordered.
+    pub sort: Sort,
     /// Busy heap bytes and blocks of each dump.
     pub totals: Totals,
-    /// Changed keys, growth first, at most the limit.
+    /// Changed keys, in `sort` order, at most the limit.
     pub entries: Vec<DiffRow>,
+    /// The entry that grew the most in blocks and the one that grew the most in bytes (of all,
+    /// not only those within the limit); none when nothing grew.
+    pub stands_out: Option<StandsOut>,
     /// The address-usage tables.
     pub address: AddressDelta,
     /// Two runs, different ntdll builds, the fallback to size, PDBs refused.
@@ -64,17 +71,43 @@ impl Totals {
     }
 }
 
+/// A heap's address in each dump (`--by heap`: heaps are matched by their place in the heap
+/// lists).
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct HeapPair {
+    /// In the older dump, if there.
+    pub before: Option<Hex>,
+    /// In the newer dump, if there.
+    pub after: Option<Hex>,
+}
+
 /// One changed key.
 #[derive(Clone, Debug, Serialize)]
 pub struct DiffRow {
-    /// The matching key: symbolic stack, module, `module!function`, size, or `heap #N`.
+    /// The key as the newer dump shows it (the older one for a key that vanished): a stack's
+    /// frames as they read joined with ` < `, a module, `module!function`, a size, or a heap's
+    /// address.
     pub key: String,
+    /// Whether this is the bucket of blocks without a stack (`(no stack)`).
+    pub no_stack: bool,
     /// The stack's frames (newer dump, or the older one for a stack that vanished).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub frames: Option<Vec<FrameView>>,
-    /// With `--by function`: the function's module.
+    /// The stack's allocator frame, as the frames read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allocator: Option<String>,
+    /// The stack's most frequent sizes in the newer dump, most blocks first (the rows shown).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sizes: Vec<SizeCount>,
+    /// With `--by function`: the function's module (its file name, as `--by module` names it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub module: Option<String>,
+    /// With `--by heap`: the heap's address in each dump.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heaps: Option<HeapPair>,
+    /// With `--by size`: the size, as a number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
     /// Before.
     pub before: Amount,
     /// After.
@@ -87,17 +120,30 @@ pub struct DiffRow {
 }
 
 impl DiffRow {
-    /// The row of `e`, its frames resolved with the symbolizer of the dump they come from.
-    pub fn new(e: &DiffEntry, by: By, sym: (&Symbolizer, &Symbolizer)) -> Self {
+    /// The row of `e`, its frames resolved (when `frames`) with the symbolizer of the dump they
+    /// come from.
+    pub fn new(e: &DiffEntry, by: By, sym: (&Symbolizer, &Symbolizer), frames: bool) -> Self {
         let sym = if e.stack_from_new { sym.1 } else { sym.0 };
+        let module = (by == By::Function)
+            .then(|| function_module(e, sym))
+            .flatten();
         DiffRow {
             key: e.key.clone(),
+            no_stack: e.no_stack(),
             frames: e
                 .stack
                 .as_ref()
+                .filter(|_| frames)
                 .map(|s| FrameView::resolve_all(sym, &s.frames)),
-            module: (by == By::Function)
-                .then(|| e.key.split(['!', '+']).next().map(String::from))
+            allocator: e.allocator.map(|a| sym.display(a)),
+            sizes: Vec::new(),
+            module,
+            heaps: (by == By::Heap).then_some(HeapPair {
+                before: e.heaps.0.map(Hex),
+                after: e.heaps.1.map(Hex),
+            }),
+            size: (by == By::Size)
+                .then(|| u64::from_str_radix(e.key.trim_start_matches("0x"), 16).ok())
                 .flatten(),
             before: e.before,
             after: e.after,
@@ -113,7 +159,39 @@ impl DiffRow {
                     };
                     format!("{:#x}{older}", s.record)
                 })
-                .unwrap_or_default(),
+                .unwrap_or_else(|| e.key.clone()),
         }
     }
+
+    /// How the text names it.
+    pub fn name(&self, by: By) -> String {
+        let key = if by == By::Stack {
+            &self.backtrace
+        } else {
+            &self.key
+        };
+        entry_name(by, key, self.allocator.as_deref(), self.size)
+    }
+}
+
+/// The file name of the module of a `--by function` key (`module!function`, or the call site
+/// `module+0x…`), as `--by module` names modules.
+fn function_module(e: &DiffEntry, sym: &Symbolizer) -> Option<String> {
+    let short = e.key.split(['!', '+']).next()?;
+    let modules = sym.modules();
+    (0..modules.len())
+        .map(|i| modules.get(i))
+        .find(|m| m.short.eq_ignore_ascii_case(short))
+        .map(|m| m.name.clone())
+        .or_else(|| Some(short.to_string()))
+}
+
+/// What stands out among `rows`: the most growth in blocks and in bytes.
+pub fn stands_out(rows: &[DiffRow], by: By) -> Option<StandsOut> {
+    StandsOut::pick(rows.iter().map(|r| Highlight {
+        key: r.key.clone(),
+        count: r.delta.count,
+        bytes: r.delta.bytes,
+        name: r.name(by),
+    }))
 }

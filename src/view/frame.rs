@@ -31,9 +31,8 @@ pub struct FrameView {
     /// The functions inlined at the call, innermost first.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub inlined: Vec<InlineView>,
-    /// The frame's text: `crash!main+0x55 [c:\src\main.cpp @ 34]`, `crash+0x2965`, or
-    /// `0x77001234` outside every module.
-    #[serde(skip)]
+    /// The frame's text, as every view and format prints it: `crash!main+0x55
+    /// [c:\src\main.cpp @ 34]`, `crash+0x2965`, or `0x77001234` outside every module.
     pub text: String,
 }
 
@@ -48,8 +47,8 @@ pub struct InlineView {
     /// The line.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<u32>,
-    /// Its text: `crash!std::vector<…>::size [c:\…\vector @ 1775] (inline)`.
-    #[serde(skip)]
+    /// Its text, as every view prints it: `crash!std::vector<…>::size [c:\…\vector @ 1775]
+    /// (inline)`.
     pub text: String,
 }
 

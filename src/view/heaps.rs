@@ -2,6 +2,7 @@
 //! Serialized, `heaps --json` and `heaps --stat --json`.
 
 use crate::analysis::heaps::{self, Component, HeapSummary, SizeRow};
+use crate::analysis::top::Sort;
 use crate::heap::HeapWalk;
 use crate::process::HeapKind;
 use crate::value::Hex;
@@ -33,6 +34,9 @@ pub struct HeapStatView {
     /// At most this many sizes per heap.
     #[serde(skip)]
     pub limit: usize,
+    /// How the sizes are ordered.
+    #[serde(skip)]
+    pub sort: Sort,
 }
 
 /// The size histogram of one heap.
@@ -50,13 +54,17 @@ pub struct HeapStat {
     /// How many distinct sizes there are.
     #[serde(skip)]
     pub distinct_sizes: usize,
+    /// Its busy blocks.
+    #[serde(skip)]
+    pub busy_blocks: u64,
 }
 
 impl HeapStatView {
-    /// The histograms of `walks`, `limit` sizes each.
-    pub fn new<'a>(walks: impl Iterator<Item = &'a HeapWalk>, limit: usize) -> Self {
+    /// The histograms of `walks`, `limit` sizes each, in `sort` order.
+    pub fn new<'a>(walks: impl Iterator<Item = &'a HeapWalk>, limit: usize, sort: Sort) -> Self {
         let stat = |w: &HeapWalk| {
-            let (busy, mut rows) = heaps::size_histogram(w.blocks.iter());
+            let (busy, mut rows) = heaps::size_histogram(w.blocks.iter(), sort);
+            let busy_blocks = rows.iter().map(|r| r.count).sum();
             let distinct_sizes = rows.len();
             rows.truncate(limit);
             HeapStat {
@@ -69,11 +77,13 @@ impl HeapStatView {
                     heaps::summarize(w).components
                 },
                 distinct_sizes,
+                busy_blocks,
             }
         };
         HeapStatView {
             heaps: walks.map(stat).collect(),
             limit,
+            sort,
         }
     }
 }

@@ -6,7 +6,7 @@ use crate::dump::names::dump_flag_names;
 use crate::dump::streams::Module;
 use crate::dump::{Dump, MemorySource};
 use crate::layout::global_flag_names;
-use crate::process::{Heap, PageHeapLink, Peb, Process, Range, World};
+use crate::process::{module_bits, Heap, PageHeapLink, Peb, Process, Range, World};
 use crate::value::{utc, Hex};
 use serde::{Serialize, Serializer};
 
@@ -128,11 +128,15 @@ pub struct ModuleView {
     pub pdb_guid: Option<String>,
     /// CodeView age.
     pub pdb_age: Option<u32>,
+    /// 32 or 64: the image's machine (its PE header, else its address or folder); null when
+    /// neither tells.
+    pub bits: Option<u32>,
 }
 
 impl ModuleView {
-    fn new(m: &Module) -> Self {
+    fn new(m: &Module, bits: Option<u32>) -> Self {
         ModuleView {
+            bits,
             name: m.file_name().to_string(),
             path: m.path.clone(),
             base: Hex(m.base),
@@ -250,7 +254,12 @@ impl InfoView {
     pub fn new(dump: &Dump, process: &Process, capabilities: Vec<Verdict>) -> Self {
         let sys = dump.system.as_ref();
         let flag = process.app_world().peb.as_ref().map(|p| p.nt_global_flag);
-        let modules = |v: &[Module]| v.iter().map(ModuleView::new).collect::<Vec<_>>();
+        let mem = dump.memory();
+        let modules = |v: &[Module]| {
+            v.iter()
+                .map(|m| ModuleView::new(m, module_bits(&mem, m)))
+                .collect::<Vec<_>>()
+        };
         InfoView {
             file: dump.path().display().to_string(),
             file_size: dump.file_len(),

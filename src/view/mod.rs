@@ -15,6 +15,7 @@ pub mod frame;
 pub mod heaps;
 pub mod info;
 pub mod leaks;
+pub mod ranking;
 pub mod suspects;
 pub mod symbols;
 pub mod top;

@@ -14,8 +14,7 @@ pub struct SuspectView {
     /// skipped) or, without allocation stacks, `blocks of 0x… bytes`.
     pub key: String,
     /// Its stack's record (`BackTrace`), when traced.
-    #[serde(serialize_with = "value::hex_opt")]
-    pub backtrace: Option<u64>,
+    pub backtrace: Option<Hex>,
     /// The stack's frames, innermost first, when traced.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub frames: Option<Vec<FrameView>>,
@@ -33,8 +32,6 @@ pub struct SuspectView {
     /// Change since the baseline (`--baseline`): blocks and bytes, signed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub growth: Option<Growth>,
-    /// The evidence in words, strongest first.
-    pub evidence: Vec<String>,
 }
 
 /// Many blocks of one size.
@@ -62,36 +59,14 @@ impl SuspectView {
             Some(stack) => skip
                 .allocator(sym, stack)
                 .map_or_else(|| s.key.clone(), |f| sym.display(f)),
-            None if s.key.starts_with("0x") => format!("blocks of {} bytes", s.key),
-            None => s.key.clone(),
+            None => match u64::from_str_radix(s.key.trim_start_matches("0x"), 16) {
+                Ok(size) if s.key.starts_with("0x") => format!("blocks of {size} B"),
+                _ => s.key.clone(),
+            },
         };
-        let mut evidence = Vec::new();
-        if let Some(u) = s.unreachable.filter(|u| u.count > 0) {
-            evidence.push(format!(
-                "{} unreachable blocks, {} bytes: no chain of pointers from the roots leads to them",
-                u.count, u.bytes
-            ));
-        }
-        if let Some((count, bytes)) = s.growth.filter(|g| g.0 != 0 || g.1 != 0) {
-            evidence.push(format!(
-                "{} blocks, {} bytes since the baseline",
-                signed(count),
-                signed(bytes)
-            ));
-        }
-        if let Some((size, count)) = s.same_size {
-            evidence.push(match s.stack {
-                Some(_) => format!("{count} blocks of {size:#x} bytes from this stack"),
-                None => format!("{count} blocks of this size"),
-            });
-        }
-        evidence.push(format!(
-            "{:.1}% of the outstanding bytes ({} bytes in {} blocks)",
-            s.share, s.outstanding.bytes, s.outstanding.count
-        ));
         SuspectView {
             key,
-            backtrace: s.stack.as_ref().map(|st| st.record),
+            backtrace: s.stack.as_ref().map(|st| Hex(st.record)),
             frames: s
                 .stack
                 .as_ref()
@@ -101,21 +76,6 @@ impl SuspectView {
             unreachable: s.unreachable,
             same_size: s.same_size.map(|(size, count)| SameSize { size, count }),
             growth: s.growth.map(|(count, bytes)| Growth { count, bytes }),
-            evidence,
         }
-    }
-
-    /// `0x…` of its stack record, for the text.
-    pub fn backtrace_text(&self) -> Option<String> {
-        self.backtrace.map(|b| Hex(b).to_string())
-    }
-}
-
-/// `+12` / `-3`.
-fn signed(v: i128) -> String {
-    if v < 0 {
-        v.to_string()
-    } else {
-        format!("+{v}")
     }
 }

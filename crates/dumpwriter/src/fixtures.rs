@@ -264,6 +264,21 @@ pub const HEAPS: &[Fixture] = &[
         build: || diff_fixture(true),
     },
     Fixture {
+        name: "leak-before.dmp",
+        imitates: "the rsaenh leak of the DebugDiag playbook on Windows 10 22H2 x64 with +ust, \
+                   certsvc.exe: 100 blocks of 422 bytes from one stack (rsaenh.dll called from \
+                   advapi32.dll's CryptAcquireContext, never released) among noise whose sizes \
+                   hold more bytes: 3 × 64 KiB, 6 × 32 KiB, 11 × 16 KiB, 40 × 1000 B, 60 × 64 B",
+        build: || leak_fixture(false),
+    },
+    Fixture {
+        name: "leak-after.dmp",
+        imitates: "the same process later: 400 blocks of 422 bytes from the leaking stack (+300, \
+                   +123.6 kB), 5 × 64 KiB (+2, +128 kB: the most growth in bytes), 6 × 32 KiB, \
+                   10 × 16 KiB, 44 × 1000 B, 62 × 64 B",
+        build: || leak_fixture(true),
+    },
+    Fixture {
         name: "pageheap-win10-x64.dmp",
         imitates: "Windows 10 22H2 x64 with page heap (+hpa) as verifier builds it (reference §4.1): \
                    PEB.ProcessHeaps lists the two page heaps' normal heaps, PEB.ProcessHeap is the \
@@ -858,16 +873,7 @@ fn diff_fixture(later: bool) -> (MinidumpBuilder, Facts) {
         stacks.push(vec![ntdll + 0x1010, plugin + 0x1500, exe + 0x1200]);
         plan.push((3, 0x200, 0, 5));
     }
-    let blocks = plan
-        .iter()
-        .flat_map(|&(stack, size, before, after)| {
-            let n = if later { after } else { before };
-            (0..n).map(move |_| BlockSpec::Busy {
-                size,
-                trace: Some(stack),
-            })
-        })
-        .collect();
+    let blocks = planned_blocks(&plan, later);
     b.add_nt_heap(&NtHeapSpec {
         bits: 64,
         segments: vec![SegmentSpec {
@@ -884,6 +890,75 @@ fn diff_fixture(later: bool) -> (MinidumpBuilder, Facts) {
         stacks,
     });
     b.add_private(0x10_0000, if later { 0x8_0000 } else { 0x2_0000 });
+    b.finish()
+}
+
+/// The busy blocks of a before/after plan of `(stack, size, blocks before, blocks after)`.
+fn planned_blocks(plan: &[(usize, u64, usize, usize)], later: bool) -> Vec<BlockSpec> {
+    plan.iter()
+        .flat_map(|&(stack, size, before, after)| {
+            let n = if later { after } else { before };
+            (0..n).map(move |_| BlockSpec::Busy {
+                size,
+                trace: Some(stack),
+            })
+        })
+        .collect()
+}
+
+/// The requested size of the leak of [`leak_fixture`].
+pub const LEAK_SIZE: u64 = 422;
+
+/// See [`HEAPS`]: `leak-before.dmp` and `leak-after.dmp`. One NT heap with +ust; stack 0 leaks
+/// [`LEAK_SIZE`]-byte blocks, the others are noise of larger sizes.
+fn leak_fixture(later: bool) -> (MinidumpBuilder, Facts) {
+    let mut b = ProcessBuilder::new(Windows::Win10, Kind::Native64, r"C:\app\certsvc.exe");
+    let exe = b.dump.modules[0].base;
+    let ntdll = b.dump.modules[1].base;
+    let (advapi32, rsaenh) = (0x7fe_f700_0000, 0x7fe_f800_0000);
+    extra_module(&mut b, r"C:\Windows\System32\advapi32.dll", advapi32);
+    extra_module(&mut b, r"C:\Windows\System32\rsaenh.dll", rsaenh);
+    b.set_nt_global_flag(0x1000);
+    b.add_thread();
+    let stacks = vec![
+        vec![
+            ntdll + 0x1010,
+            rsaenh + 0x2a10,
+            advapi32 + 0x1c40,
+            exe + 0x1800,
+            exe + 0x1200,
+        ],
+        vec![ntdll + 0x1010, exe + 0x2100, exe + 0x1200],
+        vec![ntdll + 0x1010, exe + 0x2200, exe + 0x1200],
+        vec![ntdll + 0x1010, exe + 0x2300, exe + 0x1200],
+        vec![ntdll + 0x1010, exe + 0x2400, exe + 0x1200],
+        vec![ntdll + 0x1010, exe + 0x2500, exe + 0x1200],
+    ];
+    // (stack, size, blocks before, blocks after)
+    let plan = [
+        (0usize, LEAK_SIZE, 100usize, 400usize),
+        (1, 0x1_0000, 3, 5),
+        (2, 0x8000, 6, 6),
+        (3, 0x4000, 11, 10),
+        (4, 1000, 40, 44),
+        (5, 64, 60, 62),
+    ];
+    let blocks = planned_blocks(&plan, later);
+    b.add_nt_heap(&NtHeapSpec {
+        bits: 64,
+        segments: vec![SegmentSpec {
+            reserve: 0x20_0000,
+            runs: vec![RunSpec {
+                gap_before: 0,
+                commit: 0x10_0000,
+                blocks,
+            }],
+        }],
+        large: vec![],
+        lfh: false,
+        ust: true,
+        stacks,
+    });
     b.finish()
 }
 

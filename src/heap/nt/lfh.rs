@@ -39,6 +39,32 @@ const MAX_CHUNKS: u64 = 1 << 16;
 /// every chunk.
 pub(super) fn expand(w: &mut Walker<'_>, feh: u64, known_key: Option<u32>) {
     mark_internal(w, feh);
+    let blocks = user_blocks(w);
+    for ub in &blocks {
+        w.out.blocks[ub.container].internal = true;
+    }
+    let key = if w.l.family >= NtFamily::Win81 {
+        choose_key(w, feh, &blocks, known_key)
+    } else {
+        None
+    };
+    w.out.lfh_key = key;
+    for ub in &blocks {
+        let Some(first) = first_chunk(w, feh, ub, key) else {
+            w.corrupt(
+                ub.header,
+                ub.header,
+                "the first chunk of this LFH user block cannot be located (no LFH key)".into(),
+            );
+            continue;
+        };
+        chunks(w, ub, ub.header + first);
+    }
+}
+
+/// The busy back-end blocks that are LFH user blocks: `USERDATA` signature,
+/// a subsegment that points back, and a plausible chunk size and count.
+fn user_blocks(w: &Walker<'_>) -> Vec<UserBlock> {
     let lfh = w.l.lfh;
     let mut blocks = Vec::new();
     for (i, b) in w.out.blocks.iter().enumerate() {
@@ -72,61 +98,59 @@ pub(super) fn expand(w: &mut Walker<'_>, feh: u64, known_key: Option<u32>) {
             count: u64::from(count),
         });
     }
-    for ub in &blocks {
-        w.out.blocks[ub.container].internal = true;
-    }
-    let key = if w.l.family >= NtFamily::Win81 {
-        let recovered = recover_key(w, feh, &blocks);
-        match (known_key, recovered) {
-            (Some(k), Some(r)) if k != r => {
-                let heap = w.heap;
-                w.corrupt(
-                    heap,
-                    heap,
-                    format!("RtlpLFHKey from the PDB ({k:#x}) differs from the key the user blocks give ({r:#x}); using the PDB's"),
-                );
-                Some(k)
-            }
-            (Some(k), _) => Some(k),
-            (None, r) => r,
-        }
-    } else {
-        None
-    };
-    w.out.lfh_key = key;
-    for ub in &blocks {
-        let first = match w.l.family {
-            NtFamily::Win7 => Some(lfh.ub_first_chunk),
-            NtFamily::Win8 => w
-                .mem
-                .read_u32(ub.header.wrapping_add(lfh.ub_encoded_offsets))
-                .ok()
-                .map(|v| u64::from(v & 0xffff)),
-            _ => key.and_then(|k| {
-                let (first, stride) = decode_offsets(w, feh, ub.header, k)?;
-                if stride != ub.stride {
-                    w.corrupt(
-                        ub.header,
-                        ub.header,
-                        format!(
-                            "user block stride decodes to {stride:#x}, but its subsegment says {:#x}",
-                            ub.stride
-                        ),
-                    );
-                    return None;
-                }
-                Some(first)
-            }),
-        };
-        let Some(first) = first else {
+    blocks
+}
+
+/// Windows 8.1+: the LFH key, from the PDB when known (checked against the
+/// user blocks), else recovered from them.
+fn choose_key(
+    w: &mut Walker<'_>,
+    feh: u64,
+    blocks: &[UserBlock],
+    known_key: Option<u32>,
+) -> Option<u32> {
+    let recovered = recover_key(w, feh, blocks);
+    match (known_key, recovered) {
+        (Some(k), Some(r)) if k != r => {
+            let heap = w.heap;
             w.corrupt(
-                ub.header,
-                ub.header,
-                "the first chunk of this LFH user block cannot be located (no LFH key)".into(),
+                heap,
+                heap,
+                format!("RtlpLFHKey from the PDB ({k:#x}) differs from the key the user blocks give ({r:#x}); using the PDB's"),
             );
-            continue;
-        };
-        chunks(w, ub, ub.header + first);
+            Some(k)
+        }
+        (Some(k), _) => Some(k),
+        (None, r) => r,
+    }
+}
+
+/// Offset of the first chunk in user block `ub`: fixed on Windows 7, in
+/// clear on 8, encoded with the key from 8.1 (checked against the stride).
+fn first_chunk(w: &mut Walker<'_>, feh: u64, ub: &UserBlock, key: Option<u32>) -> Option<u64> {
+    let lfh = w.l.lfh;
+    match w.l.family {
+        NtFamily::Win7 => Some(lfh.ub_first_chunk),
+        NtFamily::Win8 => w
+            .mem
+            .read_u32(ub.header.wrapping_add(lfh.ub_encoded_offsets))
+            .ok()
+            .map(|v| u64::from(v & 0xffff)),
+        _ => {
+            let (first, stride) = decode_offsets(w, feh, ub.header, key?)?;
+            if stride != ub.stride {
+                w.corrupt(
+                    ub.header,
+                    ub.header,
+                    format!(
+                        "user block stride decodes to {stride:#x}, but its subsegment says {:#x}",
+                        ub.stride
+                    ),
+                );
+                return None;
+            }
+            Some(first)
+        }
     }
 }
 
@@ -287,24 +311,29 @@ fn chunks(w: &mut Walker<'_>, ub: &UserBlock, first: u64) {
         }
         w.out.blocks.push(b);
     }
-    // Windows 7: the subsegment's Depth counts the free chunks (checked on real Windows 7 heaps).
     if w.l.family.old_lfh() {
-        let free = w.out.blocks[emitted_from..]
-            .iter()
-            .filter(|b| b.state == State::Free)
-            .count();
-        let depth = w
-            .mem
-            .read_ptr(ub.header, w.l.bits)
-            .and_then(|s| w.mem.read_u16(s.wrapping_add(w.l.lfh.subseg_depth)));
-        if let Ok(d) = depth {
-            if usize::from(d) != free {
-                w.corrupt(
-                    ub.header,
-                    ub.header,
-                    format!("{free} chunks are free, but the subsegment counts {d}"),
-                );
-            }
+        check_depth(w, ub, emitted_from);
+    }
+}
+
+/// Windows 7: the subsegment's Depth counts the free chunks (checked on real
+/// Windows 7 heaps); the chunks emitted from `emitted_from` must agree.
+fn check_depth(w: &mut Walker<'_>, ub: &UserBlock, emitted_from: usize) {
+    let free = w.out.blocks[emitted_from..]
+        .iter()
+        .filter(|b| b.state == State::Free)
+        .count();
+    let depth = w
+        .mem
+        .read_ptr(ub.header, w.l.bits)
+        .and_then(|s| w.mem.read_u16(s.wrapping_add(w.l.lfh.subseg_depth)));
+    if let Ok(d) = depth {
+        if usize::from(d) != free {
+            w.corrupt(
+                ub.header,
+                ub.header,
+                format!("{free} chunks are free, but the subsegment counts {d}"),
+            );
         }
     }
 }

@@ -157,7 +157,48 @@ impl Walker<'_> {
             return;
         }
         cov.header = first - base;
-        // Uncommitted ranges of this segment, sorted.
+        let (mut ucrs, mut descriptors) = self.uncommitted_ranges(seg, first, last);
+        ucrs.sort_unstable();
+        ucrs.dedup_by(|b, a| b.0 < a.0 + a.1);
+        cov.ucr_count = ucrs.iter().filter(|u| u.1 > 0).count() as u64;
+        let uncommitted: u64 = ucrs.iter().map(|u| u.1).sum();
+        cov.committed = (end - base).saturating_sub(uncommitted + (end - last));
+        // Committed runs: [first, ucr0), [ucr0 end, ucr1), …, [last ucr end, last).
+        let walked_from = self.out.blocks.len();
+        let mut start = first;
+        // The first block's PreviousSize is the segment header block's size.
+        let mut prev = u16::try_from((first - seg) / l.unit).ok();
+        for (a, s) in ucrs.iter().copied().chain(std::iter::once((last, 0))) {
+            if a > start {
+                self.run(start, a, (seg, prev.take()), &mut cov);
+            }
+            start = start.max(a + s);
+        }
+        // The uncommitted-range descriptors live in small busy blocks at the end of each
+        // committed run (a fully committed segment keeps one too): heap metadata.
+        descriptors.sort_unstable();
+        for b in &mut self.out.blocks[walked_from..] {
+            let i = descriptors.partition_point(|&d| d < b.address);
+            if descriptors
+                .get(i)
+                .is_some_and(|&d| d < b.entry + b.block_size)
+            {
+                b.internal = true;
+            }
+        }
+        self.out.coverage.push(cov);
+    }
+
+    /// The segment's uncommitted ranges `(address, size)` that lie inside
+    /// `[first, last)` (others are reported), and the addresses of their
+    /// descriptors.
+    fn uncommitted_ranges(
+        &mut self,
+        seg: u64,
+        first: u64,
+        last: u64,
+    ) -> (Vec<(u64, u64)>, Vec<u64>) {
+        let l = self.l;
         let mut ucrs: Vec<(u64, u64)> = Vec::new();
         let walk = walk_list(&self.mem, seg.wrapping_add(l.seg_ucr_list), l.bits);
         match walk.problem {
@@ -188,35 +229,7 @@ impl Walker<'_> {
                 );
             }
         }
-        ucrs.sort_unstable();
-        ucrs.dedup_by(|b, a| b.0 < a.0 + a.1);
-        cov.ucr_count = ucrs.iter().filter(|u| u.1 > 0).count() as u64;
-        let uncommitted: u64 = ucrs.iter().map(|u| u.1).sum();
-        cov.committed = (end - base).saturating_sub(uncommitted + (end - last));
-        // Committed runs: [first, ucr0), [ucr0 end, ucr1), …, [last ucr end, last).
-        let walked_from = self.out.blocks.len();
-        let mut start = first;
-        // The first block's PreviousSize is the segment header block's size.
-        let mut prev = u16::try_from((first - seg) / l.unit).ok();
-        for (a, s) in ucrs.iter().copied().chain(std::iter::once((last, 0))) {
-            if a > start {
-                self.run(start, a, (seg, prev.take()), &mut cov);
-            }
-            start = start.max(a + s);
-        }
-        // The uncommitted-range descriptors live in small busy blocks at the end of each
-        // committed run (a fully committed segment keeps one too): heap metadata.
-        descriptors.sort_unstable();
-        for b in &mut self.out.blocks[walked_from..] {
-            let i = descriptors.partition_point(|&d| d < b.address);
-            if descriptors
-                .get(i)
-                .is_some_and(|&d| d < b.entry + b.block_size)
-            {
-                b.internal = true;
-            }
-        }
-        self.out.coverage.push(cov);
+        (ucrs, descriptors)
     }
 
     /// Walk the blocks of one committed run `[start, end)`.

@@ -73,90 +73,39 @@ pub fn recover(
     src: &Sources,
     notes: &mut Vec<String>,
 ) -> Result<Keys, (u64, String)> {
-    let bits = o.bits;
     let signatures: Vec<(u64, u64, u64)> = segments
         .iter()
         .filter_map(|s| {
-            mem.read_ptr(s.address.wrapping_add(o.signature), bits)
+            mem.read_ptr(s.address.wrapping_add(o.signature), o.bits)
                 .ok()
                 .map(|sig| (sig, s.context, s.address))
         })
         .collect();
-    let Some(&(sig0, ctx0, seg0)) = signatures.first() else {
+    let Some(&(_, _, seg0)) = signatures.first() else {
         return Err((
             0,
             "no page segment is captured, so the heap key cannot be recovered".into(),
         ));
     };
-    let agreed = |s: Scheme| {
-        let key = s.key(sig0, ctx0, seg0) & o.mask();
-        signatures
-            .iter()
-            .all(|&(sig, ctx, seg)| s.key(sig, ctx, seg) & o.mask() == key)
-            .then_some(key)
+    let search = Search {
+        mem,
+        signatures: &signatures,
+        o,
+        lfh_key_after: l.lfh_key_after,
     };
-    let p = u64::from(bits / 8);
-    let lfh_at = |heap_key_at: u64| {
-        if l.lfh_key_after {
-            heap_key_at.wrapping_add(p)
-        } else {
-            heap_key_at.wrapping_sub(p)
-        }
-    };
-    let from_pdb = src.globals.and_then(|g| {
-        // The PDB names the globals; which of its first two pointers is HeapKey the signatures
-        // tell (1709 keeps LfhKey first).
-        let found = Scheme::ALL.into_iter().find_map(|s| {
-            let key = agreed(s)?;
-            [g, g.wrapping_add(p)]
-                .into_iter()
-                .find(|&at| mem.read_ptr(at, bits).ok() == Some(key))
-                .map(|at| (s, key, at))
-        });
-        match found {
-            Some((s, key, at)) => {
-                notes.push("heap keys read from RtlpHpHeapGlobals (ntdll's PDB)".into());
-                let lfh = mem.read_ptr(lfh_at(at), bits).ok();
-                Some(Keys {
-                    scheme: s,
-                    heap: key,
-                    lfh,
-                })
-            }
-            None => {
-                notes.push(format!(
-                    "RtlpHpHeapGlobals at {g:#x} (from ntdll's PDB) is not captured or does not match the page segments' signatures; searching ntdll's data instead"
-                ));
-                None
-            }
-        }
-    });
-    let found = from_pdb.or_else(|| {
-        Scheme::ALL.iter().find_map(|&s| {
-            let key = agreed(s)?;
-            let at = find_key(mem, src.ntdll?, key, bits)?;
-            Some(Keys {
-                scheme: s,
-                heap: key,
-                lfh: mem.read_ptr(lfh_at(at), bits).ok(),
-            })
-        })
-    });
-    let keys = match found {
-        Some(k) => k,
-        None => match agreed(Scheme::Classic) {
-            Some(key) => Keys {
-                scheme: Scheme::Classic,
-                heap: key,
-                lfh: None,
-            },
+    let found = src
+        .globals
+        .and_then(|g| search.pdb_keys(g, notes))
+        .or_else(|| search.in_ntdll(src.ntdll?));
+    let keys =
+        match found.or_else(|| search.classic_without_lfh()) {
+            Some(k) => k,
             None => return Err((
                 seg0,
                 "the page segments' signatures do not agree on a heap key under any known scheme"
                     .into(),
             )),
-        },
-    };
+        };
     if keys.scheme != Scheme::Classic {
         notes.push(format!(
             "page segment signatures use the {} scheme",
@@ -170,6 +119,89 @@ pub fn recover(
         );
     }
     Ok(keys)
+}
+
+/// The page segments' signatures `(sig, context, segment)` and where `LfhKey` lies.
+struct Search<'a, 'm> {
+    mem: &'a AddressSpace<'m>,
+    signatures: &'a [(u64, u64, u64)],
+    o: &'a SegmentShape,
+    lfh_key_after: bool,
+}
+
+impl Search<'_, '_> {
+    /// The heap key every signature implies under scheme `s`, if they agree.
+    fn agreed(&self, s: Scheme) -> Option<u64> {
+        let mask = self.o.mask();
+        let &(sig, ctx, seg) = self.signatures.first()?;
+        let key = s.key(sig, ctx, seg) & mask;
+        self.signatures
+            .iter()
+            .all(|&(sig, ctx, seg)| s.key(sig, ctx, seg) & mask == key)
+            .then_some(key)
+    }
+
+    /// `LfhKey`, next to the `HeapKey` at `heap_key_at` (after it; 1709: before it).
+    fn lfh_at(&self, heap_key_at: u64) -> Option<u64> {
+        let p = u64::from(self.o.bits / 8);
+        let at = if self.lfh_key_after {
+            heap_key_at.wrapping_add(p)
+        } else {
+            heap_key_at.wrapping_sub(p)
+        };
+        self.mem.read_ptr(at, self.o.bits).ok()
+    }
+
+    /// The keys at `RtlpHpHeapGlobals` (`g`, from ntdll's PDB), when they match the signatures;
+    /// which of its first two pointers is HeapKey the signatures tell (1709 keeps LfhKey first).
+    fn pdb_keys(&self, g: u64, notes: &mut Vec<String>) -> Option<Keys> {
+        let p = u64::from(self.o.bits / 8);
+        let found = Scheme::ALL.into_iter().find_map(|s| {
+            let key = self.agreed(s)?;
+            [g, g.wrapping_add(p)]
+                .into_iter()
+                .find(|&at| self.mem.read_ptr(at, self.o.bits).ok() == Some(key))
+                .map(|at| (s, key, at))
+        });
+        match found {
+            Some((scheme, heap, at)) => {
+                notes.push("heap keys read from RtlpHpHeapGlobals (ntdll's PDB)".into());
+                Some(Keys {
+                    scheme,
+                    heap,
+                    lfh: self.lfh_at(at),
+                })
+            }
+            None => {
+                notes.push(format!(
+                    "RtlpHpHeapGlobals at {g:#x} (from ntdll's PDB) is not captured or does not match the page segments' signatures; searching ntdll's data instead"
+                ));
+                None
+            }
+        }
+    }
+
+    /// The scheme whose key ntdll's data `[base, end)` holds, and `LfhKey` beside it.
+    fn in_ntdll(&self, ntdll: (u64, u64)) -> Option<Keys> {
+        Scheme::ALL.iter().find_map(|&s| {
+            let key = self.agreed(s)?;
+            let at = find_key(self.mem, ntdll, key, self.o.bits)?;
+            Some(Keys {
+                scheme: s,
+                heap: key,
+                lfh: self.lfh_at(at),
+            })
+        })
+    }
+
+    /// Without ntdll's data: the classic scheme's key, and no `LfhKey`.
+    fn classic_without_lfh(&self) -> Option<Keys> {
+        self.agreed(Scheme::Classic).map(|heap| Keys {
+            scheme: Scheme::Classic,
+            heap,
+            lfh: None,
+        })
+    }
 }
 
 /// The address of the first aligned copy of `key` in ntdll's captured memory `[base, end)`.

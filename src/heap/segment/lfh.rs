@@ -11,6 +11,7 @@
 
 use super::keys::Scheme;
 use super::{block, extra, Sink};
+use crate::dump::memory::AddressSpace;
 use crate::heap::block::FrontEnd;
 use crate::layout::segment_heap::SegmentShape;
 
@@ -57,21 +58,31 @@ impl Bitmap {
     }
 }
 
-/// Walk the LFH subsegment at `base` (`len` bytes). Returns the bytes lost to damage.
-pub fn walk(
-    sink: &mut Sink<'_>,
+/// Where an LFH subsegment's blocks and bitmap are, decoded from its header.
+struct Geometry {
+    count: u64,
+    bsize: u64,
+    first: u64,
+    bitmap_at: u64,
+    bitmap_len: u64,
+}
+
+/// Decodes the subsegment header at `base`: `Ok(None)` when it cannot be read,
+/// `Err(message)` when the decoded offsets do not describe how the blocks fill
+/// the subsegment (wrong key or damage).
+fn geometry(
+    mem: &AddressSpace<'_>,
     o: &SegmentShape,
-    (key, scheme): (u64, Scheme),
+    key: u64,
+    v24h2: bool,
     base: u64,
     len: u64,
-) -> u64 {
-    let mem = sink.mem;
-    let v24h2 = scheme == Scheme::NoConstant && o.bits == 64;
+) -> Result<Option<Geometry>, String> {
     let (Ok(count), Ok(enc)) = (
         mem.read_u16(base + o.lfh_count),
         mem.read_u32(base + o.lfh_offsets),
     ) else {
-        return 0;
+        return Ok(None);
     };
     let count = u64::from(count);
     // Windows 10 – 11 23H2 salt the offsets with `u32(sub) >> 12`, 24H2 with `u32(sub >> 12)`
@@ -98,63 +109,98 @@ pub fn walk(
         && first < len
         && (len - first) / bsize == count;
     if !fits {
-        sink.corrupt(
-            base,
-            base,
-            format!(
-                "LFH subsegment offsets decode to block size {bsize:#x} and first block {first:#x}: not how {count} blocks fill its {len:#x} bytes"
-            ),
-        );
-        return len;
+        return Err(format!(
+            "LFH subsegment offsets decode to block size {bsize} and first block {first:#x}: not how {count} blocks fill its {len} bytes"
+        ));
     }
-    let Ok(raw) = mem.read(base + bitmap_at, bitmap_len as usize) else {
+    Ok(Some(Geometry {
+        count,
+        bsize,
+        first,
+        bitmap_at,
+        bitmap_len,
+    }))
+}
+
+/// Walk the LFH subsegment at `base` (`len` bytes). Returns the bytes lost to damage.
+pub fn walk(
+    sink: &mut Sink<'_>,
+    o: &SegmentShape,
+    (key, scheme): (u64, Scheme),
+    base: u64,
+    len: u64,
+) -> u64 {
+    let mem = sink.mem;
+    let v24h2 = scheme == Scheme::NoConstant && o.bits == 64;
+    let g = match geometry(&mem, o, key, v24h2, base, len) {
+        Ok(Some(g)) => g,
+        Ok(None) => return 0,
+        Err(message) => {
+            sink.corrupt(base, base, message);
+            return len;
+        }
+    };
+    let Ok(raw) = mem.read(base + g.bitmap_at, g.bitmap_len as usize) else {
         return 0;
     };
     let bitmap = if v24h2 {
         Bitmap::Words(
             raw.into_owned(),
-            remote_free(sink, base, count, (first, bsize)),
+            remote_free(sink, base, g.count, (g.first, g.bsize)),
         )
     } else {
         Bitmap::Pairs(raw.into_owned())
     };
     let mask = if v24h2 { 0x3ff } else { 0x3fff };
-    for i in 0..count {
-        let at = base + first + i * bsize;
-        let bits = bitmap.bits(i);
-        // `_HEAP_LFH_UNUSED_BYTES_INFO` in the last two bytes.
-        let info = if bits.handed_out && bits.unused_info {
-            mem.read_u16(at + bsize - 2).unwrap_or(0)
-        } else {
-            0
-        };
-        let unused = if info & 0x8000 != 0 {
-            1
-        } else {
-            u64::from(info & mask)
-        };
-        if unused > bsize {
-            sink.corrupt(
-                at,
-                base,
-                format!("LFH block's unused-bytes info {info:#06x} exceeds its {bsize:#x} bytes"),
-            );
-        }
-        let mut b = block(
-            sink.index,
-            at,
-            at,
-            bsize - unused.min(bsize),
-            bsize,
-            bits.handed_out,
-            FrontEnd::Lfh,
-        );
-        if info & 0xc000 == 0x4000 {
-            b.trace = extra::trace(&mem, o, at, b.size);
-        }
-        sink.blocks.push(b);
+    for i in 0..g.count {
+        let at = base + g.first + i * g.bsize;
+        lfh_block(sink, o, base, at, g.bsize, bitmap.bits(i), mask);
     }
     0
+}
+
+/// Emits one LFH block at `at`: its requested size from the
+/// `_HEAP_LFH_UNUSED_BYTES_INFO` in its last two bytes, and its +ust trace.
+fn lfh_block(
+    sink: &mut Sink<'_>,
+    o: &SegmentShape,
+    base: u64,
+    at: u64,
+    bsize: u64,
+    bits: Bits,
+    mask: u16,
+) {
+    let mem = sink.mem;
+    let info = if bits.handed_out && bits.unused_info {
+        mem.read_u16(at + bsize - 2).unwrap_or(0)
+    } else {
+        0
+    };
+    let unused = if info & 0x8000 != 0 {
+        1
+    } else {
+        u64::from(info & mask)
+    };
+    if unused > bsize {
+        sink.corrupt(
+            at,
+            base,
+            format!("LFH block's unused-bytes info {info:#06x} exceeds its {bsize} bytes"),
+        );
+    }
+    let mut b = block(
+        sink.index,
+        at,
+        at,
+        bsize - unused.min(bsize),
+        bsize,
+        bits.handed_out,
+        FrontEnd::Lfh,
+    );
+    if info & 0xc000 == 0x4000 {
+        b.trace = extra::trace(&mem, o, at, b.size);
+    }
+    sink.blocks.push(b);
 }
 
 /// 24H2: which blocks are on the subsegment's remote-free list (bounded, loop-safe); damage is

@@ -65,7 +65,7 @@ pub fn walk(sink: &mut Sink<'_>, o: &SegmentShape, key: u64, base: u64, len: u64
             base,
             base,
             format!(
-                "VS subsegment header: Size {size:#x} without its signature, or past the range's {len:#x} bytes"
+                "VS subsegment header: Size {size:#x} without its signature, or past the range's {len} bytes"
             ),
         );
         return len;
@@ -154,51 +154,18 @@ impl Subsegment<'_, '_> {
 
     /// The walk of a subsegment whose chain breaks somewhere (see the module's description).
     fn damaged(&mut self) -> u64 {
-        let (first, unit, end) = (self.first, self.unit, self.end);
-        let n = ((end - first) / unit) as usize;
-        let chunks: Vec<Option<Chunk>> = (0..n)
-            .map(|k| self.chunk(first + k as u64 * unit))
-            .collect();
-        let at = |p: u64| chunks[((p - first) / unit) as usize];
-        // anchored[k]: the chain from position k reaches the end, every UnsafePrevSize matching.
-        let mut anchored = vec![false; n + 1];
-        anchored[n] = true;
-        for k in (0..n).rev() {
-            if let Some(c) = chunks[k] {
-                let next = first + k as u64 * unit + c.size;
-                let j = ((next - first) / unit) as usize;
-                anchored[k] =
-                    j == n || (anchored[j] && chunks[j].is_some_and(|d| d.prev == c.size));
-            }
-        }
-        let anchor_after = |p: u64| {
-            let k = ((p - first) / unit) as usize + 1;
-            (k..=n)
-                .find(|&j| anchored[j])
-                .map_or(end, |j| first + j as u64 * unit)
-        };
-        let (mut hdr, mut expected, mut lost) = (first, Some(0u64), 0);
-        while hdr < end {
-            let q = anchor_after(hdr);
-            let trusted = at(hdr).filter(|c| {
-                let next = hdr + c.size;
-                let k = ((hdr - first) / unit) as usize;
-                anchored[k]
-                    || next == q
-                    || (next < q
-                        && (at(next).is_some_and(|d| d.prev == c.size)
-                            // A header damaged in its size alone still names this chunk.
-                            || self.decode(next).is_some_and(|(d, _)| d.prev == c.size)
-                            || (q < end && at(q).is_some_and(|d| d.prev == q - next))))
-            });
-            match trusted {
+        let r = Reread::new(self);
+        let (mut hdr, mut expected, mut lost) = (self.first, Some(0u64), 0);
+        while hdr < self.end {
+            let q = r.anchor_after(hdr);
+            match r.at(hdr).filter(|&c| r.trusted(self, hdr, c, q)) {
                 Some(c) => {
                     if let Some(e) = expected.filter(|&e| e != c.prev) {
                         self.sink.corrupt(
                             hdr,
                             self.base,
                             format!(
-                                "VS chunk UnsafePrevSize is {:#x}, but the previous chunk is {e:#x} bytes",
+                                "VS chunk UnsafePrevSize is {:#x}, but the previous chunk is {e} bytes",
                                 c.prev
                             ),
                         );
@@ -208,43 +175,7 @@ impl Subsegment<'_, '_> {
                     hdr += c.size;
                 }
                 None => {
-                    // A plausible chunk that chains back, followed by an implausible header with
-                    // nothing after it to confirm either (no anchored chunk up to the end): one of
-                    // the two is damaged, and which one cannot be told; both are reported.
-                    let ambiguous = at(hdr)
-                        .filter(|c| q == end && expected == Some(c.prev))
-                        .map(|c| hdr + c.size)
-                        .filter(|&n| n < q && at(n).is_none());
-                    let what = match (ambiguous, at(hdr)) {
-                        (Some(n), Some(c)) => {
-                            self.sink.corrupt(
-                                n,
-                                self.base,
-                                format!(
-                                    "VS chunk header does not decode to a plausible chunk (it follows the chunk at {hdr:#x}, which this one or that one's damage leaves unconfirmed)"
-                                ),
-                            );
-                            format!(
-                                "VS chunk header decodes to size {:#x}, which leads to {n:#x}, where no plausible chunk starts: this header or that one is damaged",
-                                c.size
-                            )
-                        }
-                        (_, Some(c)) => format!(
-                            "VS chunk header decodes to size {:#x}, which leads to no valid chunk",
-                            c.size
-                        ),
-                        (_, None) => {
-                            "VS chunk header does not decode to a plausible chunk".to_string()
-                        }
-                    };
-                    self.sink.corrupt(
-                        hdr,
-                        self.base,
-                        format!(
-                            "{what}; {:#x} bytes skipped to the next valid chunk",
-                            q - hdr
-                        ),
-                    );
+                    self.untrusted(&r, hdr, q, expected);
                     lost += q - hdr;
                     hdr = q;
                     expected = None;
@@ -252,6 +183,43 @@ impl Subsegment<'_, '_> {
             }
         }
         lost
+    }
+
+    /// Report the chunk at `hdr` that no evidence confirms; the walk resumes at `q`.
+    fn untrusted(&mut self, r: &Reread, hdr: u64, q: u64, expected: Option<u64>) {
+        // A plausible chunk that chains back, followed by an implausible header with nothing
+        // after it to confirm either (no anchored chunk up to the end): one of the two is
+        // damaged, and which one cannot be told; both are reported.
+        let ambiguous = r
+            .at(hdr)
+            .filter(|c| q == self.end && expected == Some(c.prev))
+            .map(|c| hdr + c.size)
+            .filter(|&n| n < q && r.at(n).is_none());
+        let what = match (ambiguous, r.at(hdr)) {
+            (Some(n), Some(c)) => {
+                self.sink.corrupt(
+                    n,
+                    self.base,
+                    format!(
+                        "VS chunk header does not decode to a plausible chunk (it follows the chunk at {hdr:#x}, which this one or that one's damage leaves unconfirmed)"
+                    ),
+                );
+                format!(
+                    "VS chunk header decodes to size {:#x}, which leads to {n:#x}, where no plausible chunk starts: this header or that one is damaged",
+                    c.size
+                )
+            }
+            (_, Some(c)) => format!(
+                "VS chunk header decodes to size {:#x}, which leads to no valid chunk",
+                c.size
+            ),
+            (_, None) => "VS chunk header does not decode to a plausible chunk".to_string(),
+        };
+        self.sink.corrupt(
+            hdr,
+            self.base,
+            format!("{what}; {} bytes skipped to the next valid chunk", q - hdr),
+        );
     }
 
     /// Report the chunk at `hdr`.
@@ -289,6 +257,70 @@ impl Subsegment<'_, '_> {
             b.trace = extra::trace(&mem, self.o, user, b.size);
         }
         self.sink.blocks.push(b);
+    }
+}
+
+/// A damaged subsegment re-read at every unit: the plausible headers, and which positions are
+/// anchored (their chain reaches the end with every UnsafePrevSize matching).
+struct Reread {
+    first: u64,
+    unit: u64,
+    end: u64,
+    chunks: Vec<Option<Chunk>>,
+    anchored: Vec<bool>,
+}
+
+impl Reread {
+    fn new(s: &Subsegment<'_, '_>) -> Self {
+        let (first, unit, end) = (s.first, s.unit, s.end);
+        let n = ((end - first) / unit) as usize;
+        let chunks: Vec<Option<Chunk>> = (0..n).map(|k| s.chunk(first + k as u64 * unit)).collect();
+        let mut anchored = vec![false; n + 1];
+        anchored[n] = true;
+        for k in (0..n).rev() {
+            if let Some(c) = chunks[k] {
+                let next = first + k as u64 * unit + c.size;
+                let j = ((next - first) / unit) as usize;
+                anchored[k] =
+                    j == n || (anchored[j] && chunks[j].is_some_and(|d| d.prev == c.size));
+            }
+        }
+        Reread {
+            first,
+            unit,
+            end,
+            chunks,
+            anchored,
+        }
+    }
+
+    fn index(&self, p: u64) -> usize {
+        ((p - self.first) / self.unit) as usize
+    }
+
+    /// The plausible chunk at `p`.
+    fn at(&self, p: u64) -> Option<Chunk> {
+        self.chunks[self.index(p)]
+    }
+
+    /// The first anchored position after `p` (the end when there is none).
+    fn anchor_after(&self, p: u64) -> u64 {
+        (self.index(p) + 1..self.anchored.len())
+            .find(|&j| self.anchored[j])
+            .map_or(self.end, |j| self.first + j as u64 * self.unit)
+    }
+
+    /// Whether the chunk `c` at `hdr` is confirmed: anchored, or ending at the next anchor `q`, or
+    /// before it where a header names it as the previous chunk (even one damaged in its size
+    /// alone), or where `q`'s UnsafePrevSize says a chunk starts.
+    fn trusted(&self, s: &Subsegment<'_, '_>, hdr: u64, c: Chunk, q: u64) -> bool {
+        let next = hdr + c.size;
+        self.anchored[self.index(hdr)]
+            || next == q
+            || (next < q
+                && (self.at(next).is_some_and(|d| d.prev == c.size)
+                    || s.decode(next).is_some_and(|(d, _)| d.prev == c.size)
+                    || (q < self.end && self.at(q).is_some_and(|d| d.prev == q - next))))
     }
 }
 
