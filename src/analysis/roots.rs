@@ -12,6 +12,7 @@ use crate::heap::HeapWalk;
 use crate::process::images::Image;
 use crate::process::{HeapKind, Process, Teb};
 use crate::regions::{self, UsageKind};
+use crate::value::plural;
 
 /// Which memory besides stacks, registers, images, TEBs and PEBs counts as a root.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -151,9 +152,11 @@ pub fn collect(dump: &Dump, process: &Process, walks: &[HeapWalk], set: RootSet)
         })
         .collect();
     if !missing.is_empty() {
+        let n = missing.len() as u64;
         roots.notes.push(format!(
-            "{} roots are not (wholly) in the dump, so pointers there are not seen: {}",
-            missing.len(),
+            "{} {} not (wholly) in the dump, so pointers there are not seen: {}",
+            plural(n, "root"),
+            if n == 1 { "is" } else { "are" },
             missing.join(", ")
         ));
     }
@@ -257,8 +260,8 @@ fn images(roots: &mut Roots, dump: &Dump) {
     }
     if !unreadable.is_empty() {
         roots.notes.push(format!(
-            "the writable sections of {} modules cannot be found, so pointers there are not seen: {}",
-            unreadable.len(),
+            "the writable sections of {} cannot be found, so pointers there are not seen: {}",
+            plural(unreadable.len() as u64, "module"),
             unreadable.join("; ")
         ));
     }

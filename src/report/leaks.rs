@@ -20,7 +20,7 @@ impl Render for LeaksView {
             "Unreachable busy blocks: ",
             &format!(
                 "{} of {} ({:.1}%), {} of {} ({:.1}%)",
-                plural(self.unreachable_blocks, "block"),
+                self.unreachable_blocks,
                 plural(self.busy_blocks, "block"),
                 pct(self.unreachable_blocks, self.busy_blocks),
                 size(self.unreachable_bytes),
@@ -36,7 +36,7 @@ impl Render for LeaksView {
         };
         ranked(out, style, (&self.notes, None), self.by, stacks, table)?;
         left_out(out, self.more_groups, "more")?;
-        garbage_roots(out, self)?;
+        garbage_roots(out, style, self)?;
         suspects(out, style, &self.suspects, "")
     }
 
@@ -89,12 +89,17 @@ fn group_stacks(out: &mut dyn Write, groups: &[LeakGroup]) -> io::Result<()> {
 }
 
 /// The roots of garbage, most retained bytes first.
-fn garbage_roots(out: &mut dyn Write, v: &LeaksView) -> io::Result<()> {
-    writeln!(
+fn garbage_roots(out: &mut dyn Write, style: &Style, v: &LeaksView) -> io::Result<()> {
+    writeln!(out)?;
+    paragraph(
         out,
-        "\nRoots of garbage: {} (unreachable blocks, or cycles of them, that no other unreachable \
-         block points into), most retained bytes first",
-        v.garbage_root_count
+        style,
+        "Roots of garbage: ",
+        &format!(
+            "{} (unreachable blocks, or cycles of them, that no other unreachable block points \
+             into), most retained bytes first",
+            v.garbage_root_count
+        ),
     )?;
     if v.garbage_roots.is_empty() {
         return Ok(());
@@ -159,7 +164,7 @@ impl Render for WhyView {
         let b = &self.block;
         writeln!(
             out,
-            "{} is in the busy block {} ({}{}) of heap {}",
+            "{} is in the busy block {}, {}{}, of heap {}",
             self.address,
             b.address,
             exact(b.size),
@@ -206,7 +211,7 @@ impl Render for WhyView {
     }
 }
 
-/// One step: `stack of thread 0x1000 (64-bit): 0x… holds 0x…`, `-> block 0x… (64 B): +0x18
+/// One step: `stack of thread 0x1000 (64-bit): 0x… holds 0x…`, `-> block 0x…, 64 B: +0x18
 /// holds 0x…`.
 fn link(out: &mut dyn Write, l: &LinkView, i: usize) -> io::Result<()> {
     let arrow = if i == 0 { "   " } else { "-> " };
@@ -220,7 +225,7 @@ fn link(out: &mut dyn Write, l: &LinkView, i: usize) -> io::Result<()> {
         (Some(root), _) => writeln!(out, "  {arrow}{root}{held}"),
         (None, Some(b)) => writeln!(
             out,
-            "  {arrow}block {} ({}{}){held}",
+            "  {arrow}block {}, {}{}{held}",
             Hex(b),
             exact(l.size.unwrap_or(0)),
             l.type_name
