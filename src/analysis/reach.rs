@@ -25,8 +25,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering}
 const NARROW: u64 = 1 << 63;
 /// A frontier at least this long is scanned in parallel.
 const PARALLEL: usize = 64;
-/// Blocks per parallel task.
-const CHUNK: usize = 256;
+/// Blocks per parallel task (1024: fewer, larger batches of lookups; measured on the bench dump).
+const CHUNK: usize = 1024;
 
 /// Blocks further apart than this start a new cluster of [`BlockIndex`]'s page table.
 const CLUSTER_GAP: u64 = 1 << 20;
