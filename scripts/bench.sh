@@ -33,8 +33,8 @@ else
   echo "clang/lld not installed: no symbol-loading figure (apt-get install clang lld)" >&2
 fi
 
-A="$CACHE/bench-v2-${GIB}g.dmp"
-B="$CACHE/bench-v2-${GIB}g-later.dmp"
+A="$CACHE/bench-v3-${GIB}g.dmp"
+B="$CACHE/bench-v3-${GIB}g-later.dmp"
 if [ ! -s "$A" ]; then
   echo "generating $A" >&2
   /usr/bin/time -f "  generated in %e s" "$GEN" "$A" "$GIB" 0 20000 $PE >&2
@@ -92,6 +92,7 @@ if "$BIN" help diff > /dev/null 2>&1; then
 fi
 if "$BIN" help leaks > /dev/null 2>&1; then
   measure "leaks" leaks "$A"
+  measure "leaks (the later dump: +50,000 leaked blocks)" leaks "$B"
 fi
 if "$BIN" help analyze > /dev/null 2>&1; then
   measure "analyze" analyze "$A"

@@ -56,7 +56,7 @@ impl Capability {
         match self {
             Capability::AddressUsage => "address usage (heapdiag address)",
             Capability::HeapList => "which heaps exist",
-            Capability::HeapContents => "heap blocks and leaks (heaps, blocks, top)",
+            Capability::HeapContents => "heap blocks and leaks (heaps, blocks, top, leaks)",
             Capability::AllocationStacks => "allocation call stacks (+ust)",
             Capability::PageHeap => "full page heap (+hpa)",
         }

@@ -2,11 +2,18 @@
 //! tests and the mutation test all run exactly the same code. Rendering is the caller's
 //! ([`crate::report::render`]).
 
+pub mod leaks;
+
+use std::collections::HashMap;
+
 use crate::analysis;
 use crate::analysis::blocks::BlockFilter;
+use crate::analysis::diff::SideEntry;
 use crate::analysis::diff::{self, Amount, Identity, Side};
 use crate::analysis::folded;
+use crate::analysis::suspects;
 use crate::analysis::top::{self, By, SkipList, Sort, Top, TraceHealth};
+use crate::analysis::types::{TypeLabels, TypeNamer};
 use crate::capabilities::{self, Facts, UNTRACED};
 use crate::dump::Dump;
 use crate::error::{Error, Exit};
@@ -28,6 +35,7 @@ use crate::view::frame::FrameView;
 use crate::view::heaps::{HeapStatView, HeapsView};
 use crate::view::info::InfoView;
 use crate::view::ranking::SizeCount;
+use crate::view::suspects::SuspectView;
 use crate::view::symbols::SymbolsView;
 use crate::view::top::TopView;
 
@@ -214,12 +222,23 @@ pub fn block(dump: &Dump, addr: u64, symbols: &SymbolPath) -> Result<BlockView, 
             ),
             None => AllocationStack::None(why_no_stack(dump, &process, b.state, b.internal)),
         };
+        let busy = b.state == State::Busy && !b.internal;
+        let (type_name, mut notes) = match (busy, bits) {
+            (true, Some(bits)) => {
+                let namer = TypeNamer::for_block(dump, b.address, b.size, bits, symbols);
+                let label = namer.label(&dump.memory(), b, bits).map(String::from);
+                (label, namer.notes)
+            }
+            _ => (None, Vec::new()),
+        };
+        notes.extend(sym.warnings);
         Found {
             heap,
             bits,
             block: *b,
             stack,
-            notes: sym.warnings,
+            type_name,
+            notes,
         }
     });
     let outside = found
@@ -288,6 +307,10 @@ struct Ranked {
     walks: Vec<HeapWalk>,
     table: StackTable,
     sym: Symbolizer,
+    /// The blocks' type labels, when ranking by type ([`Ranked::label`]).
+    labels: Option<TypeLabels>,
+    /// Why some vtables could not be named from their PDBs.
+    type_notes: Vec<String>,
 }
 
 impl Ranked {
@@ -307,7 +330,16 @@ impl Ranked {
             walks,
             table,
             sym,
+            labels: None,
+            type_notes: Vec::new(),
         }
+    }
+
+    /// Label every busy block with what it holds (for ranking by type).
+    fn label(&mut self, dump: &Dump, symbols: &SymbolPath) {
+        let namer = TypeNamer::new(dump, &self.walks, symbols);
+        self.labels = Some(namer.labels(&dump.memory(), &self.walks));
+        self.type_notes = namer.notes;
     }
 
     /// [`Ranked::new`], refused when the dump's heaps cannot be walked.
@@ -325,6 +357,7 @@ impl Ranked {
             (&self.sym, skip),
             (by, sort),
             sizes_for,
+            self.labels.as_ref(),
         )
     }
 
@@ -445,13 +478,22 @@ fn usable_key(d: &Ranked, asked: By) -> By {
 
 /// `heapdiag top`: outstanding busy memory ranked as `r` asks; by size when stacks were asked
 /// for and the dump has none (and the notes say why). Refused when the heaps cannot be walked.
-pub fn top(dump: &Dump, r: &Ranking) -> Result<TopView, Error> {
-    let d = Ranked::walked(dump, &r.symbols, needs_stacks(r.by) || r.folded)?;
+pub fn top(dump: &Dump, r: &Ranking, baseline: Option<&Dump>) -> Result<TopView, Error> {
+    let mut d = Ranked::walked(dump, &r.symbols, true)?;
+    if r.by == By::Type {
+        d.label(dump, &r.symbols);
+    }
     let skip = SkipList::new(&r.skip);
+    let base = match baseline {
+        Some(b) => Some(baseline_side(dump, b, r, d.traced())?),
+        None => None,
+    };
     let by = usable_key(&d, r.by);
     let t = d.rank(&skip, (by, r.sort), r.limit);
-    let notes = ranking_notes(dump, &d, &t, r.by, &r.symbols);
+    let mut notes = ranking_notes(dump, &d, &t, r.by, &r.symbols);
+    notes.extend(d.type_notes.iter().cloned());
     let mut view = TopView::new(&t, &d.sym, r.limit, notes);
+    view.suspects = suspects(&d.walks, &d.table, &d.sym, &skip, None, base.as_ref());
     if r.folded {
         let by_stack = if by == By::Stack {
             t
@@ -461,6 +503,48 @@ pub fn top(dump: &Dump, r: &Ranking) -> Result<TopView, Error> {
         view.folded = Some(folded::folded(&by_stack, &d.sym, &skip));
     }
     Ok(view)
+}
+
+/// The baseline's side of the ranking suspects are drawn from (by stack when `traced`, else by
+/// size), keyed as `diff` keys it; exit code 6 when the dumps cannot be compared.
+pub fn baseline_side(
+    dump: &Dump,
+    baseline: &Dump,
+    r: &Ranking,
+    traced: bool,
+) -> Result<HashMap<String, SideEntry>, Error> {
+    comparable(baseline, dump)?;
+    let b = Ranked::walked(baseline, &r.symbols, traced)?;
+    let by = if traced { By::Stack } else { By::Size };
+    let skip = SkipList::new(&r.skip);
+    Ok(diff::side(
+        &b.rank(&skip, (by, Sort::Bytes), 0),
+        &b.sym,
+        &[],
+    ))
+}
+
+/// The leak suspects of a walked dump (`unreachable` from `leaks`, `baseline` from
+/// [`baseline_side`]).
+pub fn suspects(
+    walks: &[HeapWalk],
+    table: &StackTable,
+    sym: &Symbolizer,
+    skip: &SkipList,
+    unreachable: Option<&suspects::Unreachable>,
+    baseline: Option<&HashMap<String, SideEntry>>,
+) -> Vec<SuspectView> {
+    let inputs = suspects::Inputs {
+        walks,
+        table,
+        sym,
+        unreachable,
+        baseline,
+    };
+    suspects::find(&inputs)
+        .iter()
+        .map(|s| SuspectView::new(s, sym, skip))
+        .collect()
 }
 
 /// `heapdiag symbols`: every loaded module with its PDB and where it was found, or why not
@@ -699,7 +783,10 @@ impl DiffSide {
         keep_walk: bool,
     ) -> Result<Self, Error> {
         let frames = needs_stacks(r.by) || stack_growth || r.folded;
-        let ranked = Ranked::walked(dump, &r.symbols, frames)?;
+        let mut ranked = Ranked::walked(dump, &r.symbols, frames)?;
+        if r.by == By::Type {
+            ranked.label(dump, &r.symbols);
+        }
         Ok(Self::from_ranked(
             ranked,
             dump,

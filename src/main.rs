@@ -3,6 +3,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use heapdiag::analysis::blocks::BlockFilter;
+use heapdiag::analysis::roots::RootSet;
 use heapdiag::analysis::top::{By, Sort};
 use heapdiag::commands::{self, Ranking};
 use heapdiag::dump::Dump;
@@ -58,6 +59,11 @@ enum Command {
     Diff(DiffArgs),
     /// The heap block that holds an address, like `!heap -p -a` (exit code 5 when none does).
     Block(BlockArgs),
+    /// Leak evidence: busy blocks no chain of pointers reaches from the thread stacks, registers
+    /// and images' writable data (like `!heap -l`), grouped by stack, module, function or size,
+    /// and the roots of garbage with the bytes each keeps alive; with --why ADDR, what keeps one
+    /// block alive (exit code 5 when the dump has no heap memory or ADDR no busy block).
+    Leaks(LeaksArgs),
     /// Every module with its PDB (name, GUID, age) and where it was found, or why not, like `lm`
     /// with `!sym noisy`; downloads from the symbol servers on the path.
     Symbols(SymbolsArgs),
@@ -194,6 +200,9 @@ struct TopArgs {
     /// Most bytes first, or most blocks first (a leak of many small blocks stands out).
     #[arg(long, value_enum, default_value = "bytes")]
     sort: SortArg,
+    /// An earlier dump of the same process: the leak suspects add their growth since then.
+    #[arg(long, value_name = "OLD_DUMP")]
+    baseline: Option<PathBuf>,
     #[command(flatten)]
     ranking: RankArgs,
     #[command(flatten)]
@@ -229,6 +238,39 @@ struct DiffArgs {
     output: Output,
     #[command(flatten)]
     look: Look,
+}
+
+/// `heapdiag leaks`.
+#[derive(Args)]
+struct LeaksArgs {
+    /// The dump file (.dmp).
+    dump: PathBuf,
+    /// What to group the unreachable blocks by.
+    #[arg(long, value_enum, default_value = "stack")]
+    by: ByArg,
+    /// Which memory counts as roots besides stacks, registers, images' writable sections, TEBs
+    /// and PEBs: `more` adds other private memory that is not heap (fewer leaks found: stale
+    /// data there hides them).
+    #[arg(long, value_enum, default_value = "standard")]
+    roots: RootsArg,
+    /// Show the chain of pointers that keeps the busy block holding ADDR alive (hex), or, when
+    /// none does, its root of garbage and the blocks that point into it.
+    #[arg(long, value_name = "ADDR", value_parser = parse_address)]
+    why: Option<u64>,
+    /// An earlier dump of the same process: the leak suspects add their growth since then.
+    #[arg(long, value_name = "OLD_DUMP", conflicts_with = "why")]
+    baseline: Option<PathBuf>,
+    #[command(flatten)]
+    ranking: RankArgs,
+    #[command(flatten)]
+    output: Output,
+}
+
+/// `--roots`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RootsArg {
+    Standard,
+    More,
 }
 
 /// `heapdiag block`.
@@ -443,6 +485,7 @@ enum ByArg {
     Stack,
     Size,
     Heap,
+    Type,
 }
 
 impl From<ByArg> for By {
@@ -453,6 +496,7 @@ impl From<ByArg> for By {
             ByArg::Stack => By::Stack,
             ByArg::Size => By::Size,
             ByArg::Heap => By::Heap,
+            ByArg::Type => By::Type,
         }
     }
 }
@@ -580,7 +624,7 @@ fn real_main() -> ExitCode {
         Command::Top(a) => a.look.windbg,
         Command::Diff(a) => a.look.windbg,
         Command::Block(a) => a.look.windbg,
-        Command::Info(_) | Command::Symbols(_) | Command::Analyze(_) => false,
+        Command::Info(_) | Command::Symbols(_) | Command::Analyze(_) | Command::Leaks(_) => false,
     };
     let style = Style {
         width: if std::io::stdout().is_terminal() {
@@ -682,6 +726,7 @@ fn run(cli: Cli, style: &Style, out: &mut dyn Write) -> Result<Exit, Error> {
         Command::Top(a) => a.run(style, out),
         Command::Diff(a) => a.run(style, out),
         Command::Block(a) => a.run(style, out),
+        Command::Leaks(a) => a.run(style, out),
         Command::Symbols(a) => a.run(style, out),
         Command::Analyze(a) => a.run(style, out),
     }
@@ -748,7 +793,9 @@ impl BlocksArgs {
 impl TopArgs {
     fn run(self, style: &Style, out: &mut dyn Write) -> Result<Exit, Error> {
         let ranking = self.ranking.ranking(self.by, self.sort.into());
-        let view = commands::top(&Dump::open(&self.dump)?, &ranking)?;
+        let dump = Dump::open(&self.dump)?;
+        let baseline = self.baseline.as_deref().map(Dump::open).transpose()?;
+        let view = commands::top(&dump, &ranking, baseline.as_ref())?;
         if let (Some(path), Some(stacks)) = (&self.ranking.folded, &view.folded) {
             write_folded(path, |w| heapdiag::report::folded::write(w, stacks))?;
         }
@@ -774,6 +821,42 @@ impl DiffArgs {
         }
         show(&view, self.output.format(), style, out)?;
         commands::gate(&view, self.fail_over, self.per_stack).map(|()| Exit::Success)
+    }
+}
+
+impl LeaksArgs {
+    fn run(self, style: &Style, out: &mut dyn Write) -> Result<Exit, Error> {
+        let dump = Dump::open(&self.dump)?;
+        let set = match self.roots {
+            RootsArg::Standard => RootSet::Standard,
+            RootsArg::More => RootSet::More,
+        };
+        let format = self.output.format();
+        let ranking = self.ranking.ranking(self.by, Sort::Bytes);
+        match self.why {
+            Some(addr) => show(
+                &commands::leaks::why(&dump, addr, &ranking, set)?,
+                format,
+                style,
+                out,
+            ),
+            None => {
+                let baseline = self.baseline.as_deref().map(Dump::open).transpose()?;
+                let view = commands::leaks::leaks(&dump, &ranking, set, baseline.as_ref())?;
+                if let Some(path) = &self.ranking.folded {
+                    match &view.folded {
+                        Some(stacks) => {
+                            write_folded(path, |w| heapdiag::report::folded::write(w, stacks))?
+                        }
+                        None => eprintln!(
+                            "heapdiag: {}: not written: no unreachable block carries an allocation stack (+ust)",
+                            path.display()
+                        ),
+                    }
+                }
+                show(&view, format, style, out)
+            }
+        }
     }
 }
 

@@ -7,6 +7,7 @@ mod common;
 use common::*;
 use dumpwriter::fixtures;
 use heapdiag::analysis::blocks::BlockFilter;
+use heapdiag::analysis::roots::RootSet;
 use heapdiag::analysis::top::{By, Sort};
 use heapdiag::commands::{self, Ranking};
 use heapdiag::dump::Dump;
@@ -227,13 +228,21 @@ fn run_every_view(name: &str, bytes: Vec<u8>) {
     if let Ok(v) = commands::blocks(&dump, all_blocks, &symbols) {
         every_format(&v);
     }
-    for by in [By::Module, By::Function, By::Stack] {
-        if let Ok(v) = commands::top(&dump, &ranking(by)) {
+    for by in [By::Module, By::Function, By::Stack, By::Type] {
+        if let Ok(v) = commands::top(&dump, &ranking(by), Some(&dump)) {
             every_format(&v);
         }
     }
     if let Ok(v) = commands::diff(&dump, &dump, &ranking(By::Stack), true) {
         every_format(&v);
+    }
+    let set = RootSet::Standard;
+    if let Ok(v) = commands::leaks::leaks(&dump, &ranking(By::Stack), set, None) {
+        every_format(&v);
+        let probe = v.blocks.first().map_or(0x1234_5678, |b| b.address.0 + 1);
+        if let Ok(w) = commands::leaks::why(&dump, probe, &ranking(By::Stack), set) {
+            every_format(&w);
+        }
     }
     // Damaged CodeView names go through the name checks and a folder lookup (offline: a symbol
     // server is on the path but never asked; nothing is written).

@@ -4,8 +4,13 @@
 
 use dumpwriter::bench::{realistic, BenchSpec};
 use heapdiag::analysis::heaps::summarize;
+use heapdiag::analysis::leaks::Leaks;
+use heapdiag::analysis::roots::RootSet;
+use heapdiag::analysis::top::{By, Sort};
+use heapdiag::commands::{leaks, Ranking};
 use heapdiag::dump::Dump;
 use heapdiag::heap::walk_all;
+use heapdiag::pdbfile::SymbolPath;
 use heapdiag::process::Process;
 use std::path::Path;
 
@@ -42,6 +47,61 @@ fn generated_dumps_walk_completely_and_the_leak_adds_its_blocks() {
     let (found_later, made_later) = busy(1234);
     assert_eq!(found_later, made_later);
     assert_eq!(found_later - found, 1234);
+}
+
+/// The generator's object graph leaves exactly the blocks it says unreachable (the leak's among
+/// them), and `leaks` finds exactly those.
+#[test]
+fn the_generated_object_graph_is_reachable_as_made() {
+    let spec = BenchSpec {
+        total_bytes: 32 << 20,
+        extra_allocations: 200,
+        seed: 7,
+        leak: 777,
+        pdb: None,
+        heap_divisor: 1,
+    };
+    let (dump, facts) = realistic(&spec);
+    let dump = Dump::from_bytes(Path::new("bench.dmp"), dump.to_bytes()).unwrap();
+    let process = Process::load(&dump);
+    let walks = walk_all(&dump, &process);
+    let found = Leaks::find(&dump, &process, &walks, RootSet::Standard);
+    let got: Vec<u64> = found.blocks.iter().map(|b| b.0).collect();
+    let missing: Vec<&u64> = facts
+        .unreachable
+        .iter()
+        .filter(|a| got.binary_search(a).is_err())
+        .take(5)
+        .collect();
+    let extra: Vec<&u64> = got
+        .iter()
+        .filter(|a| facts.unreachable.binary_search(a).is_err())
+        .take(5)
+        .collect();
+    assert_eq!(
+        (got.len(), &missing, &extra),
+        (facts.unreachable.len(), &vec![], &vec![])
+    );
+    // The leak's stack is the first suspect: its blocks unreachable, all of one size, new.
+    let (before, _) = realistic(&BenchSpec { leak: 0, ..spec });
+    let before = Dump::from_bytes(Path::new("before.dmp"), before.to_bytes()).unwrap();
+    let ranking = Ranking {
+        by: By::Stack,
+        sort: Sort::Bytes,
+        limit: 20,
+        skip: Vec::new(),
+        symbols: SymbolPath::default(),
+        folded: false,
+    };
+    let v = leaks::leaks(&dump, &ranking, RootSet::Standard, Some(&before)).unwrap();
+    // (The leak's stack also allocated some of the graph's objects, a few of them garbage.)
+    let s = &v.suspects[0];
+    assert!(s.unreachable.is_some_and(|u| u.count >= 777), "{s:?}");
+    assert!(
+        s.same_size.is_some_and(|x| x.size == 422 && x.count >= 777),
+        "{s:?}"
+    );
+    assert_eq!(s.growth.map(|g| g.count), Some(777));
 }
 
 /// The generator works at every size the harness uses, 0.25 to 2 GiB (it once failed at 0.5 and

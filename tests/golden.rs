@@ -336,7 +336,45 @@ fn dump_transcript(places: &Places, dump: &Path) -> String {
     t.with_symbols(&["diff", d, d]);
     t.with_symbols(&["symbols", d]);
     t.with_symbols(&["symbols", d, "--json"]);
+    leak_commands(&mut t, d);
     t.text
+}
+
+/// `leaks` in every format, by size and by type, with more roots, and `--why` on an unreachable
+/// and a reachable block; `top --by type`.
+fn leak_commands(t: &mut Transcript<'_>, d: &str) {
+    for f in FORMATS {
+        t.with_symbols(&with(&["leaks", d], f));
+        t.with_symbols(&with(&["top", d, "--by", "type"], f));
+    }
+    t.cmd(&["leaks", d, "--by", "size", "--limit", "3"]);
+    t.with_symbols(&["leaks", d, "--by", "type"]);
+    t.cmd(&["leaks", d, "--roots", "more", "--json"]);
+    let json = |args: &[&str]| -> serde_json::Value {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        serde_json::from_str(&run(&args).stdout).unwrap_or(serde_json::Value::Null)
+    };
+    let unreachable: Vec<String> = json(&["leaks", d, "--json"])["blocks"]
+        .as_array()
+        .map(|b| {
+            b.iter()
+                .filter_map(|b| b["address"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    let busy: Vec<String> = json(&["blocks", d, "--busy", "--json"])
+        .as_array()
+        .map(|b| {
+            b.iter()
+                .filter_map(|b| b["address"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    let reachable = busy.iter().find(|a| !unreachable.contains(a));
+    for a in unreachable.first().into_iter().chain(reachable) {
+        t.with_symbols(&["leaks", d, "--why", a]);
+        t.cmd(&["leaks", d, "--why", a, "--json"]);
+    }
 }
 
 /// `heaps` and `heaps --stat` in every format, one heap's histogram.
@@ -410,6 +448,9 @@ fn diff_transcript(places: &Places, fixture: &(dyn Fn(&str) -> Option<String> + 
     t.cmd(&["diff", &a, &b, "--fail-over", "1"]);
     t.cmd(&["diff", &a, &b, "--fail-over", "0x100000"]);
     t.cmd(&["diff", &a, &b, "--fail-over", "1", "--per-stack", "--json"]);
+    t.cmd(&["top", &b, "--baseline", &a]);
+    t.cmd(&["leaks", &b, "--baseline", &a]);
+    t.cmd(&["leaks", &b, "--baseline", &a, "--json"]);
     t.cmd(&["diff", &a, &b, "--fail-over", "0x100000", "--per-stack"]);
     t.cmd(&[
         "diff",
@@ -453,7 +494,7 @@ fn cli_transcript(places: &Places, fixture: &(dyn Fn(&str) -> Option<String> + S
     let mut t = Transcript::new(places);
     t.cmd(&["--help"]);
     for c in [
-        "analyze", "info", "address", "heaps", "blocks", "block", "top", "diff", "symbols",
+        "analyze", "info", "address", "heaps", "blocks", "block", "top", "diff", "symbols", "leaks",
     ] {
         t.cmd(&[c, "--help"]);
     }
@@ -483,6 +524,10 @@ fn cli_transcript(places: &Places, fixture: &(dyn Fn(&str) -> Option<String> + S
         &["top", d, "--symbol-timeout", "0"],
         &["diff", d, d, "--per-stack"],
         &["block", d],
+        &["leaks", d, "--roots", "all"],
+        &["leaks", d, "--why", "zz"],
+        &["leaks", d, "--why", "0x10"],
+        &["leaks", d, "--why", "0x10", "--baseline", d],
         &["info", d, "--csv"],
         &["info"],
         &["frobnicate"],

@@ -15,6 +15,7 @@ mod common;
 use common::*;
 use dumpwriter::fixtures;
 use heapdiag::analysis::blocks::BlockFilter;
+use heapdiag::analysis::roots::RootSet;
 use heapdiag::analysis::top::{By, Sort};
 use heapdiag::commands::{self, Ranking};
 use heapdiag::dump::Dump;
@@ -367,7 +368,14 @@ fn check_dump(name: &str, dump: &Dump, symbols: &SymbolPath, f: &mut Findings) {
                 text(&format!("block {a:#x}"), text_of(&block, s), s.windbg);
             }
         }
-        for by in [By::Module, By::Function, By::Stack, By::Size, By::Heap] {
+        for by in [
+            By::Module,
+            By::Function,
+            By::Stack,
+            By::Size,
+            By::Heap,
+            By::Type,
+        ] {
             for sort in [Sort::Bytes, Sort::Count] {
                 let r = Ranking {
                     by,
@@ -377,7 +385,7 @@ fn check_dump(name: &str, dump: &Dump, symbols: &SymbolPath, f: &mut Findings) {
                     symbols: symbols.clone(),
                     folded: true,
                 };
-                let top = commands::top(dump, &r).unwrap();
+                let top = commands::top(dump, &r, None).unwrap();
                 let what = format!("top --by {} --sort {}", by.name(), sort.name());
                 let t = text_of(&top, &Style::default());
                 if top.by == By::Stack {
@@ -416,6 +424,13 @@ fn check_dump(name: &str, dump: &Dump, symbols: &SymbolPath, f: &mut Findings) {
     };
     if let Ok(analyze) = commands::analyze(dump, None, &r) {
         text("analyze", text_of(&analyze, &styles[0]), false);
+    }
+    if let Ok(leaks) = commands::leaks::leaks(dump, &r, RootSet::Standard, Some(dump)) {
+        text("leaks", text_of(&leaks, &styles[0]), false);
+        if let Some(b) = leaks.blocks.first() {
+            let why = commands::leaks::why(dump, b.address.0, &r, RootSet::Standard).unwrap();
+            text("leaks --why", text_of(&why, &styles[0]), false);
+        }
     }
     for (what, t, own_style) in &views {
         check_lines(what, t, *own_style, seen.f);

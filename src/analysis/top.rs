@@ -8,6 +8,7 @@
 //! built in ([`DEFAULT_SKIP`]) and extendable with patterns.
 
 use crate::analysis::heaps::is_user_busy;
+use crate::analysis::types::{TypeLabels, UNKNOWN};
 use crate::fasthash::{FastMap, FastSet};
 use crate::heap::HeapWalk;
 use crate::stacks::symbols::Symbolizer;
@@ -173,10 +174,12 @@ pub enum By {
     Size,
     /// Heap.
     Heap,
+    /// What the block holds: its C++ class (vtable) or text ([`crate::analysis::types`]).
+    Type,
 }
 
 impl By {
-    /// `module`, `function`, `stack`, `size`, `heap`.
+    /// `module`, `function`, `stack`, `size`, `heap`, `type`.
     pub fn name(self) -> &'static str {
         match self {
             By::Module => "module",
@@ -184,6 +187,7 @@ impl By {
             By::Stack => "stack",
             By::Size => "size",
             By::Heap => "heap",
+            By::Type => "type",
         }
     }
 }
@@ -325,7 +329,7 @@ impl TraceHealth {
 
     /// Measure the busy user blocks of `walks` against the stacks of `table`.
     pub fn of(walks: &[HeapWalk], table: &StackTable) -> TraceHealth {
-        let agg: Vec<HeapAgg> = walks.par_iter().map(aggregate).collect();
+        let agg: Vec<HeapAgg> = walks.par_iter().map(|w| aggregate(w, None)).collect();
         TraceHealth::measure(&agg, table)
     }
 
@@ -371,23 +375,32 @@ struct HeapAgg {
     traced_heap: bool,
     by_trace: FastMap<u64, (u64, u64)>,
     by_size: FastMap<u64, (u64, u64)>,
+    by_label: FastMap<u32, (u64, u64)>,
 }
 
-fn aggregate(w: &HeapWalk) -> HeapAgg {
+/// Aggregate the busy user blocks of `w`; `labels` are their type labels (ids, in the walk's
+/// block order), when ranking by type.
+fn aggregate(w: &HeapWalk, labels: Option<&[u32]>) -> HeapAgg {
     let mut a = HeapAgg {
         heap: w.heap,
         bits: w.bits,
         traced_heap: w.blocks.iter().any(|b| b.trace != 0),
         by_trace: FastMap::default(),
         by_size: FastMap::default(),
+        by_label: FastMap::default(),
     };
-    for b in w.blocks.iter().filter(|b| is_user_busy(b)) {
+    for (k, b) in w.blocks.iter().enumerate().filter(|(_, b)| is_user_busy(b)) {
         let e = a.by_trace.entry(b.trace).or_default();
         e.0 += 1;
         e.1 += b.size;
         let e = a.by_size.entry(b.size).or_default();
         e.0 += 1;
         e.1 += b.size;
+        if let Some(&id) = labels.and_then(|l| l.get(k)) {
+            let e = a.by_label.entry(id).or_default();
+            e.0 += 1;
+            e.1 += b.size;
+        }
     }
     a
 }
@@ -425,15 +438,22 @@ pub fn stack_sizes(
 }
 
 /// Rank the busy user blocks of `walks` by `by`, in `sort` order. Ranked by stack, the first
-/// `sizes_for` entries get their blocks by size.
+/// `sizes_for` entries get their blocks by size. Ranking [`By::Type`] needs `labels`, the
+/// blocks' type labels (blocks of a walk without labels count as unknown).
 pub fn rank(
     walks: &[HeapWalk],
     table: &StackTable,
     (sym, skip): (&Symbolizer, &SkipList),
     (by, sort): (By, Sort),
     sizes_for: usize,
+    labels: Option<&TypeLabels>,
 ) -> Top {
-    let agg: Vec<HeapAgg> = walks.par_iter().map(aggregate).collect();
+    let labels = labels.filter(|_| by == By::Type);
+    let agg: Vec<HeapAgg> = walks
+        .par_iter()
+        .enumerate()
+        .map(|(k, w)| aggregate(w, labels.and_then(|l| l.per_walk.get(k)).map(Vec::as_slice)))
+        .collect();
     let health = TraceHealth::measure(&agg, table);
     let mut acc: HashMap<String, Entry> = HashMap::new();
     let mut add = |key: String, count: u64, bytes: u64, stack: Option<&Stack>, traced: bool| {
@@ -463,6 +483,23 @@ pub fn rank(
                     .values()
                     .fold((0, 0), |acc, v| (acc.0 + v.0, acc.1 + v.1));
                 add(format!("{:#x}", a.heap), count, bytes, None, false);
+            }
+            By::Type => {
+                let (mut count, mut bytes) = (0, 0);
+                for (&id, &(c, b)) in &a.by_label {
+                    let name = labels.and_then(|l| l.names.get(id as usize));
+                    add(name.map_or(UNKNOWN.into(), Clone::clone), c, b, None, false);
+                    count += c;
+                    bytes += b;
+                }
+                // Blocks without a label (none were given for this walk).
+                let all = a
+                    .by_trace
+                    .values()
+                    .fold((0, 0), |acc, v| (acc.0 + v.0, acc.1 + v.1));
+                if all.0 > count {
+                    add(UNKNOWN.into(), all.0 - count, all.1 - bytes, None, false);
+                }
             }
             By::Stack | By::Module | By::Function => {
                 for (&record, &(count, bytes)) in &a.by_trace {

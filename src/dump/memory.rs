@@ -199,6 +199,25 @@ impl<'a> AddressSpace<'a> {
         Ok(Cow::Owned(out))
     }
 
+    /// [`AddressSpace::read`] for a caller reading addresses in increasing order: `hint` keeps
+    /// the range of the last read, tried before any search.
+    pub fn read_near(
+        &self,
+        hint: &mut usize,
+        addr: u64,
+        len: usize,
+    ) -> Result<Cow<'a, [u8]>, NotCaptured> {
+        if let Some(r) = self.ranges.get(*hint) {
+            if r.base <= addr && addr.checked_add(len as u64).is_some_and(|e| e <= r.end()) {
+                return Ok(Cow::Borrowed(self.slice(r, addr, len as u64)));
+            }
+        }
+        if let Some(i) = self.find(addr) {
+            *hint = i;
+        }
+        self.read(addr, len)
+    }
+
     /// Whether all of `[addr, addr + len)` is captured.
     pub fn is_captured(&self, addr: u64, len: u64) -> bool {
         let Some(end) = addr.checked_add(len) else {
@@ -300,6 +319,28 @@ mod tests {
         let v = a.read(0x100e, 4).unwrap();
         assert!(matches!(v, Cow::Owned(_)));
         assert_eq!(&*v, &[14, 15, 40, 41]);
+    }
+
+    #[test]
+    fn reads_near_the_last_one_use_its_range() {
+        let file: Vec<u8> = (0..64u8).collect();
+        let (idx, _) = space(&file, vec![r(0x1000, 16, 0), r(0x2000, 16, 32)]);
+        let a = AddressSpace::new(&file, &idx);
+        let mut hint = 0;
+        assert_eq!(
+            &*a.read_near(&mut hint, 0x2004, 4).unwrap(),
+            &[36, 37, 38, 39]
+        );
+        assert_eq!(hint, 1);
+        assert_eq!(
+            &*a.read_near(&mut hint, 0x200c, 4).unwrap(),
+            &[44, 45, 46, 47]
+        );
+        assert_eq!(&*a.read_near(&mut hint, 0x1000, 2).unwrap(), &[0, 1]);
+        assert_eq!(hint, 0);
+        assert!(a.read_near(&mut hint, 0x100e, 4).is_err());
+        hint = 7;
+        assert!(a.read_near(&mut hint, 0x3000, 1).is_err());
     }
 
     #[test]

@@ -6,8 +6,9 @@
 
 use super::memory::MemoryRange;
 use minidump::{
-    Minidump, MinidumpHandleDataStream, MinidumpModuleList, MinidumpThreadList,
-    MinidumpUnloadedModuleList, Module as _,
+    Minidump, MinidumpContext, MinidumpHandleDataStream, MinidumpMiscInfo, MinidumpModuleList,
+    MinidumpRawContext, MinidumpSystemInfo, MinidumpThreadList, MinidumpUnloadedModuleList,
+    Module as _,
 };
 
 /// `PROCESSOR_ARCHITECTURE_*` of the dump, decided by SystemInfo.
@@ -129,6 +130,79 @@ pub struct Thread {
     pub stack_start: u64,
     /// Bytes of stack memory the descriptor names.
     pub stack_size: u64,
+    /// Its saved registers, when the stream holds a context record heapdiag can read.
+    pub context: Option<Context>,
+}
+
+/// A thread's saved registers (its `CONTEXT` record), as far as heapdiag uses them: the stack
+/// pointer, where the live part of its stack starts, and every general-purpose register, which
+/// may hold the only pointer to an object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Context {
+    /// 32 or 64: the width of its registers.
+    pub bits: u32,
+    /// The stack pointer (`esp`, `rsp`, `sp`).
+    pub stack_pointer: u64,
+    /// The general-purpose registers by name (`eax`…, `rax`…, `x0`…), instruction and stack
+    /// pointers included, flags left out.
+    pub registers: Vec<(&'static str, u64)>,
+}
+
+/// Where the registers are in an x86 `CONTEXT` record (also a WoW64 thread's `WOW64_CONTEXT`).
+const X86_CONTEXT_REGISTERS: &[(&str, usize)] = &[
+    ("eip", 0xb8),
+    ("esp", 0xc4),
+    ("ebp", 0xb4),
+    ("ebx", 0xa4),
+    ("esi", 0xa0),
+    ("edi", 0x9c),
+    ("eax", 0xb0),
+    ("ecx", 0xac),
+    ("edx", 0xa8),
+];
+
+/// Bytes of an x86 `CONTEXT` record.
+pub const X86_CONTEXT_SIZE: usize = 0x2cc;
+
+impl Context {
+    /// An x86 `CONTEXT` record in process memory (a WoW64 thread's `WOW64_CONTEXT`): `None`
+    /// unless `ContextFlags` says `CONTEXT_i386` with the control and integer registers.
+    pub fn from_x86_record(b: &[u8]) -> Option<Context> {
+        const I386_CONTROL_INTEGER: u32 = 0x0001_0003;
+        let flags = u32_at(b, 0)?;
+        if flags & I386_CONTROL_INTEGER != I386_CONTROL_INTEGER {
+            return None;
+        }
+        let registers: Vec<(&'static str, u64)> = X86_CONTEXT_REGISTERS
+            .iter()
+            .map(|&(name, at)| Some((name, u64::from(u32_at(b, at)?))))
+            .collect::<Option<_>>()?;
+        Some(Context {
+            bits: 32,
+            stack_pointer: registers[1].1,
+            registers,
+        })
+    }
+
+    /// The registers of a decoded context record; `None` for architectures heapdiag does not
+    /// read (anything but x86, x64 and ARM64).
+    fn from_minidump(c: &MinidumpContext) -> Option<Context> {
+        let bits = match c.raw {
+            MinidumpRawContext::X86(_) => 32,
+            MinidumpRawContext::Amd64(_)
+            | MinidumpRawContext::Arm64(_)
+            | MinidumpRawContext::OldArm64(_) => 64,
+            _ => return None,
+        };
+        Some(Context {
+            bits,
+            stack_pointer: c.get_stack_pointer(),
+            registers: c
+                .valid_registers()
+                .filter(|(name, _)| !matches!(*name, "eflags" | "cpsr"))
+                .collect(),
+        })
+    }
 }
 
 /// One entry of the MemoryInfoList stream (`MINIDUMP_MEMORY_INFO`).
@@ -364,6 +438,10 @@ pub fn threads<T: std::ops::Deref<Target = [u8]>>(
     md: &Minidump<'_, T>,
 ) -> Result<Vec<Thread>, minidump::Error> {
     let list = md.get_stream::<MinidumpThreadList>()?;
+    // Context records are decoded for the dump's architecture (SystemInfo); without it they are
+    // left out.
+    let system = md.get_stream::<MinidumpSystemInfo>().ok();
+    let misc = md.get_stream::<MinidumpMiscInfo>().ok();
     Ok(list
         .threads
         .iter()
@@ -372,6 +450,10 @@ pub fn threads<T: std::ops::Deref<Target = [u8]>>(
             teb: t.raw.teb,
             stack_start: t.raw.stack.start_of_memory_range,
             stack_size: u64::from(t.raw.stack.memory.data_size),
+            context: system
+                .as_ref()
+                .and_then(|s| t.context(s, misc.as_ref()))
+                .and_then(|c| Context::from_minidump(&c)),
         })
         .collect())
 }

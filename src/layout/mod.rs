@@ -50,6 +50,14 @@ pub const TEB32: TebLayout = TebLayout {
 /// `TEB64.WowTebOffset` (Windows 10+): signed distance from TEB64 to TEB32.
 pub const TEB64_WOW_TEB_OFFSET: u64 = 0x180c;
 
+/// `TEB64.TlsSlots` (64 pointers).
+pub const TEB64_TLS_SLOTS: u64 = 0x1480;
+/// The TLS slot of a WoW64 thread's TEB64 that points to the CPU simulator's reserved area
+/// (`WOW64_TLS_CPURESERVED`).
+pub const WOW64_TLS_CPURESERVED: u64 = 1;
+/// Where the `WOW64_CONTEXT` is in that area (after `USHORT Flags, Machine`).
+pub const WOW64_CONTEXT_OFFSET: u64 = 4;
+
 /// PEB offsets for one bitness.
 #[derive(Clone, Copy, Debug)]
 pub struct PebLayout {

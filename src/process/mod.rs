@@ -7,9 +7,10 @@
 //! trusted; what cannot be read is recorded as a note, never guessed.
 
 pub mod heaps;
+pub mod images;
 
 use crate::dump::memory::AddressSpace;
-use crate::dump::streams::{Arch, Module};
+use crate::dump::streams::{Arch, Context, Module, X86_CONTEXT_SIZE};
 use crate::dump::Dump;
 use crate::layout::{self, PebLayout, TebLayout};
 pub use heaps::{Heap, HeapKind, PageHeapLink, Range};
@@ -38,6 +39,10 @@ pub struct Teb {
     pub stack_limit: Option<u64>,
     /// `DeallocationStack` (allocation base of the stack), when captured.
     pub deallocation_stack: Option<u64>,
+    /// The thread's registers in this world: the thread list's context record for the native
+    /// world, the `WOW64_CONTEXT` for the 32-bit world of a WoW64 thread; `None` when the dump
+    /// does not hold them.
+    pub context: Option<Context>,
 }
 
 /// The PEB of one world.
@@ -126,9 +131,9 @@ impl Process {
         let mut native = World::new(native_bits);
         let teb_layout = teb_layout(native_bits);
         for t in &dump.threads {
-            native
-                .tebs
-                .push(read_teb(&mem, t.id, t.teb, teb_layout, native_bits));
+            let mut teb = read_teb(&mem, t.id, t.teb, teb_layout, native_bits);
+            teb.context = t.context.clone();
+            native.tebs.push(teb);
         }
         if dump.threads.is_empty() {
             native
@@ -190,9 +195,11 @@ fn wow64_world(mem: &AddressSpace<'_>, native: &World, os: Option<OsVersion>) ->
     let mut w32 = World::new(32);
     for t in &native.tebs {
         match teb32_of(mem, t.address, os) {
-            Some(a) => w32
-                .tebs
-                .push(read_teb(mem, t.thread_id, a, &layout::TEB32, 32)),
+            Some(a) => {
+                let mut teb = read_teb(mem, t.thread_id, a, &layout::TEB32, 32);
+                teb.context = wow64_context(mem, t.address);
+                w32.tebs.push(teb);
+            }
             None => w32.notes.push(format!(
                 "thread {:#x}: its 32-bit TEB could not be located from TEB64 {:#x}",
                 t.thread_id, t.address
@@ -258,7 +265,23 @@ fn read_teb(mem: &AddressSpace<'_>, id: u32, address: u64, l: &TebLayout, bits: 
         stack_base: ptr(l.stack_base),
         stack_limit: ptr(l.stack_limit),
         deallocation_stack: ptr(l.deallocation_stack),
+        context: None,
     }
+}
+
+/// The 32-bit registers of a WoW64 thread: `TEB64.TlsSlots[WOW64_TLS_CPURESERVED]` points to the
+/// CPU simulator's reserved area, which holds a `WOW64_CONTEXT` at +4 (documented for Vista to
+/// 8.1, the same on 10 and 11 for x86 code on x64).
+fn wow64_context(mem: &AddressSpace<'_>, teb64: u64) -> Option<Context> {
+    let slot = teb64.checked_add(layout::TEB64_TLS_SLOTS + 8 * layout::WOW64_TLS_CPURESERVED)?;
+    let reserved = mem.read_u64(slot).ok()?;
+    let record = mem
+        .read(
+            reserved.checked_add(layout::WOW64_CONTEXT_OFFSET)?,
+            X86_CONTEXT_SIZE,
+        )
+        .ok()?;
+    Context::from_x86_record(&record)
 }
 
 /// Whether a module's image is 32- or 64-bit: from its PE header's Machine when the header is in

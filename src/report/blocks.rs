@@ -214,6 +214,9 @@ fn block_text(out: &mut dyn Write, f: &Found, asked: u64, style: &Style) -> io::
         )?,
         None => writeln!(out, "    Offset      in the block header")?,
     }
+    if let Some(t) = &f.type_name {
+        writeln!(out, "    Type        {t}")?;
+    }
     if let Some(t) = row.trace {
         writeln!(out, "    Stack record {t}")?;
     }

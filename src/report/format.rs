@@ -6,6 +6,7 @@ use super::Style;
 use crate::analysis::top::By;
 use crate::value::plural;
 use crate::view::frame::FrameView;
+use crate::view::suspects::SuspectView;
 use humansize::{format_size, WINDOWS};
 use std::io::{self, Write};
 
@@ -210,6 +211,7 @@ pub fn key_title(by: By) -> &'static str {
         By::Stack => "Stack",
         By::Size => "Size",
         By::Heap => "Heap",
+        By::Type => "Type",
     }
 }
 
@@ -234,6 +236,66 @@ pub fn ranking_table<R>(
         line(out, &|c| (c.cell)(r), &key(r))?;
     }
     Ok(())
+}
+
+/// The leak suspects a ranking ends with, each with its evidence, strongest first; `more` says
+/// what else could be evidence (that `leaks` adds unreachable blocks).
+pub fn suspects(
+    out: &mut dyn Write,
+    style: &Style,
+    list: &[SuspectView],
+    more: &str,
+) -> io::Result<()> {
+    writeln!(out, "\nLeak suspects (strongest evidence first{more})")?;
+    if list.is_empty() {
+        return writeln!(
+            out,
+            "  none: no stack has unreachable blocks, grew, holds many blocks of one size or a large share"
+        );
+    }
+    for (i, s) in list.iter().enumerate() {
+        let backtrace = s
+            .backtrace
+            .map(|b| format!(" (BackTrace {b})"))
+            .unwrap_or_default();
+        writeln!(out, "{:>3}. {}{backtrace}", i + 1, s.key)?;
+        for e in evidence(s) {
+            paragraph(out, style, "       - ", &e)?;
+        }
+    }
+    Ok(())
+}
+
+/// A suspect's evidence in words, strongest first.
+fn evidence(s: &SuspectView) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(u) = s.unreachable.filter(|u| u.count > 0) {
+        out.push(format!(
+            "{} unreachable: no chain of pointers from the roots leads to them",
+            blocks_and_bytes(u.count, u.bytes)
+        ));
+    }
+    if let Some(g) = s.growth.filter(|g| g.count != 0 || g.bytes != 0) {
+        out.push(format!(
+            "{}, {} since the baseline",
+            signed_blocks(g.count),
+            signed_size(g.bytes)
+        ));
+    }
+    if let Some(x) = s.same_size {
+        let from = if s.backtrace.is_some() {
+            " from this stack"
+        } else {
+            ""
+        };
+        out.push(format!("{}{from}", blocks_of(x.count, x.size)));
+    }
+    out.push(format!(
+        "{:.1}% of the outstanding bytes ({})",
+        s.pct_busy,
+        blocks_and_bytes(s.outstanding.count, s.outstanding.bytes)
+    ));
+    out
 }
 
 /// UMDH's `+ 5320 (f110 - 9df0)`: a change and the two values it is the difference of, in hex

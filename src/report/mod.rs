@@ -20,6 +20,7 @@ pub mod heaps;
 pub mod html;
 pub mod info;
 pub mod json;
+pub mod leaks;
 pub mod symbols;
 pub mod top;
 

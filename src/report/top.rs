@@ -4,7 +4,7 @@
 use super::csv::{self, col, num, Column};
 use super::format::{
     blocks_and_bytes, blocks_of, column, frame_lines, left_out, paragraph, ranked, ranking_table,
-    size, size_cell, umdh_change, TableColumn,
+    size, size_cell, suspects, umdh_change, TableColumn,
 };
 use super::{Render, Style};
 use crate::analysis::top::{By, Sort};
@@ -46,7 +46,13 @@ impl Render for TopView {
             stacks,
             |out| table(out, self),
         )?;
-        left_out(out, self.more, "more")
+        left_out(out, self.more, "more")?;
+        suspects(
+            out,
+            style,
+            &self.suspects,
+            "; heapdiag leaks adds unreachable blocks",
+        )
     }
 
     fn csv(&self, out: &mut dyn Write, _style: &Style) -> io::Result<()> {

@@ -508,6 +508,44 @@ fn public_functions<'s, S: pdb::Source<'s> + Send + 's>(
     out
 }
 
+/// The vtables a PDB's public symbols name: (RVA, decorated name `??_7Class@@6B@`).
+pub fn vtable_publics(data: &[u8]) -> Result<Vec<(u32, String)>, String> {
+    let bad = |e: pdb::Error| format!("not a readable PDB ({e})");
+    let mut p = pdb::PDB::open(std::io::Cursor::new(data)).map_err(bad)?;
+    let map = p.address_map().map_err(bad)?;
+    let globals = p.global_symbols().map_err(bad)?;
+    let mut out = Vec::new();
+    let mut it = globals.iter();
+    while let Some(sym) = it.next().map_err(bad)? {
+        if let Ok(pdb::SymbolData::Public(public)) = sym.parse() {
+            let name = public.name.to_string();
+            if let (true, Some(rva)) = (name.starts_with("??_7"), public.offset.to_rva(&map)) {
+                out.push((rva.0, name.into_owned()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The class a decorated vtable name belongs to: `??_7Widget@@6B@` → `Widget`,
+/// `??_7?$Box@H@app@@6B@` → `app::Box<int>`, `??_7Derived@@6BBase1@@@` (the vtable of Derived's
+/// Base1 part) → `Derived`; `None` when the name does not undecorate to a vtable.
+pub fn vtable_class(decorated: &str) -> Option<String> {
+    use msvc_demangler::DemangleFlags;
+    let full = msvc_demangler::demangle(decorated, DemangleFlags::llvm()).ok()?;
+    let class = full.strip_prefix("const ").unwrap_or(&full);
+    let (class, _) = class.split_once("::`vftable'")?;
+    (!class.is_empty()).then(|| printable(class).into_owned())
+}
+
+/// The class an RTTI type descriptor's name (`.?AVWidget@@`, `.?AU?$Box@H@app@@`) names.
+pub fn rtti_class(name: &str) -> Option<String> {
+    let rest = name
+        .strip_prefix(".?AV")
+        .or_else(|| name.strip_prefix(".?AU"))?;
+    vtable_class(&format!("??_7{rest}6B@"))
+}
+
 /// A function name as the views show it: C++ decorated names (`?…`) undecorated to
 /// `scope::name`, x86 C public decorations (`_name`, `_name@12`, `@name@8`) removed when
 /// `x86_public`, and parameter lists dropped (`main(int, char**)` → `main`).
@@ -588,6 +626,32 @@ mod tests {
             "std::vector<int *,std::allocator<int *> >::size"
         );
         assert_eq!(short_name("S::get() const &&"), "S::get");
+    }
+
+    #[test]
+    fn vtable_and_rtti_names_give_their_class() {
+        assert_eq!(vtable_class("??_7Widget@@6B@").as_deref(), Some("Widget"));
+        assert_eq!(
+            vtable_class("??_7Gadget@app@@6B@").as_deref(),
+            Some("app::Gadget")
+        );
+        assert_eq!(
+            vtable_class("??_7?$Box@H@app@@6B@").as_deref(),
+            Some("app::Box<int>")
+        );
+        assert_eq!(
+            vtable_class("??_7Derived@@6BBase1@@@").as_deref(),
+            Some("Derived")
+        );
+        assert_eq!(vtable_class("?Alloc@Pool@@QAEPAXI@Z"), None);
+        assert_eq!(vtable_class("??_7"), None);
+        assert_eq!(rtti_class(".?AUWidget@@").as_deref(), Some("Widget"));
+        assert_eq!(
+            rtti_class(".?AV?$Box@H@app@@").as_deref(),
+            Some("app::Box<int>")
+        );
+        assert_eq!(rtti_class(".?AW4Color@@"), None);
+        assert_eq!(rtti_class("garbage"), None);
     }
 
     #[test]

@@ -169,6 +169,8 @@ pub struct Found {
     pub block: Block,
     /// Its allocation stack.
     pub stack: AllocationStack,
+    /// What it holds, when its content says (a C++ class from its vtable, text).
+    pub type_name: Option<String>,
     /// Symbol warnings (PDBs refused).
     pub notes: Vec<String>,
 }
@@ -202,16 +204,27 @@ impl Found {
     }
 }
 
-/// The block's row (with its raw stack and its frames), or `null`.
+/// The block's row (with its raw stack, its frames and its type), or `null`.
 impl Serialize for BlockView {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        /// A row and the type of its block.
+        #[derive(Serialize)]
+        struct Typed<'a> {
+            #[serde(flatten)]
+            row: BlockRow<'a>,
+            #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+            type_name: Option<&'a str>,
+        }
         let recorded = self.found.as_ref().and_then(Found::recorded);
         self.found
             .as_ref()
-            .map(|f| BlockRow {
-                stack: recorded.as_ref().map(|(a, _)| Frames(a)),
-                frames: recorded.as_ref().map(|(_, t)| t.as_slice()),
-                ..f.row()
+            .map(|f| Typed {
+                row: BlockRow {
+                    stack: recorded.as_ref().map(|(a, _)| Frames(a)),
+                    frames: recorded.as_ref().map(|(_, t)| t.as_slice()),
+                    ..f.row()
+                },
+                type_name: f.type_name.as_deref(),
             })
             .serialize(s)
     }

@@ -14,6 +14,8 @@ pub mod diff;
 pub mod frame;
 pub mod heaps;
 pub mod info;
+pub mod leaks;
 pub mod ranking;
+pub mod suspects;
 pub mod symbols;
 pub mod top;

@@ -8,6 +8,7 @@ use crate::stacks::symbols::Symbolizer;
 use crate::value::{self, pct};
 use crate::view::frame::FrameView;
 use crate::view::ranking::{entry_name, Highlight, SizeCount, StandsOut};
+use crate::view::suspects::SuspectView;
 use serde::Serialize;
 
 /// Everything `top` prints.
@@ -43,6 +44,8 @@ pub struct TopView {
     /// Entries left out by the limit.
     #[serde(skip)]
     pub more: usize,
+    /// Leak suspects, strongest evidence first.
+    pub suspects: Vec<SuspectView>,
     /// The folded stacks, when asked for (`--folded`).
     #[serde(skip)]
     pub folded: Option<Vec<Folded>>,
@@ -143,6 +146,7 @@ impl TopView {
             notes,
             pct_traced_blocks: pct(h.traced_blocks, h.busy_blocks),
             pct_traced_bytes: pct(h.traced_bytes, h.busy_bytes),
+            suspects: Vec::new(),
             folded: None,
         }
     }

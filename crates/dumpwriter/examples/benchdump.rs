@@ -45,11 +45,12 @@ fn main() {
     dump.write_to(&mut w).expect("write the dump");
     let file = w.into_inner().expect("flush");
     println!(
-        "{}: {} bytes, {} busy blocks ({} in all), {} stacks, {} regions; built in {:.1} s, written in {:.1} s",
+        "{}: {} bytes, {} busy blocks ({} in all, {} unreachable), {} stacks, {} regions; built in {:.1} s, written in {:.1} s",
         args[0],
         file.metadata().map(|m| m.len()).unwrap_or(0),
         facts.busy_blocks,
         facts.blocks,
+        facts.unreachable.len(),
         facts.stacks,
         facts.regions,
         built.as_secs_f64(),

@@ -48,7 +48,7 @@ impl BenchSpec {
 }
 
 /// Counts of what was generated.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct BenchFacts {
     /// Busy user allocations.
     pub busy_blocks: u64,
@@ -58,6 +58,9 @@ pub struct BenchFacts {
     pub regions: u64,
     /// Distinct stacks.
     pub stacks: u64,
+    /// Busy blocks no pointer chain from a root reaches (the leak's blocks among them), by user
+    /// address, sorted.
+    pub unreachable: Vec<u64>,
 }
 
 /// SplitMix64.
@@ -103,6 +106,9 @@ pub fn realistic(spec: &BenchSpec) -> (MinidumpBuilder, BenchFacts) {
         r"C:\Windows\System32\inetsrv\w3wp.exe",
     );
     b.set_nt_global_flag(0x1000);
+    // Private memory above 4 GB, as a 64-bit process has it: no small integer (a heap's flags,
+    // a count) falls inside a block there.
+    b.next_private = 0x2_0000_0000;
     let (major, minor, build) = b.windows().version();
     let ver = [major as u16, minor as u16, build as u16, 1];
     let mut module_bases = Vec::new();
@@ -197,6 +203,7 @@ pub fn realistic(spec: &BenchSpec) -> (MinidumpBuilder, BenchFacts) {
         facts.blocks += made.len() as u64;
         facts.busy_blocks += made.iter().filter(|x| x.busy).count() as u64;
     }
+    link(&mut b, &mut rng, &mut facts);
     // Other private memory: committed parts averaging the remaining 40 %.
     let n = spec.extra_allocations.max(1);
     let each = (spec.total_bytes / 10 * 4 / n).max(0x1000);
@@ -208,6 +215,99 @@ pub fn realistic(spec: &BenchSpec) -> (MinidumpBuilder, BenchFacts) {
     let (dump, f) = b.finish();
     facts.regions = f.regions.len() as u64;
     (dump, facts)
+}
+
+/// Busy blocks left out of the object graph, per mille: unreachable, a quarter of them the
+/// heads of small garbage chains.
+const GARBAGE_PER_MILLE: u64 = 20;
+/// Pointers an object holds at most (at offsets 0, 8, …, within its requested size).
+const FAN_OUT: u64 = 4;
+/// One object in this many starts or continues the one long linked list.
+const LIST_EVERY: u64 = 100;
+
+/// Make the busy blocks an object graph, as a process's heaps are: the main image's `.data` and
+/// the threads' live stacks point to a few hundred objects, every other object is pointed to by
+/// one earlier object (in a random order, so pointers go anywhere in the heaps; each holds at
+/// most [`FAN_OUT`]), one object in [`LIST_EVERY`] is on one long linked list, and
+/// [`GARBAGE_PER_MILLE`] are left out: unreachable, some pointing to each other. The leak's blocks
+/// (the later dump's) stay unreachable.
+fn link(b: &mut ProcessBuilder, rng: &mut Rng, facts: &mut BenchFacts) {
+    let leaked: std::collections::HashSet<u64> = b
+        .facts_heaps()
+        .iter()
+        .flat_map(|h| h.blocks.iter())
+        .filter(|x| x.busy && !x.internal && x.size == LEAK_SIZE && x.front_end == "lfh")
+        .map(|x| x.address)
+        .collect();
+    let mut objects: Vec<(u64, u64)> = b
+        .facts_heaps()
+        .iter()
+        .flat_map(|h| h.blocks.iter())
+        .filter(|x| x.busy && !x.internal && !leaked.contains(&x.address))
+        .map(|x| (x.address, x.size))
+        .collect();
+    // A random order (Fisher–Yates).
+    for i in (1..objects.len()).rev() {
+        let j = rng.below(i as u64 + 1) as usize;
+        objects.swap(i, j);
+    }
+    let slots = |size: u64| (size / 8).min(FAN_OUT);
+    let m = &mut b.dump.memory;
+    // Which objects may hold children: not garbage, not on the list (its link is their first
+    // word).
+    let mut parent_ok = vec![false; objects.len()];
+    let (mut garbage, mut roots) = (Vec::new(), Vec::new());
+    let (mut parent, mut used) = (0usize, 0u64);
+    let mut list_tail: Option<u64> = None;
+    for k in 0..objects.len() {
+        let addr = objects[k].0;
+        if rng.below(1000) < GARBAGE_PER_MILLE {
+            garbage.push(addr);
+            continue;
+        }
+        if k % LIST_EVERY as usize == 0 && objects[k].1 >= 8 {
+            match list_tail {
+                Some(t) => m.write_u64(t, addr),
+                None => roots.push(addr),
+            }
+            list_tail = Some(addr);
+            continue;
+        }
+        parent_ok[k] = true;
+        // The first earlier object with a free slot; none: a root.
+        while parent < k && (!parent_ok[parent] || used >= slots(objects[parent].1)) {
+            parent += 1;
+            used = 0;
+        }
+        if parent == k || roots.len() < 256 {
+            roots.push(addr);
+            continue;
+        }
+        m.write_u64(objects[parent].0 + 8 * used, addr);
+        used += 1;
+    }
+    assert!(roots.len() <= 512, "too many roots for their places");
+    // Garbage: a quarter of it in chains of four.
+    for chain in garbage.chunks(4).step_by(4) {
+        for w in chain.windows(2) {
+            m.write_u64(w[0], w[1]);
+        }
+    }
+    facts.unreachable = garbage.iter().chain(&leaked).copied().collect();
+    facts.unreachable.sort_unstable();
+    // Roots: the main image's .data and the live part of each thread's stack.
+    let exe = &b.dump.modules[0];
+    let data = exe.base + u64::from(exe.size) - 0x2000;
+    b.dump.memory.capture(data, 0x1000);
+    let sps: Vec<u64> = b.threads().iter().map(|t| t.stack_pointer()).collect();
+    for (i, &r) in roots.iter().enumerate() {
+        let at = if i % 2 == 0 {
+            data + 8 * (i as u64 / 2)
+        } else {
+            sps[i % sps.len()] + 8 * (i as u64 / 2)
+        };
+        b.dump.memory.write_u64(at, r);
+    }
 }
 
 /// A requested size: mostly small (LFH), some back-end sized.

@@ -305,6 +305,37 @@ pub const HEAPS: &[Fixture] = &[
         build: || page_heap_fixture(Windows::Win7Sp1, Kind::Native32),
     },
     Fixture {
+        name: "leaks-win10-x64.dmp",
+        imitates: "Windows 10 22H2 x64 with +ust and two threads: an NT heap whose blocks form a known \
+                   object graph (crate::leak_fixtures): chains from the live stack, the exe's .data, \
+                   a register and a TEB slot, interior pointers; unreachable single blocks, cycles, a \
+                   block only an unreachable block points to, one two roots of garbage share, and \
+                   blocks pointed to only from the dead stack, a free block, other private memory, \
+                   by their header, one past their end or at a misaligned place",
+        build: crate::leak_fixtures::leaks_win10_x64,
+    },
+    Fixture {
+        name: "leaks-wow64-win10.dmp",
+        imitates: "a WoW64 process on Windows 10 22H2 with a 32-bit and a 64-bit NT heap holding a known \
+                   object graph: 4-byte pointers in 32-bit memory (live 32-bit stack, WOW64_CONTEXT \
+                   register, the 32-bit exe's .data, 32-bit blocks), 8-byte ones in 64-bit memory, \
+                   pointers between the worlds, and a 4-byte value misaligned for 64-bit memory",
+        build: crate::leak_fixtures::leaks_wow64_win10,
+    },
+    Fixture {
+        name: "types-win10-x64.dmp",
+        imitates: "Windows 10 22H2 x64 with a real DLL mapped at its preferred base (testdata/pdb/types-x64.dll, \
+                   built by clang with MSVC-ABI RTTI; its PDB types-x64.pdb names every vtable) and an \
+                   NT heap of C++ objects (classes in a namespace, a template, multiple inheritance, \
+                   a class without RTTI), UTF-16 and ASCII strings, a BSTR and other blocks",
+        build: || crate::leak_fixtures::types_fixture(64),
+    },
+    Fixture {
+        name: "types-win10-x86.dmp",
+        imitates: "the same on Windows 10 22H2 x86 with types-x86.dll (RTTI with absolute pointers)",
+        build: || crate::leak_fixtures::types_fixture(32),
+    },
+    Fixture {
         name: "ust-wow64-win7.dmp",
         imitates: "a WoW64 process on Windows 7 SP1 with +ust in both worlds",
         build: || heap_fixture(Windows::Win7Sp1, Kind::Wow64, true),

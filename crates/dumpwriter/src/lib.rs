@@ -11,10 +11,13 @@
 pub mod bench;
 pub mod damage;
 pub mod fixtures;
+pub mod graph;
+pub mod leak_fixtures;
 pub mod memory;
 pub mod minidump;
 pub mod nt_heap;
 pub mod page_heap;
+pub mod pe;
 pub mod process;
 pub mod segment_heap;
 pub mod symbol_fixtures;

@@ -92,6 +92,73 @@ pub struct ThreadSpec {
     pub stack_start: u64,
     /// Bytes of stack captured.
     pub stack_size: u64,
+    /// Registers of its context record by name (`esp`, `eax`…, or `rsp`, `rax`…, `r8`…); the
+    /// others are zero.
+    pub registers: Vec<(&'static str, u64)>,
+}
+
+/// Where the registers are in an x86 `CONTEXT` (and a WoW64 thread's `WOW64_CONTEXT`).
+pub const X86_REGISTERS: &[(&str, usize)] = &[
+    ("edi", 0x9c),
+    ("esi", 0xa0),
+    ("ebx", 0xa4),
+    ("edx", 0xa8),
+    ("ecx", 0xac),
+    ("eax", 0xb0),
+    ("ebp", 0xb4),
+    ("eip", 0xb8),
+    ("esp", 0xc4),
+];
+
+/// Where the registers are in an AMD64 `CONTEXT`.
+pub const AMD64_REGISTERS: &[(&str, usize)] = &[
+    ("rax", 0x78),
+    ("rcx", 0x80),
+    ("rdx", 0x88),
+    ("rbx", 0x90),
+    ("rsp", 0x98),
+    ("rbp", 0xa0),
+    ("rsi", 0xa8),
+    ("rdi", 0xb0),
+    ("r8", 0xb8),
+    ("r9", 0xc0),
+    ("r10", 0xc8),
+    ("r11", 0xd0),
+    ("r12", 0xd8),
+    ("r13", 0xe0),
+    ("r14", 0xe8),
+    ("r15", 0xf0),
+    ("rip", 0xf8),
+];
+
+/// A `CONTEXT` record of `arch` (x86: 0x2CC bytes, `CONTEXT_i386 | CONTROL | INTEGER |
+/// SEGMENTS`; AMD64: 0x4D0 bytes, `CONTEXT_AMD64 | CONTROL | INTEGER | FLOATING_POINT`) holding
+/// `registers`. Panics on a register name the architecture does not have (a fixture error).
+pub fn context_record(arch: Arch, registers: &[(&str, u64)]) -> Vec<u8> {
+    let (mut c, table) = match arch {
+        Arch::X86 => {
+            let mut c = vec![0u8; 0x2cc];
+            c[..4].copy_from_slice(&0x0001_0007u32.to_le_bytes());
+            (c, X86_REGISTERS)
+        }
+        Arch::Amd64 => {
+            let mut c = vec![0u8; 0x4d0];
+            c[0x30..0x34].copy_from_slice(&0x0010_000bu32.to_le_bytes());
+            (c, AMD64_REGISTERS)
+        }
+    };
+    for (name, value) in registers {
+        let at = table
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no register {name} in a {arch:?} context"))
+            .1;
+        match arch {
+            Arch::X86 => c[at..at + 4].copy_from_slice(&(*value as u32).to_le_bytes()),
+            Arch::Amd64 => c[at..at + 8].copy_from_slice(&value.to_le_bytes()),
+        }
+    }
+    c
 }
 
 /// One handle of the HandleData stream.
@@ -233,7 +300,8 @@ impl MinidumpBuilder {
             let mut s = Vec::new();
             put32(&mut s, threads.len() as u32);
             for t in threads {
-                let ctx = strings.add(&self.context());
+                let record = context_record(self.arch, &t.registers);
+                let ctx = strings.add(&record);
                 put32(&mut s, t.id);
                 put32(&mut s, 0); // SuspendCount
                 put32(&mut s, 0x20); // PriorityClass
@@ -243,7 +311,7 @@ impl MinidumpBuilder {
                 let (size, at) = locate(t.stack_start, t.stack_size);
                 put32(&mut s, size);
                 put32(&mut s, at);
-                put32(&mut s, self.context().len() as u32);
+                put32(&mut s, record.len() as u32);
                 put32(&mut s, ctx);
             }
             streams.push((stream::THREAD_LIST, s));
@@ -407,21 +475,6 @@ impl MinidumpBuilder {
         }
         s.extend_from_slice(&cpu);
         s
-    }
-
-    fn context(&self) -> Vec<u8> {
-        match self.arch {
-            Arch::X86 => {
-                let mut c = vec![0u8; 0x2cc];
-                c[..4].copy_from_slice(&0x0001_0007u32.to_le_bytes());
-                c
-            }
-            Arch::Amd64 => {
-                let mut c = vec![0u8; 0x4d0];
-                c[0x30..0x34].copy_from_slice(&0x0010_000bu32.to_le_bytes());
-                c
-            }
-        }
     }
 }
 

@@ -211,6 +211,44 @@ pub struct Facts {
     pub tebs: Vec<(u32, u64)>,
     /// Heaps in ProcessHeaps order, per world (64-bit world first on WoW64).
     pub heaps: Vec<HeapFacts>,
+    /// Threads in creation order, one per world each (a WoW64 thread: its 64-bit side, then its
+    /// 32-bit side).
+    pub threads: Vec<ThreadFacts>,
+    /// The user addresses of an object graph's objects ([`crate::graph`]), in order.
+    pub objects: Vec<u64>,
+}
+
+/// One world's side of a thread the builder created.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ThreadFacts {
+    /// Thread id.
+    pub id: u32,
+    /// 32 or 64.
+    pub bits: u32,
+    /// Its TEB in this world.
+    pub teb: u64,
+    /// `NtTib.StackBase`: one past the highest stack address.
+    pub stack_base: u64,
+    /// `NtTib.StackLimit`: the lowest committed stack address.
+    pub stack_limit: u64,
+    /// Its registers: the native side's in the thread list's context record, the 32-bit side's
+    /// in the `WOW64_CONTEXT` that `TEB64.TlsSlots[1]` leads to. The stack pointer is always
+    /// set, a page below the stack base.
+    pub registers: Vec<(&'static str, u64)>,
+    /// Where its `WOW64_CONTEXT` is (32-bit side of a WoW64 thread), else `None`.
+    pub wow64_context: Option<u64>,
+}
+
+impl ThreadFacts {
+    /// The stack pointer.
+    pub fn stack_pointer(&self) -> u64 {
+        let sp = if self.bits == 64 { "rsp" } else { "esp" };
+        self.registers
+            .iter()
+            .find(|(n, _)| *n == sp)
+            .map(|r| r.1)
+            .expect("a stack pointer")
+    }
 }
 
 const PAGE: u64 = 0x1000;
@@ -508,6 +546,7 @@ impl ProcessBuilder {
             );
         }
         self.dump.memory.capture(base, PAGE);
+        self.write_pe_headers(base, size);
         if capture_data {
             self.dump.memory.capture(data, PAGE);
         }
@@ -527,8 +566,58 @@ impl ProcessBuilder {
         data
     }
 
+    /// The pointer width of an image at `base`: the process's, or on WoW64 64 above 4 GB.
+    fn image_bits(&self, base: u64) -> u32 {
+        match self.kind {
+            Kind::Native32 => 32,
+            Kind::Native64 => 64,
+            Kind::Wow64 if base > u64::from(u32::MAX) => 64,
+            Kind::Wow64 => 32,
+        }
+    }
+
+    /// The PE headers of an image of `size` bytes at `base` laid out by [`Self::add_image`]:
+    /// `MZ`, `e_lfanew` 0x80, `PE\0\0`, a PE32 or PE32+ optional header, and two sections:
+    /// `.text` (code, from the second page to the last two) and `.data` (writable, the last two
+    /// pages: the read-write page and the copy-on-write page).
+    fn write_pe_headers(&mut self, base: u64, size: u64) {
+        let bits = self.image_bits(base);
+        let (machine, optional, magic) = if bits == 64 {
+            (0x8664u16, 0xf0u16, 0x20bu16)
+        } else {
+            (0x14c, 0xe0, 0x10b)
+        };
+        let m = &mut self.dump.memory;
+        m.write(base, b"MZ");
+        m.write_u32(base + 0x3c, 0x80);
+        let nt = base + 0x80;
+        m.write(nt, b"PE\0\0");
+        m.write_u16(nt + 4, machine);
+        m.write_u16(nt + 6, 2);
+        m.write_u16(nt + 20, optional);
+        m.write_u16(nt + 22, 0x2022); // EXECUTABLE_IMAGE | LARGE_ADDRESS_AWARE | DLL
+        m.write_u16(nt + 24, magic);
+        m.write_u32(nt + 24 + 56, size as u32); // SizeOfImage
+        let table = nt + 24 + u64::from(optional);
+        let sections = [
+            (".text", PAGE, size - 3 * PAGE, 0x6000_0020u32),
+            (".data", size - 2 * PAGE, 2 * PAGE, 0xc000_0040),
+        ];
+        for (i, (name, rva, len, flags)) in sections.into_iter().enumerate() {
+            let h = table + 40 * i as u64;
+            m.write(h, name.as_bytes());
+            m.write_u32(h + 8, len as u32);
+            m.write_u32(h + 12, rva as u32);
+            m.write_u32(h + 16, len as u32);
+            m.write_u32(h + 36, flags);
+        }
+    }
+
     /// Add a thread: TEB (TEB64 + TEB32 on WoW64) and a stack per world (reserve, guard page,
-    /// committed part; the committed part is captured). Returns the native TEB address.
+    /// committed part; the committed part is captured), with a context record whose stack pointer
+    /// is a page below the stack base (on WoW64 also a `WOW64_CONTEXT`, reached as Windows
+    /// reaches it: `TEB64.TlsSlots[1]` (+0x1488) points to the CPU's reserved area, which holds
+    /// it at +4). Returns the native TEB address.
     pub fn add_thread(&mut self) -> u64 {
         let id = self.next_thread_id;
         self.next_thread_id += 4;
@@ -553,6 +642,16 @@ impl ProcessBuilder {
             dealloc,
             self.worlds[0].peb,
         );
+        let sp = if native_bits == 64 { "rsp" } else { "esp" };
+        self.facts.threads.push(ThreadFacts {
+            id,
+            bits: native_bits,
+            teb,
+            stack_base,
+            stack_limit,
+            registers: vec![(sp, stack_base - PAGE)],
+            wow64_context: None,
+        });
         if self.kind == Kind::Wow64 {
             let teb32 = teb + 2 * PAGE;
             self.world_region(teb32, PAGE, PAGE_READWRITE, Usage::Teb, 32);
@@ -568,6 +667,22 @@ impl ProcessBuilder {
                 // Windows 10+: TEB64.WowTebOffset (+0x180C).
                 self.dump.memory.write_u32(teb + 0x180c, (2 * PAGE) as u32);
             }
+            // The CPU's reserved area near the top of the 64-bit stack: Flags, Machine
+            // (IMAGE_FILE_MACHINE_I386), then the WOW64_CONTEXT.
+            let reserved = stack_base - 0x400;
+            self.dump.memory.write_u64(teb + 0x1488, reserved);
+            self.dump.memory.write_u16(reserved + 2, 0x14c);
+            self.facts.threads.push(ThreadFacts {
+                id,
+                bits: 32,
+                teb: teb32,
+                stack_base: b32,
+                stack_limit: l32,
+                registers: Vec::new(),
+                wow64_context: Some(reserved + 4),
+            });
+            let index = self.facts.threads.len() - 1;
+            self.set_registers(index, &[("esp", b32 - PAGE)]);
         }
         let captured = stack_base - stack_limit;
         self.dump
@@ -578,8 +693,46 @@ impl ProcessBuilder {
                 teb,
                 stack_start: stack_limit,
                 stack_size: captured,
+                registers: Vec::new(),
             });
+        let index = self.facts.threads.len() - if self.kind == Kind::Wow64 { 2 } else { 1 };
+        self.set_registers(index, &[(sp, stack_base - PAGE)]);
         teb
+    }
+
+    /// Set registers of the thread side `index` of [`Facts::threads`] (others keep their values):
+    /// in the thread list's context record for a native side, in the `WOW64_CONTEXT` for the
+    /// 32-bit side of a WoW64 thread.
+    pub fn set_registers(&mut self, index: usize, registers: &[(&'static str, u64)]) {
+        let t = &mut self.facts.threads[index];
+        for &(name, value) in registers {
+            match t.registers.iter_mut().find(|r| r.0 == name) {
+                Some(r) => r.1 = value,
+                None => t.registers.push((name, value)),
+            }
+        }
+        let (id, regs, wow64) = (t.id, t.registers.clone(), t.wow64_context);
+        match wow64 {
+            Some(at) => {
+                let record = crate::minidump::context_record(Arch::X86, &regs);
+                self.dump.memory.write(at, &record);
+            }
+            None => {
+                if let Some(spec) = self.dump.threads.iter_mut().flatten().find(|s| s.id == id) {
+                    spec.registers = regs;
+                }
+            }
+        }
+    }
+
+    /// The facts of the threads made so far.
+    pub fn threads(&self) -> &[ThreadFacts] {
+        &self.facts.threads
+    }
+
+    /// Record the user addresses of an object graph's objects in the facts.
+    pub fn set_objects(&mut self, objects: Vec<u64>) {
+        self.facts.objects = objects;
     }
 
     fn write_teb(&mut self, bits: u32, teb: u64, base: u64, limit: u64, dealloc: u64, peb: u64) {
@@ -1027,7 +1180,7 @@ impl ProcessBuilder {
         );
     }
 
-    fn labeled(&mut self, region: Region, usage: Usage, bits: u32) {
+    pub(crate) fn labeled(&mut self, region: Region, usage: Usage, bits: u32) {
         self.dump.memory.add_region(region);
         self.facts.regions.push(Labeled {
             region,
