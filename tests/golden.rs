@@ -349,10 +349,11 @@ fn leak_commands(t: &mut Transcript<'_>, d: &str) {
     }
     t.cmd(&["leaks", d, "--by", "size", "--limit", "3"]);
     t.with_symbols(&["leaks", d, "--by", "type"]);
+    let places = t.places;
     t.cmd(&["leaks", d, "--roots", "more", "--json"]);
     let json = |args: &[&str]| -> serde_json::Value {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        serde_json::from_str(&run(&args).stdout).unwrap_or(serde_json::Value::Null)
+        serde_json::from_str(&run(places, &args).stdout).unwrap_or(serde_json::Value::Null)
     };
     let unreachable: Vec<String> = json(&["leaks", d, "--json"])["blocks"]
         .as_array()
