@@ -34,6 +34,7 @@ use crate::view::diff::{DiffRow, DiffView, Totals};
 use crate::view::frame::FrameView;
 use crate::view::heaps::{HeapStatView, HeapsView};
 use crate::view::info::InfoView;
+use crate::view::leaks::LeaksView;
 use crate::view::ranking::SizeCount;
 use crate::view::suspects::SuspectView;
 use crate::view::symbols::SymbolsView;
@@ -688,17 +689,23 @@ pub fn analyze(dump: &Dump, baseline: Option<&Dump>, r: &Ranking) -> Result<Anal
         None => None,
     };
     progress::phase("walking the heaps");
-    let d = Ranked::new(dump, &r.symbols, true);
+    let mut d = Ranked::new(dump, &r.symbols, true);
     progress::phase("ranking the outstanding memory");
-    let rank = |by| {
+    let rank = |d: &Ranked, by| {
         let t = d.rank(&skip, (by, r.sort), r.limit);
-        let notes = ranking_notes(dump, &d, &t, by, &r.symbols);
+        let notes = ranking_notes(dump, d, &t, by, &r.symbols);
         (TopView::new(&t, &d.sym, r.limit, notes), t)
     };
-    let (modules, _) = rank(By::Module);
-    let (functions, _) = rank(By::Function);
-    let (sizes, _) = rank(By::Size);
-    let (stacks, stack_top) = rank(By::Stack);
+    let (modules, _) = rank(&d, By::Module);
+    let (functions, _) = rank(&d, By::Function);
+    let (sizes, _) = rank(&d, By::Size);
+    let (stacks, stack_top) = rank(&d, By::Stack);
+    progress::phase("naming the blocks' types");
+    d.label(dump, &r.symbols);
+    let (mut types, _) = rank(&d, By::Type);
+    types.notes.extend(d.type_notes.iter().cloned());
+    progress::phase("finding unreachable blocks");
+    let unreachable = unreachable(dump, &d, base.as_ref().map(|(_, _, a)| a), r);
     let verdicts = capabilities::assess(Facts {
         dump,
         process: &d.process,
@@ -717,6 +724,12 @@ pub fn analyze(dump: &Dump, baseline: Option<&Dump>, r: &Ranking) -> Result<Anal
         functions,
         stacks,
         sizes,
+        types,
+        suspects: unreachable
+            .as_ref()
+            .map(|u| u.suspects.clone())
+            .unwrap_or_default(),
+        unreachable,
         baseline: baseline.map(|b| b.path().display().to_string()),
         diff: None,
         next_steps: Vec::new(),
@@ -732,6 +745,35 @@ pub fn analyze(dump: &Dump, baseline: Option<&Dump>, r: &Ranking) -> Result<Anal
     }
     view.collect_next_steps();
     Ok(view)
+}
+
+/// `analyze`'s reachability view of the walked `d` (none when its heaps hold no blocks to scan),
+/// its suspects' growth measured against the baseline's side `base`.
+fn unreachable(dump: &Dump, d: &Ranked, base: Option<&DiffSide>, r: &Ranking) -> Option<LeaksView> {
+    require_heap_blocks(dump, &d.process).ok()?;
+    let by = if d.traced() { By::Stack } else { By::Size };
+    let base = base.map(|a| diff::side(a.top(by), &a.sym, &[]));
+    let by_stack = Ranking {
+        by: By::Stack,
+        folded: false,
+        ..r.clone()
+    };
+    let walked = leaks::Walked {
+        dump,
+        process: &d.process,
+        walks: &d.walks,
+        table: &d.table,
+        sym: &d.sym,
+    };
+    let set = crate::analysis::roots::RootSet::default();
+    Some(leaks::unreachable(
+        walked,
+        &by_stack,
+        set,
+        base.as_ref(),
+        Vec::new(),
+        false,
+    ))
 }
 
 /// The most frequent sizes, in the newer dump, of the stacks of `rows` that are in it (a second

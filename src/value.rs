@@ -69,6 +69,12 @@ pub fn hex_opt<S: Serializer, T: Copy + Into<u64>>(v: &Option<T>, s: S) -> Resul
     v.map(|v| Hex(v.into())).serialize(s)
 }
 
+/// A byte total in human units, one decimal, 1 kB = 1024 bytes as Windows counts: `422 B`,
+/// `713.1 kB`, `1.4 MB` (humansize's Windows style), the one way sizes are written.
+pub fn size(bytes: u64) -> String {
+    humansize::format_size(bytes, humansize::WINDOWS.decimal_places(1))
+}
+
 /// `1 block`, `2 blocks`, `1 entry`, `3 entries`: a count with its noun, singular or plural.
 pub fn plural(n: u64, noun: &str) -> String {
     if n == 1 {

@@ -239,7 +239,11 @@ fn run_every_view(name: &str, bytes: Vec<u8>) {
     let set = RootSet::Standard;
     if let Ok(v) = commands::leaks::leaks(&dump, &ranking(By::Stack), set, None) {
         every_format(&v);
-        let probe = v.blocks.first().map_or(0x1234_5678, |b| b.address.0 + 1);
+        let probe = v
+            .blocks
+            .as_deref()
+            .and_then(<[_]>::first)
+            .map_or(0x1234_5678, |b| b.address.0 + 1);
         if let Ok(w) = commands::leaks::why(&dump, probe, &ranking(By::Stack), set) {
             every_format(&w);
         }

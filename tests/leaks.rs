@@ -357,3 +357,50 @@ fn suspects_grow_against_a_baseline() {
         "different programs cannot be compared"
     );
 }
+
+/// `analyze` runs the same scan on its one walk: its unreachable totals, groups and roots of
+/// garbage are `leaks`', without the list of every block; its suspects are `leaks`'.
+#[test]
+fn analyze_reports_what_leaks_finds() {
+    for (name, answer) in [
+        ("leaks-win10-x64.dmp", &X64_ANSWER),
+        ("leaks-wow64-win10.dmp", &WOW64_ANSWER),
+    ] {
+        let d = fixture(name);
+        let d = d.to_str().unwrap();
+        let leaks = json(&["leaks", d, "--json"]);
+        let analyze = json(&["analyze", d, "--json"]);
+        let u = &analyze["unreachable"];
+        assert_eq!(u["unreachable_blocks"], answer.unreachable.len(), "{name}");
+        assert_eq!(u["garbage_root_count"], answer.roots.len(), "{name}");
+        for k in [
+            "unreachable_bytes",
+            "busy_blocks",
+            "busy_bytes",
+            "roots",
+            "groups",
+            "by",
+        ] {
+            assert_eq!(u[k], leaks[k], "{name}: {k}");
+        }
+        assert!(u.get("blocks").is_none(), "{name}: analyze lists no blocks");
+        assert_eq!(analyze["suspects"], leaks["suspects"], "{name}: suspects");
+        let summary = text(&["analyze", d]);
+        let line = format!(
+            "Unreachable: {} of {} busy blocks",
+            answer.unreachable.len(),
+            leaks["busy_blocks"]
+        );
+        assert!(summary.contains(&line), "{name}: {summary}");
+        assert!(summary.contains("Leak suspects (strongest evidence first)"));
+    }
+}
+
+/// Without the heaps' memory `analyze` still answers what it can, and has no leak sections.
+#[test]
+fn analyze_without_heap_memory_has_no_leak_sections() {
+    let d = fixture("win11-x64-minidump.dmp");
+    let v = json(&["analyze", d.to_str().unwrap(), "--json"]);
+    assert!(v["unreachable"].is_null(), "{v}");
+    assert_eq!(v["suspects"], serde_json::json!([]));
+}

@@ -41,6 +41,18 @@ fn the_sample_tells_its_leak_first() {
     assert!(summary.contains("leaky!RequestLog::Append+0x10 [C:\\src\\leaky\\leaky.cpp @ 17]"));
     assert!(page.contains("The largest allocating function is leaky!RequestLog::Append"));
     assert!(page.contains("leaky!Session::Log+0xc [C:\\src\\leaky\\leaky.cpp @ 26]"));
+    // The first leak suspect is the same function, with its evidence.
+    let first_suspect = summary
+        .lines()
+        .skip_while(|l| !l.starts_with("Leak suspects"))
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        first_suspect.starts_with("  1. leaky!RequestLog::Append+0x10"),
+        "{summary}"
+    );
+    assert!(page.contains("The first leak suspect is leaky!RequestLog::Append+0x10"));
+    assert!(page.contains("72.6% of the outstanding bytes (7 blocks, 517.7 kB)"));
     // Self-contained: no scripts, styles, fonts or frames from elsewhere.
     for needle in ["src=\"http", "href=\"http", "<link", "@import", "url(http"] {
         assert!(!page.contains(needle), "the report loads {needle}");
@@ -70,6 +82,12 @@ fn a_leak_pair_leads_with_the_stack_that_grew() {
     );
     assert!(page.contains("Differential flamegraph"));
     assert!(page.contains("the most growth is stack"));
+    // The stack that grew is the first suspect, its growth part of the evidence.
+    assert!(
+        page.contains("The first leak suspect is plugin+0x1500"),
+        "{summary}"
+    );
+    assert!(page.contains("+5 blocks, +2.5 kB since the baseline"));
 }
 
 /// Debian's chromium, or the reason it is not used.
@@ -160,7 +178,14 @@ fn the_report_works_in_a_real_browser() {
             .unwrap_or(0);
         assert!(rects > 0, "{}: no flamegraph frames drawn", page.display());
         for id in [
-            "summary", "answers", "address", "heaps", "modules", "stacks",
+            "summary",
+            "answers",
+            "address",
+            "heaps",
+            "modules",
+            "stacks",
+            "suspects",
+            "unreachable",
         ] {
             assert!(
                 dom.contains(&format!("id=\"{id}\"")),

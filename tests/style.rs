@@ -427,7 +427,7 @@ fn check_dump(name: &str, dump: &Dump, symbols: &SymbolPath, f: &mut Findings) {
     }
     if let Ok(leaks) = commands::leaks::leaks(dump, &r, RootSet::Standard, Some(dump)) {
         text("leaks", text_of(&leaks, &styles[0]), false);
-        if let Some(b) = leaks.blocks.first() {
+        if let Some(b) = leaks.blocks.as_deref().and_then(<[_]>::first) {
             let why = commands::leaks::why(dump, b.address.0, &r, RootSet::Standard).unwrap();
             text("leaks --why", text_of(&why, &styles[0]), false);
         }

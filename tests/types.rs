@@ -86,3 +86,19 @@ fn block_prints_the_label() {
     let why = json(&["leaks", d, "--why", &hex(objects[0]), "--json"]);
     assert_eq!(why["block"]["type"], "Widget");
 }
+
+/// `analyze` ranks by type as `top --by type` does.
+#[test]
+fn analyze_counts_the_classes() {
+    let d = fixture("types-win10-x64.dmp");
+    let d = d.to_str().unwrap();
+    let pdb = pdb_folder();
+    let v = json(&["analyze", d, "--symbols", &pdb, "--json"]);
+    assert_eq!(counts(&v["types"], "entries"), want(TYPES_COUNTS_PDB));
+    let summary = text(&["analyze", d, "--symbols", &pdb]);
+    assert!(
+        summary.contains("Top types (what the blocks hold):"),
+        "{summary}"
+    );
+    assert!(summary.contains("Widget"), "{summary}");
+}

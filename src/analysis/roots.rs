@@ -107,6 +107,10 @@ pub struct Roots {
     pub registers: Vec<(RootKind, u64)>,
     /// What the dump lacks, one sentence each.
     pub notes: Vec<String>,
+    /// How many roots the dump lacks: ranges not wholly in it, and modules whose writable
+    /// sections cannot be found (pointers there are not seen, so blocks only they point to count
+    /// as unreachable).
+    pub missing: u64,
 }
 
 impl Roots {
@@ -148,9 +152,11 @@ pub fn collect(dump: &Dump, process: &Process, walks: &[HeapWalk], set: RootSet)
         .iter()
         .filter_map(|r| {
             let lacking = (r.end - r.start) - mem.captured_within(r.start, r.end);
-            (lacking > 0).then(|| format!("{} ({lacking} bytes)", r.kind.describe()))
+            (lacking > 0)
+                .then(|| format!("{} ({})", r.kind.describe(), crate::value::size(lacking)))
         })
         .collect();
+    roots.missing += missing.len() as u64;
     if !missing.is_empty() {
         let n = missing.len() as u64;
         roots.notes.push(format!(
@@ -258,6 +264,7 @@ fn images(roots: &mut Roots, dump: &Dump) {
             Err(why) => unreadable.push(why),
         }
     }
+    roots.missing += unreadable.len() as u64;
     if !unreadable.is_empty() {
         roots.notes.push(format!(
             "the writable sections of {} cannot be found, so pointers there are not seen: {}",

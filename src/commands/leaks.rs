@@ -1,6 +1,8 @@
 //! `heapdiag leaks` and `heapdiag leaks --why ADDR`: reachability views of one dump.
 
 use super::{symbolizer, walk, Ranking};
+use crate::analysis::diff::SideEntry;
+use crate::analysis::folded::Folded;
 use crate::analysis::heaps::is_user_busy;
 use crate::analysis::leaks::Leaks;
 use crate::analysis::reach::{self, Link};
@@ -22,6 +24,7 @@ use crate::view::leaks::{
     GarbageRootRow, LeakBlock, LeakGroup, LeaksView, LinkView, RootsSummary, WhyBlock, WhyView,
 };
 use rayon::prelude::*;
+use std::collections::HashMap;
 
 /// What `leaks` needs: the heaps' blocks (without them it cannot answer at all).
 pub const NEEDS: &[Capability] = &[Capability::HeapContents];
@@ -56,33 +59,205 @@ pub fn leaks(
     set: RootSet,
     baseline: Option<&Dump>,
 ) -> Result<LeaksView, Error> {
-    let (process, mut walks, mut notes) = walked(dump, r)?;
-    let found = Leaks::find(dump, &process, &walks, set);
-    let (busy_blocks, busy_bytes) = walks
-        .iter()
-        .flat_map(|w| w.blocks.iter().filter(|b| is_user_busy(b)))
-        .fold((0, 0), |(n, s), b| (n + 1, s + b.size));
+    let (process, walks, notes) = walked(dump, r)?;
     let table = StackTable::collect(&dump.memory(), &walks);
     let sym = symbolizer(
         dump,
         table.stacks.iter().map(|s| s.frames.as_slice()),
         &r.symbols,
     );
-    let skip = SkipList::new(&r.skip);
     let traced_any = walks.iter().any(|w| w.blocks.iter().any(|b| b.trace != 0));
     let base = match baseline {
         Some(b) => Some(super::baseline_side(dump, b, r, traced_any)?),
         None => None,
     };
+    let w = Walked {
+        dump,
+        process: &process,
+        walks: &walks,
+        table: &table,
+        sym: &sym,
+    };
+    Ok(unreachable(w, r, set, base.as_ref(), notes, true))
+}
+
+/// One dump walked, its stacks collected and their frames resolvable: what the reachability
+/// view is computed from (by `leaks`, and by `analyze` from its one walk).
+pub struct Walked<'a> {
+    /// The dump.
+    pub dump: &'a Dump,
+    /// Its process model.
+    pub process: &'a Process,
+    /// Every heap's walk, whole.
+    pub walks: &'a [HeapWalk],
+    /// The stack records the blocks refer to.
+    pub table: &'a StackTable,
+    /// Their frames' names.
+    pub sym: &'a Symbolizer,
+}
+
+/// The unreachable busy blocks of a walked dump grouped as `r` asks, the roots of garbage, the
+/// suspects (with growth against `base`, keyed as [`super::baseline_side`] keys it); `notes`
+/// come first among the view's notes. The walks are left whole; every unreachable block is
+/// listed when `every_block` (`leaks`), none when not (`analyze`, which shows groups and roots).
+pub fn unreachable(
+    w: Walked<'_>,
+    r: &Ranking,
+    set: RootSet,
+    base: Option<&HashMap<String, SideEntry>>,
+    mut notes: Vec<String>,
+    every_block: bool,
+) -> LeaksView {
+    let Walked {
+        dump,
+        process,
+        walks: all,
+        table,
+        sym,
+    } = w;
+    let found = Leaks::find(dump, process, all, set);
+    let (busy_blocks, busy_bytes) = all
+        .iter()
+        .flat_map(|w| w.blocks.iter().filter(|b| is_user_busy(b)))
+        .fold((0, 0), |(n, s), b| (n + 1, s + b.size));
+    let skip = SkipList::new(&r.skip);
+    let traced_any = all.iter().any(|w| w.blocks.iter().any(|b| b.trace != 0));
     // Which blocks of each walk are unreachable.
-    let flags: Vec<Vec<bool>> = walks.par_iter().map(|w| found.flags(&w.blocks)).collect();
-    let unreachable: suspects::Unreachable = walks
+    let flags: Vec<Vec<bool>> = all.par_iter().map(|w| found.flags(&w.blocks)).collect();
+    let counts = unreachable_counts(all, &flags, traced_any);
+    let suspects = super::suspects(all, table, sym, &skip, Some(&counts), base);
+    // From here on only the unreachable blocks matter: each walk's are copied out.
+    let walks: Vec<HeapWalk> = all
         .par_iter()
-        .zip(&flags)
+        .zip(flags)
+        .map(|(w, flags)| {
+            let kept = w.blocks.iter().zip(flags).filter(|(_, f)| *f);
+            w.with_blocks(kept.map(|(b, _)| *b).collect())
+        })
+        .collect();
+    let traced = walks.iter().any(|w| w.blocks.iter().any(|b| b.trace != 0));
+    let by = group_key(r.by, traced, (dump, process, &found), &mut notes);
+    let namer = TypeNamer::new(dump, &walks, &r.symbols);
+    let labels = namer.labels(&dump.memory(), &walks);
+    let ranked = top::rank(
+        &walks,
+        table,
+        (sym, &skip),
+        (by, Sort::Bytes),
+        0,
+        Some(&labels),
+    );
+    let folded = (r.folded && traced).then(|| folded(&walks, table, (sym, &skip)));
+    scan_notes(&mut notes, &found, sym, &namer.notes);
+    let blocks = every_block.then(|| leak_blocks(&walks, &found, table, &labels));
+    let mut rows = garbage_rows(&walks, &found, table, sym, &skip, &labels);
+    let roots_count = rows.len();
+    rows.truncate(r.limit);
+    LeaksView {
+        by,
+        unreachable_blocks: found.blocks.len() as u64,
+        unreachable_bytes: found.unreachable_bytes(),
+        busy_blocks,
+        busy_bytes,
+        roots: summary(&found.roots),
+        blocks,
+        groups: groups(&ranked, (sym, &skip), r.limit),
+        garbage_roots: rows,
+        garbage_root_count: roots_count as u64,
+        suspects,
+        notes,
+        more_groups: ranked.entries.len().saturating_sub(r.limit),
+        more_roots: roots_count.saturating_sub(r.limit),
+        folded,
+    }
+}
+
+/// The unreachable bytes by call stack, folded (`--folded`).
+fn folded(
+    walks: &[HeapWalk],
+    table: &StackTable,
+    (sym, skip): (&Symbolizer, &SkipList),
+) -> Vec<Folded> {
+    let by_stack = top::rank(walks, table, (sym, skip), (By::Stack, Sort::Bytes), 0, None);
+    crate::analysis::folded::folded(&by_stack, sym, skip)
+}
+
+/// The key the unreachable blocks are grouped by: `asked`, or size (with a note saying why)
+/// when stacks were asked for and no unreachable block has one.
+fn group_key(
+    asked: By,
+    traced: bool,
+    (dump, process, found): (&Dump, &Process, &Leaks),
+    notes: &mut Vec<String>,
+) -> By {
+    match asked {
+        By::Stack | By::Module | By::Function if !traced => {
+            notes.push(format!(
+                "grouped by size: {}",
+                no_stack_reason(dump, process, found.blocks.is_empty())
+            ));
+            By::Size
+        }
+        by => by,
+    }
+}
+
+/// The scan's notes (roots the dump lacks, overlapping blocks), then the symbols' and the type
+/// namer's.
+fn scan_notes(notes: &mut Vec<String>, found: &Leaks, sym: &Symbolizer, type_notes: &[String]) {
+    notes.extend(found.roots.notes.iter().cloned());
+    if found.overlapping > 0 {
+        notes.push(format!(
+            "{} busy blocks overlap others (a damaged heap): a pointer into the overlap counts for the later block",
+            found.overlapping
+        ));
+    }
+    notes.extend(sym.warnings.iter().cloned());
+    notes.extend(type_notes.iter().cloned());
+}
+
+/// The first `limit` groups of a ranking of unreachable blocks, each stack with the frame it is
+/// attributed to and its frames.
+fn groups(
+    ranked: &top::Top,
+    (sym, skip): (&Symbolizer, &SkipList),
+    limit: usize,
+) -> Vec<LeakGroup> {
+    ranked
+        .entries
+        .iter()
+        .take(limit)
+        .map(|e| LeakGroup {
+            key: e.key.clone(),
+            count: e.count,
+            bytes: e.bytes,
+            allocated_by: e
+                .stack
+                .as_ref()
+                .and_then(|s| skip.allocator(sym, s))
+                .map(|f| sym.display(f)),
+            frames: e
+                .stack
+                .as_ref()
+                .map(|s| FrameView::resolve_all(sym, &s.frames)),
+        })
+        .collect()
+}
+
+/// Unreachable blocks and bytes per stack record (per size when no block is traced), for the
+/// suspects.
+fn unreachable_counts(
+    walks: &[HeapWalk],
+    flags: &[Vec<bool>],
+    traced: bool,
+) -> suspects::Unreachable {
+    walks
+        .par_iter()
+        .zip(flags)
         .map(|(w, flags)| {
             let mut m: suspects::Unreachable = FastMap::default();
             for (b, _) in w.blocks.iter().zip(flags).filter(|(_, &f)| f) {
-                let key = match (traced_any, b.trace) {
+                let key = match (traced, b.trace) {
                     (true, 0) => (0, 0),
                     (true, t) => (w.bits, t),
                     (false, _) => (0, b.size),
@@ -100,96 +275,7 @@ pub fn leaks(
                 e.bytes += v.bytes;
             }
             a
-        });
-    let suspects = super::suspects(
-        &walks,
-        &table,
-        &sym,
-        &skip,
-        Some(&unreachable),
-        base.as_ref(),
-    );
-    // From here on only the unreachable blocks matter: each walk keeps just those.
-    walks.par_iter_mut().zip(flags).for_each(|(w, flags)| {
-        let mut keep = flags.into_iter();
-        w.blocks.retain(|_| keep.next().unwrap_or(false));
-        w.blocks.shrink_to_fit();
-    });
-    let traced = walks.iter().any(|w| w.blocks.iter().any(|b| b.trace != 0));
-    let by = match r.by {
-        By::Stack | By::Module | By::Function if !traced => {
-            notes.push(format!(
-                "grouped by size: {}",
-                no_stack_reason(dump, &process, found.blocks.is_empty())
-            ));
-            By::Size
-        }
-        by => by,
-    };
-    let namer = TypeNamer::new(dump, &walks, &r.symbols);
-    let labels = namer.labels(&dump.memory(), &walks);
-    let ranked = top::rank(
-        &walks,
-        &table,
-        (&sym, &skip),
-        (by, Sort::Bytes),
-        0,
-        Some(&labels),
-    );
-    let folded = (r.folded && traced).then(|| {
-        let by_stack = top::rank(
-            &walks,
-            &table,
-            (&sym, &skip),
-            (By::Stack, Sort::Bytes),
-            0,
-            None,
-        );
-        crate::analysis::folded::folded(&by_stack, &sym, &skip)
-    });
-    notes.extend(found.roots.notes.iter().cloned());
-    if found.overlapping > 0 {
-        notes.push(format!(
-            "{} busy blocks overlap others (a damaged heap): a pointer into the overlap counts for the later block",
-            found.overlapping
-        ));
-    }
-    notes.extend(sym.warnings.iter().cloned());
-    notes.extend(namer.notes.iter().cloned());
-    let blocks = leak_blocks(&walks, &found, &table, &labels);
-    let mut rows = garbage_rows(&walks, &found, &table, &sym, &skip, &labels);
-    let roots_count = rows.len();
-    rows.truncate(r.limit);
-    Ok(LeaksView {
-        by,
-        unreachable_blocks: found.blocks.len() as u64,
-        unreachable_bytes: found.unreachable_bytes(),
-        busy_blocks,
-        busy_bytes,
-        roots: summary(&found.roots),
-        blocks,
-        groups: ranked
-            .entries
-            .iter()
-            .take(r.limit)
-            .map(|e| LeakGroup {
-                key: e.key.clone(),
-                count: e.count,
-                bytes: e.bytes,
-                frames: e
-                    .stack
-                    .as_ref()
-                    .map(|s| FrameView::resolve_all(&sym, &s.frames)),
-            })
-            .collect(),
-        garbage_roots: rows,
-        garbage_root_count: roots_count as u64,
-        suspects,
-        notes,
-        more_groups: ranked.entries.len().saturating_sub(r.limit),
-        more_roots: roots_count.saturating_sub(r.limit),
-        folded,
-    })
+        })
 }
 
 /// Why unreachable blocks cannot be grouped by stack.
@@ -213,6 +299,7 @@ fn no_stack_reason(dump: &Dump, process: &Process, none: bool) -> String {
 fn summary(roots: &Roots) -> RootsSummary {
     let mut s = RootsSummary {
         registers: roots.registers.len() as u64,
+        missing: roots.missing,
         ..RootsSummary::default()
     };
     for r in &roots.ranges {

@@ -70,6 +70,28 @@ impl HeapWalk {
             notes: heap.problems.clone(),
         }
     }
+
+    /// This walk's heap, facts and findings with `blocks` in place of its blocks (a subset kept
+    /// for a later view, the full walk left as it is).
+    pub fn with_blocks(&self, blocks: Vec<Block>) -> Self {
+        HeapWalk {
+            heap: self.heap,
+            index: self.index,
+            bits: self.bits,
+            kind: self.kind,
+            walked: self.walked,
+            family: self.family,
+            flags: self.flags,
+            lfh: self.lfh,
+            lfh_key: self.lfh_key,
+            blocks,
+            corruptions: self.corruptions.clone(),
+            coverage: self.coverage.clone(),
+            large_reserved: self.large_reserved,
+            large_committed: self.large_committed,
+            notes: self.notes.clone(),
+        }
+    }
 }
 
 /// What ntdll's PDB gave for one world's heaps.

@@ -1,10 +1,12 @@
 //! `heapdiag analyze` as a short terminal summary (the HTML report is [`super::html`]; JSON: the
 //! view itself).
 
-use super::format::{paragraph, signed_blocks};
+use super::format::{paragraph, signed_blocks, suspects};
 use super::format::{percent, signed_size, size};
+use super::leaks::{describe, missing_roots, roots_of_garbage};
 use super::{Render, Style};
-use crate::value::plural;
+use crate::analysis::types::UNKNOWN;
+use crate::value::{pct, plural, Hex};
 use crate::view::analyze::AnalyzeView;
 use crate::view::frame::FrameView;
 use crate::view::top::TopView;
@@ -21,6 +23,13 @@ impl Render for AnalyzeView {
         ranking(out, "Top functions", &self.functions)?;
         stacks(out, &self.stacks)?;
         growth(self, out)?;
+        if self.unreachable.is_some() {
+            suspects(out, style, &self.suspects, "")?;
+        }
+        unreachable(self, out, style)?;
+        if self.types.entries.iter().any(|e| e.key != UNKNOWN) {
+            ranking(out, "Top types (what the blocks hold)", &self.types)?;
+        }
         if !self.next_steps.is_empty() {
             writeln!(out, "\nWhat the dump cannot tell, and what to do:")?;
             for s in &self.next_steps {
@@ -183,6 +192,47 @@ fn growth(v: &AnalyzeView, out: &mut dyn Write) -> io::Result<()> {
             signed_size(e.delta.bytes),
             signed_blocks(e.delta.count),
             e.key
+        )?;
+    }
+    Ok(())
+}
+
+/// Roots of garbage the summary shows.
+const GARBAGE_ROWS: usize = 3;
+
+/// The unreachable blocks in one sentence, and the roots of garbage that retain the most.
+fn unreachable(v: &AnalyzeView, out: &mut dyn Write, style: &Style) -> io::Result<()> {
+    let Some(u) = &v.unreachable else {
+        return Ok(());
+    };
+    writeln!(out)?;
+    paragraph(
+        out,
+        style,
+        "Unreachable: ",
+        &format!(
+            "{} of {} ({:.1}%), {} of {} ({:.1}%), in {}{} (`heapdiag leaks` groups and \
+             lists them, `leaks --why ADDR` shows what holds a block)",
+            u.unreachable_blocks,
+            plural(u.busy_blocks, "busy block"),
+            pct(u.unreachable_blocks, u.busy_blocks),
+            size(u.unreachable_bytes),
+            size(u.busy_bytes),
+            pct(u.unreachable_bytes, u.busy_bytes),
+            roots_of_garbage(u.garbage_root_count),
+            missing_roots(u.roots.missing)
+        ),
+    )?;
+    for r in u.garbage_roots.iter().take(GARBAGE_ROWS) {
+        let what = describe(r);
+        writeln!(
+            out,
+            "  {:>12} in {} retained by root {}{}{}",
+            size(r.retained_bytes),
+            plural(r.retained_blocks, "block"),
+            Hex(r.address),
+            if what.is_empty() { "" } else { ": " },
+            what
         )?;
     }
     Ok(())

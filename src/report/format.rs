@@ -7,7 +7,6 @@ use crate::analysis::top::By;
 use crate::value::plural;
 use crate::view::frame::FrameView;
 use crate::view::suspects::SuspectView;
-use humansize::{format_size, WINDOWS};
 use std::io::{self, Write};
 
 /// An address or size in hex as WinDbg prints it for the target: 64-bit targets split the high and
@@ -36,11 +35,7 @@ pub fn windbg_size(bytes: u64) -> String {
     format!("({v:8.3} {})", UNITS[unit])
 }
 
-/// A byte total in human units, one decimal, 1 kB = 1024 bytes as Windows counts: `422 B`,
-/// `713.1 kB`, `1.4 MB` (humansize's Windows style).
-pub fn size(bytes: u64) -> String {
-    format_size(bytes, WINDOWS.decimal_places(1))
-}
+pub use crate::value::size;
 
 /// A change of bytes with its sign: `+126.6 kB`, `-2 kB`, `0 B`.
 pub fn signed_size(v: i128) -> String {
@@ -267,7 +262,7 @@ pub fn suspects(
 }
 
 /// A suspect's evidence in words, strongest first.
-fn evidence(s: &SuspectView) -> Vec<String> {
+pub fn evidence(s: &SuspectView) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(u) = s.unreachable.filter(|u| u.count > 0) {
         out.push(format!(

@@ -1,9 +1,11 @@
 //! `analyze --html`: one self-contained page (inline style, script and flamegraphs; no network,
 //! no fonts), read top to bottom: the summary, what the dump can answer, address usage, the heaps,
-//! outstanding memory by module, function, stack and size, the flamegraph, the growth against a
-//! baseline with its differential flamegraph, and the notes. Tables sort and filter in the page
-//! (`html/report.js`); the flamegraphs are inferno's SVG, each in a frame of its own so their
-//! scripts (search, zoom) do not meet.
+//! outstanding memory by module, function, stack and size, the flamegraph, the leak suspects, the
+//! unreachable blocks, the types, the growth against a baseline with its differential flamegraph,
+//! and the notes. Tables sort and filter in the page (`html/report.js`); the flamegraphs are
+//! inferno's SVG, each in a frame of its own so their scripts (search, zoom) do not meet.
+
+mod leaks;
 
 use super::format::{percent, signed_size, size};
 use crate::analysis::folded::{clean, Folded};
@@ -113,6 +115,18 @@ pub fn write(v: &AnalyzeView, out: &mut dyn Write) -> io::Result<()> {
         "Flamegraph: outstanding bytes by call stack",
         flamegraph(&v.folded, None),
     );
+    leaks::suspects(&mut page, v);
+    if let Some(u) = &v.unreachable {
+        leaks::unreachable(&mut page, u);
+    }
+    if leaks::any_type(v) {
+        ranking(
+            &mut page,
+            "types",
+            "By type (what the blocks hold)",
+            &v.types,
+        );
+    }
     if let Some(d) = &v.diff {
         growth(&mut page, v, d);
     }
@@ -179,6 +193,21 @@ fn summary(page: &mut String, v: &AnalyzeView) {
             f.key,
             size(f.bytes),
             f.count
+        ));
+    }
+    if let Some(s) = v.suspects.first() {
+        lines.push(format!(
+            "The first leak suspect is {}: {}.",
+            s.key,
+            super::format::evidence(s).join("; ")
+        ));
+    }
+    if let Some(u) = v.unreachable.as_ref().filter(|u| u.unreachable_blocks > 0) {
+        lines.push(format!(
+            "{} unreachable blocks hold {}{} (see Unreachable blocks).",
+            u.unreachable_blocks,
+            size(u.unreachable_bytes),
+            super::leaks::missing_roots(u.roots.missing)
         ));
     }
     if let Some(d) = &v.diff {

@@ -19,13 +19,14 @@ impl Render for LeaksView {
             style,
             "Unreachable busy blocks: ",
             &format!(
-                "{} of {} ({:.1}%), {} of {} ({:.1}%)",
+                "{} of {} ({:.1}%), {} of {} ({:.1}%){}",
                 self.unreachable_blocks,
                 plural(self.busy_blocks, "block"),
                 pct(self.unreachable_blocks, self.busy_blocks),
                 size(self.unreachable_bytes),
                 size(self.busy_bytes),
-                pct(self.unreachable_bytes, self.busy_bytes)
+                pct(self.unreachable_bytes, self.busy_bytes),
+                missing_roots(self.roots.missing)
             ),
         )?;
         paragraph(out, style, "Roots: ", &roots(self))?;
@@ -41,7 +42,7 @@ impl Render for LeaksView {
     }
 
     fn csv(&self, out: &mut dyn Write, _style: &Style) -> io::Result<()> {
-        csv::table(out, BLOCKS, &self.blocks)
+        csv::table(out, BLOCKS, self.blocks.as_deref().unwrap_or_default())
     }
 }
 
@@ -83,6 +84,9 @@ fn group_stacks(out: &mut dyn Write, groups: &[LeakGroup]) -> io::Result<()> {
             blocks_and_bytes(g.count, g.bytes),
             g.key
         )?;
+        if let Some(a) = &g.allocated_by {
+            writeln!(out, "    allocated by {a}")?;
+        }
         frame_lines(out, &g.frames, "        ")?;
     }
     Ok(())
@@ -124,7 +128,7 @@ fn garbage_roots(out: &mut dyn Write, style: &Style, v: &LeaksView) -> io::Resul
 }
 
 /// A root's cycle, type and allocating frame.
-fn describe(r: &GarbageRootRow) -> String {
+pub fn describe(r: &GarbageRootRow) -> String {
     let mut parts = Vec::new();
     if r.members > 1 {
         parts.push(format!("cycle of {}", plural(r.members, "block")));
@@ -234,5 +238,26 @@ fn link(out: &mut dyn Write, l: &LinkView, i: usize) -> io::Result<()> {
                 .unwrap_or_default()
         ),
         (None, None) => Ok(()),
+    }
+}
+
+/// `1 root of garbage`, `2 roots of garbage`.
+pub fn roots_of_garbage(n: u64) -> String {
+    if n == 1 {
+        "1 root of garbage".into()
+    } else {
+        format!("{n} roots of garbage")
+    }
+}
+
+/// A warning that the count may be too high, when roots are missing from the dump.
+pub fn missing_roots(n: u64) -> String {
+    match n {
+        0 => String::new(),
+        1 => "; 1 root is missing from the dump (see the notes), so some of these may be reachable"
+            .into(),
+        n => format!(
+            "; {n} roots are missing from the dump (see the notes), so some of these may be reachable"
+        ),
     }
 }

@@ -1,7 +1,8 @@
 //! The `analyze` view: every analysis of one dump from one walk — the process's facts and what
 //! the dump can answer, where the committed memory is, the heaps, outstanding memory by module,
-//! function, call stack and size, the growth against a baseline dump, and what to do next — for
-//! the terminal summary, `analyze --json` and the HTML report.
+//! function, call stack, size and type, the unreachable blocks, the leak suspects, the growth
+//! against a baseline dump, and what to do next — for the terminal summary, `analyze --json` and
+//! the HTML report.
 
 use crate::analysis::folded::Folded;
 use crate::capabilities::Answer;
@@ -9,6 +10,8 @@ use crate::regions::summary::{AddressSummary, Headline};
 use crate::view::diff::DiffView;
 use crate::view::heaps::HeapsView;
 use crate::view::info::InfoView;
+use crate::view::leaks::LeaksView;
+use crate::view::suspects::SuspectView;
 use crate::view::top::TopView;
 use serde::Serialize;
 
@@ -31,6 +34,14 @@ pub struct AnalyzeView {
     pub stacks: TopView,
     /// By requested size.
     pub sizes: TopView,
+    /// By what the blocks hold (C++ class from a vtable, strings).
+    pub types: TopView,
+    /// The unreachable blocks by call stack and the roots of garbage (`leaks`' view without its
+    /// list of every block), when the heaps could be walked.
+    pub unreachable: Option<LeaksView>,
+    /// Leak suspects, strongest evidence first: unreachable bytes, growth against the
+    /// baseline, many blocks of one size, a large share.
+    pub suspects: Vec<SuspectView>,
     /// The baseline dump, when one was given.
     pub baseline: Option<String>,
     /// Growth by call stack against the baseline.
@@ -61,6 +72,8 @@ impl AnalyzeView {
             .notes
             .iter()
             .chain(&self.stacks.notes)
+            .chain(&self.types.notes)
+            .chain(self.unreachable.iter().flat_map(|u| &u.notes))
             .chain(self.diff.iter().flat_map(|d| &d.notes))
         {
             if !steps.contains(n) {

@@ -24,8 +24,10 @@ pub struct LeaksView {
     pub busy_bytes: u64,
     /// What the scan started from.
     pub roots: RootsSummary,
-    /// Every unreachable block, in address order.
-    pub blocks: Vec<LeakBlock>,
+    /// Every unreachable block, in address order (`leaks`; absent from `analyze`, which shows
+    /// the groups and the roots of garbage).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blocks: Option<Vec<LeakBlock>>,
     /// The unreachable blocks grouped by `by`, most bytes first, at most the limit.
     pub groups: Vec<LeakGroup>,
     /// The roots of garbage, most retained bytes first, at most the limit (the text's list; in
@@ -70,6 +72,10 @@ pub struct RootsSummary {
     pub private_regions: u64,
     /// Their bytes.
     pub private_bytes: u64,
+    /// Roots the dump lacks (ranges not wholly in it, modules whose writable sections cannot be
+    /// found): pointers there are not seen, so a block only they point to counts as
+    /// unreachable.
+    pub missing: u64,
 }
 
 /// One unreachable block.
@@ -110,6 +116,10 @@ pub struct LeakGroup {
     pub count: u64,
     /// Their requested bytes.
     pub bytes: u64,
+    /// The frame the stack is attributed to (`--by stack`; allocator plumbing skipped), as
+    /// `top` names it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allocated_by: Option<String>,
     /// The stack's frames (`--by stack`), innermost first.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub frames: Option<Vec<FrameView>>,
