@@ -451,112 +451,160 @@ pub fn mark(
     parents: Option<&[AtomicU32]>,
 ) -> Marks {
     let n = index.len();
-    // Marks, and the level being found in set `next`; a large level is swept from its set
-    // while the one after it is found in the other.
-    let marks = Marks::new(n);
-    let next = AtomicUsize::new(0);
-    let sparse_max = (n / 64).max(PARALLEL);
-    // Blocks listed in this level so far (by finished tasks), and whether the level is too large
-    // to be a list: then no task lists any more (at most a list per running task is left).
-    let listed = AtomicUsize::new(0);
-    let too_many = AtomicBool::new(false);
-    let visit = |t: u32, from: u32, found: &mut Found| {
-        if marks.get(t) || !marks.mark(t, next.load(Ordering::Relaxed)) {
-            return;
-        }
-        if let Some(p) = parents {
-            p[t as usize].store(from, Ordering::Relaxed);
-        }
-        found.count += 1;
-        if !too_many.load(Ordering::Relaxed) {
-            found.list.push(t);
-            if found.list.len() > sparse_max {
-                too_many.store(true, Ordering::Relaxed);
-            }
-        }
+    let m = Marker {
+        mem,
+        index,
+        parents,
+        marks: Marks::new(n),
+        next: AtomicUsize::new(0),
+        sparse_max: (n / 64).max(PARALLEL),
+        listed: AtomicUsize::new(0),
+        too_many: AtomicBool::new(false),
     };
-    // What a task found: counted and, while the level may be a list, listed.
-    let done = |found: Found| {
-        if listed.fetch_add(found.list.len(), Ordering::Relaxed) + found.list.len() > sparse_max {
-            too_many.store(true, Ordering::Relaxed);
-        }
-        found
-    };
-    let pieces: Vec<(u64, u64, u32)> = roots.ranges.iter().flat_map(range_pieces).collect();
-    let mut level: Vec<Found> = pieces
-        .par_iter()
-        .map(|&(s, e, bits)| {
-            let mut found = Found::default();
-            captured(mem, s, e, |a, b| {
-                each_pointer(index, b, a, bits, |t, _| visit(t, FROM_ROOT, &mut found))
-            });
-            done(found)
-        })
-        .collect();
-    let mut found = Found::default();
-    for (_, v) in &roots.registers {
-        if let Some(t) = index.find(*v) {
-            visit(t, FROM_ROOT, &mut found);
-        }
-    }
-    level.push(done(found));
+    let mut level = m.roots(roots);
     loop {
         let total: usize = level.iter().map(|f| f.count).sum();
         if total == 0 {
             break;
         }
-        let list = !too_many.swap(false, Ordering::Relaxed)
-            && total <= sparse_max
+        let list = !m.too_many.swap(false, Ordering::Relaxed)
+            && total <= m.sparse_max
             && level.iter().all(|f| f.list.len() == f.count);
-        listed.store(0, Ordering::Relaxed);
-        let read = |ids: &mut dyn Iterator<Item = u32>| {
-            let mut found = Found::default();
-            scan_blocks(mem, index, ids, |t, from| visit(t, from, &mut found));
-            done(found)
-        };
+        m.listed.store(0, Ordering::Relaxed);
         level = if list {
-            // A list: take its blocks out of the set, read them in address order.
-            let mut ids: Vec<u32> = level.into_iter().flat_map(|f| f.list).collect();
-            let set = next.load(Ordering::Relaxed);
-            for &i in &ids {
-                marks.unqueue(i, set);
-            }
-            if ids.len() < PARALLEL {
-                // A long list of single blocks (a linked list) would pay rayon's cost per level.
-                ids.sort_unstable();
-                vec![read(&mut ids.iter().copied())]
-            } else {
-                ids.par_sort_unstable();
-                ids.par_chunks(CHUNK)
-                    .map(|chunk| read(&mut chunk.iter().copied()))
-                    .collect()
-            }
+            m.list_level(level)
         } else {
-            // A set: sweep it, clearing it for the level after next.
             drop(level);
-            let swept = next.fetch_xor(1, Ordering::Relaxed);
-            let words = marks.0.len();
-            (0..words.div_ceil(CHUNK / 16))
-                .into_par_iter()
-                .map(|c| {
-                    let chunk = c * CHUNK / 16..((c + 1) * CHUNK / 16).min(words);
-                    let marks = &marks;
-                    let mut ids = chunk.flat_map(move |w| {
-                        let mut bits = marks.take(w, swept);
-                        std::iter::from_fn(move || {
-                            (bits != 0).then(|| {
-                                let b = bits.trailing_zeros() / 4;
-                                bits &= bits - 1;
-                                (16 * w) as u32 + b
-                            })
-                        })
-                    });
-                    read(&mut ids)
-                })
-                .collect()
+            m.set_level()
         };
     }
-    marks
+    m.marks
+}
+
+/// One breadth-first marking under way ([`mark`]).
+struct Marker<'a, 'm> {
+    mem: &'a AddressSpace<'m>,
+    index: &'a BlockIndex,
+    parents: Option<&'a [AtomicU32]>,
+    /// Marks, and the level being found in set `next`; a large level is swept from its set
+    /// while the one after it is found in the other.
+    marks: Marks,
+    next: AtomicUsize,
+    /// The most blocks a level may have and still be a list.
+    sparse_max: usize,
+    /// Blocks listed in this level so far (by finished tasks), and whether the level is too
+    /// large to be a list: then no task lists any more (at most a list per running task is
+    /// left).
+    listed: AtomicUsize,
+    too_many: AtomicBool,
+}
+
+impl Marker<'_, '_> {
+    /// Block `t`, pointed to from `from`: marked, counted and listed when not marked yet.
+    fn visit(&self, t: u32, from: u32, found: &mut Found) {
+        if self.marks.get(t) || !self.marks.mark(t, self.next.load(Ordering::Relaxed)) {
+            return;
+        }
+        if let Some(p) = self.parents {
+            p[t as usize].store(from, Ordering::Relaxed);
+        }
+        found.count += 1;
+        if !self.too_many.load(Ordering::Relaxed) {
+            found.list.push(t);
+            if found.list.len() > self.sparse_max {
+                self.too_many.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// What a task found: counted and, while the level may be a list, listed.
+    fn done(&self, found: Found) -> Found {
+        let n = found.list.len();
+        if self.listed.fetch_add(n, Ordering::Relaxed) + n > self.sparse_max {
+            self.too_many.store(true, Ordering::Relaxed);
+        }
+        found
+    }
+
+    /// Read the blocks `ids` (in address order) and visit what they point to.
+    fn read(&self, ids: &mut dyn Iterator<Item = u32>) -> Found {
+        let mut found = Found::default();
+        scan_blocks(self.mem, self.index, ids, |t, from| {
+            self.visit(t, from, &mut found)
+        });
+        self.done(found)
+    }
+
+    /// The first level: the blocks the root ranges (read in parallel pieces) and the registers
+    /// point to.
+    fn roots(&self, roots: &Roots) -> Vec<Found> {
+        let pieces: Vec<(u64, u64, u32)> = roots.ranges.iter().flat_map(range_pieces).collect();
+        let mut level: Vec<Found> = pieces
+            .par_iter()
+            .map(|&(s, e, bits)| {
+                let mut found = Found::default();
+                captured(self.mem, s, e, |a, b| {
+                    each_pointer(self.index, b, a, bits, |t, _| {
+                        self.visit(t, FROM_ROOT, &mut found)
+                    })
+                });
+                self.done(found)
+            })
+            .collect();
+        let mut found = Found::default();
+        for (_, v) in &roots.registers {
+            if let Some(t) = self.index.find(*v) {
+                self.visit(t, FROM_ROOT, &mut found);
+            }
+        }
+        level.push(self.done(found));
+        level
+    }
+
+    /// The next level from a level that is a list: its blocks taken out of the set and read in
+    /// address order.
+    fn list_level(&self, level: Vec<Found>) -> Vec<Found> {
+        let mut ids: Vec<u32> = level.into_iter().flat_map(|f| f.list).collect();
+        let set = self.next.load(Ordering::Relaxed);
+        for &i in &ids {
+            self.marks.unqueue(i, set);
+        }
+        if ids.len() < PARALLEL {
+            // A long list of single blocks (a linked list) would pay rayon's cost per level.
+            ids.sort_unstable();
+            vec![self.read(&mut ids.iter().copied())]
+        } else {
+            ids.par_sort_unstable();
+            ids.par_chunks(CHUNK)
+                .map(|chunk| self.read(&mut chunk.iter().copied()))
+                .collect()
+        }
+    }
+
+    /// The next level from a level that is a set: swept in parallel, cleared for the level
+    /// after next.
+    fn set_level(&self) -> Vec<Found> {
+        let swept = self.next.fetch_xor(1, Ordering::Relaxed);
+        let words = self.marks.0.len();
+        (0..words.div_ceil(CHUNK / 16))
+            .into_par_iter()
+            .map(|c| {
+                let chunk = c * CHUNK / 16..((c + 1) * CHUNK / 16).min(words);
+                let marks = &self.marks;
+                let mut ids = chunk.flat_map(move |w| {
+                    let mut bits = marks.take(w, swept);
+                    std::iter::from_fn(move || {
+                        (bits != 0).then(|| {
+                            let b = bits.trailing_zeros() / 4;
+                            bits &= bits - 1;
+                            (16 * w) as u32 + b
+                        })
+                    })
+                });
+                self.read(&mut ids)
+            })
+            .collect()
+    }
 }
 
 /// What one task of a breadth-first level found.

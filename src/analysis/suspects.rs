@@ -167,13 +167,23 @@ fn traced(w: &HeapWalk) -> impl Iterator<Item = ((u32, u64), u64)> + '_ {
         .map(move |b| ((w.bits, b.trace), b.size))
 }
 
-/// Outstanding blocks per stack record, and blocks without a (readable) stack, each with the
-/// size more than half of its blocks have, if one does. A majority vote per heap (Boyer–Moore)
-/// names at most one candidate size per stack and heap (a majority of all a stack's blocks is a
-/// majority in some heap), a second pass counts the candidates and the totals: memory per stack
-/// and heap, not per size.
-fn by_stack(walks: &[HeapWalk], table: &StackTable) -> Vec<Candidate> {
-    let candidates: FastSet<((u32, u64), u64)> = walks
+/// Per stack: outstanding blocks and bytes; per stack and candidate size: blocks; blocks without
+/// a stack record.
+type Counts = (
+    FastMap<(u32, u64), Amount>,
+    FastMap<((u32, u64), u64), u64>,
+    Amount,
+);
+
+/// Add blocks and bytes to an amount.
+fn add(a: &mut Amount, count: u64, bytes: u64) {
+    a.count += count;
+    a.bytes += bytes;
+}
+
+/// Each heap's majority-vote candidate size per stack (Boyer–Moore): `(stack, size)`.
+fn majority_candidates(walks: &[HeapWalk]) -> FastSet<((u32, u64), u64)> {
+    walks
         .par_iter()
         .map(|w| {
             let mut vote: FastMap<(u32, u64), (u64, u64)> = FastMap::default();
@@ -193,16 +203,16 @@ fn by_stack(walks: &[HeapWalk], table: &StackTable) -> Vec<Candidate> {
                 .collect::<Vec<_>>()
         })
         .flatten()
-        .collect();
-    type Counts = (
-        FastMap<(u32, u64), Amount>,
-        FastMap<((u32, u64), u64), u64>,
-        Amount,
-    );
-    let add = |a: &mut Amount, count: u64, bytes: u64| {
-        a.count += count;
-        a.bytes += bytes;
-    };
+        .collect()
+}
+
+/// Outstanding blocks per stack record, and blocks without a (readable) stack, each with the
+/// size more than half of its blocks have, if one does. A majority vote per heap (Boyer–Moore)
+/// names at most one candidate size per stack and heap (a majority of all a stack's blocks is a
+/// majority in some heap), a second pass counts the candidates and the totals: memory per stack
+/// and heap, not per size.
+fn by_stack(walks: &[HeapWalk], table: &StackTable) -> Vec<Candidate> {
+    let candidates = majority_candidates(walks);
     let (totals, hits, untraced): Counts = walks
         .par_iter()
         .map(|w| {

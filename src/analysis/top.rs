@@ -437,6 +437,43 @@ pub fn stack_sizes(
         })
 }
 
+/// A walk's blocks by type label: `(label, count, bytes)`, blocks without a label (none were
+/// given for this walk) as unknown.
+fn type_rows(a: &HeapAgg, labels: Option<&TypeLabels>) -> Vec<(String, u64, u64)> {
+    let mut rows = Vec::new();
+    let (mut count, mut bytes) = (0, 0);
+    for (&id, &(c, b)) in &a.by_label {
+        let name = labels.and_then(|l| l.names.get(id as usize));
+        rows.push((name.map_or(UNKNOWN.into(), Clone::clone), c, b));
+        count += c;
+        bytes += b;
+    }
+    let all = a
+        .by_trace
+        .values()
+        .fold((0, 0), |acc, v| (acc.0 + v.0, acc.1 + v.1));
+    if all.0 > count {
+        rows.push((UNKNOWN.into(), all.0 - count, all.1 - bytes));
+    }
+    rows
+}
+
+/// The key of stack `s` when ranking by stack, module or function.
+fn stack_key(by: By, s: &Stack, (sym, skip): (&Symbolizer, &SkipList)) -> String {
+    match by {
+        By::Stack => format!("{:#x}", s.record),
+        _ => match skip.allocator(sym, s) {
+            None => NO_STACK.to_string(),
+            Some(f) if by == By::Module => sym
+                .frame(f)
+                .module
+                .map(|m| sym.modules().get(m).name.clone())
+                .unwrap_or_else(|| "(no module)".into()),
+            Some(f) => function_key(sym, f),
+        },
+    }
+}
+
 /// Rank the busy user blocks of `walks` by `by`, in `sort` order. Ranked by stack, the first
 /// `sizes_for` entries get their blocks by size. Ranking [`By::Type`] needs `labels`, the
 /// blocks' type labels (blocks of a walk without labels count as unknown).
@@ -485,20 +522,8 @@ pub fn rank(
                 add(format!("{:#x}", a.heap), count, bytes, None, false);
             }
             By::Type => {
-                let (mut count, mut bytes) = (0, 0);
-                for (&id, &(c, b)) in &a.by_label {
-                    let name = labels.and_then(|l| l.names.get(id as usize));
-                    add(name.map_or(UNKNOWN.into(), Clone::clone), c, b, None, false);
-                    count += c;
-                    bytes += b;
-                }
-                // Blocks without a label (none were given for this walk).
-                let all = a
-                    .by_trace
-                    .values()
-                    .fold((0, 0), |acc, v| (acc.0 + v.0, acc.1 + v.1));
-                if all.0 > count {
-                    add(UNKNOWN.into(), all.0 - count, all.1 - bytes, None, false);
+                for (key, count, bytes) in type_rows(a, labels) {
+                    add(key, count, bytes, None, false);
                 }
             }
             By::Stack | By::Module | By::Function => {
@@ -507,18 +532,7 @@ pub fn rank(
                         add(NO_STACK.to_string(), count, bytes, None, false);
                         continue;
                     };
-                    let key = match by {
-                        By::Stack => format!("{:#x}", s.record),
-                        _ => match skip.allocator(sym, s) {
-                            None => NO_STACK.to_string(),
-                            Some(f) if by == By::Module => sym
-                                .frame(f)
-                                .module
-                                .map(|m| sym.modules().get(m).name.clone())
-                                .unwrap_or_else(|| "(no module)".into()),
-                            Some(f) => function_key(sym, f),
-                        },
-                    };
+                    let key = stack_key(by, s, (sym, skip));
                     add(key, count, bytes, (by == By::Stack).then_some(s), true);
                 }
             }

@@ -14,7 +14,7 @@ use crate::capabilities::{self, Answer, Capability, Facts};
 use crate::dump::Dump;
 use crate::error::{Error, Exit};
 use crate::fasthash::{FastMap, FastSet};
-use crate::heap::{HeapWalk, State};
+use crate::heap::{Block, HeapWalk, State};
 use crate::process::Process;
 use crate::stacks::symbols::Symbolizer;
 use crate::stacks::StackTable;
@@ -438,26 +438,63 @@ fn garbage_rows(
     rows
 }
 
+/// The busy user block of `walks` holding `addr` (with its heap), or what `addr` is instead.
+fn busy_block_at(walks: &[HeapWalk], addr: u64) -> Result<(u64, Block), String> {
+    let (heap, b) = crate::analysis::blocks::find(walks, addr)
+        .ok_or_else(|| "not in any heap block this dump's heaps hold".to_string())?;
+    if b.state == State::Free {
+        return Err(format!(
+            "in a free block of heap {heap:#x} (user address {:#x}); only busy blocks are kept alive",
+            b.address
+        ));
+    }
+    if b.internal {
+        return Err(format!(
+            "in heap metadata of heap {heap:#x} (block {:#x}), not in a user allocation",
+            b.entry
+        ));
+    }
+    Ok((heap, *b))
+}
+
+/// A step of a chain as `--why` shows it; `type_of(address, size, bits)` names a block's type.
+fn link_view(
+    l: &Link,
+    index: &reach::BlockIndex,
+    type_of: &dyn Fn(u64, u64, u32) -> Option<String>,
+) -> LinkView {
+    match l {
+        Link::Root { kind, at, value } => LinkView {
+            kind: "root",
+            root: Some(kind.describe()),
+            block: None,
+            size: None,
+            type_name: None,
+            at: (*at != 0).then_some(*at),
+            value: Some(*value),
+        },
+        Link::Block { block, at, value } => LinkView {
+            kind: "block",
+            root: None,
+            block: Some(index.address(*block)),
+            size: Some(index.size(*block)),
+            type_name: type_of(
+                index.address(*block),
+                index.size(*block),
+                index.bits(*block),
+            ),
+            at: *at,
+            value: *value,
+        },
+    }
+}
+
 /// `heapdiag leaks --why ADDR`: the chain of pointers that keeps the busy block holding `addr`
 /// alive, or, when nothing does, its root of garbage and the blocks that point into it.
 pub fn why(dump: &Dump, addr: u64, r: &Ranking, set: RootSet) -> Result<WhyView, Error> {
     let (process, walks, mut notes) = walked(dump, r)?;
     let not_busy = |what: String| Error::new(Exit::NotAnswerable, format!("{addr:#x} is {what}"));
-    let (heap, b) = crate::analysis::blocks::find(&walks, addr)
-        .ok_or_else(|| not_busy("not in any heap block this dump's heaps hold".into()))?;
-    if b.state == State::Free {
-        return Err(not_busy(format!(
-            "in a free block of heap {heap:#x} (user address {:#x}); only busy blocks are kept alive",
-            b.address
-        )));
-    }
-    if b.internal {
-        return Err(not_busy(format!(
-            "in heap metadata of heap {heap:#x} (block {:#x}), not in a user allocation",
-            b.entry
-        )));
-    }
-    let b = *b;
+    let (heap, b) = busy_block_at(&walks, addr).map_err(not_busy)?;
     let bits = walks.iter().find(|w| w.heap == heap).map_or(64, |w| w.bits);
     let roots = crate::analysis::roots::collect(dump, &process, &walks, set);
     notes.extend(roots.notes.iter().cloned());
@@ -485,30 +522,7 @@ pub fn why(dump: &Dump, addr: u64, r: &Ranking, set: RootSet) -> Result<WhyView,
         type_name: type_of(b.address, b.size, bits),
         frames: recorded.map(|s| FrameView::resolve_all(&sym, &s.frames)),
     };
-    let link_view = |l: &Link| match l {
-        Link::Root { kind, at, value } => LinkView {
-            kind: "root",
-            root: Some(kind.describe()),
-            block: None,
-            size: None,
-            type_name: None,
-            at: (*at != 0).then_some(*at),
-            value: Some(*value),
-        },
-        Link::Block { block, at, value } => LinkView {
-            kind: "block",
-            root: None,
-            block: Some(index.address(*block)),
-            size: Some(index.size(*block)),
-            type_name: type_of(
-                index.address(*block),
-                index.size(*block),
-                index.bits(*block),
-            ),
-            at: *at,
-            value: *value,
-        },
-    };
+    let link_view = |l: &Link| link_view(l, &index, &type_of);
     if let Some(chain) = reach::chain_from_roots(&mem, &index, &roots, target) {
         return Ok(WhyView {
             address: Hex(addr),
