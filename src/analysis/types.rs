@@ -63,11 +63,13 @@ impl TypeNamer {
         let images = images(dump);
         let candidates: FastSet<u64> = walks
             .par_iter()
-            .map(|w| {
-                w.blocks
+            .flat_map(|w| w.blocks.par_chunks(CHUNK).map(move |c| (w.bits, c)))
+            .map(|(bits, chunk)| {
+                let mut hint = 0;
+                chunk
                     .iter()
-                    .filter(|b| is_user_busy(b) && b.size >= u64::from(w.bits / 8))
-                    .filter_map(|b| mem.read_ptr(b.address, w.bits).ok())
+                    .filter(|b| is_user_busy(b))
+                    .filter_map(|b| first_word(&mem, &mut hint, b.address, b.size, bits))
                     .filter(|&v| read_only(&images, v))
                     .collect::<FastSet<u64>>()
             })
@@ -191,7 +193,7 @@ impl TypeNamer {
 
     /// What `b` (of a heap of width `bits`) holds, if its content says.
     pub fn label(&self, mem: &AddressSpace<'_>, b: &Block, bits: u32) -> Option<&str> {
-        self.label_at(mem, b.address, b.size, bits)
+        self.label_near(mem, &mut 0, b.address, b.size, bits)
     }
 
     /// What the busy block at `address` of `size` bytes (of a heap of width `bits`) holds, if
@@ -203,49 +205,128 @@ impl TypeNamer {
         size: u64,
         bits: u32,
     ) -> Option<&str> {
-        if size >= u64::from(bits / 8) {
-            let first = mem.read_ptr(address, bits).ok()?;
+        self.label_near(mem, &mut 0, address, size, bits)
+    }
+
+    /// [`TypeNamer::label_at`] for blocks read in address order: `hint` is
+    /// [`AddressSpace::read_near`]'s.
+    fn label_near(
+        &self,
+        mem: &AddressSpace<'_>,
+        hint: &mut usize,
+        address: u64,
+        size: u64,
+        bits: u32,
+    ) -> Option<&str> {
+        if let Some(first) = first_word(mem, hint, address, size, bits) {
             if let Some(Some(class)) = self.classes.get(&first) {
                 return Some(class);
             }
         }
-        text_label(mem, address, size)
+        text_label(mem, hint, address, size)
     }
 
-    /// The label of every busy user block of `walks`, in their order.
+    /// The label of every busy user block of `walks`, in their order. Labelled in parallel
+    /// chunks of blocks, each numbering its few distinct labels; the numbers are then made
+    /// global.
     pub fn labels(&self, mem: &AddressSpace<'_>, walks: &[HeapWalk]) -> TypeLabels {
-        let per_walk: Vec<Vec<Option<&str>>> = walks
+        let chunks: Vec<Vec<ChunkLabels<'_>>> = walks
             .par_iter()
             .map(|w| {
                 w.blocks
-                    .iter()
-                    .map(|b| {
-                        is_user_busy(b)
-                            .then(|| self.label(mem, b, w.bits))
-                            .flatten()
-                    })
+                    .par_chunks(CHUNK)
+                    .map(|chunk| self.chunk_labels(mem, chunk, w.bits))
                     .collect()
             })
             .collect();
         let mut names: Vec<String> = Vec::new();
         let mut ids: FastMap<&str, u32> = FastMap::default();
-        let per_walk = per_walk
+        let per_walk = chunks
             .into_iter()
-            .map(|labels| {
-                labels
-                    .into_iter()
-                    .map(|l| {
-                        let l = l.unwrap_or(UNKNOWN);
-                        *ids.entry(l).or_insert_with(|| {
+            .map(|chunks| {
+                let mut out = Vec::with_capacity(chunks.iter().map(|c| c.ids.len()).sum());
+                for c in chunks {
+                    let mut to = Vec::with_capacity(c.names.len());
+                    for l in c.names {
+                        to.push(*ids.entry(l).or_insert_with(|| {
                             names.push(l.to_string());
                             names.len() as u32 - 1
-                        })
-                    })
-                    .collect()
+                        }));
+                    }
+                    out.extend(c.ids.iter().map(|&i| to[i as usize]));
+                }
+                out
             })
             .collect();
         TypeLabels { names, per_walk }
     }
+
+    /// The labels of one chunk of a walk's blocks (width `bits`), numbered in the chunk.
+    fn chunk_labels<'n>(
+        &'n self,
+        mem: &AddressSpace<'_>,
+        chunk: &[Block],
+        bits: u32,
+    ) -> ChunkLabels<'n> {
+        let mut hint = 0;
+        let mut local = ChunkLabels {
+            ids: Vec::with_capacity(chunk.len()),
+            names: Vec::new(),
+        };
+        let mut last: Option<(&str, u32)> = None;
+        for b in chunk {
+            let l = is_user_busy(b)
+                .then(|| self.label_near(mem, &mut hint, b.address, b.size, bits))
+                .flatten()
+                .unwrap_or(UNKNOWN);
+            let id = match last {
+                Some((prev, id)) if std::ptr::eq(prev, l) => id,
+                _ => {
+                    let id = match local.names.iter().position(|&n| n == l) {
+                        Some(i) => i as u32,
+                        None => {
+                            local.names.push(l);
+                            local.names.len() as u32 - 1
+                        }
+                    };
+                    last = Some((l, id));
+                    id
+                }
+            };
+            local.ids.push(id);
+        }
+        local
+    }
+}
+
+/// Blocks labelled per parallel task.
+const CHUNK: usize = 16 * 1024;
+
+/// One chunk's labels: each block's number, and the label each number stands for.
+struct ChunkLabels<'n> {
+    ids: Vec<u32>,
+    names: Vec<&'n str>,
+}
+
+/// The first pointer-size word of a block of `size` bytes at `address` (of a heap of width
+/// `bits`), when it has one and it is captured; `hint` is [`AddressSpace::read_near`]'s.
+fn first_word(
+    mem: &AddressSpace<'_>,
+    hint: &mut usize,
+    address: u64,
+    size: u64,
+    bits: u32,
+) -> Option<u64> {
+    let width = usize::try_from(bits / 8).ok()?;
+    if size < width as u64 {
+        return None;
+    }
+    let b = mem.read_near(hint, address, width).ok()?;
+    Some(match *b {
+        [a0, a1, a2, a3, a4, a5, a6, a7] => u64::from_le_bytes([a0, a1, a2, a3, a4, a5, a6, a7]),
+        [a0, a1, a2, a3] => u64::from(u32::from_le_bytes([a0, a1, a2, a3])),
+        _ => return None,
+    })
 }
 
 impl ImageSpan {
@@ -330,8 +411,15 @@ fn text_unit(u: u16) -> bool {
 }
 
 /// A BSTR, UTF-16 or ASCII string at `address`, filling a block of `size` bytes.
-fn text_label(mem: &AddressSpace<'_>, address: u64, size: u64) -> Option<&'static str> {
-    let head = mem.read(address, size.min(0x1_0000) as usize).ok()?;
+fn text_label(
+    mem: &AddressSpace<'_>,
+    hint: &mut usize,
+    address: u64,
+    size: u64,
+) -> Option<&'static str> {
+    let head = mem
+        .read_near(hint, address, size.min(0x1_0000) as usize)
+        .ok()?;
     let unit = |b: &[u8], k: usize| {
         b.get(2 * k..2 * k + 2)
             .map(|c| u16::from_le_bytes([c[0], c[1]]))
@@ -386,7 +474,7 @@ mod tests {
             offset: 0,
         };
         let idx = MemoryIndex::build(vec![range], file.len() as u64, &mut Vec::new());
-        text_label(&AddressSpace::new(&file, &idx), 0x1000, size)
+        text_label(&AddressSpace::new(&file, &idx), &mut 0, 0x1000, size)
     }
 
     fn wide(s: &str) -> Vec<u8> {

@@ -60,7 +60,8 @@ const CHUNK: usize = 16 * 1024;
 
 /// Encode `rows` with `encode` (which appends one row, without separators) on every core and
 /// write them to `out` in order, each preceded by `first` (the first row) or `between` (the
-/// others). At most a few chunks per core are held in memory at once.
+/// others). A window of a few chunks per core is encoded at a time, into buffers reused from
+/// window to window: their memory is faulted in once, not once per chunk.
 pub fn write_rows<T: Sync>(
     out: &mut dyn Write,
     rows: &[T],
@@ -68,12 +69,18 @@ pub fn write_rows<T: Sync>(
     encode: impl Fn(&mut Vec<u8>, &T) + Sync,
 ) -> io::Result<()> {
     let window = CHUNK * 4 * rayon::current_num_threads().max(1);
+    let mut buffers: Vec<Vec<u8>> = Vec::new();
     for (w, batch) in rows.chunks(window).enumerate() {
-        let encoded: Vec<Vec<u8>> = batch
-            .par_chunks(CHUNK)
+        let n = batch.len().div_ceil(CHUNK);
+        if buffers.len() < n {
+            buffers.resize_with(n, Vec::new);
+        }
+        buffers[..n]
+            .par_iter_mut()
+            .zip(batch.par_chunks(CHUNK))
             .enumerate()
-            .map(|(c, chunk)| {
-                let mut buf = Vec::with_capacity(chunk.len() * 160);
+            .for_each(|(c, (buf, chunk))| {
+                buf.clear();
                 for (i, row) in chunk.iter().enumerate() {
                     let sep = if w == 0 && c == 0 && i == 0 {
                         first
@@ -81,12 +88,10 @@ pub fn write_rows<T: Sync>(
                         between
                     };
                     buf.extend_from_slice(sep);
-                    encode(&mut buf, row);
+                    encode(buf, row);
                 }
-                buf
-            })
-            .collect();
-        for b in &encoded {
+            });
+        for b in &buffers[..n] {
             out.write_all(b)?;
         }
     }
