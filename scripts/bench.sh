@@ -99,6 +99,18 @@ if "$BIN" help analyze > /dev/null 2>&1; then
   measure "analyze --baseline --html" analyze "$B" --baseline "$A" --html "$CACHE/report.html"
   echo
   echo "HTML report of the 2-dump analyze: $(( $(stat -c %s "$CACHE/report.html") / 1024 )) KiB ($CACHE/report.html)"
+  # Time to open it: the page's load event (its flamegraphs drawn), which the page itself
+  # records in <body data-load-ms>, in headless Chromium when installed.
+  if command -v chromium > /dev/null; then
+    page="file://$(realpath "$CACHE/report.html")"
+    loads=$(for _ in $(seq "$RUNS"); do
+      timeout 120 chromium --headless --no-sandbox --disable-gpu --dump-dom "$page" 2> /dev/null |
+        grep -o 'data-load-ms="[0-9]*"' | grep -o '[0-9]*'
+    done | median)
+    echo "Opened in headless Chromium: load event after ${loads} ms (median of $RUNS; browser start not included)"
+  else
+    echo "chromium not installed: no figure for opening the report"
+  fi
 fi
 echo
 echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"

@@ -177,6 +177,11 @@ fn the_report_works_in_a_real_browser() {
             .and_then(|n| n.parse().ok())
             .unwrap_or(0);
         assert!(rects > 0, "{}: no flamegraph frames drawn", page.display());
+        assert!(
+            attribute(&dom, "data-load-ms").is_some_and(|ms| ms.parse::<u64>().is_ok()),
+            "{}: the page records when it finished loading",
+            page.display()
+        );
         for id in [
             "summary",
             "answers",

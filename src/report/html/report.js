@@ -77,4 +77,9 @@
     document.body.setAttribute("data-selftest", problems.length ? "fail: " + problems.join("; ") : "ok");
   }
   if (location.hash === "#selftest") window.addEventListener("load", selftest);
+  // When the page (its flamegraphs included) finished loading, in ms from the start of the
+  // navigation: scripts/bench.sh reads it from <body data-load-ms>.
+  window.addEventListener("load", function () {
+    document.body.setAttribute("data-load-ms", String(Math.round(performance.now())));
+  });
 })();
