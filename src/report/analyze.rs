@@ -3,10 +3,10 @@
 
 use super::format::{paragraph, signed_blocks, suspects};
 use super::format::{percent, signed_size, size};
-use super::leaks::{describe, missing_roots, roots_of_garbage};
+use super::leaks::{describe, missing_roots, roots_of_garbage, unreachable_share};
 use super::{Render, Style};
 use crate::analysis::types::UNKNOWN;
-use crate::value::{pct, plural, Hex};
+use crate::value::{plural, Hex};
 use crate::view::analyze::AnalyzeView;
 use crate::view::frame::FrameView;
 use crate::view::top::TopView;
@@ -211,14 +211,9 @@ fn unreachable(v: &AnalyzeView, out: &mut dyn Write, style: &Style) -> io::Resul
         style,
         "Unreachable: ",
         &format!(
-            "{} of {} ({:.1}%), {} of {} ({:.1}%), in {}{} (`heapdiag leaks` groups and \
-             lists them, `leaks --why ADDR` shows what holds a block)",
-            u.unreachable_blocks,
-            plural(u.busy_blocks, "busy block"),
-            pct(u.unreachable_blocks, u.busy_blocks),
-            size(u.unreachable_bytes),
-            size(u.busy_bytes),
-            pct(u.unreachable_bytes, u.busy_bytes),
+            "{}, in {}{} (`heapdiag leaks` groups and lists them, `leaks --why ADDR` shows \
+             what holds a block)",
+            unreachable_share(u, "busy block"),
             roots_of_garbage(u.garbage_root_count),
             missing_roots(u.roots.missing)
         ),

@@ -3,9 +3,9 @@
 
 use super::{bytes, count, esc, stack_cell, table, text, Cell};
 use crate::analysis::types::UNKNOWN;
-use crate::report::format::{evidence, size};
-use crate::report::leaks::{describe, missing_roots, roots_of_garbage};
-use crate::value::{pct, plural, Hex};
+use crate::report::format::evidence;
+use crate::report::leaks::{describe, missing_roots, roots_of_garbage, unreachable_share};
+use crate::value::Hex;
 use crate::view::analyze::AnalyzeView;
 use crate::view::leaks::LeaksView;
 use std::fmt::Write as _;
@@ -56,15 +56,9 @@ pub fn unreachable(page: &mut String, u: &LeaksView) {
         page,
         r#"<h2 id="unreachable">Unreachable blocks</h2><p class="sub">{}</p>"#,
         esc(&format!(
-            "{} of {} ({:.1}%), {} of {} ({:.1}%): busy blocks that no chain of pointers from the \
-             thread stacks, registers, writable image sections, TEBs, PEBs and heap headers \
-             reaches, in {}{}.",
-            u.unreachable_blocks,
-            plural(u.busy_blocks, "busy block"),
-            pct(u.unreachable_blocks, u.busy_blocks),
-            size(u.unreachable_bytes),
-            size(u.busy_bytes),
-            pct(u.unreachable_bytes, u.busy_bytes),
+            "{}: busy blocks that no chain of pointers from the thread stacks, registers, \
+             writable image sections, TEBs, PEBs and heap headers reaches, in {}{}.",
+            unreachable_share(u, "busy block"),
             roots_of_garbage(u.garbage_root_count),
             missing_roots(u.roots.missing)
         ))
