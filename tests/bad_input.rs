@@ -248,6 +248,10 @@ fn run_every_view(name: &str, bytes: Vec<u8>) {
             every_format(&w);
         }
     }
+    if let Ok(v) = commands::analyze(&dump, Some(&dump), &ranking(By::Stack)) {
+        every_format(&v);
+        heapdiag::report::html::write(&v, &mut std::io::sink()).unwrap();
+    }
     // Damaged CodeView names go through the name checks and a folder lookup (offline: a symbol
     // server is on the path but never asked; nothing is written).
     let folder = std::env::temp_dir().join("heapdiag-bad-input-no-such-folder");
