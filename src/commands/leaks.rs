@@ -325,6 +325,17 @@ fn summary(roots: &Roots) -> RootsSummary {
     s
 }
 
+/// Every block of `walks` with the positions of its walk and of itself in that walk (as type
+/// labels are indexed).
+fn indexed_blocks(walks: &[HeapWalk]) -> impl Iterator<Item = (usize, usize, &HeapWalk, &Block)> {
+    walks.iter().enumerate().flat_map(|(wi, w)| {
+        w.blocks
+            .iter()
+            .enumerate()
+            .map(move |(bi, b)| (wi, bi, w, b))
+    })
+}
+
 /// Every unreachable block (the blocks `walks` kept), in address order, with its type label.
 fn leak_blocks(
     walks: &[HeapWalk],
@@ -336,15 +347,7 @@ fn leak_blocks(
     let first = |r: u32| g.roots[r as usize].members[0];
     let address_of = |k: u32| found.address(k);
     let heads: FastMap<u32, u32> = (0..g.roots.len() as u32).map(|r| (first(r), r)).collect();
-    let mut out: Vec<LeakBlock> = walks
-        .iter()
-        .enumerate()
-        .flat_map(|(wi, w)| {
-            w.blocks
-                .iter()
-                .enumerate()
-                .map(move |(bi, b)| (wi, bi, w, b))
-        })
+    let mut out: Vec<LeakBlock> = indexed_blocks(walks)
         .filter_map(|(wi, bi, w, b)| {
             let k = found.unreachable_at(b.address)?;
             let root = heads.get(&k).map(|&r| &g.roots[r as usize]);
@@ -390,15 +393,7 @@ fn garbage_rows(
         .map(|r| found.address(r.members[0]))
         .collect();
     // Each root's first block: its stack record and its type.
-    let firsts: FastMap<u64, (u32, u64, Option<String>)> = walks
-        .iter()
-        .enumerate()
-        .flat_map(|(wi, w)| {
-            w.blocks
-                .iter()
-                .enumerate()
-                .map(move |(bi, b)| (wi, bi, w, b))
-        })
+    let firsts: FastMap<u64, (u32, u64, Option<String>)> = indexed_blocks(walks)
         .filter(|(_, _, _, b)| heads.contains(&b.address))
         .map(|(wi, bi, w, b)| (b.address, (w.bits, b.trace, known(labels.get(wi, bi)))))
         .collect();
