@@ -122,22 +122,6 @@ fn stream_past_the_end_is_ignored_with_a_warning() {
     );
 }
 
-/// xorshift64*: a small deterministic generator, so a failing case can be replayed from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
 const EXTREMES: [u32; 6] = [0, u32::MAX, 0x7fff_ffff, 0x8000_0000, 0x1000, 0x10];
 
 fn mutate(rng: &mut Rng, input: &[u8]) -> Vec<u8> {

@@ -40,22 +40,6 @@ const KINDS: &[&str] = &[
     "free-list",
 ];
 
-/// A tiny deterministic generator (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// (heap, entry, address, size, state, front end) of every block.
 type Row = (String, String, String, u64, String, String);
 
@@ -158,7 +142,7 @@ fn seeded_damage_is_reported_at_its_address_and_costs_only_the_damaged_blocks() 
                     continue;
                 }
                 for _ in 0..5 {
-                    let t = targets[rng.below(targets.len() as u64) as usize];
+                    let t = targets[rng.below(targets.len())];
                     let bit = rng.below(64) as u32;
                     let d = match *kind {
                         "header" if heap.segment_heap => Damage::VsSize { entry: t, bit },

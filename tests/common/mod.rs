@@ -134,3 +134,21 @@ pub fn frame_addresses(entry: &serde_json::Value) -> Vec<String> {
         .map(|f| f["address"].as_str().expect("address").to_string())
         .collect()
 }
+
+/// xorshift64*: a small deterministic generator, so that a seeded test's failing case can be
+/// replayed from its seed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number below `n` (0 when `n` is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
