@@ -27,7 +27,7 @@ fn main() {
         .map_or(20_000, |a| a.parse().expect("ALLOCATIONS is a number"));
     let pdb = args.get(4).map(|pe| {
         let image = std::fs::read(pe).expect("read the PE image");
-        codeview(&image).expect("the image has a CodeView (RSDS) record")
+        dumpwriter::pe::codeview(&image).expect("the image has a CodeView (RSDS) record")
     });
     let started = Instant::now();
     let spec = BenchSpec {
@@ -56,15 +56,4 @@ fn main() {
         built.as_secs_f64(),
         (started.elapsed() - built).as_secs_f64()
     );
-}
-
-/// The first CodeView PDB 7.0 record of a PE image: GUID bytes as stored, age, PDB name.
-fn codeview(image: &[u8]) -> Option<([u8; 16], u32, String)> {
-    let at = image.windows(4).position(|w| w == b"RSDS")?;
-    let rec = image.get(at + 4..)?;
-    let guid: [u8; 16] = rec.get(..16)?.try_into().ok()?;
-    let age = u32::from_le_bytes(rec.get(16..20)?.try_into().ok()?);
-    let name_end = rec[20..].iter().position(|&b| b == 0)?;
-    let name = String::from_utf8_lossy(&rec[20..20 + name_end]).to_string();
-    Some((guid, age, name))
 }
