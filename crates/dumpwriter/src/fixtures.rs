@@ -874,21 +874,7 @@ fn diff_fixture(later: bool) -> (MinidumpBuilder, Facts) {
         plan.push((3, 0x200, 0, 5));
     }
     let blocks = planned_blocks(&plan, later);
-    b.add_nt_heap(&NtHeapSpec {
-        bits: 64,
-        segments: vec![SegmentSpec {
-            reserve: 0x4_0000,
-            runs: vec![RunSpec {
-                gap_before: 0,
-                commit: 0x8000,
-                blocks,
-            }],
-        }],
-        large: vec![],
-        lfh: false,
-        ust: true,
-        stacks,
-    });
+    b.add_nt_heap(&NtHeapSpec::one_run(64, blocks, stacks));
     b.add_private(0x10_0000, if later { 0x8_0000 } else { 0x2_0000 });
     b.finish()
 }

@@ -4,7 +4,7 @@
 //! other private memory. What is reachable is then known by construction (the fixtures state it
 //! next to their graphs, in [`crate::fixtures`]).
 
-use crate::nt_heap::{BlockSpec, NtHeapSpec, RunSpec, SegmentSpec};
+use crate::nt_heap::{BlockSpec, NtHeapSpec};
 use crate::process::ProcessBuilder;
 
 /// Where a pointer is written.
@@ -83,21 +83,7 @@ impl ProcessBuilder {
             if i == 0 {
                 blocks.push(BlockSpec::Free { size: 8 * unit });
             }
-            let heap = self.add_nt_heap(&NtHeapSpec {
-                bits: h.bits,
-                segments: vec![SegmentSpec {
-                    reserve: 0x4_0000,
-                    runs: vec![RunSpec {
-                        gap_before: 0,
-                        commit: 0x8000,
-                        blocks,
-                    }],
-                }],
-                large: vec![],
-                lfh: false,
-                ust: !stacks.is_empty(),
-                stacks: stacks.to_vec(),
-            });
+            let heap = self.add_nt_heap(&NtHeapSpec::one_run(h.bits, blocks, stacks.to_vec()));
             let facts = self
                 .facts_heaps()
                 .iter()

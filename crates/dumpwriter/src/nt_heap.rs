@@ -85,6 +85,26 @@ pub struct NtHeapSpec {
 }
 
 impl NtHeapSpec {
+    /// A heap of one 256 kB segment whose first 32 kB are committed and hold `blocks`, without
+    /// the LFH; traced (+ust) when there are `stacks`.
+    pub fn one_run(bits: u32, blocks: Vec<BlockSpec>, stacks: Vec<Vec<u64>>) -> Self {
+        NtHeapSpec {
+            bits,
+            segments: vec![SegmentSpec {
+                reserve: 0x4_0000,
+                runs: vec![RunSpec {
+                    gap_before: 0,
+                    commit: 0x8000,
+                    blocks,
+                }],
+            }],
+            large: vec![],
+            lfh: false,
+            ust: !stacks.is_empty(),
+            stacks,
+        }
+    }
+
     /// A heap of `segments` segments of `reserve` bytes whose first `commit` bytes are committed and
     /// hold no allocation, plus large blocks of the given requested sizes.
     pub fn simple(bits: u32, segments: usize, reserve: u64, commit: u64, large: &[u64]) -> Self {
