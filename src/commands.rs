@@ -310,8 +310,9 @@ struct Ranked {
     sym: Symbolizer,
     /// The blocks' type labels, when ranking by type ([`Ranked::label`]).
     labels: Option<TypeLabels>,
-    /// Why some vtables could not be named from their PDBs.
-    type_notes: Vec<String>,
+    /// The vtables' names, when ranking by type ([`Ranked::label`]); its notes say why some
+    /// could not be named from their PDBs.
+    namer: Option<TypeNamer>,
 }
 
 impl Ranked {
@@ -332,7 +333,7 @@ impl Ranked {
             table,
             sym,
             labels: None,
-            type_notes: Vec::new(),
+            namer: None,
         }
     }
 
@@ -340,7 +341,12 @@ impl Ranked {
     fn label(&mut self, dump: &Dump, symbols: &SymbolPath) {
         let namer = TypeNamer::new(dump, &self.walks, symbols);
         self.labels = Some(namer.labels(&dump.memory(), &self.walks));
-        self.type_notes = namer.notes;
+        self.namer = Some(namer);
+    }
+
+    /// Why some vtables could not be named from their PDBs (once labelled).
+    fn type_notes(&self) -> &[String] {
+        self.namer.as_ref().map_or(&[], |n| &n.notes)
     }
 
     /// [`Ranked::new`], refused when the dump's heaps cannot be walked.
@@ -492,7 +498,7 @@ pub fn top(dump: &Dump, r: &Ranking, baseline: Option<&Dump>) -> Result<TopView,
     let by = usable_key(&d, r.by);
     let t = d.rank(&skip, (by, r.sort), r.limit);
     let mut notes = ranking_notes(dump, &d, &t, r.by, &r.symbols);
-    notes.extend(d.type_notes.iter().cloned());
+    notes.extend(d.type_notes().iter().cloned());
     let mut view = TopView::new(&t, &d.sym, r.limit, notes);
     view.suspects = suspects(&d.walks, &d.table, &d.sym, &skip, None, base.as_ref());
     if r.folded {
@@ -703,7 +709,7 @@ pub fn analyze(dump: &Dump, baseline: Option<&Dump>, r: &Ranking) -> Result<Anal
     progress::phase("naming the blocks' types");
     d.label(dump, &r.symbols);
     let (mut types, _) = rank(&d, By::Type);
-    types.notes.extend(d.type_notes.iter().cloned());
+    types.notes.extend(d.type_notes().iter().cloned());
     progress::phase("finding unreachable blocks");
     let unreachable = unreachable(dump, &d, base.as_ref().map(|(_, _, a)| a), r);
     let verdicts = capabilities::assess(Facts {
@@ -764,6 +770,7 @@ fn unreachable(dump: &Dump, d: &Ranked, base: Option<&DiffSide>, r: &Ranking) ->
         walks: &d.walks,
         table: &d.table,
         sym: &d.sym,
+        namer: d.namer.as_ref(),
     };
     let set = crate::analysis::roots::RootSet::default();
     Some(leaks::unreachable(

@@ -77,6 +77,7 @@ pub fn leaks(
         walks: &walks,
         table: &table,
         sym: &sym,
+        namer: None,
     };
     Ok(unreachable(w, r, set, base.as_ref(), notes, true))
 }
@@ -94,6 +95,9 @@ pub struct Walked<'a> {
     pub table: &'a StackTable,
     /// Their frames' names.
     pub sym: &'a Symbolizer,
+    /// The vtables' names, when the caller has them for these walks (else they are named here,
+    /// for the unreachable blocks only).
+    pub namer: Option<&'a TypeNamer>,
 }
 
 /// The unreachable busy blocks of a walked dump grouped as `r` asks, the roots of garbage, the
@@ -114,6 +118,7 @@ pub fn unreachable(
         walks: all,
         table,
         sym,
+        namer,
     } = w;
     let found = Leaks::find(dump, process, all, set);
     let (busy_blocks, busy_bytes) = all
@@ -137,7 +142,14 @@ pub fn unreachable(
         .collect();
     let traced = walks.iter().any(|w| w.blocks.iter().any(|b| b.trace != 0));
     let by = group_key(r.by, traced, (dump, process, &found), &mut notes);
-    let namer = TypeNamer::new(dump, &walks, &r.symbols);
+    let own;
+    let namer = match namer {
+        Some(n) => n,
+        None => {
+            own = TypeNamer::new(dump, &walks, &r.symbols);
+            &own
+        }
+    };
     let labels = namer.labels(&dump.memory(), &walks);
     let ranked = top::rank(
         &walks,
